@@ -1,0 +1,95 @@
+"""The Telco churn data set: where it is, how to fetch and verify it, and how to read it.
+
+Used by train.py and the tests only; the service never reads the data set.
+"""
+
+import csv
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from churn.features import FIELDS, TARGET, normalise, prepare_customer
+
+DATA_FILE_NAME = "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+DATA_URL = (
+    "https://raw.githubusercontent.com/alexeygrigorev/mlbookcamp-code/master/"
+    "chapter-03-churn-prediction/" + DATA_FILE_NAME
+)
+DATA_SHA256 = "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a"
+# Where a downloaded copy is kept: data/ in the project, which git ignores.
+DEFAULT_DATA_PATH = Path(__file__).resolve().parent.parent / "data" / DATA_FILE_NAME
+_DOWNLOAD_TIMEOUT_SECONDS = 30
+_CHUNK_BYTES = 1 << 16
+
+
+class DataError(Exception):
+    """The data set cannot be found, fetched or trusted; the message says what to do."""
+
+
+def locate_dataset(path=None, default=DEFAULT_DATA_PATH, url=DATA_URL):
+    """Return the data set's path: `path` if given, else `default`, downloading it there if absent."""
+    if path is not None:
+        if not Path(path).is_file():
+            raise DataError(f"data file {path} does not exist")
+        return Path(path)
+    if Path(default).is_file():
+        return Path(default)
+    return download(url, default)
+
+
+def download(url, destination, sha256=DATA_SHA256):
+    """Fetch `url` to `destination`, keeping it only if its sha256 matches; return the path."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".download-", delete=False) as temporary:
+        try:
+            digest = _fetch(url, temporary)
+            temporary.close()
+            if digest != sha256:
+                raise DataError(f"refusing the file downloaded from {url}: its sha256 is {digest}, expected {sha256}")
+            os.replace(temporary.name, destination)
+        finally:
+            if os.path.exists(temporary.name):
+                os.unlink(temporary.name)
+    return destination
+
+
+def _fetch(url, file):
+    """Copy the body of `url` into `file` and return its sha256 hex digest."""
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_SECONDS) as response:
+            while chunk := response.read(_CHUNK_BYTES):
+                digest.update(chunk)
+                file.write(chunk)
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DataError(
+            f"could not download the data set from {url} ({reason}); pass --data PATH to a local copy"
+        ) from error
+    return digest.hexdigest()
+
+
+def file_sha256(path):
+    """The sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_customers(path):
+    """Read the raw Telco CSV and return its customers prepared as the book does, with `churn` as 0/1."""
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        reader = csv.DictReader(file)
+        missing = set(FIELDS + (TARGET,)) - {normalise(name) for name in reader.fieldnames or ()}
+        if missing:
+            raise DataError(f"{path} is not the Telco churn CSV: no column {', '.join(sorted(missing))}")
+        customers = [prepare_customer(row) for row in reader]
+    for customer in customers:
+        customer[TARGET] = int(customer[TARGET] == "yes")
+    return customers
