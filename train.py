@@ -1,0 +1,149 @@
+"""Train the churn model of Machine Learning Bookcamp (ch. 3-5) and export it for the service.
+
+    python train.py [--data PATH] [--C 0.5] [--output-dir model/]
+
+Writes churn-model.bin, the book's pickle of (DictVectorizer, LogisticRegression), and
+churn-model.json, the portable artifact the service reads without scikit-learn.
+"""
+
+import argparse
+import json
+import os
+import pickle
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sklearn
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from churn.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
+from churn.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
+from churn.model import FORMAT_VERSION
+
+DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "model"
+PICKLE_NAME = "churn-model.bin"
+ARTIFACT_NAME = "churn-model.json"
+DEFAULT_C = 0.5
+TEST_SIZE = 0.2
+RANDOM_STATE = 1  # the book's split seed, reused to make liblinear deterministic
+THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """A fitted model with what the artifact records about how it was made."""
+
+    dv: DictVectorizer
+    model: LogisticRegression
+    schema: dict
+    training_rows: int
+    test_rows: int
+    test_auc: float
+    C: float
+
+
+def train(customers, C=DEFAULT_C):
+    """Fit DictVectorizer + LogisticRegression on the book's 80 % split and score the other 20 %."""
+    full_train, test = train_test_split(customers, test_size=TEST_SIZE, random_state=RANDOM_STATE)
+    dv = DictVectorizer(sparse=False)
+    x_train = dv.fit_transform(model_inputs(full_train))
+    model = LogisticRegression(solver="liblinear", C=C, random_state=RANDOM_STATE)
+    model.fit(x_train, [customer[TARGET] for customer in full_train])
+    predictions = model.predict_proba(dv.transform(model_inputs(test)))[:, 1]
+    return TrainingResult(
+        dv=dv,
+        model=model,
+        schema=schema_of(full_train),
+        training_rows=len(full_train),
+        test_rows=len(test),
+        test_auc=float(roc_auc_score([customer[TARGET] for customer in test], predictions)),
+        C=C,
+    )
+
+
+def model_inputs(customers):
+    """The model's 19 fields of each prepared customer, as DictVectorizer takes them."""
+    return [{field: customer[field] for field in FIELDS} for customer in customers]
+
+
+def schema_of(customers):
+    """Allowed values of each categorical field (those seen in training) and the numerical fields."""
+    categorical = {field: sorted({customer[field] for customer in customers}) for field in CATEGORICAL}
+    return {"categorical": categorical, "numerical": list(NUMERICAL)}
+
+
+def artifact(result, pickle_sha256, data_sha256):
+    """The JSON document the service loads: weights by feature name, schema, threshold, metadata."""
+    weights = dict(zip(result.dv.get_feature_names_out().tolist(), result.model.coef_[0].tolist()))
+    return {
+        "format_version": FORMAT_VERSION,
+        "intercept": float(result.model.intercept_[0]),
+        "weights": weights,
+        "schema": result.schema,
+        "threshold": THRESHOLD,
+        "metadata": {
+            "name": "churn",
+            "description": "Machine Learning Bookcamp churn model: DictVectorizer + LogisticRegression",
+            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "training_rows": result.training_rows,
+            "test_rows": result.test_rows,
+            "test_auc": result.test_auc,
+            "C": result.C,
+            "solver": "liblinear",
+            "split": {"test_size": TEST_SIZE, "random_state": RANDOM_STATE},
+            "sklearn_version": sklearn.__version__,
+            "data_sha256": data_sha256,
+            "pickle": {"file": PICKLE_NAME, "sha256": pickle_sha256},
+        },
+    }
+
+
+def save(result, output_dir, data_sha256):
+    """Write the book's pickle and the JSON artifact into `output_dir`; return both paths."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    pickle_path, artifact_path = output_dir / PICKLE_NAME, output_dir / ARTIFACT_NAME
+    with open(pickle_path, "wb") as file:
+        pickle.dump((result.dv, result.model), file)
+    document = artifact(result, file_sha256(pickle_path), data_sha256)
+    artifact_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return pickle_path, artifact_path
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("CHURN_DATA"),
+        help="the Telco churn CSV (default: $CHURN_DATA, else data/ in the project, downloaded if absent)",
+    )
+    parser.add_argument("--data-url", default=DATA_URL, help="where to download the data set from")
+    parser.add_argument("--C", type=float, default=DEFAULT_C, help="inverse regularisation strength (default 0.5)")
+    parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where to write the model (default model/)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None, default_data_path=DEFAULT_DATA_PATH):
+    args = parse_args(argv)
+    try:
+        data_path = locate_dataset(args.data, default=default_data_path, url=args.data_url)
+        customers = read_customers(data_path)
+    except DataError as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    result = train(customers, C=args.C)
+    pickle_path, artifact_path = save(result, args.output_dir, file_sha256(data_path))
+    print(f"data:  {data_path} ({len(customers)} customers)")
+    print(f"model: trained on {result.training_rows} customers with C={result.C}")
+    print(f"AUC:   {result.test_auc:.3f} on the {result.test_rows} held-out test customers")
+    print(f"wrote: {pickle_path} (the book's pickle) and {artifact_path} (served)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
