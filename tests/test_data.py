@@ -1,0 +1,83 @@
+import functools
+import http.server
+import socket
+import threading
+
+import pytest
+
+import train
+from churn.data import DATA_SHA256, DataError, download, locate_dataset
+
+
+@pytest.fixture
+def serve_directory():
+    """Serve a directory over HTTP on 127.0.0.1 for the test's duration; yields a URL maker."""
+    servers = []
+
+    def start(directory):
+        handler = functools.partial(_QuietHandler, directory=str(directory))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+def _closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_download_keeps_the_file_when_its_sha256_matches(data_path, serve_directory, tmp_path):
+    base_url = serve_directory(data_path.parent)
+    destination = tmp_path / "data" / data_path.name
+    assert download(f"{base_url}/{data_path.name}", destination) == destination
+    assert destination.read_bytes() == data_path.read_bytes()
+    assert list(destination.parent.iterdir()) == [destination]
+
+
+def test_download_refuses_a_corrupted_file_and_writes_nothing(data_path, serve_directory, tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / data_path.name).write_bytes(data_path.read_bytes().replace(b"Yes", b"No", 1))
+    destination = tmp_path / "data" / data_path.name
+    with pytest.raises(DataError, match=f"its sha256 is [0-9a-f]{{64}}, expected {DATA_SHA256}"):
+        download(f"{serve_directory(served)}/{data_path.name}", destination)
+    assert list(destination.parent.iterdir()) == []
+
+
+def test_locate_downloads_to_the_default_location_only_once(data_path, serve_directory, tmp_path):
+    default = tmp_path / "data" / data_path.name
+    url = f"{serve_directory(data_path.parent)}/{data_path.name}"
+    assert locate_dataset(default=default, url=url) == default
+    assert locate_dataset(default=default, url="http://127.0.0.1:1/unreachable") == default
+
+
+def test_locate_prefers_the_given_path(data_path, tmp_path):
+    assert locate_dataset(data_path, default=tmp_path / "absent.csv") == data_path
+
+
+def test_locate_names_a_given_path_that_does_not_exist(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        locate_dataset(tmp_path / "absent.csv")
+
+
+def test_train_offline_fails_with_one_line_telling_to_pass_data(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CHURN_DATA", raising=False)
+    url = f"http://127.0.0.1:{_closed_port()}/data.csv"
+    argv = ["--data-url", url, "--output-dir", str(tmp_path / "model")]
+    status = train.main(argv, default_data_path=tmp_path / "data" / "absent.csv")
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and "could not download the data set" in err and "pass --data PATH" in err
+    assert not (tmp_path / "model").exists()

@@ -1,0 +1,74 @@
+import copy
+import json
+import math
+
+import pytest
+
+from churn.model import ModelError, load_model, model_from_artifact, score
+
+# A two-field model small enough to check by hand.
+TINY_ARTIFACT = {
+    "format_version": 1,
+    "intercept": -1.0,
+    "weights": {"contract=monthly": 2.0, "contract=yearly": -1.0, "seniorcitizen": 0.5, "tenure": -0.1},
+    "schema": {"categorical": {"contract": ["monthly", "yearly"], "seniorcitizen": [0, 1]}, "numerical": ["tenure"]},
+    "threshold": 0.5,
+    "metadata": {},
+}
+
+
+def _artifact(**changes):
+    document = copy.deepcopy(TINY_ARTIFACT)
+    document.update(changes)
+    return document
+
+
+def test_score_is_the_sigmoid_of_the_weighted_sum():
+    model = model_from_artifact(TINY_ARTIFACT)
+    customers = [{"contract": "monthly", "seniorcitizen": 1, "tenure": 10}, {"contract": "yearly", "seniorcitizen": 0, "tenure": 0}]
+    expected_logits = [-1.0 + 2.0 + 0.5 - 1.0, -1.0 - 1.0]
+    assert score(model, customers) == pytest.approx([1 / (1 + math.exp(-z)) for z in expected_logits], abs=1e-15)
+
+
+def test_score_does_not_overflow_on_extreme_logits():
+    model = model_from_artifact(TINY_ARTIFACT)
+    low, high = score(model, [{"contract": "yearly", "seniorcitizen": 0, "tenure": 1e6}, {"contract": "monthly", "seniorcitizen": 1, "tenure": 0}])
+    assert low == 0.0 and 0.5 < high < 1.0
+
+
+def test_load_model_reads_the_shipped_artifact(model):
+    assert model.threshold == 0.5
+    assert len(model.schema.fields) == 19
+    assert model.schema.categorical["contract"] == ("month-to-month", "one_year", "two_year")
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ([], "not a JSON object"),
+        ({"format_version": 1}, "missing keys: intercept, weights, schema, threshold, metadata"),
+        (_artifact(format_version=99), "unknown format_version 99"),
+        (_artifact(intercept=float("nan")), "intercept is not a finite number"),
+        (_artifact(weights={**TINY_ARTIFACT["weights"], "tenure": "big"}), "weight of 'tenure' is not a finite number"),
+        (_artifact(weights={**TINY_ARTIFACT["weights"], "contract=weekly": 1.0}), "weights for features the schema does not describe: contract=weekly"),
+        (_artifact(schema={"categorical": {"contract": ["monthly", "yearly", "weekly"], "seniorcitizen": [0, 1]}, "numerical": ["tenure"]}), "no weight for feature 'contract=weekly'"),
+        (_artifact(schema={"categorical": []}), "schema must be"),
+        (_artifact(threshold=1.5), "threshold must be between 0 and 1"),
+        (_artifact(metadata=[]), "metadata must be a JSON object"),
+    ],
+)
+def test_an_artifact_that_is_wrong_is_refused_with_the_reason(document, problem):
+    with pytest.raises(ModelError, match=problem):
+        model_from_artifact(document)
+
+
+def test_load_model_names_the_file_when_it_is_missing(tmp_path):
+    with pytest.raises(ModelError, match=f"cannot load model {tmp_path / 'absent.json'}: .*No such file"):
+        load_model(tmp_path / "absent.json")
+
+
+def test_load_model_names_the_file_when_it_is_not_json(tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(TINY_ARTIFACT)[:50])
+    with pytest.raises(ModelError, match=f"cannot load model {path}: "):
+        load_model(path)

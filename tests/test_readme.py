@@ -1,0 +1,51 @@
+"""The README's examples are real: run them against a live server and compare with what it shows."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+BOOK_URL = "http://localhost:9696"
+
+
+@pytest.fixture(scope="module")
+def readme_blocks(project_dir):
+    """The README's fenced code blocks, in order, as (language, text)."""
+    text = (project_dir / "README.md").read_text()
+    return re.findall(r"^```(\w*)\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def _block_after(blocks, language, marker):
+    """The block following the first `language` block that contains `marker`."""
+    index = next(i for i, (lang, text) in enumerate(blocks) if lang == language and marker in text)
+    return blocks[index][1], blocks[index + 1][1]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_readme_curl_example_answers_what_the_readme_shows(readme_blocks, serve):
+    command, shown = _block_after(readme_blocks, "bash", "curl")
+    server = serve("gunicorn")
+    result = subprocess.run(command.replace(BOOK_URL, server.url), shell=True, capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == json.loads(shown)
+
+
+def test_readme_python_example_prints_what_the_readme_shows(readme_blocks, serve):
+    code, shown = _block_after(readme_blocks, "python", "requests.post")
+    server = serve("waitress")
+    result = subprocess.run([sys.executable, "-c", code.replace(BOOK_URL, server.url)], capture_output=True, text=True, check=True)
+    assert result.stdout == shown
+
+
+def test_readme_error_example_is_the_real_answer(readme_blocks, app, book_customer):
+    shown = json.loads(next(text for lang, text in readme_blocks if lang == "json" and '"errors"' in text))
+    customer = dict(book_customer, tenure=-5)
+    del customer["gender"]
+    assert app.post_json("/predict", customer, status=422).json == shown
+
+
+def test_readme_test_command_is_what_ci_runs(readme_blocks, project_dir):
+    test_command = next(text.strip() for lang, text in readme_blocks if lang == "bash" and "pytest" in text)
+    assert test_command in (project_dir / ".ci" / "run").read_text()

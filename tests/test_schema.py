@@ -1,0 +1,67 @@
+import pytest
+
+from churn.schema import InvalidCustomer, validate_customer
+
+
+def _errors(raw, schema):
+    with pytest.raises(InvalidCustomer) as caught:
+        validate_customer(raw, schema)
+    return {error["field"]: error["message"] for error in caught.value.errors}
+
+
+def test_valid_customer_returns_exactly_the_model_fields(book_customer, model):
+    customer = validate_customer(book_customer, model.schema)
+    assert set(customer) == set(model.schema.fields)
+    assert customer["contract"] == "one_year" and customer["tenure"] == 41
+
+
+def test_raw_data_set_spellings_are_accepted(book_customer, model):
+    raw = dict(book_customer, Contract="One year", PaymentMethod="Bank transfer (automatic)", tenure="41")
+    del raw["contract"], raw["paymentmethod"]
+    assert validate_customer(raw, model.schema) == validate_customer(book_customer, model.schema)
+
+
+def test_every_missing_field_is_named(model):
+    assert _errors({"gender": "female"}, model.schema) == {
+        field: "is required" for field in model.schema.fields if field != "gender"
+    }
+
+
+def test_unknown_categorical_value_names_the_allowed_values(book_customer, model):
+    message = _errors(dict(book_customer, contract="weekly"), model.schema)["contract"]
+    assert message == 'unknown value "weekly"; allowed values: "month-to-month", "one_year", "two_year"'
+
+
+@pytest.mark.parametrize("value", [2, -1, True, "yes", None])
+def test_seniorcitizen_must_be_zero_or_one(book_customer, model, value):
+    assert "seniorcitizen" in _errors(dict(book_customer, seniorcitizen=value), model.schema)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (-5, "must not be negative, got -5"),
+        ("forty", 'must be a number, not "forty"'),
+        (True, "must be a number, not true"),
+        (None, "must be a number, not null"),
+        ([41], "must be a number, not an array"),
+        ({"months": 41}, "must be a number, not an object"),
+        (float("nan"), "must be a finite number"),
+        (float("inf"), "must be a finite number"),
+        (10**400, "is too large"),
+    ],
+)
+def test_numerical_fields_must_be_finite_non_negative_numbers(book_customer, model, value, message):
+    assert _errors(dict(book_customer, tenure=value), model.schema) == {"tenure": message}
+
+
+def test_long_values_are_echoed_only_as_a_short_prefix(book_customer, model):
+    message = _errors(dict(book_customer, contract="x" * 10_000), model.schema)["contract"]
+    assert len(message) < 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"), [(None, "null"), (41, "a number"), ("customer", "a string"), ([1, 2], "an array")]
+)
+def test_a_customer_must_be_an_object(model, raw, kind):
+    assert _errors(raw, model.schema) == {"customer": f"must be a JSON object, not {kind}"}
