@@ -41,19 +41,25 @@ def locate_dataset(path=None, default=DEFAULT_DATA_PATH, url=DATA_URL):
 
 
 def download(url, destination, sha256=DATA_SHA256):
-    """Fetch `url` to `destination`, keeping it only if its sha256 matches; return the path."""
+    """Fetch `url` to `destination`, keeping it only if its sha256 matches; return the path.
+
+    On any failure nothing is left behind: not the partial file, not a folder made for it.
+    """
     destination = Path(destination)
+    made_folder = not destination.parent.exists()
     destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".download-", delete=False) as temporary:
-        try:
+    temporary = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".download-", delete=False)
+    try:
+        with temporary:
             digest = _fetch(url, temporary)
-            temporary.close()
-            if digest != sha256:
-                raise DataError(f"refusing the file downloaded from {url}: its sha256 is {digest}, expected {sha256}")
-            os.replace(temporary.name, destination)
-        finally:
-            if os.path.exists(temporary.name):
-                os.unlink(temporary.name)
+        if digest != sha256:
+            raise DataError(f"refusing the file downloaded from {url}: its sha256 is {digest}, expected {sha256}")
+        os.replace(temporary.name, destination)
+    except BaseException:
+        os.unlink(temporary.name)
+        if made_folder:
+            destination.parent.rmdir()
+        raise
     return destination
 
 
