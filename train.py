@@ -12,7 +12,7 @@ import os
 import pickle
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sklearn
@@ -79,7 +79,7 @@ def schema_of(customers):
 
 def artifact(result, pickle_sha256, data_sha256):
     """The JSON document the service loads: weights by feature name, schema, threshold, metadata."""
-    weights = dict(zip(result.dv.get_feature_names_out().tolist(), result.model.coef_[0].tolist()))
+    weights = dict(zip(result.dv.get_feature_names_out().tolist(), result.model.coef_[0].tolist(), strict=True))
     return {
         "format_version": FORMAT_VERSION,
         "intercept": float(result.model.intercept_[0]),
@@ -89,7 +89,7 @@ def artifact(result, pickle_sha256, data_sha256):
         "metadata": {
             "name": "churn",
             "description": "Machine Learning Bookcamp churn model: DictVectorizer + LogisticRegression",
-            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "training_rows": result.training_rows,
             "test_rows": result.test_rows,
             "test_auc": result.test_auc,

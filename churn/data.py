@@ -48,7 +48,7 @@ def download(url, destination, sha256=DATA_SHA256):
     destination = Path(destination)
     made_folder = not destination.parent.exists()
     destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".download-", delete=False)
+    temporary = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".download-", delete=False)  # noqa: SIM115
     try:
         with temporary:
             digest = _fetch(url, temporary)

@@ -41,7 +41,16 @@ def test_predict_answers_the_book_customer_in_the_books_shape(app, book_customer
 
 
 def test_churn_is_true_when_the_probability_reaches_the_threshold(app, book_customer):
-    risky = dict(book_customer, contract="month-to-month", tenure=1, totalcharges=79.85, onlinesecurity="no", techsupport="no", internetservice="fiber_optic", paymentmethod="electronic_check")
+    risky = dict(
+        book_customer,
+        contract="month-to-month",
+        tenure=1,
+        totalcharges=79.85,
+        onlinesecurity="no",
+        techsupport="no",
+        internetservice="fiber_optic",
+        paymentmethod="electronic_check",
+    )
     result = app.post_json("/predict", risky).json
     assert result["churn_probability"] >= 0.5 and result["churn"] is True
 
@@ -87,7 +96,7 @@ def test_batch_error_list_is_capped_and_says_how_many_more(app):
     ("body", "detail"),
     [
         (b"", "the body is empty"),
-        (b"{\"tenure\": ", "the body is not valid JSON"),
+        (b'{"tenure": ', "the body is not valid JSON"),
         (b"\xff\xfe{}", "the body is not valid UTF-8"),
         (b"41", "the body must be a customer (JSON object) or a list of customers (JSON array)"),
         (b"null", "the body must be a customer"),
@@ -98,7 +107,7 @@ def test_unusable_body_gets_400_saying_what_is_wrong(app, body, detail):
     _assert_problem(_post_raw(app, body, status=400), 400, detail)
 
 
-@pytest.mark.parametrize("value", [b"[1, 2]", b"null", b"\"x\""])
+@pytest.mark.parametrize("value", [b"[1, 2]", b"null", b'"x"'])
 def test_batch_items_that_are_not_objects_get_422(app, value):
     response = _post_raw(app, b"[" + value + b"]", status=422)
     assert response.json["errors"][0]["field"] == "customer"
@@ -127,9 +136,16 @@ def test_wrong_method_gets_405_with_allow(app):
 
 def _call(wsgi_app, **environ):
     """Call the app directly, for requests WebTest will not build; returns (status, headers, body)."""
-    base = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "wsgi.input": io.BytesIO(b"{}"), "wsgi.errors": io.StringIO()}
+    base = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/predict",
+        "wsgi.input": io.BytesIO(b"{}"),
+        "wsgi.errors": io.StringIO(),
+    }
     captured = {}
-    body = b"".join(wsgi_app({**base, **environ}, lambda status, headers: captured.update(status=status, headers=dict(headers))))
+    body = b"".join(
+        wsgi_app({**base, **environ}, lambda status, headers: captured.update(status=status, headers=dict(headers)))
+    )
     return captured["status"], captured["headers"], json.loads(body)
 
 
@@ -153,7 +169,11 @@ def test_unexpected_error_gets_a_generic_500_and_the_traceback_goes_to_the_log(m
         **{"wsgi.input": io.BytesIO(json.dumps(book_customer).encode()), "wsgi.errors": errors},
     )
     assert status.startswith("500") and headers["Content-Type"] == PROBLEM
-    assert body == {"title": "Internal Server Error", "status": 500, "detail": "the server could not answer this request"}
+    assert body == {
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "the server could not answer this request",
+    }
     assert "RuntimeError: scoring exploded" in errors.getvalue()
 
 

@@ -7,7 +7,9 @@ def test_prepare_lowercases_names_and_values_and_replaces_spaces():
 
 
 def test_prepare_reads_numbers_written_as_text_as_in_the_csv():
-    prepared = prepare_customer({"SeniorCitizen": "1", "tenure": "41", "MonthlyCharges": "79.85", "TotalCharges": "3320.75"})
+    prepared = prepare_customer(
+        {"SeniorCitizen": "1", "tenure": "41", "MonthlyCharges": "79.85", "TotalCharges": "3320.75"}
+    )
     assert prepared == {"seniorcitizen": 1, "tenure": 41, "monthlycharges": 79.85, "totalcharges": 3320.75}
 
 

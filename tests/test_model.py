@@ -25,14 +25,23 @@ def _artifact(**changes):
 
 def test_score_is_the_sigmoid_of_the_weighted_sum():
     model = model_from_artifact(TINY_ARTIFACT)
-    customers = [{"contract": "monthly", "seniorcitizen": 1, "tenure": 10}, {"contract": "yearly", "seniorcitizen": 0, "tenure": 0}]
+    customers = [
+        {"contract": "monthly", "seniorcitizen": 1, "tenure": 10},
+        {"contract": "yearly", "seniorcitizen": 0, "tenure": 0},
+    ]
     expected_logits = [-1.0 + 2.0 + 0.5 - 1.0, -1.0 - 1.0]
     assert score(model, customers) == pytest.approx([1 / (1 + math.exp(-z)) for z in expected_logits], abs=1e-15)
 
 
 def test_score_does_not_overflow_on_extreme_logits():
     model = model_from_artifact(TINY_ARTIFACT)
-    low, high = score(model, [{"contract": "yearly", "seniorcitizen": 0, "tenure": 1e6}, {"contract": "monthly", "seniorcitizen": 1, "tenure": 0}])
+    low, high = score(
+        model,
+        [
+            {"contract": "yearly", "seniorcitizen": 0, "tenure": 1e6},
+            {"contract": "monthly", "seniorcitizen": 1, "tenure": 0},
+        ],
+    )
     assert low == 0.0 and 0.5 < high < 1.0
 
 
@@ -50,8 +59,19 @@ def test_load_model_reads_the_shipped_artifact(model):
         (_artifact(format_version=99), "unknown format_version 99"),
         (_artifact(intercept=float("nan")), "intercept is not a finite number"),
         (_artifact(weights={**TINY_ARTIFACT["weights"], "tenure": "big"}), "weight of 'tenure' is not a finite number"),
-        (_artifact(weights={**TINY_ARTIFACT["weights"], "contract=weekly": 1.0}), "weights for features the schema does not describe: contract=weekly"),
-        (_artifact(schema={"categorical": {"contract": ["monthly", "yearly", "weekly"], "seniorcitizen": [0, 1]}, "numerical": ["tenure"]}), "no weight for feature 'contract=weekly'"),
+        (
+            _artifact(weights={**TINY_ARTIFACT["weights"], "contract=weekly": 1.0}),
+            "weights for features the schema does not describe: contract=weekly",
+        ),
+        (
+            _artifact(
+                schema={
+                    "categorical": {"contract": ["monthly", "yearly", "weekly"], "seniorcitizen": [0, 1]},
+                    "numerical": ["tenure"],
+                }
+            ),
+            "no weight for feature 'contract=weekly'",
+        ),
         (_artifact(schema={"categorical": []}), "schema must be"),
         (_artifact(threshold=1.5), "threshold must be between 0 and 1"),
         (_artifact(metadata=[]), "metadata must be a JSON object"),

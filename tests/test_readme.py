@@ -28,14 +28,18 @@ def _block_after(blocks, language, marker):
 def test_readme_curl_example_answers_what_the_readme_shows(readme_blocks, serve):
     command, shown = _block_after(readme_blocks, "bash", "curl")
     server = serve("gunicorn")
-    result = subprocess.run(command.replace(BOOK_URL, server.url), shell=True, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        command.replace(BOOK_URL, server.url), shell=True, capture_output=True, text=True, check=True
+    )
     assert json.loads(result.stdout) == json.loads(shown)
 
 
 def test_readme_python_example_prints_what_the_readme_shows(readme_blocks, serve):
     code, shown = _block_after(readme_blocks, "python", "requests.post")
     server = serve("waitress")
-    result = subprocess.run([sys.executable, "-c", code.replace(BOOK_URL, server.url)], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code.replace(BOOK_URL, server.url)], capture_output=True, text=True, check=True
+    )
     assert result.stdout == shown
 
 
