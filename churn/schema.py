@@ -1,13 +1,27 @@
-"""What a valid customer is: the model's fields and allowed values, checked by one pure function."""
+"""What a valid customer is: the model's fields and allowed values, checked by one pure function.
+
+The contract, shared by the service and offline scoring:
+- field names match case-insensitively and values are prepared as the training data was, so the
+  book's names and values and the raw data set's spellings are all accepted;
+- all model fields are required; categorical values must be ones the model was trained on;
+- numbers are JSON numbers or digit strings as in the CSV, finite, 0 <= x <= MAX_NUMBER; a blank
+  totalcharges is 0;
+- other fields are ignored, except that a `customerid`, when given, must be a short string: it is
+  echoed in the result so that batch callers can join results back.
+"""
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
-from churn.features import prepare_customer
+from churn.features import normalise, prepare_customer
 
+MAX_NUMBER = 1_000_000_000  # far beyond any tenure or charge; keeps the arithmetic meaningful
+ID_FIELD = "customerid"
+MAX_ID_CHARS = 128
+MISSING = "is required"
 # Longest piece of a caller's value repeated back in an error message.
 _ECHO_CHARS = 40
-MISSING = "is required"
 
 
 @dataclass(frozen=True)
@@ -39,25 +53,42 @@ def describe(errors):
 
 
 def validate_customer(raw, schema):
-    """Prepare one customer as training did and return its model fields, or raise InvalidCustomer."""
+    """Return the customer's prepared model fields (and its `customerid`), or raise InvalidCustomer."""
     if not isinstance(raw, dict):
         raise InvalidCustomer([_error("customer", f"must be a JSON object, not {_json_type(raw)}")])
+    errors = _duplicate_names(raw)
     customer = prepare_customer(raw)
-    errors = [_error(field, MISSING) for field in schema.fields if field not in customer]
+    errors += [_error(field, MISSING) for field in schema.fields if field not in customer]
     for field, allowed in schema.categorical.items():
         if field in customer and not _is_allowed(customer[field], allowed):
             errors.append(_error(field, _not_allowed_message(customer[field], allowed)))
     for field in schema.numerical:
-        message = _number_problem(customer[field]) if field in customer else None
-        if message:
-            errors.append(_error(field, message))
+        problem = _number_problem(customer[field]) if field in customer else None
+        if problem:
+            errors.append(_error(field, problem))
+    id_key = next((key for key in raw if normalise(key) == ID_FIELD), None)
+    if id_key is not None and not _is_valid_id(raw[id_key]):
+        errors.append(_error(ID_FIELD, f"must be a string of at most {MAX_ID_CHARS} characters"))
     if errors:
         raise InvalidCustomer(errors)
-    return {field: customer[field] for field in schema.fields}
+    valid = {field: customer[field] for field in schema.fields}
+    if id_key is not None:
+        valid[ID_FIELD] = raw[id_key]  # echoed as the caller wrote it, not lower-cased like model values
+    return valid
 
 
 def _error(field, message):
     return {"field": field, "message": message}
+
+
+def _duplicate_names(raw):
+    # "Tenure" and "tenure" in one customer are the same field given twice: refuse to guess.
+    counts = Counter(normalise(key) for key in raw)
+    return [_error(field, "is given more than once (names ignore case)") for field, n in counts.items() if n > 1]
+
+
+def _is_valid_id(value):
+    return isinstance(value, str) and len(value) <= MAX_ID_CHARS
 
 
 def _is_allowed(value, allowed):
@@ -73,14 +104,12 @@ def _not_allowed_message(value, allowed):
 def _number_problem(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"must be a number, not {_echo(value)}"
-    try:
-        number = float(value)
-    except OverflowError:
-        return "is too large"
-    if not math.isfinite(number):
+    if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
-    if number < 0:
+    if value < 0:
         return f"must not be negative, got {_echo(value)}"
+    if value > MAX_NUMBER:
+        return f"must be at most {MAX_NUMBER}"
     return None
 
 

@@ -9,10 +9,15 @@ def _errors(raw, schema):
     return {error["field"]: error["message"] for error in caught.value.errors}
 
 
-def test_valid_customer_returns_exactly_the_model_fields(book_customer, model):
-    customer = validate_customer(book_customer, model.schema)
-    assert set(customer) == set(model.schema.fields)
+def test_valid_customer_returns_the_model_fields_and_its_id(book_customer, model):
+    customer = validate_customer(dict(book_customer, favourite_colour="blue"), model.schema)
+    assert set(customer) == set(model.schema.fields) | {"customerid"}
     assert customer["contract"] == "one_year" and customer["tenure"] == 41
+
+
+def test_customerid_is_kept_as_sent_not_lower_cased(book_customer, model):
+    customer = {key: value for key, value in book_customer.items() if key != "customerid"}
+    assert validate_customer({**customer, "customerID": "8879-ZKJOF"}, model.schema)["customerid"] == "8879-ZKJOF"
 
 
 def test_raw_data_set_spellings_are_accepted(book_customer, model):
@@ -48,7 +53,8 @@ def test_seniorcitizen_must_be_zero_or_one(book_customer, model, value):
         ({"months": 41}, "must be a number, not an object"),
         (float("nan"), "must be a finite number"),
         (float("inf"), "must be a finite number"),
-        (10**400, "is too large"),
+        (10**400, "must be at most 1000000000"),
+        (1e9 + 1, "must be at most 1000000000"),
     ],
 )
 def test_numerical_fields_must_be_finite_non_negative_numbers(book_customer, model, value, message):

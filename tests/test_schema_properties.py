@@ -1,0 +1,85 @@
+"""Property-based tests of the input contract: valid customers always score; any single breakage is named."""
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from churn.features import normalise
+from churn.model import load_model, score
+from churn.schema import MAX_NUMBER, InvalidCustomer, validate_customer
+from wsgi import DEFAULT_MODEL_PATH
+
+MODEL = load_model(DEFAULT_MODEL_PATH)
+SCHEMA = MODEL.schema
+
+_numbers = st.one_of(
+    st.integers(0, MAX_NUMBER),
+    st.floats(0, MAX_NUMBER, allow_nan=False),
+    st.from_regex(r"[0-9]{1,9}(\.[0-9]{1,9})?", fullmatch=True),
+)
+_spellings = st.sampled_from([str, str.upper, str.title, lambda text: text.replace("_", " ").capitalize()])
+
+
+@st.composite
+def valid_customers(draw):
+    """A customer as a caller may send it: any case in names, book or raw-data spellings, numbers or text."""
+    customer = {}
+    for field, allowed in SCHEMA.categorical.items():
+        value = draw(st.sampled_from(allowed))
+        customer[draw(_spellings)(field)] = draw(_spellings)(value) if isinstance(value, str) else value
+    for field in SCHEMA.numerical:
+        customer[draw(_spellings)(field)] = draw(_numbers)
+    if draw(st.booleans()):
+        customer["customerID"] = draw(st.text(max_size=20))
+    return customer
+
+
+_not_a_value = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+# Text with a character no number has: never readable as one.
+_not_number_text = st.text(min_size=1).filter(lambda text: not set(text) <= set("0123456789. "))
+_bad_numbers = st.one_of(
+    _not_a_value,
+    st.integers(max_value=-1),
+    st.floats(max_value=-1e-9),
+    st.integers(min_value=MAX_NUMBER + 1),
+    st.sampled_from([math.nan, math.inf, -math.inf, 1e300]),
+    _not_number_text,
+)
+
+
+@given(valid_customers())
+def test_valid_customers_always_score(customer):
+    [probability] = score(MODEL, [validate_customer(customer, SCHEMA)])
+    assert 0.0 <= probability <= 1.0
+
+
+@given(valid_customers(), st.sampled_from(SCHEMA.fields), st.data())
+def test_any_broken_field_is_refused_and_named(customer, field, data):
+    broken = {key: value for key, value in customer.items() if key.lower() != field}
+    if data.draw(st.booleans(), label="drop it"):
+        expected = "is required"
+    else:
+        broken[field] = data.draw(_bad_numbers if field in SCHEMA.numerical else _bad_categories(field), "bad value")
+        expected = None
+    try:
+        validate_customer(broken, SCHEMA)
+    except InvalidCustomer as invalid:
+        messages = {error["field"]: error["message"] for error in invalid.errors}
+        assert field in messages
+        assert expected is None or messages[field] == expected
+    else:
+        raise AssertionError(f"{broken!r} was accepted")
+
+
+def _bad_categories(field):
+    allowed = SCHEMA.categorical[field]
+    unknown_text = st.text(max_size=10).filter(lambda text: normalise(text) not in allowed)
+    if all(isinstance(value, str) for value in allowed):
+        return st.one_of(_not_a_value, st.integers(), unknown_text)
+    return st.one_of(_not_a_value, st.integers(2), st.integers(max_value=-1), _not_number_text)  # seniorcitizen
