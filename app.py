@@ -1,16 +1,19 @@
 """The churn prediction service: a hand-written WSGI application (standard library only).
 
 Endpoints:
-    GET  /ping     200 "PONG" (text/plain), for health checks.
-    POST /predict  a customer as a JSON object -> {"churn_probability": float, "churn": bool};
-                   a JSON array of customers -> an array of those results, in the same order.
+    GET  /ping          200 "PONG" (text/plain): the health check, never behind the API key.
+    POST /predict       a customer (JSON object) -> {"churn_probability": float, "churn": bool},
+                        plus "customerid" when the customer has one; a batch (JSON array of
+                        customers) -> an array of those results, in the same order.
+    GET  /openapi.json  the OpenAPI 3.1 description of these endpoints, built from the model.
 
 Every error is a JSON problem document (RFC 9457, Content-Type application/problem+json):
-    {"title": "Unprocessable Entity", "status": 422, "detail": "tenure: is required",
-     "errors": [{"field": "tenure", "message": "is required"}]}
+    {"title": "Unprocessable Entity", "status": 422, "detail": "tenure: must not be negative, got -5",
+     "errors": [{"field": "tenure", "message": "must not be negative, got -5"}]}
 "errors" appears only for invalid customers; in a batch each entry also has the customer's "index".
 """
 
+import hmac
 import itertools
 import json
 import traceback
@@ -18,20 +21,27 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from churn.model import score
-from churn.schema import InvalidCustomer, describe, validate_customer
+from churn.openapi import openapi_document
+from churn.schema import ID_FIELD, InvalidCustomer, describe, validate_customer
 
 JSON_CONTENT_TYPE = "application/json"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
-MAX_BODY_BYTES = 1_000_000
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_BATCH = 10_000
 MAX_REPORTED_ERRORS = 20
+OPEN_PATHS = frozenset({"/ping"})  # health checks must work without the API key
+_READ_CHUNK_BYTES = 64 * 1024
+_ECHO_CHARS = 40
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Operational limits of one app instance."""
+    """Operational limits and access control of one app instance."""
 
     max_body_bytes: int = MAX_BODY_BYTES
+    max_batch: int = MAX_BATCH
+    api_key: str | None = None  # when set, every route but /ping needs "Authorization: Bearer <key>"
 
 
 class HTTPError(Exception):
@@ -42,7 +52,7 @@ class HTTPError(Exception):
         self.status = status
         self.detail = detail
         self.errors = errors
-        self.headers = list(headers)
+        self.headers = tuple(headers)
 
 
 @dataclass(frozen=True)
@@ -64,16 +74,25 @@ def predict(environ, model, settings):
     if isinstance(payload, dict):
         customers = [_validate_one(payload, model)]
     elif isinstance(payload, list):
-        customers = _validate_batch(payload, model)
+        customers = _validate_batch(payload, model, settings.max_batch)
     else:
         raise HTTPError(400, "the body must be a customer (JSON object) or a list of customers (JSON array)")
-    results = [_result(probability, model.threshold) for probability in score(model, customers)]
+    results = [
+        _result(customer, probability, model.threshold)
+        for customer, probability in zip(customers, score(model, customers), strict=True)
+    ]
     return _json_response(200, results[0] if isinstance(payload, dict) else results)
+
+
+def openapi(environ, model, settings):
+    """The OpenAPI document of this service, with the loaded model's fields and values."""
+    return _json_response(200, openapi_document(model.schema, settings.max_batch, settings.api_key is not None))
 
 
 ROUTES = {
     ("GET", "/ping"): ping,
     ("POST", "/predict"): predict,
+    ("GET", "/openapi.json"): openapi,
 }
 
 
@@ -100,37 +119,87 @@ def _dispatch(environ, model, settings):
     path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
     allowed = sorted(route_method for route_method, route_path in ROUTES if route_path == path)
     if not allowed:
-        raise HTTPError(404, f"no such endpoint: {path[:80]}; try GET /ping or POST /predict")
+        raise HTTPError(404, f"no such endpoint: {_echo(path)}; see GET /openapi.json")
     if "GET" in allowed:
         allowed.append("HEAD")
-    if method == "HEAD" and "GET" in allowed:
-        method = "GET"
     if method not in allowed:
-        raise HTTPError(405, f"{path} does not accept {method[:20]}", headers=[("Allow", ", ".join(allowed))])
-    return ROUTES[(method, path)](environ, model, settings)
+        raise HTTPError(405, f"{path} does not accept {_echo(method)}", headers=[("Allow", ", ".join(allowed))])
+    if settings.api_key is not None and path not in OPEN_PATHS:
+        _authorize(environ, settings.api_key)
+    return ROUTES[("GET" if method == "HEAD" else method, path)](environ, model, settings)
+
+
+def _authorize(environ, api_key):
+    scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        raise HTTPError(
+            401, "send the API key as 'Authorization: Bearer <key>'", headers=[("WWW-Authenticate", "Bearer")]
+        )
+    # Constant-time comparison, so response timing does not reveal how much of the key matched.
+    if not hmac.compare_digest(credentials.strip().encode(), api_key.encode()):
+        raise HTTPError(401, "the API key is not valid", headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')])
 
 
 def _read_json(environ, max_body_bytes):
-    length = _content_length(environ)
-    if length > max_body_bytes:
-        raise HTTPError(413, f"the body is {length} bytes; the limit is {max_body_bytes} bytes")
-    body = environ["wsgi.input"].read(length) if length else b""
+    _require_json_content_type(environ)
+    body = _read_body(environ, max_body_bytes)
     if not body.strip():
         raise HTTPError(400, "the body is empty; send a customer as JSON")
     try:
-        return json.loads(body.decode("utf-8-sig"))
+        text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise HTTPError(400, "the body is not valid UTF-8") from None
-    except (ValueError, RecursionError) as error:
-        raise HTTPError(400, f"the body is not valid JSON: {str(error)[:100]}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HTTPError(400, f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise HTTPError(400, "the body is not valid JSON: it is nested too deeply") from None
+    except ValueError:  # Python's limit on integer digits, whose own message is advice for Python programmers
+        raise HTTPError(400, "the body is not valid JSON: it has a number with too many digits") from None
+
+
+def _require_json_content_type(environ):
+    media_type, *parameters = environ.get("CONTENT_TYPE", "").split(";")
+    charset = next((p.split("=", 1)[1] for p in parameters if p.strip().lower().startswith("charset=")), "utf-8")
+    if media_type.strip().lower() != JSON_CONTENT_TYPE or charset.strip(' "').lower() not in ("utf-8", "utf8"):
+        sent = _echo(environ.get("CONTENT_TYPE", "")) or "none"
+        raise HTTPError(415, f"send the body as JSON with 'Content-Type: application/json' (got {sent})")
+
+
+def _read_body(environ, max_body_bytes):
+    """Read at most `max_body_bytes`: up front from Content-Length, else while reading a chunked body."""
+    length = _content_length(environ)
+    if length is not None:
+        if length > max_body_bytes:
+            raise HTTPError(413, f"the body is {length} bytes; the limit is {max_body_bytes} bytes")
+        return environ["wsgi.input"].read(length) if length else b""
+    if not _is_chunked(environ):
+        return b""  # PEP 3333: no Content-Length and no chunked framing means no body
+    return _read_until_end(environ["wsgi.input"], max_body_bytes)
 
 
 def _content_length(environ):
-    # PEP 3333: a missing or empty CONTENT_LENGTH means no body.
-    text = environ.get("CONTENT_LENGTH", "") or "0"
+    text = environ.get("CONTENT_LENGTH", "")
+    if not text:
+        return None
     if not text.isdigit():
-        raise HTTPError(400, f"invalid Content-Length: {text[:20]}")
+        raise HTTPError(400, f"invalid Content-Length: {_echo(text)}")
     return int(text)
+
+
+def _is_chunked(environ):
+    return bool(environ.get("wsgi.input_terminated")) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
+def _read_until_end(stream, max_body_bytes):
+    chunks, size = [], 0
+    while chunk := stream.read(min(_READ_CHUNK_BYTES, max_body_bytes + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_body_bytes:
+            raise HTTPError(413, f"the body is larger than the limit of {max_body_bytes} bytes")
+    return b"".join(chunks)
 
 
 def _validate_one(payload, model):
@@ -140,7 +209,9 @@ def _validate_one(payload, model):
         raise HTTPError(422, str(invalid), errors=invalid.errors) from None
 
 
-def _validate_batch(payloads, model):
+def _validate_batch(payloads, model, max_batch):
+    if len(payloads) > max_batch:
+        raise HTTPError(422, f"the batch has {len(payloads)} customers; the limit is {max_batch} per request")
     customers, errors = [], []
     for index, payload in enumerate(payloads):
         try:
@@ -161,8 +232,16 @@ def _unprocessable_batch(errors):
     return HTTPError(422, detail, errors=shown)
 
 
-def _result(probability, threshold):
-    return {"churn_probability": probability, "churn": probability >= threshold}
+def _result(customer, probability, threshold):
+    result = {"churn_probability": probability, "churn": probability >= threshold}
+    if ID_FIELD in customer:
+        result = {ID_FIELD: customer[ID_FIELD], **result}
+    return result
+
+
+def _echo(text, limit=_ECHO_CHARS):
+    """At most `limit` characters of something the caller sent."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _json_response(status, document):
@@ -174,4 +253,4 @@ def _error_response(error):
     if error.errors:
         document["errors"] = error.errors
     body = json.dumps(document).encode("utf-8")
-    return Response(error.status, PROBLEM_CONTENT_TYPE, body, tuple(error.headers))
+    return Response(error.status, PROBLEM_CONTENT_TYPE, body, error.headers)

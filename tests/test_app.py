@@ -33,7 +33,8 @@ def test_head_ping_answers_without_a_body(app):
 
 
 def test_predict_answers_the_book_customer_in_the_books_shape(app, book_customer):
-    response = app.post_json("/predict", book_customer)
+    anonymous = {field: value for field, value in book_customer.items() if field != "customerid"}
+    response = app.post_json("/predict", anonymous)
     assert response.content_type == "application/json"
     assert set(response.json) == {"churn_probability", "churn"}
     assert 0.05 <= response.json["churn_probability"] <= 0.075
@@ -69,6 +70,105 @@ def test_batch_answers_each_customer_in_order(app, book_customer):
 
 def test_empty_batch_answers_an_empty_array(app):
     assert app.post_json("/predict", []).json == []
+
+
+def test_missing_fields_get_422_listing_every_one(app, book_customer, model):
+    response = app.post_json("/predict", {"gender": "female"}, status=422)
+    missing = [field for field in model.schema.fields if field != "gender"]
+    _assert_problem(response, 422, f"missing fields: {', '.join(missing)}")
+    assert response.json["errors"] == [{"field": field, "message": "is required"} for field in missing]
+
+
+def test_unknown_categorical_value_gets_422_naming_the_allowed_values(app, book_customer):
+    response = app.post_json("/predict", dict(book_customer, contract="weekly"), status=422)
+    assert response.json["detail"] == (
+        'contract: unknown value "weekly"; allowed values: "month-to-month", "one_year", "two_year"'
+    )
+
+
+@pytest.mark.parametrize("value", [2, -1, True, "yes", None, 0.5])
+def test_seniorcitizen_other_than_0_or_1_gets_422(app, book_customer, value):
+    response = app.post_json("/predict", dict(book_customer, seniorcitizen=value), status=422)
+    assert [error["field"] for error in response.json["errors"]] == ["seniorcitizen"]
+
+
+def test_numbers_as_csv_text_and_blank_totalcharges_are_accepted(app, book_customer):
+    as_text = dict(book_customer, seniorcitizen="0", tenure="41", monthlycharges="79.85", totalcharges="3320.75")
+    assert app.post_json("/predict", as_text).json == app.post_json("/predict", book_customer).json
+    new_customer = dict(book_customer, tenure=0, totalcharges=" ")
+    assert (
+        app.post_json("/predict", new_customer).json
+        == app.post_json("/predict", dict(new_customer, totalcharges=0)).json
+    )
+
+
+@pytest.mark.parametrize(
+    ("tenure", "status", "detail"),
+    [
+        (b"true", 422, "tenure: must be a number, not true"),
+        (b"null", 422, "tenure: must be a number, not null"),
+        (b"[41]", 422, "tenure: must be a number, not an array"),
+        (b'{"months": 41}', 422, "tenure: must be a number, not an object"),
+        (b"NaN", 422, "tenure: must be a finite number"),
+        (b"Infinity", 422, "tenure: must be a finite number"),
+        (b"1e999", 422, "tenure: must be a finite number"),
+        (b"1e300", 422, "tenure: must be at most 1000000000"),
+        (b"-5", 422, "tenure: must not be negative, got -5"),
+        (b'"-5"', 422, 'tenure: must be a number, not "-5"'),
+        (b'"1e3"', 422, 'tenure: must be a number, not "1e3"'),
+        (b"9" * 5000, 400, "the body is not valid JSON: it has a number with too many digits"),
+    ],
+)
+def test_numbers_that_are_not_finite_non_negative_numbers_get_4xx(app, book_customer, tenure, status, detail):
+    body = json.dumps(dict(book_customer, tenure="TENURE")).encode().replace(b'"TENURE"', tenure)
+    _assert_problem(_post_raw(app, body, status=status), status, detail)
+
+
+def test_extra_fields_are_ignored_and_customerid_is_echoed_as_sent(app, book_customer):
+    customer = dict(book_customer, customerid="8879-ZKJOF", favourite_colour="blue")
+    del customer["customerid"]
+    customer["customerID"] = "8879-ZKJOF"
+    result = app.post_json("/predict", customer).json
+    assert list(result) == ["customerid", "churn_probability", "churn"]
+    assert result["customerid"] == "8879-ZKJOF"
+
+
+def test_batch_results_carry_each_customerid(app, book_customer):
+    batch = [dict(book_customer, customerid=f"id-{n}") for n in range(3)] + [{**book_customer}]
+    del batch[3]["customerid"]
+    results = app.post_json("/predict", batch).json
+    assert [result.get("customerid") for result in results] == ["id-0", "id-1", "id-2", None]
+
+
+@pytest.mark.parametrize("customerid", [None, 42, ["a"], "x" * 129])
+def test_customerid_that_is_not_a_short_string_gets_422(app, book_customer, customerid):
+    response = app.post_json("/predict", dict(book_customer, customerid=customerid), status=422)
+    assert response.json["errors"] == [{"field": "customerid", "message": "must be a string of at most 128 characters"}]
+
+
+def test_a_field_given_twice_in_different_case_gets_422(app, book_customer):
+    response = app.post_json("/predict", dict(book_customer, Tenure=5), status=422)
+    assert response.json["errors"] == [{"field": "tenure", "message": "is given more than once (names ignore case)"}]
+
+
+def test_batch_over_the_limit_gets_422_with_the_limit(model, book_customer):
+    app = webtest.TestApp(create_app(model, Settings(max_batch=2)))
+    response = app.post_json("/predict", [book_customer] * 3, status=422)
+    _assert_problem(response, 422, "the batch has 3 customers; the limit is 2 per request")
+    assert len(app.post_json("/predict", [book_customer] * 2).json) == 2
+
+
+@pytest.mark.parametrize(
+    "content_type", ["", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1"]
+)
+def test_body_not_sent_as_json_gets_415_saying_what_to_send(app, book_customer, content_type):
+    response = app.post("/predict", json.dumps(book_customer), content_type=content_type, status=415)
+    _assert_problem(response, 415, "send the body as JSON with 'Content-Type: application/json'")
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON;charset=UTF-8"])
+def test_json_content_type_with_parameters_is_accepted(app, book_customer, content_type):
+    assert app.post("/predict", json.dumps(book_customer), content_type=content_type).json["churn"] is False
 
 
 def test_invalid_customer_gets_422_naming_each_field(app, book_customer):
@@ -124,7 +224,7 @@ def test_body_over_the_limit_gets_413_before_it_is_read(model, book_customer):
 
 
 def test_unknown_path_gets_404(app):
-    _assert_problem(app.get("/nope", status=404), 404, "no such endpoint: /nope")
+    _assert_problem(app.get("/nope", status=404), 404, "no such endpoint: /nope; see GET /openapi.json")
 
 
 def test_wrong_method_gets_405_with_allow(app):
@@ -139,6 +239,7 @@ def _call(wsgi_app, **environ):
     base = {
         "REQUEST_METHOD": "POST",
         "PATH_INFO": "/predict",
+        "CONTENT_TYPE": "application/json",
         "wsgi.input": io.BytesIO(b"{}"),
         "wsgi.errors": io.StringIO(),
     }
@@ -147,6 +248,68 @@ def _call(wsgi_app, **environ):
         wsgi_app({**base, **environ}, lambda status, headers: captured.update(status=status, headers=dict(headers)))
     )
     return captured["status"], captured["headers"], json.loads(body)
+
+
+class _CountingStream(io.BytesIO):
+    def read(self, size=-1):
+        data = super().read(size)
+        self.bytes_read = getattr(self, "bytes_read", 0) + len(data)
+        return data
+
+
+def test_chunked_body_over_the_limit_gets_413_without_reading_it_all(model):
+    stream = _CountingStream(b"[" + b" " * 10_000_000 + b"]")
+    app = create_app(model, Settings(max_body_bytes=1000))
+    status, _, body = _call(app, **{"wsgi.input": stream, "wsgi.input_terminated": True})
+    assert status.startswith("413") and body["detail"] == "the body is larger than the limit of 1000 bytes"
+    assert stream.bytes_read <= 1001
+
+
+def test_chunked_body_within_the_limit_is_read_to_its_end(model, book_customer):
+    stream = io.BytesIO(json.dumps(book_customer).encode())
+    status, _, body = _call(create_app(model), **{"wsgi.input": stream, "HTTP_TRANSFER_ENCODING": "chunked"})
+    assert status.startswith("200") and body["churn"] is False
+
+
+def test_long_paths_and_methods_are_echoed_only_as_a_short_prefix(app):
+    response = app.get("/" + "x" * 5000, status=404)
+    assert len(response.json["detail"]) < 120
+
+
+def test_without_api_key_setting_the_service_is_open(app, book_customer):
+    assert app.post_json("/predict", book_customer).status_int == 200
+
+
+@pytest.fixture
+def locked_app(model):
+    return webtest.TestApp(create_app(model, Settings(api_key="s3cret-key")))
+
+
+@pytest.mark.parametrize("path", ["/predict", "/openapi.json"])
+def test_with_api_key_a_request_without_it_gets_401_with_www_authenticate(locked_app, book_customer, path):
+    response = (
+        locked_app.post_json(path, book_customer, status="*")
+        if path == "/predict"
+        else locked_app.get(path, status="*")
+    )
+    _assert_problem(response, 401, "send the API key as 'Authorization: Bearer <key>'")
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_with_api_key_a_wrong_key_gets_401(locked_app, book_customer):
+    headers = {"Authorization": "Bearer wrong"}
+    response = locked_app.post_json("/predict", book_customer, headers=headers, status=401)
+    _assert_problem(response, 401, "the API key is not valid")
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_with_api_key_the_right_key_is_served(locked_app, book_customer):
+    headers = {"Authorization": "Bearer s3cret-key"}
+    assert locked_app.post_json("/predict", book_customer, headers=headers).json["churn"] is False
+
+
+def test_with_api_key_ping_stays_open_for_health_checks(locked_app):
+    assert locked_app.get("/ping").text == "PONG"
 
 
 @pytest.mark.parametrize("length", ["-1", "abc", "1e3"])

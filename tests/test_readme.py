@@ -1,5 +1,6 @@
 """The README's examples are real: run them against a live server and compare with what it shows."""
 
+import itertools
 import json
 import re
 import shutil
@@ -24,14 +25,29 @@ def _block_after(blocks, language, marker):
     return blocks[index][1], blocks[index + 1][1]
 
 
+def _curl_examples(blocks):
+    """Each README curl command with the JSON answer shown right after it."""
+    return [
+        (command.strip(), answer)
+        for (lang, command), (next_lang, answer) in itertools.pairwise(blocks)
+        if lang == "bash" and command.startswith("curl") and next_lang == "json"
+    ]
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_readme_curl_example_answers_what_the_readme_shows(readme_blocks, serve):
-    command, shown = _block_after(readme_blocks, "bash", "curl")
-    server = serve("gunicorn")
-    result = subprocess.run(
-        command.replace(BOOK_URL, server.url), shell=True, capture_output=True, text=True, check=True
-    )
-    assert json.loads(result.stdout) == json.loads(shown)
+def test_readme_curl_examples_answer_what_the_readme_shows(readme_blocks, serve):
+    examples = _curl_examples(readme_blocks)
+    assert len(examples) >= 5
+    open_server, locked_server = serve("gunicorn"), serve("gunicorn", env={"CHURN_API_KEY": "change-me"})
+    after_key_section = False
+    for command, shown in examples:
+        # The examples after the one that sends the key are about the locked service.
+        after_key_section = after_key_section or "Bearer change-me" in command
+        server = locked_server if after_key_section else open_server
+        result = subprocess.run(
+            command.replace(BOOK_URL, server.url), shell=True, capture_output=True, text=True, check=True
+        )
+        assert json.loads(result.stdout) == json.loads(shown), command
 
 
 def test_readme_python_example_prints_what_the_readme_shows(readme_blocks, serve):
@@ -41,13 +57,6 @@ def test_readme_python_example_prints_what_the_readme_shows(readme_blocks, serve
         [sys.executable, "-c", code.replace(BOOK_URL, server.url)], capture_output=True, text=True, check=True
     )
     assert result.stdout == shown
-
-
-def test_readme_error_example_is_the_real_answer(readme_blocks, app, book_customer):
-    shown = json.loads(next(text for lang, text in readme_blocks if lang == "json" and '"errors"' in text))
-    customer = dict(book_customer, tenure=-5)
-    del customer["gender"]
-    assert app.post_json("/predict", customer, status=422).json == shown
 
 
 def test_readme_test_command_is_what_ci_runs(readme_blocks, project_dir):

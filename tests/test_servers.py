@@ -2,10 +2,14 @@
 
 import json
 import runpy
+import socket
 import subprocess
 import sys
 
 import pytest
+
+from app import Settings
+from wsgi import settings_from_environment
 
 SERVERS = ["gunicorn", "waitress"]
 
@@ -52,3 +56,81 @@ def test_gunicorn_config_binds_port_or_the_books_9696(project_dir, monkeypatch, 
 def test_gunicorn_config_honours_web_concurrency(project_dir, monkeypatch):
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     assert runpy.run_path(str(project_dir / "gunicorn.conf.py"))["workers"] == 3
+
+
+def test_settings_come_from_the_environment():
+    settings = settings_from_environment({"MAX_BODY_BYTES": "2048", "MAX_BATCH": "5", "CHURN_API_KEY": "k"})
+    assert settings == Settings(max_body_bytes=2048, max_batch=5, api_key="k")
+
+
+def test_unset_or_empty_variables_mean_the_defaults():
+    assert settings_from_environment({"CHURN_API_KEY": ""}) == Settings()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1e6"])
+def test_a_bad_limit_in_the_environment_is_named(value):
+    with pytest.raises(ValueError, match=f"MAX_BATCH must be a positive whole number, not '{value}'"):
+        settings_from_environment({"MAX_BATCH": value})
+
+
+def _raw_exchange(port, request, timeout=10):
+    """Send raw bytes to the server, stop writing, and return everything it answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        try:
+            connection.sendall(request)
+            connection.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server may refuse and close before it has read everything
+        chunks = []
+        try:
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+        except (ConnectionResetError, TimeoutError):
+            pass
+    return b"".join(chunks)
+
+
+def _request(body, headers="Content-Type: application/json\r\n", method=b"POST", path=b"/predict"):
+    head = method + b" " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers.encode()
+    return head + b"\r\n" + body
+
+
+def _chunked(body, chunk_size=65536):
+    pieces = [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+HOSTILE_REQUESTS = {
+    "garbage": b"\x00\xff\x13\x37 not http at all\r\n\r\n",
+    "unknown method": _request(b"", method=b"FROB"),
+    "negative length": _request(b"{}", "Content-Type: application/json\r\nContent-Length: -1\r\n"),
+    "word length": _request(b"{}", "Content-Type: application/json\r\nContent-Length: ten\r\n"),
+    "huge length": _request(b"{}", "Content-Type: application/json\r\nContent-Length: 999999999999\r\n"),
+    "short body": _request(b'{"tenure":', "Content-Type: application/json\r\nContent-Length: 5000\r\n"),
+    "chunked flood": _request(
+        _chunked(b"[" + b"0," * 200_000 + b"0]"), "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+    ),
+    "deep nesting": _request(
+        b"[" * 50_000 + b"]" * 50_000, "Content-Type: application/json\r\nContent-Length: 100000\r\n"
+    ),
+    "invalid utf-8": _request(b'{"gender": "\xff\xfe"}', "Content-Type: application/json\r\nContent-Length: 18\r\n"),
+    "5000 digits": _request(b"9" * 5000, "Content-Type: application/json\r\nContent-Length: 5000\r\n"),
+    "NaN everywhere": _request(
+        b"[NaN, Infinity, -Infinity]", "Content-Type: application/json\r\nContent-Length: 26\r\n"
+    ),
+    "form post": _request(b"a=1", "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n"),
+    "long header": _request(b"", "X-Junk: " + "x" * 20_000 + "\r\n"),
+    "many headers": _request(b"", "".join(f"X-{n}: y\r\n" for n in range(500))),
+    "path traversal": _request(b"", method=b"GET", path=b"/../../etc/passwd"),
+    "lying batch": _request(b"[{}]" * 3, "Content-Type: application/json\r\nContent-Length: 12\r\n"),
+}
+
+
+def test_hostile_requests_never_get_5xx_and_the_server_keeps_serving(serve, book_customer):
+    server = serve("gunicorn", env={"MAX_BODY_BYTES": "100000"})
+    for name, request in HOSTILE_REQUESTS.items():
+        status_line = _raw_exchange(server.port, request).split(b"\r\n", 1)[0]
+        assert status_line.startswith(b"HTTP/1.1 4"), f"{name}: {status_line!r}"
+    assert server.get("/ping") == (200, b"PONG")
+    assert server.post_json("/predict", book_customer)[1]["churn"] is False
+    assert server.process.poll() is None

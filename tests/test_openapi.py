@@ -1,0 +1,36 @@
+"""The OpenAPI document describes the service as it behaves: schemathesis fuzzes the app against it."""
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from app import MAX_BATCH, create_app
+from churn.model import load_model
+from wsgi import DEFAULT_MODEL_PATH
+
+FUZZ_EXAMPLES = 500
+api_schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app(load_model(DEFAULT_MODEL_PATH)))
+
+
+@api_schema.parametrize()
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_generated_request_gets_a_documented_answer(case):
+    case.call_and_validate()
+
+
+def test_openapi_lists_the_models_allowed_values(app, model):
+    document = app.get("/openapi.json").json
+    customer = document["components"]["schemas"]["Customer"]
+    assert document["openapi"] == "3.1.0"
+    assert set(document["paths"]) == {"/ping", "/predict", "/openapi.json"}
+    assert customer["properties"]["contract"]["enum"] == list(model.schema.categorical["contract"])
+    assert set(customer["required"]) == set(model.schema.fields)
+    batch = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"][1]
+    assert batch["maxItems"] == MAX_BATCH
+
+
+@pytest.mark.parametrize("field", ["tenure", "totalcharges"])
+def test_openapi_number_patterns_match_what_preparation_reads(field):
+    from churn.features import prepare_customer
+
+    assert isinstance(prepare_customer({field: "3320.75"})[field], float)
