@@ -56,7 +56,7 @@ def validate_customer(raw, schema):
     """Return the customer's prepared model fields (and its `customerid`), or raise InvalidCustomer."""
     if not isinstance(raw, dict):
         raise InvalidCustomer([_error("customer", f"must be a JSON object, not {_json_type(raw)}")])
-    errors = _duplicate_names(raw)
+    errors = _duplicate_names(raw, schema)
     customer = prepare_customer(raw)
     errors += [_error(field, MISSING) for field in schema.fields if field not in customer]
     for field, allowed in schema.categorical.items():
@@ -81,10 +81,12 @@ def _error(field, message):
     return {"field": field, "message": message}
 
 
-def _duplicate_names(raw):
+def _duplicate_names(raw, schema):
     # "Tenure" and "tenure" in one customer are the same field given twice: refuse to guess.
+    # Ignored fields may repeat; their names are never echoed.
     counts = Counter(normalise(key) for key in raw)
-    return [_error(field, "is given more than once (names ignore case)") for field, n in counts.items() if n > 1]
+    known = (*schema.fields, ID_FIELD)
+    return [_error(field, "is given more than once (names ignore case)") for field in known if counts[field] > 1]
 
 
 def _is_valid_id(value):

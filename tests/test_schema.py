@@ -71,3 +71,13 @@ def test_long_values_are_echoed_only_as_a_short_prefix(book_customer, model):
 )
 def test_a_customer_must_be_an_object(model, raw, kind):
     assert _errors(raw, model.schema) == {"customer": f"must be a JSON object, not {kind}"}
+
+
+def test_a_model_field_given_twice_in_different_case_is_refused(book_customer, model):
+    assert _errors(dict(book_customer, TENURE=5), model.schema) == {
+        "tenure": "is given more than once (names ignore case)"
+    }
+
+
+def test_ignored_fields_may_repeat_in_different_case(book_customer, model):
+    assert validate_customer(dict(book_customer, Note="a", NOTE="b"), model.schema)["tenure"] == 41
