@@ -5,6 +5,7 @@ categorical value the customer has, and weight * value for each numerical field.
 artifact's feature weights into exactly those lookups, so scoring is a handful of dict reads.
 """
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -12,7 +13,10 @@ from dataclasses import dataclass
 from churn.schema import Schema
 
 FORMAT_VERSION = 1
-_REQUIRED_KEYS = ("format_version", "intercept", "weights", "schema", "threshold", "metadata")
+HASH_KEY = "sha256"
+VERSION_CHARS = 12  # the model version is this prefix of its sha256
+_REQUIRED_KEYS = ("format_version", "intercept", "weights", "schema", "threshold", "metadata", HASH_KEY)
+_PICKLE_MAGIC = b"\x80"  # first byte of every pickle of protocol 2 or newer
 
 
 class ModelError(Exception):
@@ -29,16 +33,50 @@ class ChurnModel:
     schema: Schema
     threshold: float
     metadata: dict
+    sha256: str  # of the artifact's content: identifies the model
+
+    @property
+    def version(self):
+        return self.sha256[:VERSION_CHARS]
 
 
 def load_model(path):
-    """Read and check a JSON model artifact; raise ModelError naming the file and the problem."""
+    """Read and check a model: our JSON artifact, or the book's pickle through an allowlist.
+
+    Raises ModelError naming the file and the problem; never returns a half-loaded model.
+    """
     try:
-        with open(path, encoding="utf-8") as file:
-            document = json.load(file)
-        return model_from_artifact(document)
-    except (OSError, ValueError, ModelError) as error:
-        raise ModelError(f"cannot load model {path}: {error}") from error
+        with open(path, "rb") as file:
+            content = file.read()
+        if content.startswith(_PICKLE_MAGIC):
+            from churn.pickles import artifact_from_pickle  # imports scikit-learn: only on this path
+
+            return model_from_artifact(artifact_from_pickle(content))
+        return model_from_artifact(json.loads(content.decode("utf-8")))
+    except (OSError, ValueError, RecursionError, ModelError) as error:
+        raise ModelError(f"cannot load model {path}: {_reason(error)}") from error
+
+
+def _reason(error):
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    if isinstance(error, UnicodeDecodeError):
+        return "not a JSON artifact (not UTF-8) nor a pickle"
+    if isinstance(error, (json.JSONDecodeError, RecursionError)):
+        return f"not valid JSON ({error})"
+    return str(error)
+
+
+def content_sha256(document):
+    """sha256 of an artifact's content: its canonical JSON without the hash itself."""
+    content = {key: value for key, value in document.items() if key != HASH_KEY}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def with_content_hash(document):
+    """The artifact with its content hash added, as train.py writes it."""
+    return {**document, HASH_KEY: content_sha256(document)}
 
 
 def model_from_artifact(document):
@@ -49,7 +87,12 @@ def model_from_artifact(document):
     if missing:
         raise ModelError(f"missing keys: {', '.join(missing)}")
     if document["format_version"] != FORMAT_VERSION:
-        raise ModelError(f"unknown format_version {document['format_version']!r}")
+        raise ModelError(f"unknown format_version {document['format_version']!r} (this service reads {FORMAT_VERSION})")
+    actual = content_sha256(document)
+    if document[HASH_KEY] != actual:
+        raise ModelError(
+            f"its content does not match its sha256 {str(document[HASH_KEY])[:VERSION_CHARS]!r}…: changed after export"
+        )
     weights = _finite_weights(document["weights"])
     schema = _schema(document["schema"])
     categorical_weights, numerical_weights = _weight_lookups(weights, schema)
@@ -60,7 +103,29 @@ def model_from_artifact(document):
         schema=schema,
         threshold=_threshold(document["threshold"]),
         metadata=_metadata(document["metadata"]),
+        sha256=actual,
     )
+
+
+def describe_model(model):
+    """What is deployed, as plain data: identity, provenance, quality, threshold and inputs."""
+    metadata = model.metadata
+    return {
+        "name": metadata.get("name", "churn"),
+        "version": model.version,
+        "sha256": model.sha256,
+        "format_version": FORMAT_VERSION,
+        "trained_at": metadata.get("trained_at"),
+        "training_rows": metadata.get("training_rows"),
+        "test_auc": metadata.get("test_auc"),
+        "sklearn_version": metadata.get("sklearn_version"),
+        "source": metadata.get("source", "train.py"),
+        "threshold": model.threshold,
+        "features": {
+            "categorical": {f: list(v) for f, v in model.schema.categorical.items()},
+            "numerical": list(model.schema.numerical),
+        },
+    }
 
 
 def score(model, customers):

@@ -4,23 +4,29 @@ import math
 
 import pytest
 
-from churn.model import ModelError, load_model, model_from_artifact, score
+from churn.model import ModelError, describe_model, load_model, model_from_artifact, score, with_content_hash
 
 # A two-field model small enough to check by hand.
-TINY_ARTIFACT = {
-    "format_version": 1,
-    "intercept": -1.0,
-    "weights": {"contract=monthly": 2.0, "contract=yearly": -1.0, "seniorcitizen": 0.5, "tenure": -0.1},
-    "schema": {"categorical": {"contract": ["monthly", "yearly"], "seniorcitizen": [0, 1]}, "numerical": ["tenure"]},
-    "threshold": 0.5,
-    "metadata": {},
-}
+TINY_ARTIFACT = with_content_hash(
+    {
+        "format_version": 1,
+        "intercept": -1.0,
+        "weights": {"contract=monthly": 2.0, "contract=yearly": -1.0, "seniorcitizen": 0.5, "tenure": -0.1},
+        "schema": {
+            "categorical": {"contract": ["monthly", "yearly"], "seniorcitizen": [0, 1]},
+            "numerical": ["tenure"],
+        },
+        "threshold": 0.5,
+        "metadata": {},
+    }
+)
 
 
 def _artifact(**changes):
+    """TINY_ARTIFACT changed and hashed again, as a buggy exporter would write it."""
     document = copy.deepcopy(TINY_ARTIFACT)
     document.update(changes)
-    return document
+    return with_content_hash(document)
 
 
 def test_score_is_the_sigmoid_of_the_weighted_sum():
@@ -55,8 +61,10 @@ def test_load_model_reads_the_shipped_artifact(model):
     ("document", "problem"),
     [
         ([], "not a JSON object"),
-        ({"format_version": 1}, "missing keys: intercept, weights, schema, threshold, metadata"),
+        ({"format_version": 1}, "missing keys: intercept, weights, schema, threshold, metadata, sha256"),
         (_artifact(format_version=99), "unknown format_version 99"),
+        ({**TINY_ARTIFACT, "intercept": 5.0}, "its content does not match its sha256 .*: changed after export"),
+        ({**TINY_ARTIFACT, "sha256": "0" * 64}, "its content does not match its sha256"),
         (_artifact(intercept=float("nan")), "intercept is not a finite number"),
         (_artifact(weights={**TINY_ARTIFACT["weights"], "tenure": "big"}), "weight of 'tenure' is not a finite number"),
         (
@@ -92,3 +100,28 @@ def test_load_model_names_the_file_when_it_is_not_json(tmp_path):
     path.write_text(json.dumps(TINY_ARTIFACT)[:50])
     with pytest.raises(ModelError, match=f"cannot load model {path}: "):
         load_model(path)
+
+
+def test_the_hash_covers_values_not_formatting(tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(TINY_ARTIFACT, indent=7, sort_keys=True))
+    assert load_model(path).sha256 == TINY_ARTIFACT["sha256"]
+
+
+def test_load_model_names_the_file_when_it_is_a_directory(tmp_path):
+    with pytest.raises(ModelError, match=f"cannot load model {tmp_path}: Is a directory"):
+        load_model(tmp_path)
+
+
+def test_model_version_is_a_prefix_of_its_sha256():
+    model = model_from_artifact(TINY_ARTIFACT)
+    assert model.version == TINY_ARTIFACT["sha256"][:12]
+
+
+def test_describe_model_says_what_is_deployed(model):
+    description = describe_model(model)
+    assert description["version"] == model.version and description["format_version"] == 1
+    assert description["test_auc"] == pytest.approx(0.858, abs=0.001)
+    assert description["training_rows"] == 5634 and description["threshold"] == 0.5
+    assert description["features"]["categorical"]["contract"] == ["month-to-month", "one_year", "two_year"]
+    assert description["features"]["numerical"] == ["tenure", "monthlycharges", "totalcharges"]

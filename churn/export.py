@@ -1,0 +1,42 @@
+"""Turn a fitted DictVectorizer + LogisticRegression into the JSON artifact the service reads.
+
+Reads only the estimators' attributes: scikit-learn itself is not imported here.
+"""
+
+from churn.features import CATEGORICAL
+from churn.model import FORMAT_VERSION, with_content_hash
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def artifact_from_estimators(dv, model, schema, metadata, threshold=DEFAULT_THRESHOLD):
+    """The artifact: weights by feature name, intercept, schema, threshold, metadata and its sha256."""
+    if len(model.classes_) != 2 or model.coef_.shape != (1, len(dv.feature_names_)):
+        raise ValueError("expected a binary LogisticRegression fitted on the DictVectorizer's features")
+    document = {
+        "format_version": FORMAT_VERSION,
+        "intercept": float(model.intercept_[0]),
+        "weights": dict(zip(dv.feature_names_, model.coef_[0].tolist(), strict=True)),
+        "schema": schema,
+        "threshold": threshold,
+        "metadata": metadata,
+    }
+    return with_content_hash(document)
+
+
+def schema_from_vectorizer(dv):
+    """The input schema a fitted DictVectorizer implies, for a model that came without one.
+
+    A "field=value" feature makes `value` an allowed value of `field`; a plain feature is a number,
+    except the book's categorical fields that hold numbers (seniorcitizen), which are 0/1 flags.
+    """
+    categorical, numerical = {}, []
+    for feature in dv.feature_names_:
+        field, is_one_hot, value = feature.partition("=")
+        if is_one_hot:
+            categorical.setdefault(field, []).append(value)
+        elif field in CATEGORICAL:
+            categorical[field] = [0, 1]
+        else:
+            numerical.append(field)
+    return {"categorical": categorical, "numerical": numerical}

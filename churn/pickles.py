@@ -1,0 +1,96 @@
+"""Read the book's pickle, (DictVectorizer, LogisticRegression), without running code it brings.
+
+pickle.load resolves every global a file names, so a pickle can make it call os.system. Here
+`find_class` resolves only an allowlist: the two scikit-learn classes and the numpy helpers and
+types their attributes need. Anything else is refused before any of the file's objects is built.
+This module imports scikit-learn (through the allowlist); the JSON path never imports it.
+"""
+
+import hashlib
+import importlib
+import io
+import pickle
+import sys
+import warnings
+
+from churn.export import artifact_from_estimators, schema_from_vectorizer
+from churn.model import ModelError
+
+_NUMPY_CORE = "numpy._core.multiarray"
+# (module, name) in the file -> (module, name) to import. numpy 1.x wrote numpy.core, numpy 2 numpy._core.
+ALLOWED_GLOBALS = {
+    ("sklearn.feature_extraction._dict_vectorizer", "DictVectorizer"): None,
+    ("sklearn.linear_model._logistic", "LogisticRegression"): None,
+    ("numpy", "ndarray"): None,
+    ("numpy", "dtype"): None,
+    ("numpy", "float64"): None,
+    ("numpy", "float32"): None,
+    ("numpy", "int64"): None,
+    ("numpy", "int32"): None,
+    (_NUMPY_CORE, "_reconstruct"): None,
+    (_NUMPY_CORE, "scalar"): None,
+    ("numpy.core.multiarray", "_reconstruct"): (_NUMPY_CORE, "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"): (_NUMPY_CORE, "scalar"),
+}
+
+
+class ForbiddenGlobal(pickle.UnpicklingError):
+    """The pickle names a global outside the allowlist."""
+
+
+class _AllowlistUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise ForbiddenGlobal(f"refusing to load {module}.{name}: the pickle may only hold the book's model")
+        module, name = ALLOWED_GLOBALS[(module, name)] or (module, name)
+        try:
+            return getattr(importlib.import_module(module), name)
+        except ImportError as error:
+            raise ModelError(
+                f"reading a pickled model needs scikit-learn and numpy ({error}); "
+                "install requirements-dev.txt, or serve the model's JSON export (python train.py --export)"
+            ) from None
+
+
+def read_book_pickle(content):
+    """The (DictVectorizer, LogisticRegression) pickled in `content`, and scikit-learn's warnings that
+    it was pickled by another version (InconsistentVersionWarning)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            loaded = _AllowlistUnpickler(io.BytesIO(content)).load()
+        except ModelError:
+            raise
+        except Exception as error:  # whatever a damaged or hostile file makes the unpickler raise
+            raise ModelError(f"not a readable pickle of the book's model: {error}") from None
+    kinds = [type(part).__name__ for part in loaded] if isinstance(loaded, tuple) else None
+    if kinds != ["DictVectorizer", "LogisticRegression"]:
+        raise ModelError("the pickle does not hold the book's tuple (DictVectorizer, LogisticRegression)")
+    mismatches = [warning.message for warning in caught if hasattr(warning.message, "original_sklearn_version")]
+    return loaded, mismatches
+
+
+def artifact_from_pickle(content, log=None):
+    """Convert the book's pickle into the JSON artifact; version mismatches are reported to `log`."""
+    (dv, model), mismatches = read_book_pickle(content)
+    installed = sys.modules["sklearn"].__version__
+    pickled_with = mismatches[0].original_sklearn_version if mismatches else installed
+    if mismatches:
+        (log or _print_warning)(
+            f"churn service: warning: the model was pickled with scikit-learn {pickled_with} and is read with "
+            f"{installed}; its predictions may differ from the notebook's"
+        )
+    metadata = {
+        "name": "churn",
+        "source": "the book's pickle (DictVectorizer, LogisticRegression)",
+        "pickle": {"sha256": hashlib.sha256(content).hexdigest()},
+        "sklearn_version": pickled_with,
+    }
+    try:
+        return artifact_from_estimators(dv, model, schema_from_vectorizer(dv), metadata)
+    except (AttributeError, ValueError) as error:
+        raise ModelError(f"the pickled model cannot be served: {error}") from None
+
+
+def _print_warning(message):
+    print(message, file=sys.stderr, flush=True)
