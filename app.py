@@ -1,10 +1,12 @@
 """The churn prediction service: a hand-written WSGI application (standard library only).
 
 Endpoints:
+    GET  /              a short index: the service, its model version, these routes.
     GET  /ping          200 "PONG" (text/plain): the health check, never behind the API key.
     POST /predict       a customer (JSON object) -> {"churn_probability": float, "churn": bool},
                         plus "customerid" when the customer has one; a batch (JSON array of
                         customers) -> an array of those results, in the same order.
+    GET  /model         what model is deployed: version, provenance, test AUC, threshold, inputs.
     GET  /openapi.json  the OpenAPI 3.1 description of these endpoints, built from the model.
 
 Every error is a JSON problem document (RFC 9457, Content-Type application/problem+json):
@@ -20,7 +22,7 @@ import traceback
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from churn.model import score
+from churn.model import describe_model, score
 from churn.openapi import openapi_document
 from churn.schema import ID_FIELD, InvalidCustomer, describe, validate_customer
 
@@ -63,8 +65,17 @@ class Response:
     headers: tuple = ()
 
 
+SERVICE_NAME = "churn prediction service"
+
+
+def index(environ, model, settings):
+    """This index of the service and its routes."""
+    routes = {f"{method} {path}": handler.__doc__.splitlines()[0] for (method, path), handler in ROUTES.items()}
+    return _json_response(200, {"service": SERVICE_NAME, "model_version": model.version, "routes": routes})
+
+
 def ping(environ, model, settings):
-    """Health check."""
+    """Health check: answers PONG."""
     return Response(200, TEXT_CONTENT_TYPE, b"PONG")
 
 
@@ -84,14 +95,21 @@ def predict(environ, model, settings):
     return _json_response(200, results[0] if isinstance(payload, dict) else results)
 
 
+def model_info(environ, model, settings):
+    """The deployed model: version, training date and rows, test AUC, threshold, features."""
+    return _json_response(200, describe_model(model))
+
+
 def openapi(environ, model, settings):
-    """The OpenAPI document of this service, with the loaded model's fields and values."""
+    """The OpenAPI 3.1 document of this service, with the model's fields and allowed values."""
     return _json_response(200, openapi_document(model.schema, settings.max_batch, settings.api_key is not None))
 
 
 ROUTES = {
+    ("GET", "/"): index,
     ("GET", "/ping"): ping,
     ("POST", "/predict"): predict,
+    ("GET", "/model"): model_info,
     ("GET", "/openapi.json"): openapi,
 }
 

@@ -8,3 +8,14 @@ import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '9696')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+# Load the model once, in the master, before forking: a bad model stops the start right there, with
+# one line, and the workers share the loaded model's memory.
+preload_app = True
+
+
+def when_ready(server):
+    """Log which model is served, and where, once the sockets are listening."""
+    import wsgi  # already imported by preload_app
+
+    addresses = ", ".join(str(listener) for listener in server.LISTENERS)
+    server.log.info("churn service: %s, listening on %s", wsgi.startup_summary(os.environ, wsgi.model), addresses)

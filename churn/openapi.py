@@ -41,8 +41,10 @@ def openapi_document(schema, max_batch, api_key_required):
             "description": "How likely is a customer to churn? The Machine Learning Bookcamp churn model.",
         },
         "paths": {
+            "/": _get_operation("Index of the service and its routes", _json_ref("Index")),
             "/ping": _get_operation("Health check", {"text/plain": {"schema": {"const": "PONG"}}}, secured=False),
             "/predict": {"post": _predict_operation(max_batch)},
+            "/model": _get_operation("The deployed model", _json_ref("ModelInfo")),
             "/openapi.json": _get_operation("This document", {"application/json": {"schema": {"type": "object"}}}),
         },
         "components": {"schemas": _component_schemas(schema), "responses": _error_responses()},
@@ -51,6 +53,10 @@ def openapi_document(schema, max_batch, api_key_required):
         document["components"]["securitySchemes"] = {"apiKey": {"type": "http", "scheme": "bearer"}}
         document["security"] = [{"apiKey": []}]
     return document
+
+
+def _json_ref(name):
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
 
 
 def _get_operation(summary, content, secured=True):
@@ -134,6 +140,16 @@ def _component_schemas(schema):
             },
             "additionalProperties": False,
         },
+        "Index": {
+            "type": "object",
+            "required": ["service", "model_version", "routes"],
+            "properties": {
+                "service": {"type": "string"},
+                "model_version": {"type": "string"},
+                "routes": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "ModelInfo": _model_info_schema(schema),
         "Problem": {
             "type": "object",
             "description": "An error (RFC 9457)",
@@ -152,6 +168,34 @@ def _component_schemas(schema):
                 "index": {"type": "integer", "description": "position of the customer in a batch"},
                 "field": {"type": "string"},
                 "message": {"type": "string"},
+            },
+        },
+    }
+
+
+def _model_info_schema(schema):
+    optional_text, optional_count = {"type": ["string", "null"]}, {"type": ["integer", "null"], "minimum": 0}
+    return {
+        "type": "object",
+        "required": ["name", "version", "sha256", "format_version", "threshold", "features"],
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "string", "description": "the first 12 hex digits of sha256"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "format_version": {"type": "integer"},
+            "trained_at": optional_text,
+            "training_rows": optional_count,
+            "test_auc": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            "sklearn_version": optional_text,
+            "source": optional_text,
+            "threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "features": {
+                "type": "object",
+                "required": ["categorical", "numerical"],
+                "properties": {
+                    "categorical": {"type": "object", "additionalProperties": {"type": "array"}},
+                    "numerical": {"type": "array", "items": {"type": "string"}},
+                },
             },
         },
     }

@@ -344,3 +344,31 @@ def test_the_app_keeps_serving_after_errors(app, book_customer):
     _post_raw(app, b"{", status=400)
     app.post_json("/predict", {}, status=422)
     assert app.post_json("/predict", book_customer).json["churn"] is False
+
+
+def test_index_lists_the_service_its_model_version_and_every_route(app, model):
+    index = app.get("/").json
+    assert index["service"] == "churn prediction service" and index["model_version"] == model.version
+    assert set(index["routes"]) == {"GET /", "GET /ping", "POST /predict", "GET /model", "GET /openapi.json"}
+    assert all(index["routes"].values())
+
+
+def test_model_endpoint_says_exactly_what_is_deployed(app, model):
+    info = app.get("/model").json
+    assert info["version"] == model.version and info["sha256"] == model.sha256
+    assert info["format_version"] == 1 and info["threshold"] == 0.5
+    assert info["training_rows"] == 5634 and round(info["test_auc"], 3) == 0.858
+    assert info["trained_at"] == model.metadata["trained_at"]
+    assert info["sklearn_version"] == model.metadata["sklearn_version"]
+    assert info["features"]["categorical"]["paymentmethod"] == list(model.schema.categorical["paymentmethod"])
+
+
+def test_model_endpoint_reports_the_threshold_in_effect(model):
+    app = webtest.TestApp(create_app(dataclasses.replace(model, threshold=0.3)))
+    assert app.get("/model").json["threshold"] == 0.3
+
+
+@pytest.mark.parametrize("path", ["/", "/model"])
+def test_with_api_key_index_and_model_need_it(locked_app, path):
+    assert locked_app.get(path, status=401).headers["WWW-Authenticate"] == "Bearer"
+    assert locked_app.get(path, headers={"Authorization": "Bearer s3cret-key"}).status_int == 200

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from app import Settings
-from wsgi import settings_from_environment
+from churn.model import with_content_hash
+from wsgi import DEFAULT_MODEL_PATH, ConfigurationError, settings_from_environment
 
 SERVERS = ["gunicorn", "waitress"]
 
@@ -34,9 +35,15 @@ def test_real_server_refuses_bad_input_and_keeps_serving(serve, server_name, boo
 def test_model_path_selects_the_model_to_serve(serve, project_dir, tmp_path, book_customer):
     document = json.loads((project_dir / "model" / "churn-model.json").read_text())
     document["threshold"] = 0.01
-    (tmp_path / "model.json").write_text(json.dumps(document))
+    (tmp_path / "model.json").write_text(json.dumps(with_content_hash(document)))
     server = serve("gunicorn", env={"MODEL_PATH": str(tmp_path / "model.json")})
     assert server.post_json("/predict", book_customer)[1]["churn"] is True
+
+
+def test_churn_threshold_overrides_the_models(serve, book_customer):
+    server = serve("waitress", env={"CHURN_THRESHOLD": "0.05"})
+    status, result = server.post_json("/predict", book_customer)
+    assert result["churn"] is True and result["churn_probability"] < 0.075
 
 
 def test_serving_imports_no_scikit_learn_numpy_or_scipy(project_dir):
@@ -69,7 +76,7 @@ def test_unset_or_empty_variables_mean_the_defaults():
 
 @pytest.mark.parametrize("value", ["0", "-1", "ten", "1e6"])
 def test_a_bad_limit_in_the_environment_is_named(value):
-    with pytest.raises(ValueError, match=f"MAX_BATCH must be a positive whole number, not '{value}'"):
+    with pytest.raises(ConfigurationError, match=f"MAX_BATCH must be a positive whole number, not '{value}'"):
         settings_from_environment({"MAX_BATCH": value})
 
 
@@ -134,3 +141,24 @@ def test_hostile_requests_never_get_5xx_and_the_server_keeps_serving(serve, book
     assert server.get("/ping") == (200, b"PONG")
     assert server.post_json("/predict", book_customer)[1]["churn"] is False
     assert server.process.poll() is None
+
+
+def test_gunicorn_logs_model_version_auc_threshold_and_address_once(serve, model):
+    server = serve("gunicorn")
+    lines = [line for line in server.log_path.read_text().splitlines() if "churn service:" in line]
+    assert len(lines) == 1
+    assert f"model {DEFAULT_MODEL_PATH} version {model.version} (test AUC 0.858), threshold 0.5" in lines[0]
+    assert f"listening on http://127.0.0.1:{server.port}" in lines[0]
+
+
+def test_waitress_logs_the_model_before_its_own_serving_line(serve, model):
+    server = serve("waitress")
+    log = server.log_path.read_text()
+    assert f"churn service: model {DEFAULT_MODEL_PATH} version {model.version} (test AUC 0.858)" in log
+    assert f"Serving on http://127.0.0.1:{server.port}" in log
+
+
+def test_the_books_pickle_serves_like_its_json(serve, project_dir, book_customer):
+    from_pickle = serve("gunicorn", env={"MODEL_PATH": str(project_dir / "model" / "churn-model.bin")})
+    from_json = serve("waitress")
+    assert from_pickle.post_json("/predict", book_customer) == from_json.post_json("/predict", book_customer)

@@ -1,0 +1,119 @@
+"""A model that is wrong in any way stops the start: one line naming the file and the problem, exit 4."""
+
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from churn.model import with_content_hash
+from wsgi import DEFAULT_MODEL_PATH, EXIT_CANNOT_START
+
+BIN_DIR = os.path.dirname(sys.executable)
+START_COMMANDS = {
+    "gunicorn": [f"{BIN_DIR}/gunicorn", "--bind", "127.0.0.1:0", "wsgi:app"],
+    "waitress": [f"{BIN_DIR}/waitress-serve", "--listen=127.0.0.1:0", "wsgi:app"],
+}
+
+
+def _shipped():
+    return json.loads(DEFAULT_MODEL_PATH.read_text())
+
+
+def _changed(**changes):
+    """The shipped artifact changed and hashed again: wrong content that passes the hash."""
+    return json.dumps(with_content_hash({**_shipped(), **changes}))
+
+
+def _without(key):
+    document = _shipped()
+    del document[key]
+    return json.dumps(document)
+
+
+def _disagreeing_schema():
+    document = _shipped()
+    document["schema"]["categorical"]["contract"].append("weekly")
+    return json.dumps(with_content_hash(document))
+
+
+GADGET_MARKER = Path(tempfile.gettempdir()) / "churn-service-pwned-by-model"
+
+
+class _Gadget:
+    def __reduce__(self):
+        return os.system, (f"touch {GADGET_MARKER}",)
+
+
+BROKEN_MODELS = {
+    "missing": (None, "No such file or directory"),
+    "directory": ("directory", "Is a directory"),
+    "not json": ('{"format_version": 1, "weights": {', "not valid JSON"),
+    "unknown format": (_changed(format_version=2), "unknown format_version 2"),
+    "missing keys": (_without("weights"), "missing keys: weights"),
+    "non-finite weight": (_changed(intercept=math.nan), "intercept is not a finite number"),
+    "schema and weights disagree": (_disagreeing_schema(), "no weight for feature 'contract=weekly'"),
+    "hash mismatch": (json.dumps({**_shipped(), "threshold": 0.1}), "does not match its sha256"),
+    "pickle gadget": (pickle.dumps(_Gadget()), "refusing to load posix.system"),
+}
+
+
+def _write(tmp_path, content):
+    path = tmp_path / "model"
+    if content == "directory":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+@pytest.mark.parametrize("server", START_COMMANDS)
+@pytest.mark.parametrize("case", BROKEN_MODELS)
+def test_a_broken_model_stops_the_start_with_one_line(server, case, tmp_path, project_dir):
+    content, problem = BROKEN_MODELS[case]
+    path = _write(tmp_path, content)
+    GADGET_MARKER.unlink(missing_ok=True)
+    result = subprocess.run(
+        START_COMMANDS[server],
+        cwd=project_dir,
+        env={**os.environ, "MODEL_PATH": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    ours = [line for line in result.stderr.splitlines() if "churn service" in line]
+    assert result.returncode == EXIT_CANNOT_START, result.stderr
+    assert len(ours) == 1 and f"churn service: cannot start: cannot load model {path}: " in ours[0], result.stderr
+    assert problem in ours[0]
+    assert "Traceback" not in result.stderr
+    assert not GADGET_MARKER.exists()
+
+
+def test_gunicorn_without_preload_also_stops_instead_of_restarting_workers(tmp_path, project_dir):
+    path = _write(tmp_path, "not json")
+    env = {**os.environ, "MODEL_PATH": str(path), "PYTHONPATH": str(project_dir)}
+    # From another directory gunicorn.conf.py is not read: each worker loads the app itself.
+    result = subprocess.run(
+        START_COMMANDS["gunicorn"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == EXIT_CANNOT_START
+    assert "App failed to load" in result.stderr
+
+
+@pytest.mark.parametrize(("variable", "value"), [("CHURN_THRESHOLD", "1.5"), ("MAX_BATCH", "lots")])
+def test_a_bad_setting_stops_the_start_naming_the_variable(variable, value, project_dir):
+    result = subprocess.run(
+        START_COMMANDS["gunicorn"],
+        cwd=project_dir,
+        env={**os.environ, variable: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == EXIT_CANNOT_START
+    assert f"churn service: cannot start: {variable} must be" in result.stderr
