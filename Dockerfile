@@ -1,17 +1,30 @@
-# The churn service: standard-library app + gunicorn, no scikit-learn in the image.
+# The churn service: the standard-library app under gunicorn, serving the JSON model.
+# No scikit-learn, numpy or scipy: the image holds Python, gunicorn and a few files.
+#   docker build -t churn-service .
+#   docker run -it -p 9696:9696 churn-service
 ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE}
 
-ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
 WORKDIR /app
 
-COPY requirements.txt .
-RUN pip install --no-cache-dir --require-hashes -r requirements.txt
+COPY requirements.txt ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.txt \
+    && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin churn
 
 COPY app.py wsgi.py gunicorn.conf.py ./
 COPY churn/ churn/
 COPY model/churn-model.json model/
 
+USER churn
 EXPOSE 9696
+# Slim images have no curl: ask /ping with the standard library.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ping' % os.environ.get('PORT', '9696'), timeout=4)"
+# gunicorn is PID 1: SIGTERM stops it gracefully. Settings come from gunicorn.conf.py (PORT, WEB_CONCURRENCY).
 ENTRYPOINT ["gunicorn"]
 CMD ["wsgi:app"]

@@ -11,6 +11,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 # Load the model once, in the master, before forking: a bad model stops the start right there, with
 # one line, and the workers share the loaded model's memory.
 preload_app = True
+# No management socket in $HOME: several instances on one host would share its default path.
+control_socket_disable = True
 
 
 def when_ready(server):
