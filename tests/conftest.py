@@ -68,9 +68,23 @@ def app(model):
 
 # Real servers, started as a user starts them: from the project directory, on a free loopback port.
 BIN_DIR = Path(sys.executable).parent
-SERVER_COMMANDS = {
-    "gunicorn": lambda port: [str(BIN_DIR / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
-    "waitress": lambda port: [str(BIN_DIR / "waitress-serve"), f"--listen=127.0.0.1:{port}", "wsgi:app"],
+
+
+def _procfile_web(port):
+    """The Procfile's web line, run as platforms run it: with sh, and PORT set."""
+    [web] = [line for line in (PROJECT_DIR / "Procfile").read_text().splitlines() if line.startswith("web:")]
+    env = {
+        "PORT": str(port),
+        "PATH": f"{BIN_DIR}:{os.environ['PATH']}",
+        "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port}",  # only keeps the test on loopback
+    }
+    return ["sh", "-c", web.removeprefix("web:").strip()], env
+
+
+SERVER_COMMANDS = {  # name -> port -> (command, environment it adds)
+    "gunicorn": lambda port: ([str(BIN_DIR / "gunicorn"), "--bind", f"127.0.0.1:{port}", "wsgi:app"], {}),
+    "waitress": lambda port: ([str(BIN_DIR / "waitress-serve"), f"--listen=127.0.0.1:{port}", "wsgi:app"], {}),
+    "procfile": _procfile_web,
 }
 START_TIMEOUT_SECONDS = 30
 
@@ -129,17 +143,18 @@ class LiveServer:
 
 @pytest.fixture
 def serve(tmp_path):
-    """serve(name, env) starts "gunicorn" or "waitress" on wsgi:app; every server stops after the test."""
+    """serve(name, env) starts "gunicorn", "waitress" or the "procfile" line; all stop after the test."""
     servers = []
 
     def start(name, env=None):
         port = free_port()
+        command, command_env = SERVER_COMMANDS[name](port)
         log_path = tmp_path / f"{name}-{port}.log"
         with open(log_path, "w") as log:
             process = subprocess.Popen(
-                SERVER_COMMANDS[name](port),
+                command,
                 cwd=PROJECT_DIR,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, **command_env, **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

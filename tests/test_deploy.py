@@ -1,0 +1,75 @@
+"""What each platform needs from the repository is there, and the Procfile serves as platforms run it."""
+
+import re
+import sys
+
+import pytest
+
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _read(project_dir, name):
+    return (project_dir / name).read_text()
+
+
+def test_procfile_web_line_serves_when_run_as_a_platform_runs_it(serve, book_customer):
+    server = serve("procfile")
+    assert server.get("/ping") == (200, b"PONG")
+    assert server.post_json("/predict", book_customer)[1]["churn"] is False
+
+
+def test_procfile_runs_gunicorn_with_its_config_file(project_dir):
+    assert _read(project_dir, "Procfile").strip() == "web: gunicorn wsgi:app"
+    assert (project_dir / "gunicorn.conf.py").is_file()
+
+
+def test_dockerfile_keeps_python_in_step_with_the_tests(project_dir):
+    assert f"ARG PYTHON_IMAGE=python:{PYTHON}-slim" in _read(project_dir, "Dockerfile")
+    assert _read(project_dir, ".python-version").strip() == PYTHON  # Heroku's Python version
+
+
+def test_dockerfile_builds_a_small_non_root_image_with_a_health_check(project_dir):
+    dockerfile = _read(project_dir, "Dockerfile")
+    assert "pip install --no-cache-dir --require-hashes -r requirements.txt" in dockerfile
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
+    assert "EXPOSE 9696" in dockerfile and "/ping" in dockerfile.split("HEALTHCHECK", 1)[1]
+    assert 'ENTRYPOINT ["gunicorn"]' in dockerfile
+    copied = " ".join(line for line in dockerfile.splitlines() if line.startswith("COPY"))
+    assert "tests" not in copied and ".bin" not in copied and "requirements-dev" not in copied
+
+
+def test_dockerignore_keeps_tests_data_venvs_and_git_out(project_dir):
+    ignored = set(_read(project_dir, ".dockerignore").split())
+    assert {".git", ".venv", "tests", "data"} <= ignored
+
+
+def test_requirements_for_the_image_have_no_scikit_learn(project_dir):
+    names = re.findall(r"^([a-z0-9_.-]+)==", _read(project_dir, "requirements.txt"), re.MULTILINE)
+    assert sorted(names) == ["gunicorn", "waitress"]
+
+
+def test_elastic_beanstalk_checks_ping_and_forwards_to_the_service_port(project_dir):
+    config = _read(project_dir, ".ebextensions/churn-service.config")
+    assert "HealthCheckPath: /ping" in config and "Application Healthcheck URL: /ping" in config
+    assert 'PORT: "9696"' in config
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", ".dockerignore", "Procfile", "requirements.txt", ".python-version"])
+def test_platform_files_exist(project_dir, name):
+    assert (project_dir / name).is_file()
+
+
+def test_readme_deploy_commands_are_the_documented_ones(project_dir):
+    readme = _read(project_dir, "README.md")
+    for command in [
+        "docker build -t churn-service .",
+        "docker run -it -p 9696:9696 churn-service",
+        "pip install awsebcli",
+        "eb init -p docker churn-serving",
+        "eb local run --port 9696",
+        "eb create churn-serving-env",
+        "eb terminate",
+        "heroku create",
+        "git push heroku main",
+    ]:
+        assert command in readme, command
