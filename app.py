@@ -21,6 +21,7 @@ import json
 import traceback
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import NamedTuple
 
 from churn.model import describe_model, score
 from churn.openapi import openapi_document
@@ -34,6 +35,9 @@ MAX_BATCH = 10_000
 MAX_REPORTED_ERRORS = 20
 OPEN_PATHS = frozenset({"/ping"})  # health checks must work without the API key
 _READ_CHUNK_BYTES = 64 * 1024
+# json.loads and json.dumps with default arguments, without their per-call argument handling.
+_decode_json = json.JSONDecoder().decode
+_encode_json = json.JSONEncoder().encode
 _ECHO_CHARS = 40
 
 
@@ -57,8 +61,7 @@ class HTTPError(Exception):
         self.headers = tuple(headers)
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):  # a tuple: built once per request, so it must be cheap
     status: int
     content_type: str
     body: bytes
@@ -126,25 +129,40 @@ def create_app(model, settings=Settings()):
             # The client learns only that it failed; the operator gets the traceback.
             environ["wsgi.errors"].write(traceback.format_exc())
             response = _error_response(HTTPError(500, "the server could not answer this request"))
-        headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body)))]
-        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers + list(response.headers))
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+            *response.headers,
+        ]
+        start_response(_STATUS_LINES[response.status], headers)
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body]
 
     return app
 
 
+def _allowed_methods(routes):
+    """path -> the methods it answers, HEAD wherever GET is."""
+    allowed = {}
+    for method, path in routes:
+        allowed.setdefault(path, []).extend([method, "HEAD"] if method == "GET" else [method])
+    return {path: sorted(methods) for path, methods in allowed.items()}
+
+
+_ALLOWED_METHODS = _allowed_methods(ROUTES)
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
 def _dispatch(environ, model, settings):
     path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
-    allowed = sorted(route_method for route_method, route_path in ROUTES if route_path == path)
-    if not allowed:
-        raise HTTPError(404, f"no such endpoint: {_echo(path)}; see GET /openapi.json")
-    if "GET" in allowed:
-        allowed.append("HEAD")
-    if method not in allowed:
+    handler = ROUTES.get(("GET" if method == "HEAD" else method, path))
+    if handler is None:
+        allowed = _ALLOWED_METHODS.get(path)
+        if allowed is None:
+            raise HTTPError(404, f"no such endpoint: {_echo(path)}; see GET /openapi.json")
         raise HTTPError(405, f"{path} does not accept {_echo(method)}", headers=[("Allow", ", ".join(allowed))])
     if settings.api_key is not None and path not in OPEN_PATHS:
         _authorize(environ, settings.api_key)
-    return ROUTES[("GET" if method == "HEAD" else method, path)](environ, model, settings)
+    return handler(environ, model, settings)
 
 
 def _authorize(environ, api_key):
@@ -161,15 +179,15 @@ def _authorize(environ, api_key):
 def _read_json(environ, max_body_bytes):
     _require_json_content_type(environ)
     body = _read_body(environ, max_body_bytes)
-    if not body.strip():
-        raise HTTPError(400, "the body is empty; send a customer as JSON")
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise HTTPError(400, "the body is not valid UTF-8") from None
     try:
-        return json.loads(text)
+        return _decode_json(text)
     except json.JSONDecodeError as error:
+        if not text.strip():
+            raise HTTPError(400, "the body is empty; send a customer as JSON") from None
         raise HTTPError(400, f"the body is not valid JSON: {error}") from None
     except RecursionError:
         raise HTTPError(400, "the body is not valid JSON: it is nested too deeply") from None
@@ -178,6 +196,8 @@ def _read_json(environ, max_body_bytes):
 
 
 def _require_json_content_type(environ):
+    if environ.get("CONTENT_TYPE") == JSON_CONTENT_TYPE:
+        return  # the usual case, without parsing
     media_type, *parameters = environ.get("CONTENT_TYPE", "").split(";")
     charset = next((p.split("=", 1)[1] for p in parameters if p.strip().lower().startswith("charset=")), "utf-8")
     if media_type.strip().lower() != JSON_CONTENT_TYPE or charset.strip(' "').lower() not in ("utf-8", "utf8"):
@@ -251,10 +271,9 @@ def _unprocessable_batch(errors):
 
 
 def _result(customer, probability, threshold):
-    result = {"churn_probability": probability, "churn": probability >= threshold}
     if ID_FIELD in customer:
-        result = {ID_FIELD: customer[ID_FIELD], **result}
-    return result
+        return {ID_FIELD: customer[ID_FIELD], "churn_probability": probability, "churn": probability >= threshold}
+    return {"churn_probability": probability, "churn": probability >= threshold}
 
 
 def _echo(text, limit=_ECHO_CHARS):
@@ -263,7 +282,7 @@ def _echo(text, limit=_ECHO_CHARS):
 
 
 def _json_response(status, document):
-    return Response(status, JSON_CONTENT_TYPE, json.dumps(document).encode("utf-8"))
+    return Response(status, JSON_CONTENT_TYPE, _encode_json(document).encode("utf-8"))
 
 
 def _error_response(error):

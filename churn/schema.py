@@ -10,9 +10,9 @@ The contract, shared by the service and offline scoring:
   echoed in the result so that batch callers can join results back.
 """
 
+import dataclasses
 import math
 from collections import Counter
-from dataclasses import dataclass
 
 from churn.features import normalise, prepare_customer
 
@@ -24,16 +24,19 @@ MISSING = "is required"
 _ECHO_CHARS = 40
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Schema:
     """The model's inputs: allowed values per categorical field, and the numerical fields."""
 
     categorical: dict  # field -> tuple of allowed values
     numerical: tuple
+    fields: tuple = dataclasses.field(init=False)
+    _allowed_sets: tuple = dataclasses.field(init=False, repr=False, compare=False)  # ((field, frozenset), ...)
 
-    @property
-    def fields(self):
-        return tuple(self.categorical) + self.numerical
+    def __post_init__(self):
+        object.__setattr__(self, "fields", tuple(self.categorical) + tuple(self.numerical))
+        sets = tuple((name, frozenset(values)) for name, values in self.categorical.items())
+        object.__setattr__(self, "_allowed_sets", sets)
 
 
 class InvalidCustomer(ValueError):
@@ -54,6 +57,8 @@ def describe(errors):
 
 def validate_customer(raw, schema):
     """Return the customer's prepared model fields (and its `customerid`), or raise InvalidCustomer."""
+    if type(raw) is dict and _is_already_prepared(raw, schema):
+        return raw
     if not isinstance(raw, dict):
         raise InvalidCustomer([_error("customer", f"must be a JSON object, not {_json_type(raw)}")])
     errors = _duplicate_names(raw, schema)
@@ -75,6 +80,30 @@ def validate_customer(raw, schema):
     if id_key is not None:
         valid[ID_FIELD] = raw[id_key]  # echoed as the caller wrote it, not lower-cased like model values
     return valid
+
+
+_SCALARS = frozenset({str, int, float})  # exact types: bool, a subclass of int, is never a value here
+_NUMBERS = frozenset({int, float})
+_NOT_GIVEN = object()
+
+
+def _is_already_prepared(raw, schema):
+    """Whether `raw` is exactly what validation would return: the model fields, written as training
+    data (plus a valid customerid) and nothing else. The common case, checked without copying;
+    anything else takes the full path, which prepares it or names what is wrong."""
+    extra = len(raw) - len(schema.fields)
+    if extra and not (extra == 1 and _is_valid_id(raw.get(ID_FIELD))):
+        return False
+    get = raw.get
+    for name, allowed in schema._allowed_sets:
+        value = get(name, _NOT_GIVEN)
+        if type(value) not in _SCALARS or value not in allowed:
+            return False
+    for name in schema.numerical:
+        value = get(name)
+        if type(value) not in _NUMBERS or not 0 <= value <= MAX_NUMBER:
+            return False
+    return True
 
 
 def _error(field, message):

@@ -83,3 +83,21 @@ def _bad_categories(field):
     if all(isinstance(value, str) for value in allowed):
         return st.one_of(_not_a_value, st.integers(), unknown_text)
     return st.one_of(_not_a_value, st.integers(2), st.integers(max_value=-1), _not_number_text)  # seniorcitizen
+
+
+def _outcome(customer):
+    try:
+        return validate_customer(customer, SCHEMA)
+    except InvalidCustomer as invalid:
+        return invalid.errors
+
+
+@given(valid_customers(), st.sampled_from(SCHEMA.fields), st.one_of(_bad_numbers, _not_a_value, st.text(max_size=5)))
+def test_the_shortcut_for_prepared_customers_agrees_with_the_full_path(customer, field, value):
+    """An ignored extra field sends a customer down the full path; the answer must not change."""
+    for candidate in (customer, {**customer, field: value}):
+        prepared = _outcome(candidate)
+        if isinstance(prepared, dict):  # then feed the prepared form back: the shortcut takes it
+            assert _outcome(prepared) == prepared
+            assert _outcome({**prepared, "zz_ignored": 1}) == prepared
+        assert _outcome({**candidate, "zz_ignored": 1}) == prepared
