@@ -5,6 +5,7 @@ port. Workers: $WEB_CONCURRENCY, else one per CPU core. Command-line options ove
 """
 
 import os
+import sys
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '9696')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
@@ -17,7 +18,8 @@ control_socket_disable = True
 
 def when_ready(server):
     """Log which model is served, and where, once the sockets are listening."""
-    import wsgi  # already imported by preload_app
-
+    wsgi = sys.modules.get("wsgi")  # imported by preload_app when gunicorn serves wsgi:app
+    if wsgi is None:
+        return
     addresses = ", ".join(str(listener) for listener in server.LISTENERS)
     server.log.info("churn service: %s, listening on %s", wsgi.startup_summary(os.environ, wsgi.model), addresses)

@@ -1,0 +1,430 @@
+"""Measure the churn service against the floor its server sets, in one run on one machine.
+
+    .venv/bin/python bench/benchmark.py [--quick] [--duration 10] [--connections 16] [--output FILE]
+
+1. servers: requests/s and latency p50/p99 of single-customer POST /predict with the book's
+   customer, for the service and for a constant-response floor app (bench/floor_app.py), under
+   gunicorn (the settings of gunicorn.conf.py) and under waitress, with the same load generator,
+   duration and connections: wrk when installed, else a small Python generator;
+2. in-process: µs per full /predict request through the WSGI callable (parse, validate, score,
+   serialize), per score() of one prepared customer, and, as the reference, per scikit-learn
+   predict_proba(dv.transform([customer])) on the same model;
+3. batch: one request of 10,000 customers: server time, customers/s, ratio to json.loads of the body;
+4. cold start (process start -> first 200 on /predict, one gunicorn worker) and RSS per worker, for
+   the service and for the floor app.
+It prints a table with the targets' ratios and writes every number as JSON. --quick runs each part
+for a moment only, so that CI keeps the script working; its numbers mean little.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import timeit
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from app import create_app  # noqa: E402
+from churn.model import load_model, score  # noqa: E402
+from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
+from churn.schema import validate_customer  # noqa: E402
+from wsgi import DEFAULT_MODEL_PATH  # noqa: E402
+
+BIN_DIR = Path(sys.executable).parent
+APPS = {"service": "wsgi:app", "floor": "bench.floor_app:app", "parsing floor": "bench.floor_app:parsing_app"}
+BATCH_SIZE = 10_000
+PICKLE_PATH = PROJECT_DIR / "model" / "churn-model.bin"
+START_TIMEOUT_SECONDS = 30
+# Ratio targets: name -> (how the ratio is formed, the bound, "min" or "max").
+TARGETS = {
+    "gunicorn_rps_vs_floor": ("service / floor requests/s under gunicorn", 0.9, "min"),
+    "in_process_speedup_vs_sklearn": ("sklearn predict_proba µs / full request µs", 10.0, "min"),
+    "batch_vs_json_loads": ("batch server time / json.loads time", 4.0, "max"),
+    "cold_start_vs_floor": ("service / floor cold start", 2.0, "max"),
+    "rss_vs_floor": ("service / floor RSS per worker", 1.5, "max"),
+}
+
+
+# --- load generation ------------------------------------------------------------------------------
+
+
+def _wrk(port, body, duration, connections):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {json.dumps(body.decode())}\n"
+        )
+    try:
+        result = subprocess.run(
+            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", script.name,
+             f"http://127.0.0.1:{port}/predict"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        os.unlink(script.name)
+    return _parse_wrk(result.stdout)
+
+
+def _parse_wrk(output):
+    def milliseconds(label):
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": milliseconds("50%"),
+        "p99_ms": milliseconds("99%"),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _python_load(port, body, duration, connections):
+    """A few threads, each sending the request over a new connection until the time is up."""
+    request = (
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    latencies, errors, lock = [], [0], threading.Lock()
+    deadline = time.perf_counter() + duration
+
+    def worker():
+        mine, failed = [], 0
+        while (start := time.perf_counter()) < deadline:
+            with socket.create_connection(("127.0.0.1", port)) as connection:
+                connection.sendall(request)
+                answer = b"".join(iter(lambda: connection.recv(65536), b""))
+            mine.append(time.perf_counter() - start)
+            failed += not answer.startswith(b"HTTP/1.1 200")
+        with lock:
+            latencies.extend(mine)
+            errors[0] += failed
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    return {
+        "requests_per_second": len(latencies) / duration,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "errors": errors[0],
+    }
+
+
+# --- servers --------------------------------------------------------------------------------------
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_command(server, app, port, extra_args=()):
+    if server == "gunicorn":  # run from the project directory, so gunicorn.conf.py applies
+        return [str(BIN_DIR / "gunicorn"), "--bind", f"127.0.0.1:{port}", *extra_args, app]
+    return [str(BIN_DIR / "waitress-serve"), f"--listen=127.0.0.1:{port}", *extra_args, app]
+
+
+class _Server:
+    """A server process started from the project directory, stopped on exit."""
+
+    def __init__(self, server, app, extra_args=()):
+        self.port = _free_port()
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            _server_command(server, app, self.port, extra_args),
+            cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def seconds_to_first_prediction(self, body):
+        """Wait for the first 200 on POST /predict; return the seconds since the process started."""
+        deadline = self.started + START_TIMEOUT_SECONDS
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}")
+            if _post_status(self.port, body) == 200:
+                return time.perf_counter() - self.started
+            time.sleep(0.005)
+        raise RuntimeError("the server did not answer in time")
+
+    def worker_rss_kib(self):
+        """Resident memory of each worker process (the children of the server process)."""
+        children = [pid for pid in _pids() if _parent(pid) == self.process.pid]
+        return [_rss_kib(pid) for pid in children or [self.process.pid]]
+
+
+def _post_status(port, body):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+            connection.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            return int(connection.recv(64).split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _pids():
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _parent(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _rss_kib(pid):
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))
+
+
+def measure_servers(body, duration, connections, load, rounds, servers):
+    """ "<label> service" and "<label> floor" -> the median run of each. The two run side by side and
+    the load alternates between them, `rounds` times, so that drift on the machine hits both alike."""
+    results = {}
+    for label, (server, args) in servers.items():
+        with contextlib.ExitStack() as stack:
+            running = {name: stack.enter_context(_Server(server, app, args)) for name, app in APPS.items()}
+            for one in running.values():
+                one.seconds_to_first_prediction(body)
+                load(one.port, body, min(1, duration), connections)  # warm up
+            runs = {name: [] for name in running}
+            for _ in range(rounds):
+                for name, one in running.items():
+                    runs[name].append(load(one.port, body, duration, connections))
+        for name, measured in runs.items():
+            results[f"{label} {name}"] = _median_run(measured)
+    return results
+
+
+def _median_run(runs):
+    """The run with the median requests/s (its own latencies come with it), and every rate measured."""
+    ordered = sorted(runs, key=lambda run: run["requests_per_second"])
+    return {**ordered[len(ordered) // 2], "all_requests_per_second": [run["requests_per_second"] for run in runs]}
+
+
+def measure_cold_start_and_memory(body, repeats):
+    results = {}
+    for name in ("service", "floor"):
+        app, starts, rss = APPS[name], [], []
+        for _ in range(repeats):
+            with _Server("gunicorn", app, ["--workers", "1"]) as running:
+                starts.append(running.seconds_to_first_prediction(body))
+                for _ in range(50):
+                    _post_status(running.port, body)
+                rss.extend(running.worker_rss_kib())
+        results[name] = {"cold_start_ms": statistics.median(starts) * 1000, "rss_per_worker_kib": max(rss)}
+    return results
+
+
+# --- in process -----------------------------------------------------------------------------------
+
+
+def _best_microseconds(function, number, repeat=5):
+    return min(timeit.repeat(function, number=number, repeat=repeat)) / number * 1e6
+
+
+def _wsgi_call(app, body):
+    def call():
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+        }  # fmt: skip
+        return b"".join(app(environ, _ignore_start_response))
+
+    return call
+
+
+def _ignore_start_response(status, headers):
+    if not status.startswith("200"):
+        raise RuntimeError(f"the benchmark request failed: {status}")
+
+
+def measure_in_process(app, model, body, number):
+    prepared = validate_customer(EXAMPLE_CUSTOMER, model.schema)
+    return {
+        "full_request_us": _best_microseconds(_wsgi_call(app, body), number),
+        "score_us": _best_microseconds(lambda: score(model, [prepared]), number),
+        "sklearn": _sklearn_reference(max(200, number // 20)),
+    }
+
+
+def _sklearn_reference(number):
+    """scikit-learn's own call, timed in a child process with numpy's BLAS at its own defaults: the
+    OPENBLAS_* settings of these machines slow a current numpy (see the workplace's env notes)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OPENBLAS_")}
+    command = [sys.executable, __file__, "--sklearn-reference", str(number)]
+    return json.loads(subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout)
+
+
+def _print_sklearn_reference(number):
+    from threadpoolctl import threadpool_info
+
+    from churn.pickles import read_book_pickle
+
+    (dv, sk_model), _ = read_book_pickle(PICKLE_PATH.read_bytes())
+    microseconds = _best_microseconds(lambda: sk_model.predict_proba(dv.transform([EXAMPLE_CUSTOMER])), number)
+    blas = [f"{info['internal_api']} {info.get('architecture', '')}".strip() for info in threadpool_info()]
+    print(json.dumps({"predict_proba_us": microseconds, "blas": blas}))
+
+
+def synthetic_batch(schema, size, seed=0):
+    """`size` customers with random allowed values, as a marketing export would send them."""
+    rng = random.Random(seed)
+    return [
+        {
+            "customerid": f"{index:04d}-SYNTH",
+            **{field: rng.choice(values) for field, values in schema.categorical.items()},
+            "tenure": rng.randint(0, 72),
+            "monthlycharges": round(rng.uniform(18, 120), 2),
+            "totalcharges": round(rng.uniform(0, 8700), 2),
+        }
+        for index in range(size)
+    ]
+
+
+def measure_batch(app, model, repeat):
+    body = json.dumps(synthetic_batch(model.schema, BATCH_SIZE)).encode()
+    server_seconds = min(timeit.repeat(_wsgi_call(app, body), number=1, repeat=repeat))
+    loads_seconds = min(timeit.repeat(lambda: json.loads(body), number=1, repeat=repeat))
+    return {
+        "customers": BATCH_SIZE,
+        "body_bytes": len(body),
+        "server_ms": server_seconds * 1000,
+        "customers_per_second": BATCH_SIZE / server_seconds,
+        "json_loads_ms": loads_seconds * 1000,
+    }
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def ratios(results):
+    servers, in_process = results["servers"], results["in_process"]
+    cold = results["cold_start_and_memory"]
+    return {
+        "gunicorn_rps_vs_floor": servers["gunicorn service"]["requests_per_second"]
+        / servers["gunicorn floor"]["requests_per_second"],
+        "in_process_speedup_vs_sklearn": in_process["sklearn"]["predict_proba_us"] / in_process["full_request_us"],
+        "batch_vs_json_loads": results["batch"]["server_ms"] / results["batch"]["json_loads_ms"],
+        "cold_start_vs_floor": cold["service"]["cold_start_ms"] / cold["floor"]["cold_start_ms"],
+        "rss_vs_floor": cold["service"]["rss_per_worker_kib"] / cold["floor"]["rss_per_worker_kib"],
+    }
+
+
+def report(results):
+    lines = [f"load generator: {results['load_generator']}; {results['machine']}", ""]
+    lines.append(f"{'server':<26}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for name, run in {**results["servers"], **results.get("gunicorn_settings", {})}.items():
+        lines.append(
+            f"{name:<26}{run['requests_per_second']:>12.0f}{run['p50_ms']:>9.2f}{run['p99_ms']:>9.2f}{run['errors']:>8}"
+        )
+    in_process, batch = results["in_process"], results["batch"]
+    lines += [
+        "",
+        f"in-process full /predict request: {in_process['full_request_us']:.1f} µs; score(): "
+        f"{in_process['score_us']:.2f} µs; sklearn predict_proba(dv.transform()): "
+        f"{in_process['sklearn']['predict_proba_us']:.1f} µs ({', '.join(in_process['sklearn']['blas'])})",
+        f"batch of {batch['customers']} customers ({batch['body_bytes'] / 1e6:.1f} MB): {batch['server_ms']:.0f} ms, "
+        f"{batch['customers_per_second']:.0f} customers/s; json.loads of the body: {batch['json_loads_ms']:.0f} ms",
+    ]
+    for name, run in results["cold_start_and_memory"].items():
+        rss_mib = run["rss_per_worker_kib"] / 1024
+        lines.append(f"{name}: cold start {run['cold_start_ms']:.0f} ms, RSS per worker {rss_mib:.1f} MiB")
+    parsing = results["servers"]["gunicorn parsing floor"]["requests_per_second"]
+    service = results["servers"]["gunicorn service"]["requests_per_second"]
+    lines += ["", f"{'target':<48}{'ratio':>8}{'bound':>8}  met"]
+    for name, value in results["ratios"].items():
+        description, bound, kind = TARGETS[name]
+        met = value >= bound if kind == "min" else value <= bound
+        bound_text = f"{'>=' if kind == 'min' else '<='} {bound:g}"
+        lines.append(f"{description:<48}{value:>8.2f}{bound_text:>8}  {'yes' if met else 'NO'}")
+    lines.append(f"(no target) service / parsing floor requests/s under gunicorn: {service / parsing:.2f}")
+    return "\n".join(lines)
+
+
+SERVERS = {"gunicorn": ("gunicorn", []), "waitress": ("waitress", [])}  # with their own settings
+GUNICORN_VARIANTS = {  # compared with --compare-settings; gunicorn.conf.py holds the chosen one
+    "sync w=2": ("gunicorn", ["--workers", "2", "--worker-class", "sync"]),
+    "sync w=4": ("gunicorn", ["--workers", "4", "--worker-class", "sync"]),
+    "gthread w=2 t=4": ("gunicorn", ["--workers", "2", "--worker-class", "gthread", "--threads", "4"]),
+    "gthread w=4 t=2": ("gunicorn", ["--workers", "4", "--worker-class", "gthread", "--threads", "2"]),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="run every part briefly (CI)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per server run")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections of the load")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per server; the median counts")
+    parser.add_argument(
+        "--compare-settings", action="store_true", help="also run the service under other gunicorn settings"
+    )
+    parser.add_argument("--load-generator", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--output", default=PROJECT_DIR / "bench" / "results.json", help="where to write the JSON")
+    parser.add_argument("--sklearn-reference", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.sklearn_reference:
+        return _print_sklearn_reference(args.sklearn_reference)
+
+    duration = 1.0 if args.quick else args.duration
+    rounds = 1 if args.quick else args.rounds
+    use_wrk = args.load_generator == "wrk" or (args.load_generator == "auto" and shutil.which("wrk"))
+    load = _wrk if use_wrk else _python_load
+    model = load_model(DEFAULT_MODEL_PATH)
+    app = create_app(model)
+    body = json.dumps(EXAMPLE_CUSTOMER).encode()
+    results = {
+        "machine": f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs",
+        "load_generator": f"{'wrk' if use_wrk else 'python'} ({args.connections} connections, "
+        f"{rounds} x {duration:g} s per server, median)",
+        "servers": measure_servers(body, duration, args.connections, load, rounds, SERVERS),
+        "in_process": measure_in_process(app, model, body, 2_000 if args.quick else 50_000),
+        "batch": measure_batch(app, model, repeat=1 if args.quick else 5),
+        "cold_start_and_memory": measure_cold_start_and_memory(body, repeats=1 if args.quick else 5),
+    }  # fmt: skip
+    if args.compare_settings:
+        variants = GUNICORN_VARIANTS
+        results["gunicorn_settings"] = measure_servers(body, duration, args.connections, load, rounds, variants)
+    results["ratios"] = ratios(results)
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
