@@ -1,14 +1,22 @@
 """Gunicorn settings, read automatically by `gunicorn wsgi:app` from the working directory.
 
 Binds 0.0.0.0:$PORT when PORT is set (Heroku, Elastic Beanstalk), else 0.0.0.0:9696, the book's
-port. Workers: $WEB_CONCURRENCY, else one per CPU core. Command-line options override these.
+port. Workers: $WEB_CONCURRENCY, else two per CPU this process may run on.
+Command-line options and $GUNICORN_CMD_ARGS override these. The choice of worker class and counts
+was measured with bench/benchmark.py --compare-settings (see the README's Performance section).
 """
 
 import os
 import sys
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '9696')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+# Two sync workers per CPU: while one waits on its socket the other computes (measured faster than one).
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0))))
+# Sync workers, measured against gthread: as fast, and steady. A gthread worker keeps each
+# client's connection, so a few keep-alive clients can all land on one worker and leave the other
+# CPUs idle (half the throughput in some runs). Sync workers should sit behind a buffering proxy
+# (Elastic Beanstalk's nginx, Heroku's router, a load balancer) against slow clients.
+worker_class = "sync"
 # Load the model once, in the master, before forking: a bad model stops the start right there, with
 # one line, and the workers share the loaded model's memory.
 preload_app = True

@@ -1,6 +1,7 @@
 """End to end: the real servers, started as a user starts them, answering over HTTP."""
 
 import json
+import os
 import runpy
 import socket
 import subprocess
@@ -162,3 +163,10 @@ def test_the_books_pickle_serves_like_its_json(serve, project_dir, book_customer
     from_pickle = serve("gunicorn", env={"MODEL_PATH": str(project_dir / "model" / "churn-model.bin")})
     from_json = serve("waitress")
     assert from_pickle.post_json("/predict", book_customer) == from_json.post_json("/predict", book_customer)
+
+
+def test_gunicorn_config_defaults_to_two_sync_workers_per_cpu(project_dir, monkeypatch):
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    config = runpy.run_path(str(project_dir / "gunicorn.conf.py"))
+    assert config["workers"] == 2 * len(os.sched_getaffinity(0))
+    assert config["worker_class"] == "sync" and config["preload_app"] is True
