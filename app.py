@@ -6,6 +6,7 @@ Endpoints:
     POST /predict       a customer (JSON object) -> {"churn_probability": float, "churn": bool},
                         plus "customerid" when the customer has one; a batch (JSON array of
                         customers) -> an array of those results, in the same order.
+                        ?explain=true adds each customer's exact explanation (&top=N or all).
     GET  /model         what model is deployed: version, provenance, test AUC, threshold, inputs.
     GET  /openapi.json  the OpenAPI 3.1 description of these endpoints, built from the model.
 
@@ -19,13 +20,16 @@ import hmac
 import itertools
 import json
 import traceback
+import urllib.parse
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import NamedTuple
 
-from churn.model import describe_model, score
+from churn.explain import DEFAULT_TOP
+from churn.model import describe_model
 from churn.openapi import openapi_document
-from churn.schema import ID_FIELD, InvalidCustomer, describe, validate_customer
+from churn.results import predictions
+from churn.schema import InvalidCustomer, describe, validate_customer
 
 JSON_CONTENT_TYPE = "application/json"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -83,7 +87,8 @@ def ping(environ, model, settings):
 
 
 def predict(environ, model, settings):
-    """Score one customer (JSON object) or a batch (JSON array of customers)."""
+    """Score one customer (JSON object) or a batch (JSON array of customers); ?explain=true says why."""
+    explain_top = _explain_top(environ.get("QUERY_STRING"), model)
     payload = _read_json(environ, settings.max_body_bytes)
     if isinstance(payload, dict):
         customers = [_validate_one(payload, model)]
@@ -91,10 +96,7 @@ def predict(environ, model, settings):
         customers = _validate_batch(payload, model, settings.max_batch)
     else:
         raise HTTPError(400, "the body must be a customer (JSON object) or a list of customers (JSON array)")
-    results = [
-        _result(customer, probability, model.threshold)
-        for customer, probability in zip(customers, score(model, customers), strict=True)
-    ]
+    results = predictions(model, customers, explain_top)
     return _json_response(200, results[0] if isinstance(payload, dict) else results)
 
 
@@ -176,6 +178,24 @@ def _authorize(environ, api_key):
         raise HTTPError(401, "the API key is not valid", headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')])
 
 
+def _explain_top(query, model):
+    """How many factors of each explanation to give: None when no explanation is asked for."""
+    if not query:
+        return None
+    parameters = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))  # the last of a repeated name wins
+    explain = parameters.get("explain", "false")
+    top, fields = parameters.get("top", str(DEFAULT_TOP)), len(model.schema.fields)
+    if explain not in ("true", "false", "1", "0"):
+        raise HTTPError(400, f"explain must be true or false, not {_echo(explain)}")
+    if top != "all" and not (top.isascii() and top.isdigit() and top[0] != "0" and int(top) <= fields):
+        raise HTTPError(400, f"top must be a whole number from 1 to {fields}, or all, not {_echo(top)}")
+    if explain in ("false", "0"):
+        return None
+    if model.explainer is None:
+        raise HTTPError(400, "this model cannot explain: it has no training means (export it with train.py)")
+    return fields if top == "all" else int(top)
+
+
 def _read_json(environ, max_body_bytes):
     _require_json_content_type(environ)
     body = _read_body(environ, max_body_bytes)
@@ -221,7 +241,7 @@ def _content_length(environ):
     text = environ.get("CONTENT_LENGTH", "")
     if not text:
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise HTTPError(400, f"invalid Content-Length: {_echo(text)}")
     return int(text)
 
@@ -268,12 +288,6 @@ def _unprocessable_batch(errors):
     if len(errors) > len(shown):
         detail += f"; and {len(errors) - len(shown)} more errors"
     return HTTPError(422, detail, errors=shown)
-
-
-def _result(customer, probability, threshold):
-    if ID_FIELD in customer:
-        return {ID_FIELD: customer[ID_FIELD], "churn_probability": probability, "churn": probability >= threshold}
-    return {"churn_probability": probability, "churn": probability >= threshold}
 
 
 def _echo(text, limit=_ECHO_CHARS):

@@ -14,12 +14,10 @@ reads as "the app failed to load" (it stops instead of restarting workers in a l
 import dataclasses
 import os
 import sys
-from pathlib import Path
 
 from app import MAX_BATCH, MAX_BODY_BYTES, Settings, create_app
-from churn.model import ModelError, load_model
+from churn.model import DEFAULT_MODEL_PATH, ModelError, load_model
 
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "model" / "churn-model.json"
 EXIT_CANNOT_START = 4  # gunicorn's APP_LOAD_ERROR
 
 
@@ -56,7 +54,7 @@ def _positive_int(environ, name, default):
     text = environ.get(name, "")
     if not text:
         return default
-    if not text.isdigit() or int(text) == 0:
+    if not (text.isascii() and text.isdigit()) or int(text) == 0:
         raise ConfigurationError(f"{name} must be a positive whole number, not {text!r}")
     return int(text)
 

@@ -9,8 +9,9 @@ from churn.model import FORMAT_VERSION, with_content_hash
 DEFAULT_THRESHOLD = 0.5
 
 
-def artifact_from_estimators(dv, model, schema, metadata, threshold=DEFAULT_THRESHOLD):
-    """The artifact: weights by feature name, intercept, schema, threshold, metadata and its sha256."""
+def artifact_from_estimators(dv, model, schema, metadata, threshold=DEFAULT_THRESHOLD, feature_means=None):
+    """The artifact: weights by feature name, intercept, schema, threshold, metadata and its sha256;
+    with the training set's feature means (in the vectorizer's order), it can explain predictions."""
     if len(model.classes_) != 2 or model.coef_.shape != (1, len(dv.feature_names_)):
         raise ValueError("expected a binary LogisticRegression fitted on the DictVectorizer's features")
     document = {
@@ -21,6 +22,8 @@ def artifact_from_estimators(dv, model, schema, metadata, threshold=DEFAULT_THRE
         "threshold": threshold,
         "metadata": metadata,
     }
+    if feature_means is not None:
+        document["feature_means"] = dict(zip(dv.feature_names_, [float(mean) for mean in feature_means], strict=True))
     return with_content_hash(document)
 
 

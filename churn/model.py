@@ -9,9 +9,12 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
+from churn.explain import ExplainerError, build_explainer
 from churn.schema import Schema
 
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model" / "churn-model.json"
 FORMAT_VERSION = 1
 HASH_KEY = "sha256"
 VERSION_CHARS = 12  # the model version is this prefix of its sha256
@@ -34,6 +37,7 @@ class ChurnModel:
     threshold: float
     metadata: dict
     sha256: str  # of the artifact's content: identifies the model
+    explainer: object = None  # churn.explain.Explainer, when the artifact has the training means
 
     @property
     def version(self):
@@ -96,15 +100,26 @@ def model_from_artifact(document):
     weights = _finite_weights(document["weights"])
     schema = _schema(document["schema"])
     categorical_weights, numerical_weights = _weight_lookups(weights, schema)
+    intercept = _finite(document["intercept"], "intercept")
     return ChurnModel(
-        intercept=_finite(document["intercept"], "intercept"),
+        intercept=intercept,
         categorical_weights=categorical_weights,
         numerical_weights=numerical_weights,
         schema=schema,
         threshold=_threshold(document["threshold"]),
         metadata=_metadata(document["metadata"]),
         sha256=actual,
+        explainer=_explainer(document.get("feature_means"), weights, schema, categorical_weights, intercept),
     )
+
+
+def _explainer(means, weights, schema, categorical_weights, intercept):
+    if means is None:
+        return None  # e.g. a model converted from the book's pickle: it cannot explain
+    try:
+        return build_explainer(means, weights, schema, categorical_weights, intercept)
+    except ExplainerError as error:
+        raise ModelError(str(error)) from None
 
 
 def describe_model(model):
@@ -120,6 +135,8 @@ def describe_model(model):
         "test_auc": metadata.get("test_auc"),
         "sklearn_version": metadata.get("sklearn_version"),
         "source": metadata.get("source", "train.py"),
+        "model_card": metadata.get("model_card"),
+        "explains": model.explainer is not None,
         "threshold": model.threshold,
         "features": {
             "categorical": {f: list(v) for f, v in model.schema.categorical.items()},

@@ -43,7 +43,7 @@ def openapi_document(schema, max_batch, api_key_required):
         "paths": {
             "/": _get_operation("Index of the service and its routes", _json_ref("Index")),
             "/ping": _get_operation("Health check", {"text/plain": {"schema": {"const": "PONG"}}}, secured=False),
-            "/predict": {"post": _predict_operation(max_batch)},
+            "/predict": {"post": _predict_operation(max_batch, len(schema.fields))},
             "/model": _get_operation("The deployed model", _json_ref("ModelInfo")),
             "/openapi.json": _get_operation("This document", {"application/json": {"schema": {"type": "object"}}}),
         },
@@ -70,11 +70,25 @@ def _get_operation(summary, content, secured=True):
     return {"get": operation, "head": {**operation, "responses": head_responses}}
 
 
-def _predict_operation(max_batch):
+def _predict_operation(max_batch, fields):
     customers = {"type": "array", "items": {"$ref": "#/components/schemas/Customer"}, "maxItems": max_batch}
     results = {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}
     return {
         "summary": "Churn probability of one customer, or of each customer of a batch",
+        "parameters": [
+            {
+                "name": "explain",
+                "in": "query",
+                "description": "add each customer's exact explanation in log-odds",
+                "schema": {"type": "string", "enum": ["true", "false", "1", "0"], "default": "false"},
+            },
+            {
+                "name": "top",
+                "in": "query",
+                "description": "how many factors each explanation gives, largest first (with explain=true)",
+                "schema": {"type": "string", "enum": [*map(str, range(1, fields + 1)), "all"], "default": "3"},
+            },
+        ],
         "requestBody": {
             "required": True,
             "content": {
@@ -137,8 +151,32 @@ def _component_schemas(schema):
                 ID_FIELD: {"type": "string", "description": "the customer's id, as sent"},
                 "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
                 "churn": {"type": "boolean", "description": "churn_probability >= the model's threshold"},
+                "explanation": {"$ref": "#/components/schemas/Explanation"},
             },
             "additionalProperties": False,
+        },
+        "Explanation": {
+            "type": "object",
+            "description": (
+                "Exact SHAP values of the logistic regression in log-odds: base_value plus the "
+                "contributions of all fields is the customer's log-odds of churn"
+            ),
+            "required": ["base_value", "factors"],
+            "properties": {
+                "base_value": {"type": "number", "description": "log-odds of the average training customer"},
+                "factors": {"type": "array", "items": {"$ref": "#/components/schemas/Factor"}},
+            },
+        },
+        "Factor": {
+            "type": "object",
+            "required": ["field", "value", "contribution", "direction", "text"],
+            "properties": {
+                "field": {"type": "string"},
+                "value": {"type": ["string", "number"]},
+                "contribution": {"type": "number", "description": "log-odds this field's value adds"},
+                "direction": {"enum": ["raises", "lowers", "none"]},
+                "text": {"type": "string", "example": "contract = month-to-month: +0.85"},
+            },
         },
         "Index": {
             "type": "object",
@@ -188,6 +226,8 @@ def _model_info_schema(schema):
             "test_auc": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
             "sklearn_version": optional_text,
             "source": optional_text,
+            "model_card": {**optional_text, "description": "the model card written next to the artifact"},
+            "explains": {"type": "boolean", "description": "whether /predict?explain=true is available"},
             "threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "features": {
                 "type": "object",

@@ -361,6 +361,7 @@ def test_model_endpoint_says_exactly_what_is_deployed(app, model):
     assert info["trained_at"] == model.metadata["trained_at"]
     assert info["sklearn_version"] == model.metadata["sklearn_version"]
     assert info["features"]["categorical"]["paymentmethod"] == list(model.schema.categorical["paymentmethod"])
+    assert info["model_card"] == "MODEL_CARD.md" and info["explains"] is True
 
 
 def test_model_endpoint_reports_the_threshold_in_effect(model):

@@ -1,0 +1,71 @@
+"""Why this customer? Exact explanations of the logistic regression, in log-odds.
+
+For a linear model the SHAP value of feature j is w_j * (x_j - mean_j), with the training set's
+feature means: the contributions add up, with the base value intercept + sum(w_j * mean_j), to the
+customer's log-odds exactly. The one-hot columns of a field are added back into the field, so that
+a factor reads "contract = month-to-month: +0.85".
+"""
+
+import math
+from dataclasses import dataclass
+
+DEFAULT_TOP = 3
+
+
+class ExplainerError(ValueError):
+    """The artifact's feature means cannot be used."""
+
+
+@dataclass(frozen=True)
+class Explainer:
+    """Ready-made contributions: per categorical field and value, and per numerical field."""
+
+    base_value: float
+    categorical: dict  # field -> {allowed value -> its contribution}
+    numerical: dict  # field -> (weight, training mean)
+    fields: tuple = ()  # categorical then numerical, the order contributions are computed in
+
+    def __post_init__(self):
+        object.__setattr__(self, "fields", (*self.categorical, *self.numerical))
+
+
+def build_explainer(means, weights, schema, categorical_weights, intercept):
+    """The Explainer for these weights and training means (feature -> mean), checked complete."""
+    if not isinstance(means, dict) or set(means) != set(weights):
+        raise ExplainerError("feature_means must give a mean for every feature that has a weight")
+    for feature, mean in means.items():
+        if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not math.isfinite(mean):
+            raise ExplainerError(f"the mean of {feature!r} is not a finite number: {mean!r}")
+    categorical = {}
+    for field, by_value in categorical_weights.items():
+        # The field's one-hot columns at their means, which every value is measured against.
+        columns = [feature for feature in weights if feature == field or feature.startswith(f"{field}=")]
+        at_mean = math.fsum(weights[feature] * means[feature] for feature in columns)
+        categorical[field] = {value: weight - at_mean for value, weight in by_value.items()}
+    numerical = {field: (weights[field], float(means[field])) for field in schema.numerical}
+    base_value = intercept + math.fsum(weights[feature] * means[feature] for feature in weights)
+    return Explainer(base_value, categorical, numerical)
+
+
+def explain(explainer, customer, top=DEFAULT_TOP):
+    """The base value and the `top` largest contributions of a validated customer, largest first."""
+    contributions = [table[customer[field]] for field, table in explainer.categorical.items()]
+    contributions += [weight * (customer[field] - mean) for field, (weight, mean) in explainer.numerical.items()]
+    sizes = list(map(abs, contributions))
+    largest = sorted(range(len(sizes)), key=sizes.__getitem__, reverse=True)[:top]  # no Python-level key
+    fields = explainer.fields
+    factors = [_factor(fields[i], customer[fields[i]], contributions[i]) for i in largest]
+    return {"base_value": explainer.base_value, "factors": factors}
+
+
+_DIRECTIONS = ("none", "raises", "lowers")  # indexed by the sign of the contribution: 0, 1, -1
+
+
+def _factor(field, value, contribution):
+    return {
+        "field": field,
+        "value": value,
+        "contribution": contribution,
+        "direction": _DIRECTIONS[(contribution > 0) - (contribution < 0)],
+        "text": f"{field} = {value}: {contribution:+.2f}",
+    }

@@ -1,0 +1,83 @@
+"""Explanations are exact: base value + contributions = log-odds, on every real customer."""
+
+import csv
+import math
+import pickle
+
+import pytest
+import webtest
+
+from app import create_app
+from churn.model import load_model
+
+
+@pytest.fixture(scope="module")
+def raw_rows(data_path):
+    """The 7,043 customers as the raw CSV writes them (original names and spellings)."""
+    with open(data_path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_explanations_add_up_to_the_probability_for_every_real_customer(app, raw_rows):
+    results = app.post_json("/predict?explain=true&top=all", raw_rows).json
+    assert len(results) == 7043
+    for result in results:
+        explanation = result["explanation"]
+        assert len(explanation["factors"]) == 19
+        log_odds = explanation["base_value"] + math.fsum(f["contribution"] for f in explanation["factors"])
+        assert abs(1 / (1 + math.exp(-log_odds)) - result["churn_probability"]) <= 1e-12
+
+
+def test_explanation_gives_the_top_three_factors_by_size_with_their_direction(app, book_customer):
+    explanation = app.post_json("/predict?explain=true", book_customer).json["explanation"]
+    factors = explanation["factors"]
+    assert len(factors) == 3
+    sizes = [abs(factor["contribution"]) for factor in factors]
+    assert sizes == sorted(sizes, reverse=True)
+    for factor in factors:
+        assert factor["direction"] == ("raises" if factor["contribution"] > 0 else "lowers")
+        assert factor["text"] == f"{factor['field']} = {factor['value']}: {factor['contribution']:+.2f}"
+
+
+def test_one_hot_columns_are_grouped_back_into_their_field(app, book_customer):
+    risky = dict(book_customer, contract="month-to-month")
+    factors = app.post_json("/predict?explain=true&top=all", risky).json["explanation"]["factors"]
+    assert [factor["field"] for factor in factors].count("contract") == 1
+    contract = next(factor for factor in factors if factor["field"] == "contract")
+    assert contract["value"] == "month-to-month" and contract["direction"] == "raises"
+
+
+def test_explain_works_for_batches_and_top_is_honoured(app, book_customer):
+    results = app.post_json("/predict?explain=1&top=5", [book_customer, book_customer]).json
+    assert [len(result["explanation"]["factors"]) for result in results] == [5, 5]
+
+
+def test_without_explain_the_answer_has_no_explanation(app, book_customer):
+    assert "explanation" not in app.post_json("/predict?explain=false", book_customer).json
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("explain=yes", "explain must be true or false, not yes"),
+        ("explain=true&top=0", "top must be a whole number from 1 to 19, or all, not 0"),
+        ("explain=true&top=20", "top must be a whole number from 1 to 19, or all, not 20"),
+        ("top=three", "top must be a whole number from 1 to 19, or all, not three"),
+    ],
+)
+def test_bad_explain_parameters_get_400(app, book_customer, query, detail):
+    response = app.post_json(f"/predict?{query}", book_customer, status=400)
+    assert response.json["detail"] == detail
+
+
+def test_a_model_without_training_means_says_it_cannot_explain(tmp_path, book_customer):
+    from churn.pickles import read_book_pickle
+    from train import DEFAULT_OUTPUT_DIR, PICKLE_NAME
+
+    (dv, sk_model), _ = read_book_pickle((DEFAULT_OUTPUT_DIR / PICKLE_NAME).read_bytes())
+    (tmp_path / "model.bin").write_bytes(pickle.dumps((dv, sk_model)))
+    app = webtest.TestApp(create_app(load_model(tmp_path / "model.bin")))
+    assert app.post_json("/predict", book_customer).json["churn"] is False
+    response = app.post_json("/predict?explain=true", book_customer, status=400)
+    assert "cannot explain" in response.json["detail"]
+    assert app.get("/model").json["explains"] is False
