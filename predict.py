@@ -1,0 +1,302 @@
+"""Score customers from a file, offline, with the service's own preparation, validation and scoring.
+
+    python predict.py customer.json                    # one customer: prints like the book's script
+    python predict.py customers.csv > scores.csv       # the raw Telco CSV as published, or ours
+    python predict.py customers.jsonl --format jsonl --explain
+    cat customers.json | python predict.py -           # stdin: JSON object, array, JSON lines or CSV
+
+Writes CSV (customerid, churn_probability, churn) or JSON lines to stdout (or --output), reading
+and writing one customer at a time, so memory stays the same however large the input. A bad row
+stops the run with its line number and what is wrong (exit status 1); --skip-invalid scores the
+rest and counts what it skipped.
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from churn.explain import DEFAULT_TOP
+from churn.model import DEFAULT_MODEL_PATH, ModelError, load_model
+from churn.results import predictions
+from churn.schema import InvalidCustomer, validate_customer
+
+_CHUNK_CHARS = 1 << 16
+_JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_MAX_VALUE_CHARS = 16 << 20  # a single customer larger than this is not a customer
+_PROGRESS_SECONDS = 0.2
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+
+
+class InputError(ValueError):
+    """The input cannot be read as customers; the message says where and why."""
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+class _JSONReader:
+    """Top-level JSON values from a text stream, decoded one at a time with their line numbers."""
+
+    def __init__(self, stream):
+        self.stream, self.buffer, self.position, self.line, self.at_end = stream, "", 0, 1, False
+        self.decoder = json.JSONDecoder()
+
+    def peek(self):
+        """The next character that is not white space ("" at the end)."""
+        while True:
+            self._advance(_JSON_WHITESPACE.match(self.buffer, self.position).end() - self.position)
+            if self.position < len(self.buffer) or not self._read_more():
+                return self.buffer[self.position : self.position + 1]
+
+    def skip(self, character):
+        if self.peek() != character:
+            found = repr(self.peek()) if self.peek() else "the end"
+            raise InputError(f"line {self.line}: expected {character!r}, found {found}")
+        self._advance(1)
+
+    def value(self):
+        """The next JSON value and the line it starts on."""
+        self.peek()
+        line = self.line
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buffer, self.position)
+            except json.JSONDecodeError as error:
+                if self._read_more():
+                    continue  # most likely the value is not all in the buffer yet
+                raise InputError(f"line {line}: not valid JSON: {error.msg}") from None
+            if end == len(self.buffer) and self._read_more():
+                continue  # a number cut at the end of the buffer would decode short
+            self._advance(end - self.position)
+            return value, line
+
+    def _advance(self, characters):
+        self.line += self.buffer.count("\n", self.position, self.position + characters)
+        self.position += characters
+
+    def _read_more(self):
+        if self.at_end:
+            return False
+        if len(self.buffer) - self.position > _MAX_VALUE_CHARS:
+            raise InputError(f"line {self.line}: a JSON value longer than {_MAX_VALUE_CHARS} characters")
+        chunk = self.stream.read(_CHUNK_CHARS)
+        self.at_end = not chunk
+        self.buffer = self.buffer[self.position :] + chunk  # keep only what is not decoded yet
+        self.position = 0
+        return bool(chunk)
+
+
+def json_customers(stream):
+    """(line, customer) from a JSON array, one JSON object, or JSON lines."""
+    reader = _JSONReader(stream)
+    if reader.peek() != "[":
+        while reader.peek():
+            value, line = reader.value()
+            yield line, value
+        return
+    reader.skip("[")
+    if reader.peek() == "]":
+        return
+    while True:
+        value, line = reader.value()
+        yield line, value
+        if reader.peek() == "]":
+            return
+        reader.skip(",")
+
+
+def csv_customers(stream):
+    """(line, row) from CSV with a header, such as the raw Telco data set."""
+    reader = csv.DictReader(stream)
+    for row in reader:
+        yield reader.line_num, row
+
+
+def open_input(source):
+    """A text stream of `source` ('-' for stdin), its kind ('csv' or 'json'), and its size or None."""
+    if source == "-":
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+        return stream, None, None
+    path = Path(source)
+    stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed by main)
+    return stream, _EXTENSIONS.get(path.suffix.lower()), path.stat().st_size
+
+
+def sniff(stream):
+    """'json' when the stream starts with { or [, else 'csv'; reads nothing from it."""
+    head = stream.buffer.peek(64).decode("utf-8", "replace")
+    return "json" if head.lstrip("\ufeff \t\r\n")[:1] in ("{", "[") else "csv"
+
+
+def customers_in(stream, kind):
+    """(line, raw customer) from the stream."""
+    return json_customers(stream) if kind == "json" else csv_customers(stream)
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+class _CSVWriter:
+    def __init__(self, out, explain):
+        self.writer, self.explain = csv.writer(out, lineterminator="\n"), explain
+        self.writer.writerow(["customerid", "churn_probability", "churn"] + (["explanation"] if explain else []))
+
+    def write(self, result):
+        row = [result.get("customerid", ""), repr(result["churn_probability"]), str(result["churn"]).lower()]
+        if self.explain:
+            row.append("; ".join(factor["text"] for factor in result["explanation"]["factors"]))
+        self.writer.writerow(row)
+
+
+class _JSONLinesWriter:
+    def __init__(self, out, explain):
+        self.out = out
+
+    def write(self, result):
+        self.out.write(json.dumps(result) + "\n")
+
+
+WRITERS = {"csv": _CSVWriter, "jsonl": _JSONLinesWriter}
+
+
+def print_like_the_book(result, out):
+    """The book's script: the probability and the verdict (and why, when explained)."""
+    out.write(f"prediction: {result['churn_probability']:.3f}\n")
+    out.write(f"verdict: {'Churn' if result['churn'] else 'Not churn'}\n")
+    for factor in result.get("explanation", {}).get("factors", []):
+        out.write(f"because: {factor['text']}\n")
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A one-line progress report on stderr, only when stderr is a terminal."""
+
+    def __init__(self, stream, size):
+        self.stream, self.size, self.shown_at = stream, size, 0.0
+        self.enabled = sys.stderr.isatty()
+
+    def update(self, rows):
+        now = time.monotonic()
+        if not self.enabled or now - self.shown_at < _PROGRESS_SECONDS:
+            return
+        self.shown_at = now
+        done = ""
+        if self.size and hasattr(self.stream, "buffer"):
+            done = f" ({min(100, self.stream.buffer.tell() * 100 // self.size)} %)"
+        sys.stderr.write(f"\rscoring: {rows} customers{done}")
+        sys.stderr.flush()
+
+    def finish(self):
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+
+
+def score_stream(model, rows, writer, explain_top, skip_invalid, progress):
+    """Validate, score and write each customer; return (scored, skipped), or raise InputError."""
+    scored = skipped = 0
+    for line, raw in rows:
+        try:
+            customer = validate_customer(raw, model.schema)
+        except InvalidCustomer as invalid:
+            if not skip_invalid:
+                raise InputError(f"line {line}: {invalid}") from None
+            print(f"predict.py: skipped line {line}: {invalid}", file=sys.stderr)
+            skipped += 1
+            continue
+        writer.write(predictions(model, [customer], explain_top)[0])
+        scored += 1
+        progress.update(scored + skipped)
+    return scored, skipped
+
+
+def run(args, out):
+    """Score the input; return the exit status."""
+    model = load_model(args.model)
+    if args.explain and model.explainer is None:
+        raise ModelError(f"{args.model} cannot explain: it has no training means (export it with train.py)")
+    explain_top = (len(model.schema.fields) if args.top == "all" else int(args.top)) if args.explain else None
+    stream, kind, size = open_input(args.input)
+    with stream:
+        kind = kind or sniff(stream)
+        rows = customers_in(stream, kind)
+        first = next(rows, None)
+        second = next(rows, None) if first else None
+        if kind == "json" and first and second is None and args.format is None:
+            customer = _validate_or_raise(model, *first)
+            print_like_the_book(predictions(model, [customer], explain_top)[0], out)
+            return 0
+        rows = _chain([row for row in (first, second) if row], rows)
+        progress, started = _Progress(stream, size), time.monotonic()
+        writer = WRITERS[args.format or "csv"](out, explain_top)
+        scored, skipped = score_stream(model, rows, writer, explain_top, args.skip_invalid, progress)
+    progress.finish()
+    _report(scored, skipped, time.monotonic() - started)
+    return 0
+
+
+def _validate_or_raise(model, line, raw):
+    try:
+        return validate_customer(raw, model.schema)
+    except InvalidCustomer as invalid:
+        raise InputError(f"line {line}: {invalid}") from None
+
+
+def _chain(first_rows, rest):
+    yield from first_rows
+    yield from rest
+
+
+def _report(scored, skipped, seconds):
+    rate = scored / seconds if seconds > 0 else float("inf")
+    skipped_text = f", skipped {skipped} invalid" if skipped else ""
+    print(
+        f"predict.py: scored {scored} customers in {seconds:.2f} s ({rate:,.0f} rows/s){skipped_text}", file=sys.stderr
+    )
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", help="a .csv, .json or .jsonl file, or - for standard input")
+    parser.add_argument("--format", choices=sorted(WRITERS), help="output format (default csv)")
+    parser.add_argument("--explain", action="store_true", help="add why: the largest contributions")
+    parser.add_argument("--top", default=str(DEFAULT_TOP), help="factors per explanation, or 'all' (default 3)")
+    parser.add_argument("--skip-invalid", action="store_true", help="skip bad rows instead of stopping")
+    parser.add_argument("--model", default=DEFAULT_MODEL_PATH, help="the model (default model/churn-model.json)")
+    parser.add_argument("--output", help="write here instead of standard output")
+    args = parser.parse_args(argv)
+    if args.top != "all" and not (args.top.isascii() and args.top.isdigit() and int(args.top) > 0):
+        parser.error(f"--top must be a positive whole number or 'all', not {args.top!r}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        with open(args.output, "w", encoding="utf-8", newline="") if args.output else _stdout() as out:
+            return run(args, out)
+    except InputError as error:
+        hint = "" if args.skip_invalid else " (--skip-invalid scores the other rows)"
+        print(f"predict.py: {args.input}: {error}{hint}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (OSError, ModelError) as error:
+        print(f"predict.py: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _stdout():
+    return open(sys.stdout.fileno(), "w", encoding="utf-8", newline="", closefd=False)  # noqa: SIM115
+
+
+if __name__ == "__main__":
+    sys.exit(main())

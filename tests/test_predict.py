@@ -1,0 +1,121 @@
+"""predict.py scores files with the service's own code: the same numbers, streamed."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+import predict
+
+PREDICT = [sys.executable, "predict.py"]
+
+
+def _run(project_dir, *args, stdin=None):
+    return subprocess.run(
+        [*PREDICT, *map(str, args)], cwd=project_dir, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_whole_raw_csv_scores_exactly_as_the_service(project_dir, data_path, app):
+    result = _run(project_dir, data_path)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    with open(data_path, newline="") as file:
+        raw = list(csv.DictReader(file))
+    served = app.post_json("/predict", raw).json
+    assert len(rows) == len(served) == 7043
+    for row, answer in zip(rows, served, strict=True):
+        assert row["customerid"] == answer["customerid"]
+        assert float(row["churn_probability"]) == answer["churn_probability"]
+        assert row["churn"] == str(answer["churn"]).lower()
+    assert "predict.py: scored 7043 customers in" in result.stderr and "rows/s" in result.stderr
+
+
+def test_json_lines_with_explanations_match_the_service(project_dir, tmp_path, book_customer, app):
+    customers = [book_customer, dict(book_customer, customerid="risky", contract="month-to-month", tenure=1)]
+    path = tmp_path / "customers.jsonl"
+    path.write_text("".join(json.dumps(customer) + "\n" for customer in customers))
+    result = _run(project_dir, path, "--format", "jsonl", "--explain", "--top", "all")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines == app.post_json("/predict?explain=true&top=all", customers).json
+
+
+@pytest.mark.parametrize("layout", ["array", "pretty array", "json lines"])
+def test_standard_input_takes_any_json_layout(project_dir, book_customer, layout):
+    customers = [book_customer, dict(book_customer, customerid="second")]
+    text = {
+        "array": json.dumps(customers),
+        "pretty array": json.dumps(customers, indent=4),
+        "json lines": "\n".join(map(json.dumps, customers)),
+    }[layout]
+    result = _run(project_dir, "-", stdin=text)
+    assert result.returncode == 0, result.stderr
+    assert [row["customerid"] for row in csv.DictReader(io.StringIO(result.stdout))] == ["8879-zkjof", "second"]
+
+
+def test_one_customer_prints_like_the_books_script(project_dir):
+    result = _run(project_dir, project_dir.parent / "shared" / "examples" / "customer.json")
+    assert result.stdout == "prediction: 0.062\nverdict: Not churn\n"
+
+
+def test_a_bad_row_stops_with_its_line_number(project_dir, tmp_path, data_path):
+    lines = data_path.read_text().splitlines()[:6]
+    lines[3] = lines[3].replace("Month-to-month", "Weekly")
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = _run(project_dir, path)
+    assert result.returncode == 1
+    assert f"predict.py: {path}: line 4: contract: unknown value" in result.stderr
+    assert "--skip-invalid" in result.stderr
+
+
+def test_skip_invalid_scores_the_rest_and_counts_what_it_skipped(project_dir, tmp_path, data_path):
+    lines = data_path.read_text().splitlines()[:6]
+    lines[3] = lines[3].replace("Month-to-month", "Weekly")
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = _run(project_dir, path, "--skip-invalid")
+    assert result.returncode == 0
+    assert len(list(csv.DictReader(io.StringIO(result.stdout)))) == 4
+    assert "skipped line 4" in result.stderr and "skipped 1 invalid" in result.stderr
+
+
+class _CountingStream(io.StringIO):
+    def read(self, size=-1):
+        self.reads = getattr(self, "reads", 0) + 1
+        return super().read(size)
+
+
+def test_json_is_read_one_customer_at_a_time(book_customer):
+    stream = _CountingStream(json.dumps([book_customer] * 20_000))  # about 12 MB
+    customers = predict.json_customers(stream)
+    first = [next(customers) for _ in range(3)]
+    assert [line for line, _ in first] == [1, 1, 1] and first[0][1] == book_customer
+    assert stream.reads == 1 and stream.tell() <= 2 * predict._CHUNK_CHARS
+
+
+def test_json_lines_report_the_line_of_each_customer():
+    text = '{"a": 1}\n\n{"b":\n 2}\n'
+    assert list(predict.json_customers(io.StringIO(text))) == [(1, {"a": 1}), (3, {"b": 2})]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"a": 1},]', "line 1: not valid JSON"),
+        ('[{"a": 1}', "line 1: expected ',', found the end"),
+        ('[{"a": 1} {"b": 2}]', "line 1: expected ',', found '{'"),
+    ],
+)
+def test_broken_json_is_named_with_its_line(text, message):
+    with pytest.raises(predict.InputError, match=message):
+        list(predict.json_customers(io.StringIO(text)))
+
+
+def test_a_missing_file_is_one_clear_error(project_dir, tmp_path):
+    result = _run(project_dir, tmp_path / "absent.csv")
+    assert result.returncode == 2 and result.stderr.startswith("predict.py: error: ")
