@@ -1,10 +1,11 @@
 """Train the churn model of Machine Learning Bookcamp (ch. 3-5) and export it for the service.
 
     python train.py [--data PATH] [--C 0.5] [--output-dir model/]
+    python train.py --cv [--data PATH]
     python train.py --export PICKLE [--output-dir model/]
 
-Writes churn-model.bin, the book's pickle of (DictVectorizer, LogisticRegression), and
-churn-model.json, the portable artifact the service reads without scikit-learn.
+Writes churn-model.bin, the book's pickle of (DictVectorizer, LogisticRegression),
+churn-model.json, the portable artifact the service reads without scikit-learn, and MODEL_CARD.md.
 """
 
 import argparse
@@ -16,16 +17,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import sklearn
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, train_test_split
 
 from churn.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
 from churn.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
 from churn.model import ModelError
+from churn.model_card import CARD_NAME, model_card
 from churn.pickles import artifact_from_pickle
 
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "model"
@@ -34,6 +37,7 @@ ARTIFACT_NAME = "churn-model.json"
 DEFAULT_C = 0.5
 TEST_SIZE = 0.2
 RANDOM_STATE = 1  # the book's split seed, reused to make liblinear deterministic
+CV_CS = (0.001, 0.01, 0.1, 0.5, 1, 5, 10)  # the book's chapter 4 grid
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,13 @@ class TrainingResult:
     dv: DictVectorizer
     model: LogisticRegression
     schema: dict
+    feature_means: list  # of the training matrix's columns, for explanations
     training_rows: int
     test_rows: int
     test_auc: float
     C: float
+    test_targets: list
+    test_predictions: list
 
 
 def train(customers, C=DEFAULT_C):
@@ -57,15 +64,38 @@ def train(customers, C=DEFAULT_C):
     model = LogisticRegression(solver="liblinear", C=C, random_state=RANDOM_STATE)
     model.fit(x_train, [customer[TARGET] for customer in full_train])
     predictions = model.predict_proba(dv.transform(model_inputs(test)))[:, 1]
+    targets = [customer[TARGET] for customer in test]
     return TrainingResult(
         dv=dv,
         model=model,
         schema=schema_of(full_train),
+        feature_means=x_train.mean(axis=0).tolist(),
         training_rows=len(full_train),
         test_rows=len(test),
-        test_auc=float(roc_auc_score([customer[TARGET] for customer in test], predictions)),
+        test_auc=float(roc_auc_score(targets, predictions)),
         C=C,
+        test_targets=targets,
+        test_predictions=predictions.tolist(),
     )
+
+
+def cross_validate(customers, cs=CV_CS, folds=5):
+    """The book's chapter 4: AUC of each C by K-fold on the training part -> {C: (mean, std)}."""
+    full_train, _ = train_test_split(customers, test_size=TEST_SIZE, random_state=RANDOM_STATE)
+    kfold = KFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
+    scores = {}
+    for C in cs:
+        aucs = []
+        for train_index, validation_index in kfold.split(full_train):
+            part = [full_train[i] for i in train_index]
+            validation = [full_train[i] for i in validation_index]
+            dv = DictVectorizer(sparse=False)
+            model = LogisticRegression(solver="liblinear", C=C, random_state=RANDOM_STATE)
+            model.fit(dv.fit_transform(model_inputs(part)), [customer[TARGET] for customer in part])
+            predicted = model.predict_proba(dv.transform(model_inputs(validation)))[:, 1]
+            aucs.append(roc_auc_score([customer[TARGET] for customer in validation], predicted))
+        scores[C] = (float(np.mean(aucs)), float(np.std(aucs)))
+    return scores
 
 
 def model_inputs(customers):
@@ -95,19 +125,26 @@ def artifact(result, pickle_sha256, data_sha256):
         "sklearn_version": sklearn.__version__,
         "data_sha256": data_sha256,
         "pickle": {"file": PICKLE_NAME, "sha256": pickle_sha256},
+        "model_card": CARD_NAME,
     }
-    return artifact_from_estimators(result.dv, result.model, result.schema, metadata, DEFAULT_THRESHOLD)
+    return artifact_from_estimators(
+        result.dv, result.model, result.schema, metadata, DEFAULT_THRESHOLD, result.feature_means
+    )
 
 
-def save(result, output_dir, data_sha256):
-    """Write the book's pickle and the JSON artifact into `output_dir`; return both paths."""
+def save(result, output_dir, data):
+    """Write the book's pickle, the JSON artifact and the model card into `output_dir`; return their paths.
+
+    `data` describes the data set for the card: its sha256, rows and churners."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    pickle_path, artifact_path = output_dir / PICKLE_NAME, output_dir / ARTIFACT_NAME
+    pickle_path, artifact_path, card_path = (output_dir / name for name in (PICKLE_NAME, ARTIFACT_NAME, CARD_NAME))
     with open(pickle_path, "wb") as file:
         pickle.dump((result.dv, result.model), file)
-    write_artifact(artifact(result, file_sha256(pickle_path), data_sha256), artifact_path)
-    return pickle_path, artifact_path
+    document = artifact(result, file_sha256(pickle_path), data["sha256"])
+    write_artifact(document, artifact_path)
+    card_path.write_text(model_card(result, document, data), encoding="utf-8")
+    return pickle_path, artifact_path, card_path
 
 
 def write_artifact(document, path):
@@ -134,6 +171,11 @@ def parse_args(argv):
     parser.add_argument("--C", type=float, default=DEFAULT_C, help="inverse regularisation strength (default 0.5)")
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where to write the model (default model/)")
     parser.add_argument(
+        "--cv",
+        action="store_true",
+        help="instead of training, print 5-fold cross-validated AUC for each C of the book's grid",
+    )
+    parser.add_argument(
         "--export",
         metavar="PICKLE",
         help="instead of training, convert the book's pickle (dv, model) into churn-model.json in --output-dir",
@@ -151,12 +193,17 @@ def main(argv=None, default_data_path=DEFAULT_DATA_PATH):
     except DataError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
+    if args.cv:
+        for C, (mean, std) in cross_validate(customers).items():
+            print(f"C={C:<6} AUC {mean:.3f} ± {std:.3f}")
+        return 0
     result = train(customers, C=args.C)
-    pickle_path, artifact_path = save(result, args.output_dir, file_sha256(data_path))
+    data = {"sha256": file_sha256(data_path), "rows": len(customers), "churners": sum(c[TARGET] for c in customers)}
+    pickle_path, artifact_path, card_path = save(result, args.output_dir, data)
     print(f"data:  {data_path} ({len(customers)} customers)")
     print(f"model: trained on {result.training_rows} customers with C={result.C}")
     print(f"AUC:   {result.test_auc:.3f} on the {result.test_rows} held-out test customers")
-    print(f"wrote: {pickle_path} (the book's pickle) and {artifact_path} (served)")
+    print(f"wrote: {pickle_path} (the book's pickle), {artifact_path} (served) and {card_path}")
     return 0
 
 

@@ -100,3 +100,35 @@ def test_shipped_model_is_the_one_training_produces(artifact):
 def test_shipped_pickle_matches_the_shipped_json():
     shipped = json.loads(SHIPPED_MODEL.read_text())
     assert hashlib.sha256(SHIPPED_PICKLE.read_bytes()).hexdigest() == shipped["metadata"]["pickle"]["sha256"]
+
+
+def test_cross_validation_prints_the_books_grid(data_path, capsys):
+    assert train.main(["--data", str(data_path), "--cv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [f"C={C}" for C in train.CV_CS]
+    means = [float(line.split()[2]) for line in lines]
+    assert all(0.8 < mean < 0.9 for mean in means) and means[0] < means[3]  # the book: 0.825 ... 0.841
+
+
+def test_training_writes_a_model_card_with_the_test_results(trained_dir, artifact):
+    card = (trained_dir / "MODEL_CARD.md").read_text()
+    assert artifact["metadata"]["model_card"] == "MODEL_CARD.md"
+    assert f"ROC AUC: **{artifact['metadata']['test_auc']:.3f}**" in card
+    assert "7,043 customers, of whom 1,869 churned (26.5%)" in card
+    assert "| churned | " in card and "| did not churn | " in card
+    assert card.count("\n| ") >= 10 + 10  # calibration deciles and strongest coefficients
+    for heading in ("## Data", "## Model", "## Intended use", "## Known limits", "## Strongest coefficients"):
+        assert heading in card
+
+
+def test_model_card_confusion_matrix_adds_up_to_the_test_split(trained_dir):
+    card = (trained_dir / "MODEL_CARD.md").read_text()
+    cells = [
+        int(n) for row in ("| churned |", "| did not churn |") for n in card.split(row)[1].split("\n")[0].split("|")[:2]
+    ]
+    assert sum(cells) == 1409
+
+
+def test_shipped_model_card_belongs_to_the_shipped_model():
+    card = (train.DEFAULT_OUTPUT_DIR / "MODEL_CARD.md").read_text()
+    assert json.loads(SHIPPED_MODEL.read_text())["sha256"] in card

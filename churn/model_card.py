@@ -1,0 +1,110 @@
+"""MODEL_CARD.md: what the shipped model is, how good it is, and what it is for. Written by train.py.
+
+Training-time only (numpy); the service never imports it.
+"""
+
+import numpy as np
+
+from churn.data import DATA_URL
+from churn.features import CATEGORICAL, NUMERICAL
+
+CARD_NAME = "MODEL_CARD.md"
+STRONGEST = 10
+DECILES = 10
+
+
+def model_card(result, artifact, data):
+    """The card's Markdown. `data` describes the data set: path, sha256, rows, churners."""
+    metadata, threshold = artifact["metadata"], artifact["threshold"]
+    sections = [
+        f"# Model card: churn, version {artifact['sha256'][:12]}\n\n"
+        f"Written by `train.py` on {metadata['trained_at']} with scikit-learn {metadata['sklearn_version']}, "
+        f"next to the model it describes: `churn-model.json` (sha256 `{artifact['sha256']}`), which the "
+        "service serves, and `churn-model.bin`, the same model as the book's pickle.",
+        _data_section(result, data),
+        _model_section(result),
+        _quality_section(result, threshold),
+        _coefficients_section(artifact["weights"]),
+        _use_and_limits(),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _data_section(result, data):
+    return (
+        "## Data\n\n"
+        f"- The IBM Telco Customer Churn sample as published with *Machine Learning Bookcamp* ({DATA_URL}), "
+        f"sha256 `{data['sha256']}`.\n"
+        f"- {data['rows']:,} customers, of whom {data['churners']:,} churned ({data['churners'] / data['rows']:.1%}).\n"
+        f"- Split as the book does, `train_test_split(test_size=0.2, random_state=1)`: {result.training_rows:,} "
+        f"customers to train on, {result.test_rows:,} held out to test on. Every number below is on the held-out part."
+    )
+
+
+def _model_section(result):
+    return (
+        "## Model\n\n"
+        f'`DictVectorizer` + `LogisticRegression(solver="liblinear", C={result.C})`, '
+        "as in the book's chapters 3-5.\n\n"
+        f"- Categorical fields ({len(CATEGORICAL)}): {', '.join(CATEGORICAL)}.\n"
+        f"- Numerical fields ({len(NUMERICAL)}): {', '.join(NUMERICAL)}.\n"
+        f"- {len(result.dv.feature_names_)} features after one-hot encoding."
+    )
+
+
+def _quality_section(result, threshold):
+    targets, predicted = np.array(result.test_targets), np.array(result.test_predictions)
+    flagged = predicted >= threshold
+    tp, fp = int(np.sum(flagged & (targets == 1))), int(np.sum(flagged & (targets == 0)))
+    fn, tn = int(np.sum(~flagged & (targets == 1))), int(np.sum(~flagged & (targets == 0)))
+    return (
+        "## Quality on the held-out customers\n\n"
+        f"- ROC AUC: **{result.test_auc:.3f}** (the book: 0.858).\n"
+        f"- At the threshold {threshold} (`churn: true` when the probability reaches it): precision "
+        f"{tp / (tp + fp):.3f}, recall {tp / (tp + fn):.3f}, accuracy {(tp + tn) / len(targets):.3f}.\n\n"
+        "| | predicted churn | predicted no churn |\n|---|---:|---:|\n"
+        f"| churned | {tp} | {fn} |\n| did not churn | {fp} | {tn} |\n\n"
+        "Calibration, by decile of predicted risk (lowest first): does a predicted 30 % mean 30 %?\n\n"
+        + _calibration_table(targets, predicted)
+    )
+
+
+def _calibration_table(targets, predicted):
+    order = np.argsort(predicted, kind="stable")
+    rows = ["| decile | customers | mean predicted | observed churn |", "|---:|---:|---:|---:|"]
+    for decile, part in enumerate(np.array_split(order, DECILES), start=1):
+        rows.append(f"| {decile} | {len(part)} | {predicted[part].mean():.3f} | {targets[part].mean():.3f} |")
+    return "\n".join(rows)
+
+
+def _coefficients_section(weights):
+    strongest = sorted(weights.items(), key=lambda item: abs(item[1]), reverse=True)[:STRONGEST]
+    rows = "\n".join(f"| `{feature}` | {weight:+.3f} |" for feature, weight in strongest)
+    return (
+        f"## Strongest coefficients\n\nThe {STRONGEST} largest weights in log-odds (per unit for numbers). "
+        "Why one customer gets their score: `POST /predict?explain=true`.\n\n"
+        f"| feature | weight |\n|---|---:|\n{rows}"
+    )
+
+
+def _use_and_limits():
+    return """## Intended use
+
+Ranking this telecom's existing customers by their risk of leaving, so that retention offers
+(the book's discount e-mails) go to the riskiest first. `churn_probability` is the score;
+`churn` only marks whether it reaches the threshold.
+
+## Known limits
+
+- One data set: 7,043 customers of one (sample) telecom, at one point in time. Customers of
+  another business, or of this one years later, may behave differently: check before use.
+- Values outside training are refused (unknown categories), but numbers are not: tenure beyond 72
+  months or charges beyond those seen are extrapolated by a linear model.
+- The threshold 0.5 is the book's, not tuned to the cost of an offer or of a lost customer; set
+  `CHURN_THRESHOLD` for a campaign, using the table above.
+- `tenure`, `monthlycharges` and `totalcharges` are strongly related (total = about tenure x
+  monthly): their separate weights are not meaningful one by one; explanations are exact for the
+  model, not causal.
+- `gender` and `seniorcitizen` are inputs; decisions made from this score should be checked for
+  unequal treatment of these groups.
+- A blank `totalcharges` (customers in their first month) is read as 0, as in training."""
