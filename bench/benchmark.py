@@ -18,6 +18,7 @@ for a moment only, so that CI keeps the script working; its numbers mean little.
 
 import argparse
 import contextlib
+import csv
 import io
 import json
 import os
@@ -56,6 +57,7 @@ TARGETS = {
     "batch_vs_json_loads": ("batch server time / json.loads time", 4.0, "max"),
     "cold_start_vs_floor": ("service / floor cold start", 2.0, "max"),
     "rss_vs_floor": ("service / floor RSS per worker", 1.5, "max"),
+    "explain_vs_plain": ("?explain=true request µs / plain request µs", 2.0, "max"),
 }
 
 
@@ -256,10 +258,11 @@ def _best_microseconds(function, number, repeat=5):
     return min(timeit.repeat(function, number=number, repeat=repeat)) / number * 1e6
 
 
-def _wsgi_call(app, body):
+def _wsgi_call(app, body, query=""):
     def call():
         environ = {
-            "REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "CONTENT_TYPE": "application/json",
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": query,
+            "CONTENT_TYPE": "application/json",
             "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
         }  # fmt: skip
         return b"".join(app(environ, _ignore_start_response))
@@ -276,6 +279,7 @@ def measure_in_process(app, model, body, number):
     prepared = validate_customer(EXAMPLE_CUSTOMER, model.schema)
     return {
         "full_request_us": _best_microseconds(_wsgi_call(app, body), number),
+        "explain_request_us": _best_microseconds(_wsgi_call(app, body, "explain=true"), number),
         "score_us": _best_microseconds(lambda: score(model, [prepared]), number),
         "sklearn": _sklearn_reference(max(200, number // 20)),
     }
@@ -315,6 +319,26 @@ def synthetic_batch(schema, size, seed=0):
     ]
 
 
+def measure_offline_scoring(model):
+    """predict.py on a CSV of BATCH_SIZE synthetic customers: rows/s, from reading to writing."""
+    import predict
+
+    customers = synthetic_batch(model.schema, BATCH_SIZE)
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "customers.csv"
+        with open(source, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(customers[0]))
+            writer.writeheader()
+            writer.writerows(customers)
+        started = time.perf_counter()
+        with contextlib.redirect_stderr(io.StringIO()):
+            status = predict.main([str(source), "--output", str(Path(scratch) / "scores.csv")])
+        seconds = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError("predict.py failed in the benchmark")
+    return {"customers": BATCH_SIZE, "seconds": seconds, "rows_per_second": BATCH_SIZE / seconds}
+
+
 def measure_batch(app, model, repeat):
     body = json.dumps(synthetic_batch(model.schema, BATCH_SIZE)).encode()
     server_seconds = min(timeit.repeat(_wsgi_call(app, body), number=1, repeat=repeat))
@@ -341,6 +365,7 @@ def ratios(results):
         "batch_vs_json_loads": results["batch"]["server_ms"] / results["batch"]["json_loads_ms"],
         "cold_start_vs_floor": cold["service"]["cold_start_ms"] / cold["floor"]["cold_start_ms"],
         "rss_vs_floor": cold["service"]["rss_per_worker_kib"] / cold["floor"]["rss_per_worker_kib"],
+        "explain_vs_plain": in_process["explain_request_us"] / in_process["full_request_us"],
     }
 
 
@@ -352,13 +377,17 @@ def report(results):
             f"{name:<26}{run['requests_per_second']:>12.0f}{run['p50_ms']:>9.2f}{run['p99_ms']:>9.2f}{run['errors']:>8}"
         )
     in_process, batch = results["in_process"], results["batch"]
+    offline = results["offline_scoring"]
     lines += [
         "",
-        f"in-process full /predict request: {in_process['full_request_us']:.1f} µs; score(): "
+        f"in-process full /predict request: {in_process['full_request_us']:.1f} µs "
+        f"({in_process['explain_request_us']:.1f} µs with ?explain=true); score(): "
         f"{in_process['score_us']:.2f} µs; sklearn predict_proba(dv.transform()): "
         f"{in_process['sklearn']['predict_proba_us']:.1f} µs ({', '.join(in_process['sklearn']['blas'])})",
         f"batch of {batch['customers']} customers ({batch['body_bytes'] / 1e6:.1f} MB): {batch['server_ms']:.0f} ms, "
         f"{batch['customers_per_second']:.0f} customers/s; json.loads of the body: {batch['json_loads_ms']:.0f} ms",
+        f"predict.py on a CSV of {offline['customers']} customers: {offline['seconds']:.2f} s, "
+        f"{offline['rows_per_second']:.0f} rows/s",
     ]
     for name, run in results["cold_start_and_memory"].items():
         rss_mib = run["rss_per_worker_kib"] / 1024
@@ -414,6 +443,7 @@ def main(argv=None):
         "servers": measure_servers(body, duration, args.connections, load, rounds, SERVERS),
         "in_process": measure_in_process(app, model, body, 2_000 if args.quick else 50_000),
         "batch": measure_batch(app, model, repeat=1 if args.quick else 5),
+        "offline_scoring": measure_offline_scoring(model),
         "cold_start_and_memory": measure_cold_start_and_memory(body, repeats=1 if args.quick else 5),
     }  # fmt: skip
     if args.compare_settings:

@@ -20,6 +20,8 @@ def test_quick_benchmark_measures_every_part(project_dir, tmp_path):
     assert results["in_process"]["full_request_us"] > 0 and results["in_process"]["score_us"] > 0
     assert results["in_process"]["sklearn"]["predict_proba_us"] > 0
     assert results["batch"]["customers"] == 10_000 and results["batch"]["server_ms"] > 0
+    assert results["in_process"]["explain_request_us"] > 0
+    assert results["offline_scoring"]["rows_per_second"] > 0
     for name in ("service", "floor"):
         assert results["cold_start_and_memory"][name]["cold_start_ms"] > 0
         assert results["cold_start_and_memory"][name]["rss_per_worker_kib"] > 0
@@ -29,5 +31,6 @@ def test_quick_benchmark_measures_every_part(project_dir, tmp_path):
         "batch_vs_json_loads",
         "cold_start_vs_floor",
         "rss_vs_floor",
+        "explain_vs_plain",
     }
     assert "service / floor requests/s under gunicorn" in completed.stdout
