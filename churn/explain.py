@@ -21,7 +21,7 @@ class Explainer:
     """Ready-made contributions: per categorical field and value, and per numerical field."""
 
     base_value: float
-    categorical: dict  # field -> {allowed value -> its contribution}
+    categorical: dict  # field -> {allowed value -> its factor, made once: shared, never to be changed}
     numerical: dict  # field -> (weight, training mean)
     fields: tuple = ()  # categorical then numerical, the order contributions are computed in
 
@@ -41,7 +41,7 @@ def build_explainer(means, weights, schema, categorical_weights, intercept):
         # The field's one-hot columns at their means, which every value is measured against.
         columns = [feature for feature in weights if feature == field or feature.startswith(f"{field}=")]
         at_mean = math.fsum(weights[feature] * means[feature] for feature in columns)
-        categorical[field] = {value: weight - at_mean for value, weight in by_value.items()}
+        categorical[field] = {value: _factor(field, value, weight - at_mean) for value, weight in by_value.items()}
     numerical = {field: (weights[field], float(means[field])) for field in schema.numerical}
     base_value = intercept + math.fsum(weights[feature] * means[feature] for feature in weights)
     return Explainer(base_value, categorical, numerical)
@@ -49,13 +49,20 @@ def build_explainer(means, weights, schema, categorical_weights, intercept):
 
 def explain(explainer, customer, top=DEFAULT_TOP):
     """The base value and the `top` largest contributions of a validated customer, largest first."""
-    contributions = [table[customer[field]] for field, table in explainer.categorical.items()]
+    # A categorical factor depends only on the value: it was made when the model was loaded.
+    factors = [table[customer[field]] for field, table in explainer.categorical.items()]
+    contributions = [factor["contribution"] for factor in factors]
     contributions += [weight * (customer[field] - mean) for field, (weight, mean) in explainer.numerical.items()]
     sizes = list(map(abs, contributions))
     largest = sorted(range(len(sizes)), key=sizes.__getitem__, reverse=True)[:top]  # no Python-level key
     fields = explainer.fields
-    factors = [_factor(fields[i], customer[fields[i]], contributions[i]) for i in largest]
-    return {"base_value": explainer.base_value, "factors": factors}
+    return {
+        "base_value": explainer.base_value,
+        "factors": [
+            factors[i] if i < len(factors) else _factor(fields[i], customer[fields[i]], contributions[i])
+            for i in largest
+        ],
+    }
 
 
 _DIRECTIONS = ("none", "raises", "lowers")  # indexed by the sign of the contribution: 0, 1, -1
