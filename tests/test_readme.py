@@ -62,3 +62,17 @@ def test_readme_python_example_prints_what_the_readme_shows(readme_blocks, serve
 def test_readme_test_command_is_what_ci_runs(readme_blocks, project_dir):
     test_command = next(text.strip() for lang, text in readme_blocks if lang == "bash" and "pytest" in text)
     assert test_command in (project_dir / ".ci" / "run").read_text()
+
+
+def test_readme_offline_scoring_example_prints_what_the_readme_shows(readme_blocks, project_dir):
+    command, shown = _block_after(readme_blocks, "bash", "predict.py ../shared/examples/customer.json")
+    arguments = command.split()[1:]  # without ".venv/bin/python": the interpreter running the tests
+    result = subprocess.run([sys.executable, *arguments], cwd=project_dir, capture_output=True, text=True, check=True)
+    assert result.stdout == shown
+
+
+def test_readme_cross_validation_example_is_what_train_prints(readme_blocks, project_dir, data_path):
+    command, shown = _block_after(readme_blocks, "bash", "train.py --cv")
+    arguments = [str(data_path) if arg.endswith(".csv") else arg for arg in command.split()[1:]]
+    result = subprocess.run([sys.executable, *arguments], cwd=project_dir, capture_output=True, text=True, check=True)
+    assert result.stdout == shown
