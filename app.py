@@ -182,7 +182,7 @@ def _explain_top(query, model):
     """How many factors of each explanation to give: None when no explanation is asked for."""
     if not query:
         return None
-    parameters = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))  # the last of a repeated name wins
+    parameters = _query_parameters(query)
     explain = parameters.get("explain", "false")
     top, fields = parameters.get("top", str(DEFAULT_TOP)), len(model.schema.fields)
     if explain not in ("true", "false", "1", "0"):
@@ -194,6 +194,17 @@ def _explain_top(query, model):
     if model.explainer is None:
         raise HTTPError(400, "this model cannot explain: it has no training means (export it with train.py)")
     return fields if top == "all" else int(top)
+
+
+def _query_parameters(query):
+    """name -> value of a query string; the last of a repeated name wins."""
+    pairs = (part.partition("=")[::2] for part in query.split("&"))
+    # Decoding only what needs it: "explain=true" has nothing to decode.
+    return {_unquote(name): _unquote(value) for name, value in pairs}
+
+
+def _unquote(text):
+    return urllib.parse.unquote_plus(text) if "%" in text or "+" in text else text
 
 
 def _read_json(environ, max_body_bytes):

@@ -8,6 +8,7 @@ a factor reads "contract = month-to-month: +0.85".
 
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 
 DEFAULT_TOP = 3
 
@@ -21,12 +22,8 @@ class Explainer:
     """Ready-made contributions: per categorical field and value, and per numerical field."""
 
     base_value: float
-    categorical: dict  # field -> {allowed value -> its factor, made once: shared, never to be changed}
+    categorical: dict  # field -> {allowed value -> (size, its factor)}: made once, shared, never changed
     numerical: dict  # field -> (weight, training mean)
-    fields: tuple = ()  # categorical then numerical, the order contributions are computed in
-
-    def __post_init__(self):
-        object.__setattr__(self, "fields", (*self.categorical, *self.numerical))
 
 
 def build_explainer(means, weights, schema, categorical_weights, intercept):
@@ -41,7 +38,10 @@ def build_explainer(means, weights, schema, categorical_weights, intercept):
         # The field's one-hot columns at their means, which every value is measured against.
         columns = [feature for feature in weights if feature == field or feature.startswith(f"{field}=")]
         at_mean = math.fsum(weights[feature] * means[feature] for feature in columns)
-        categorical[field] = {value: _factor(field, value, weight - at_mean) for value, weight in by_value.items()}
+        categorical[field] = {
+            value: (abs(weight - at_mean), _factor(field, value, weight - at_mean))
+            for value, weight in by_value.items()
+        }
     numerical = {field: (weights[field], float(means[field])) for field in schema.numerical}
     base_value = intercept + math.fsum(weights[feature] * means[feature] for feature in weights)
     return Explainer(base_value, categorical, numerical)
@@ -49,18 +49,18 @@ def build_explainer(means, weights, schema, categorical_weights, intercept):
 
 def explain(explainer, customer, top=DEFAULT_TOP):
     """The base value and the `top` largest contributions of a validated customer, largest first."""
-    # A categorical factor depends only on the value: it was made when the model was loaded.
-    factors = [table[customer[field]] for field, table in explainer.categorical.items()]
-    contributions = [factor["contribution"] for factor in factors]
-    contributions += [weight * (customer[field] - mean) for field, (weight, mean) in explainer.numerical.items()]
-    sizes = list(map(abs, contributions))
-    largest = sorted(range(len(sizes)), key=sizes.__getitem__, reverse=True)[:top]  # no Python-level key
-    fields = explainer.fields
+    # A categorical factor depends only on the value: it was made when the model was loaded. A
+    # numerical one is made only if it is among the largest.
+    candidates = [table[customer[field]] for field, table in explainer.categorical.items()]
+    for field, (weight, mean) in explainer.numerical.items():
+        contribution = weight * (customer[field] - mean)
+        candidates.append((abs(contribution), field, contribution))
+    largest = sorted(candidates, key=itemgetter(0), reverse=True)[:top]
     return {
         "base_value": explainer.base_value,
         "factors": [
-            factors[i] if i < len(factors) else _factor(fields[i], customer[fields[i]], contributions[i])
-            for i in largest
+            candidate[1] if len(candidate) == 2 else _factor(candidate[1], customer[candidate[1]], candidate[2])
+            for candidate in largest
         ],
     }
 
