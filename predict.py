@@ -204,11 +204,11 @@ def score_stream(model, rows, writer, explain_top, skip_invalid, progress):
     scored = skipped = 0
     for line, raw in rows:
         try:
-            customer = validate_customer(raw, model.schema)
-        except InvalidCustomer as invalid:
+            customer = _validate_or_raise(model, line, raw)
+        except InputError as error:
             if not skip_invalid:
-                raise InputError(f"line {line}: {invalid}") from None
-            print(f"predict.py: skipped line {line}: {invalid}", file=sys.stderr)
+                raise
+            print(f"predict.py: skipped {error}", file=sys.stderr)
             skipped += 1
             continue
         writer.write(predictions(model, [customer], explain_top)[0])
