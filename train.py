@@ -27,6 +27,7 @@ from sklearn.model_selection import KFold, train_test_split
 from churn.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
 from churn.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
+from churn.fitting import TrainingError, fit
 from churn.model import ModelError
 from churn.model_card import CARD_NAME, model_card
 from churn.pickles import artifact_from_pickle
@@ -36,7 +37,7 @@ PICKLE_NAME = "churn-model.bin"
 ARTIFACT_NAME = "churn-model.json"
 DEFAULT_C = 0.5
 TEST_SIZE = 0.2
-RANDOM_STATE = 1  # the book's split seed, reused to make liblinear deterministic
+RANDOM_STATE = 1  # the book's seed: the split and the cross-validation folds
 CV_CS = (0.001, 0.01, 0.1, 0.5, 1, 5, 10)  # the book's chapter 4 grid
 
 
@@ -54,6 +55,7 @@ class TrainingResult:
     C: float
     test_targets: list
     test_predictions: list
+    solver: dict  # how the fit was solved: churn.fitting.fit's report
 
 
 def train(customers, C=DEFAULT_C):
@@ -61,8 +63,7 @@ def train(customers, C=DEFAULT_C):
     full_train, test = train_test_split(customers, test_size=TEST_SIZE, random_state=RANDOM_STATE)
     dv = DictVectorizer(sparse=False)
     x_train = dv.fit_transform(model_inputs(full_train))
-    model = LogisticRegression(solver="liblinear", C=C, random_state=RANDOM_STATE)
-    model.fit(x_train, [customer[TARGET] for customer in full_train])
+    model, solver = fit(x_train, [customer[TARGET] for customer in full_train], C)
     predictions = model.predict_proba(dv.transform(model_inputs(test)))[:, 1]
     targets = [customer[TARGET] for customer in test]
     return TrainingResult(
@@ -76,6 +77,7 @@ def train(customers, C=DEFAULT_C):
         C=C,
         test_targets=targets,
         test_predictions=predictions.tolist(),
+        solver=solver,
     )
 
 
@@ -90,8 +92,7 @@ def cross_validate(customers, cs=CV_CS, folds=5):
             part = [full_train[i] for i in train_index]
             validation = [full_train[i] for i in validation_index]
             dv = DictVectorizer(sparse=False)
-            model = LogisticRegression(solver="liblinear", C=C, random_state=RANDOM_STATE)
-            model.fit(dv.fit_transform(model_inputs(part)), [customer[TARGET] for customer in part])
+            model, _ = fit(dv.fit_transform(model_inputs(part)), [customer[TARGET] for customer in part], C)
             predicted = model.predict_proba(dv.transform(model_inputs(validation)))[:, 1]
             aucs.append(roc_auc_score([customer[TARGET] for customer in validation], predicted))
         scores[C] = (float(np.mean(aucs)), float(np.std(aucs)))
@@ -120,7 +121,7 @@ def artifact(result, pickle_sha256, data_sha256):
         "test_rows": result.test_rows,
         "test_auc": result.test_auc,
         "C": result.C,
-        "solver": "liblinear",
+        "solver": result.solver,
         "split": {"test_size": TEST_SIZE, "random_state": RANDOM_STATE},
         "sklearn_version": sklearn.__version__,
         "data_sha256": data_sha256,
@@ -161,6 +162,7 @@ def export(pickle_path, output_dir):
 
 
 def parse_args(argv):
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--data",
@@ -168,7 +170,9 @@ def parse_args(argv):
         help="the Telco churn CSV (default: $CHURN_DATA, else data/ in the project, downloaded if absent)",
     )
     parser.add_argument("--data-url", default=DATA_URL, help="where to download the data set from")
-    parser.add_argument("--C", type=float, default=DEFAULT_C, help="inverse regularisation strength (default 0.5)")
+    parser.add_argument(
+        "--C", type=_positive_float, default=DEFAULT_C, help="inverse regularisation strength (default 0.5)"
+    )
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where to write the model (default model/)")
     parser.add_argument(
         "--cv",
@@ -183,7 +187,18 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
 def main(argv=None, default_data_path=DEFAULT_DATA_PATH):
+    """Train (or cross-validate, or export a pickle) as the command line says; return the exit status."""
     args = parse_args(argv)
     if args.export:
         return _export_command(args.export, args.output_dir)
@@ -193,17 +208,30 @@ def main(argv=None, default_data_path=DEFAULT_DATA_PATH):
     except DataError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
-    if args.cv:
-        for C, (mean, std) in cross_validate(customers).items():
-            print(f"C={C:<6} AUC {mean:.3f} ± {std:.3f}")
-        return 0
-    result = train(customers, C=args.C)
+    try:
+        if args.cv:
+            return _cv_command(customers)
+        result = train(customers, C=args.C)
+    except TrainingError as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
     data = {"sha256": file_sha256(data_path), "rows": len(customers), "churners": sum(c[TARGET] for c in customers)}
     pickle_path, artifact_path, card_path = save(result, args.output_dir, data)
     print(f"data:  {data_path} ({len(customers)} customers)")
-    print(f"model: trained on {result.training_rows} customers with C={result.C}")
+    print(f"model: trained on {result.training_rows} customers with C={result.C} ({_solving(result.solver)})")
     print(f"AUC:   {result.test_auc:.3f} on the {result.test_rows} held-out test customers")
     print(f"wrote: {pickle_path} (the book's pickle), {artifact_path} (served) and {card_path}")
+    return 0
+
+
+def _solving(solver):
+    steps = f"{solver['iterations']} liblinear iterations, {solver['newton_steps']} Newton steps"
+    return f"solved to the optimum: {steps}"
+
+
+def _cv_command(customers):
+    for C, (mean, std) in cross_validate(customers).items():
+        print(f"C={C:<6} AUC {mean:.3f} ± {std:.3f}")
     return 0
 
 

@@ -193,13 +193,18 @@ def _is_value_list(values):
 
 
 def _weight_lookups(weights, schema):
-    """Map each allowed value to its weight, as DictVectorizer would; every weight must be used."""
+    """Map each allowed value to its weight, as DictVectorizer would; every weight must be used.
+
+    The fields come in sorted order, the order `logit` adds them in: floating-point sums depend on
+    their order, and two artifacts of the same weights (the JSON and the book's pickle, whose schemas
+    list the fields in other orders) must score the same to the last bit."""
     unused = set(weights)
     categorical = {}
-    for field, values in schema.categorical.items():
+    for field in sorted(schema.categorical):
+        values = schema.categorical[field]
         categorical[field] = {value: _value_weight(weights, field, value) for value in values}
         unused -= {f"{field}={value}" for value in values} | {field}
-    numerical = {field: _feature_weight(weights, field) for field in schema.numerical}
+    numerical = {field: _feature_weight(weights, field) for field in sorted(schema.numerical)}
     unused -= set(schema.numerical)
     if unused:
         raise ModelError(f"weights for features the schema does not describe: {', '.join(sorted(unused))}")

@@ -22,7 +22,7 @@ def model_card(result, artifact, data):
         f"next to the model it describes: `churn-model.json` (sha256 `{artifact['sha256']}`), which the "
         "service serves, and `churn-model.bin`, the same model as the book's pickle.",
         _data_section(result, data),
-        _model_section(result),
+        _model_section(result, metadata["solver"]),
         _quality_section(result, threshold),
         _coefficients_section(artifact["weights"]),
         _use_and_limits(),
@@ -41,11 +41,15 @@ def _data_section(result, data):
     )
 
 
-def _model_section(result):
+def _model_section(result, solver):
     return (
         "## Model\n\n"
         f'`DictVectorizer` + `LogisticRegression(solver="liblinear", C={result.C})`, '
-        "as in the book's chapters 3-5.\n\n"
+        "as in the book's chapters 3-5, solved to the optimum of its objective: "
+        f"{solver['iterations']} liblinear iterations (`tol={solver['tol']:g}`), then {solver['newton_steps']} "
+        f"Newton steps; the gradient is then {solver['relative_gradient']:.0e} of its size at zero. "
+        "scikit-learn's default `tol=1e-4` stops liblinear short of the optimum, at a point that depends "
+        "on the CPU; at the optimum the model is the same on any CPU.\n\n"
         f"- Categorical fields ({len(CATEGORICAL)}): {', '.join(CATEGORICAL)}.\n"
         f"- Numerical fields ({len(NUMERICAL)}): {', '.join(NUMERICAL)}.\n"
         f"- {len(result.dv.feature_names_)} features after one-hot encoding."
