@@ -1,7 +1,7 @@
 """The service's OpenAPI 3.1 document, built from the loaded model's schema."""
 
 from churn.features import NUMBER_TEXT_PATTERN
-from churn.schema import ID_FIELD, MAX_ID_CHARS, MAX_NUMBER
+from churn.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MAX_NUMBER, MIN_ID_INTEGER
 
 # The book's example customer (Machine Learning Bookcamp, chapter 5).
 EXAMPLE_CUSTOMER = {
@@ -107,7 +107,7 @@ def _predict_operation(max_batch, fields):
                 "content": {
                     "application/json": {
                         "schema": {"oneOf": [{"$ref": "#/components/schemas/Prediction"}, results]},
-                        "example": {"customerid": "8879-zkjof", "churn_probability": 0.0619, "churn": False},
+                        "example": {"customerid": "8879-zkjof", "churn_probability": 0.0676, "churn": False},
                     }
                 },
             },
@@ -148,7 +148,7 @@ def _component_schemas(schema):
             "type": "object",
             "required": ["churn_probability", "churn"],
             "properties": {
-                ID_FIELD: {"type": "string", "description": "the customer's id, as sent"},
+                ID_FIELD: {"type": ["string", "integer"], "description": "the customer's id, as sent"},
                 "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
                 "churn": {"type": "boolean", "description": "churn_probability >= the model's threshold"},
                 "explanation": {"$ref": "#/components/schemas/Explanation"},
@@ -245,9 +245,11 @@ def _customer_schema(schema):
     properties = {field: _categorical_schema(field, values) for field, values in schema.categorical.items()}
     properties.update({field: _number_schema(field) for field in schema.numerical})
     properties[ID_FIELD] = {
-        "type": "string",
-        "maxLength": MAX_ID_CHARS,
-        "description": "optional; echoed in the result",
+        "oneOf": [
+            {"type": "string", "maxLength": MAX_ID_CHARS},
+            {"type": "integer", "minimum": MIN_ID_INTEGER, "maximum": MAX_ID_INTEGER},
+        ],
+        "description": f"optional; a string or an integer of at most {MAX_ID_CHARS} characters, echoed in the result",
     }
     return {
         "type": "object",

@@ -6,8 +6,9 @@ The contract, shared by the service and offline scoring:
 - all model fields are required; categorical values must be ones the model was trained on;
 - numbers are JSON numbers or digit strings as in the CSV, finite, 0 <= x <= MAX_NUMBER; a blank
   totalcharges is 0;
-- other fields are ignored, except that a `customerid`, when given, must be a short string: it is
-  echoed in the result so that batch callers can join results back.
+- other fields are ignored, except that a `customerid`, when given, must be a string or an integer
+  of at most MAX_ID_CHARS characters as written: it is echoed in the result, as given, so that
+  batch callers can join results back.
 """
 
 import dataclasses
@@ -19,6 +20,10 @@ from churn.features import normalise, prepare_customer
 MAX_NUMBER = 1_000_000_000  # far beyond any tenure or charge; keeps the arithmetic meaningful
 ID_FIELD = "customerid"
 MAX_ID_CHARS = 128
+# The integers written with at most MAX_ID_CHARS characters, a minus sign included.
+MIN_ID_INTEGER = -(10 ** (MAX_ID_CHARS - 1) - 1)
+MAX_ID_INTEGER = 10**MAX_ID_CHARS - 1
+ID_RULE = f"must be a string or an integer of at most {MAX_ID_CHARS} characters"
 MISSING = "is required"
 # Longest piece of a caller's value repeated back in an error message.
 _ECHO_CHARS = 40
@@ -73,7 +78,7 @@ def validate_customer(raw, schema):
             errors.append(_error(field, problem))
     id_key = next((key for key in raw if normalise(key) == ID_FIELD), None)
     if id_key is not None and not _is_valid_id(raw[id_key]):
-        errors.append(_error(ID_FIELD, f"must be a string of at most {MAX_ID_CHARS} characters"))
+        errors.append(_error(ID_FIELD, ID_RULE))
     if errors:
         raise InvalidCustomer(errors)
     valid = {field: customer[field] for field in schema.fields}
@@ -119,6 +124,10 @@ def _duplicate_names(raw, schema):
 
 
 def _is_valid_id(value):
+    if type(value) is int:  # exactly int: a JSON true is not an id
+        return MIN_ID_INTEGER <= value <= MAX_ID_INTEGER
+    if type(value) is float:  # 7590.0 is an integer too, in JSON Schema's terms (and OpenAPI's)
+        return value.is_integer() and MIN_ID_INTEGER <= value <= MAX_ID_INTEGER
     return isinstance(value, str) and len(value) <= MAX_ID_CHARS
 
 
