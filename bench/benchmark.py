@@ -40,6 +40,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from app import create_app  # noqa: E402
+from bench import process_group  # noqa: E402
 from churn.model import load_model, score  # noqa: E402
 from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 from churn.schema import validate_customer  # noqa: E402
@@ -146,12 +147,12 @@ def _server_command(server, app, port, extra_args=()):
 
 
 class _Server:
-    """A server process started from the project directory, stopped on exit."""
+    """A server process started from the project directory in its own process group, stopped with it on exit."""
 
     def __init__(self, server, app, extra_args=()):
         self.port = _free_port()
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(
+        self.process = process_group.start(
             _server_command(server, app, self.port, extra_args),
             cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -160,12 +161,7 @@ class _Server:
         return self
 
     def __exit__(self, *exc):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        process_group.stop(self.process)
 
     def seconds_to_first_prediction(self, body):
         """Wait for the first 200 on POST /predict; return the seconds since the process started."""
