@@ -1,11 +1,14 @@
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +16,10 @@ import pytest
 import webtest
 
 from app import create_app
+from bench import process_group
 from churn.data import DATA_FILE_NAME, read_customers
 from churn.model import load_model
+from helpers import reference_probability, require_process_groups, skip_or_fail
 from wsgi import DEFAULT_MODEL_PATH
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -25,10 +30,7 @@ def _shared_file(path):
     """A file from ../shared: in CI it is always there, so its absence fails; elsewhere it skips."""
     path = Path(path)
     if not path.is_file():
-        message = f"{path} is missing"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"{path} is missing")
     return path
 
 
@@ -61,6 +63,18 @@ def model():
     return load_model(DEFAULT_MODEL_PATH)
 
 
+@pytest.fixture(scope="session")
+def shipped_artifact():
+    """The shipped model's JSON document, as train.py wrote it."""
+    return json.loads(DEFAULT_MODEL_PATH.read_text())
+
+
+@pytest.fixture(scope="session")
+def book_probability(shipped_artifact, book_customer):
+    """What the shipped model should answer for the book's customer."""
+    return reference_probability(shipped_artifact, book_customer)
+
+
 @pytest.fixture
 def app(model):
     return webtest.TestApp(create_app(model))
@@ -75,10 +89,11 @@ def _procfile_web(port):
     [web] = [line for line in (PROJECT_DIR / "Procfile").read_text().splitlines() if line.startswith("web:")]
     env = {
         "PORT": str(port),
-        "PATH": f"{BIN_DIR}:{os.environ['PATH']}",
+        "PATH": f"{BIN_DIR}{os.pathsep}{os.environ['PATH']}",
         "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port}",  # only keeps the test on loopback
     }
-    return ["sh", "-c", web.removeprefix("web:").strip()], env
+    # exec: the server replaces the shell, so it gets the signals (dash would otherwise fork it).
+    return ["sh", "-c", "exec " + web.removeprefix("web:").strip()], env
 
 
 SERVER_COMMANDS = {  # name -> port -> (command, environment it adds)
@@ -99,7 +114,7 @@ def free_port():
 class LiveServer:
     """A running server process and a minimal HTTP client for it."""
 
-    process: subprocess.Popen
+    process: subprocess.Popen  # the leader of the server's own process group
     port: int
     log_path: Path
 
@@ -133,12 +148,53 @@ class LiveServer:
         raise AssertionError(f"server did not answer /ping within {START_TIMEOUT_SECONDS} s")
 
     def stop(self):
-        self.process.terminate()
+        process_group.stop(self.process)
+
+
+# Every process the tests start carries this variable, with a value of this run's own, so that
+# processes left running at the end can be found, whoever started them.
+RUN_MARKER = "CHURN_TEST_RUN"
+_started_groups = []
+
+
+def start_process(command, **popen_arguments):
+    """Start a command in its own process group, remembered for the end-of-run check."""
+    require_process_groups()
+    process = process_group.start(command, **popen_arguments)
+    _started_groups.append(process.pid)
+    return process
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_tests():
+    """Fail the run if a process the tests started is still running at the end (and stop it)."""
+    marker = uuid.uuid4().hex
+    os.environ[RUN_MARKER] = marker
+    yield
+    in_groups = {pid for group in _started_groups for pid in process_group.live_members(group)}
+    leftovers = sorted(in_groups.union(_marked_processes(marker)))
+    for pid in leftovers:
+        _kill(pid)
+    assert not leftovers, f"processes started by the tests were still running at the end: {leftovers}"
+
+
+def _marked_processes(marker):
+    """Running processes whose environment carries this run's marker (Linux: read from /proc)."""
+    wanted = f"{RUN_MARKER}={marker}".encode()
+    pids = []
+    for entry in Path("/proc").glob("[0-9]*"):
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone, or not ours
+        if wanted in environment and int(entry.name) != os.getpid():
+            pids.append(int(entry.name))
+    return pids
+
+
+def _kill(pid):
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -151,7 +207,7 @@ def serve(tmp_path):
         command, command_env = SERVER_COMMANDS[name](port)
         log_path = tmp_path / f"{name}-{port}.log"
         with open(log_path, "w") as log:
-            process = subprocess.Popen(
+            process = start_process(
                 command,
                 cwd=PROJECT_DIR,
                 env={**os.environ, **command_env, **(env or {})},

@@ -1,6 +1,7 @@
 import dataclasses
 import io
 import json
+import math
 
 import pytest
 import webtest
@@ -32,28 +33,23 @@ def test_head_ping_answers_without_a_body(app):
     assert response.status_int == 200 and response.body == b""
 
 
-def test_predict_answers_the_book_customer_in_the_books_shape(app, book_customer):
+def test_predict_answers_the_book_customer_in_the_books_shape(app, model, book_customer, book_probability):
     anonymous = {field: value for field, value in book_customer.items() if field != "customerid"}
     response = app.post_json("/predict", anonymous)
     assert response.content_type == "application/json"
     assert set(response.json) == {"churn_probability", "churn"}
-    assert 0.05 <= response.json["churn_probability"] <= 0.075
-    assert response.json["churn"] is False
+    assert response.json["churn_probability"] == pytest.approx(book_probability, rel=1e-12)
+    assert response.json["churn"] is (book_probability >= model.threshold)
 
 
-def test_churn_is_true_when_the_probability_reaches_the_threshold(app, book_customer):
-    risky = dict(
-        book_customer,
-        contract="month-to-month",
-        tenure=1,
-        totalcharges=79.85,
-        onlinesecurity="no",
-        techsupport="no",
-        internetservice="fiber_optic",
-        paymentmethod="electronic_check",
-    )
-    result = app.post_json("/predict", risky).json
-    assert result["churn_probability"] >= 0.5 and result["churn"] is True
+def test_churn_is_true_from_the_threshold_up(model, book_customer):
+    def churn(threshold):
+        app = webtest.TestApp(create_app(dataclasses.replace(model, threshold=threshold)))
+        return app.post_json("/predict", book_customer).json["churn"]
+
+    probability = webtest.TestApp(create_app(model)).post_json("/predict", book_customer).json["churn_probability"]
+    assert churn(probability) is True
+    assert churn(math.nextafter(probability, 1)) is False
 
 
 def test_predict_accepts_raw_data_set_names_and_spellings(app, book_customer):
@@ -140,10 +136,22 @@ def test_batch_results_carry_each_customerid(app, book_customer):
     assert [result.get("customerid") for result in results] == ["id-0", "id-1", "id-2", None]
 
 
-@pytest.mark.parametrize("customerid", [None, 42, ["a"], "x" * 129])
-def test_customerid_that_is_not_a_short_string_gets_422(app, book_customer, customerid):
+@pytest.mark.parametrize("customerid", [7590, 0, -1, 10**128 - 1, -(10**127 - 1), 7590.0, "", "x" * 128])
+def test_customerid_string_or_integer_is_echoed_as_given(app, book_customer, customerid):
+    result = app.post_json("/predict", dict(book_customer, customerid=customerid)).json
+    assert result["customerid"] == customerid and type(result["customerid"]) is type(customerid)
+
+
+def test_integer_customerid_is_echoed_as_written(app, book_customer):
+    body = json.dumps(dict(book_customer, customerid="ID")).replace('"ID"', "12345678901234567890123")
+    assert _post_raw(app, body.encode()).text.startswith('{"customerid": 12345678901234567890123,')
+
+
+@pytest.mark.parametrize("customerid", [None, 42.5, 1e300, True, ["a"], {"id": 1}, "x" * 129, 10**128, -(10**127)])
+def test_customerid_that_is_not_a_short_string_or_integer_gets_422(app, book_customer, customerid):
     response = app.post_json("/predict", dict(book_customer, customerid=customerid), status=422)
-    assert response.json["errors"] == [{"field": "customerid", "message": "must be a string of at most 128 characters"}]
+    message = "must be a string or an integer of at most 128 characters"
+    assert response.json["errors"] == [{"field": "customerid", "message": message}]
 
 
 def test_a_field_given_twice_in_different_case_gets_422(app, book_customer):
@@ -356,10 +364,9 @@ def test_index_lists_the_service_its_model_version_and_every_route(app, model):
 def test_model_endpoint_says_exactly_what_is_deployed(app, model):
     info = app.get("/model").json
     assert info["version"] == model.version and info["sha256"] == model.sha256
-    assert info["format_version"] == 1 and info["threshold"] == 0.5
-    assert info["training_rows"] == 5634 and round(info["test_auc"], 3) == 0.858
-    assert info["trained_at"] == model.metadata["trained_at"]
-    assert info["sklearn_version"] == model.metadata["sklearn_version"]
+    assert info["format_version"] == 1 and info["threshold"] == model.threshold
+    for key in ("training_rows", "test_auc", "trained_at", "sklearn_version"):
+        assert info[key] == model.metadata[key]
     assert info["features"]["categorical"]["paymentmethod"] == list(model.schema.categorical["paymentmethod"])
     assert info["model_card"] == "MODEL_CARD.md" and info["explains"] is True
 

@@ -1,7 +1,16 @@
-"""The README's examples are real: run them against a live server and compare with what it shows."""
+"""The README's examples are real: run them against a live server and compare with what it shows.
 
+What the examples print depends on the model in model/. They always must have the shape the README
+shows; their numbers must be the README's when model/ holds the model the README was written
+from (it names its version). After a retrain they differ, and only that comparison is skipped.
+"""
+
+import ast
+import csv
+import io
 import itertools
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -9,14 +18,29 @@ import sys
 
 import pytest
 
+from helpers import skip_or_fail
+
 BOOK_URL = "http://localhost:9696"
+EXAMPLES_VERSION = re.compile(r"answers of the shipped model, version `([0-9a-f]{12})`")
 
 
 @pytest.fixture(scope="module")
-def readme_blocks(project_dir):
+def readme_text(project_dir):
+    return (project_dir / "README.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def readme_blocks(readme_text):
     """The README's fenced code blocks, in order, as (language, text)."""
-    text = (project_dir / "README.md").read_text()
-    return re.findall(r"^```(\w*)\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
+    return re.findall(r"^```(\w*)\n(.*?)^```$", readme_text, flags=re.MULTILINE | re.DOTALL)
+
+
+@pytest.fixture
+def readme_describes_model(readme_text, model):
+    """Skip a comparison of numbers when model/ is not the model the README's examples came from."""
+    [version] = EXAMPLES_VERSION.findall(readme_text)
+    if version != model.version:
+        skip_or_fail(f"model/ holds version {model.version}, the README's examples are of version {version}")
 
 
 def _block_after(blocks, language, marker):
@@ -25,21 +49,16 @@ def _block_after(blocks, language, marker):
     return blocks[index][1], blocks[index + 1][1]
 
 
-def _curl_examples(blocks):
-    """Each README curl command with the JSON answer shown right after it."""
-    return [
+def _curl_answers(blocks, serve):
+    """Each README curl command's JSON answer from a live server, with the JSON the README shows."""
+    examples = [
         (command.strip(), answer)
         for (lang, command), (next_lang, answer) in itertools.pairwise(blocks)
         if lang == "bash" and command.startswith("curl") and next_lang == "json"
     ]
-
-
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_readme_curl_examples_answer_what_the_readme_shows(readme_blocks, serve):
-    examples = _curl_examples(readme_blocks)
     assert len(examples) >= 5
     open_server, locked_server = serve("gunicorn"), serve("gunicorn", env={"CHURN_API_KEY": "change-me"})
-    after_key_section = False
+    after_key_section, answers = False, []
     for command, shown in examples:
         # The examples after the one that sends the key are about the locked service.
         after_key_section = after_key_section or "Bearer change-me" in command
@@ -47,16 +66,69 @@ def test_readme_curl_examples_answer_what_the_readme_shows(readme_blocks, serve)
         result = subprocess.run(
             command.replace(BOOK_URL, server.url), shell=True, capture_output=True, text=True, check=True
         )
-        assert json.loads(result.stdout) == json.loads(shown), command
+        answers.append((command, json.loads(result.stdout), json.loads(shown)))
+    return answers
 
 
-def test_readme_python_example_prints_what_the_readme_shows(readme_blocks, serve):
+def _shape(document):
+    """A JSON document with every number and string replaced by its type: what a retrain keeps."""
+    if isinstance(document, dict):
+        return {key: _shape(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [_shape(item) for item in document]
+    return type(document).__name__
+
+
+def _same(answer, shown):
+    """Equal, numbers to 1e-12 (the last digit of a float may differ between platforms' exp())."""
+    if isinstance(shown, float):
+        return isinstance(answer, float) and math.isclose(answer, shown, rel_tol=1e-12)
+    if isinstance(shown, dict):
+        return (
+            isinstance(answer, dict)
+            and answer.keys() == shown.keys()
+            and all(_same(answer[k], shown[k]) for k in shown)
+        )
+    if isinstance(shown, list):
+        return isinstance(answer, list) and len(answer) == len(shown) and all(map(_same, answer, shown))
+    return type(answer) is type(shown) and answer == shown
+
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+
+
+@needs_curl
+def test_readme_curl_examples_answer_in_the_shape_the_readme_shows(readme_blocks, serve):
+    for command, answer, shown in _curl_answers(readme_blocks, serve):
+        assert _shape(answer) == _shape(shown), command
+
+
+@needs_curl
+def test_readme_curl_examples_answer_what_the_readme_shows(readme_blocks, serve, readme_describes_model):
+    for command, answer, shown in _curl_answers(readme_blocks, serve):
+        assert _same(answer, shown), f"{command}\nanswered {answer}"
+
+
+def _python_example(readme_blocks, serve):
+    """What the README's Python client prints against a live server, and what the README shows."""
     code, shown = _block_after(readme_blocks, "python", "requests.post")
     server = serve("waitress")
     result = subprocess.run(
         [sys.executable, "-c", code.replace(BOOK_URL, server.url)], capture_output=True, text=True, check=True
     )
-    assert result.stdout == shown
+    return result.stdout.splitlines(), shown.splitlines()
+
+
+def test_readme_python_example_prints_a_result_and_the_decision(readme_blocks, serve):
+    (result, decision), _ = _python_example(readme_blocks, serve)
+    result = ast.literal_eval(result)
+    assert list(result) == ["customerid", "churn_probability", "churn"]
+    assert decision == f"{'sending' if result['churn'] else 'not sending'} promo email to {result['customerid']}"
+
+
+def test_readme_python_example_prints_what_the_readme_shows(readme_blocks, serve, readme_describes_model):
+    (result, decision), (shown_result, shown_decision) = _python_example(readme_blocks, serve)
+    assert _same(ast.literal_eval(result), ast.literal_eval(shown_result)) and decision == shown_decision
 
 
 def test_readme_test_command_is_what_ci_runs(readme_blocks, project_dir):
@@ -64,15 +136,70 @@ def test_readme_test_command_is_what_ci_runs(readme_blocks, project_dir):
     assert test_command in (project_dir / ".ci" / "run").read_text()
 
 
-def test_readme_offline_scoring_example_prints_what_the_readme_shows(readme_blocks, project_dir):
-    command, shown = _block_after(readme_blocks, "bash", "predict.py ../shared/examples/customer.json")
-    arguments = command.split()[1:]  # without ".venv/bin/python": the interpreter running the tests
+def _run_example(readme_blocks, marker, project_dir, data_path=None):
+    """Run the README's command containing `marker` (data path and interpreter this run's); return
+    (what it printed, what the README shows)."""
+    command, shown = _block_after(readme_blocks, "bash", marker)
+    arguments = [str(data_path) if data_path and arg.endswith(".csv") else arg for arg in command.split()[1:]]
     result = subprocess.run([sys.executable, *arguments], cwd=project_dir, capture_output=True, text=True, check=True)
-    assert result.stdout == shown
+    return result.stdout, shown
+
+
+def _prediction_and_verdict(text):
+    return re.fullmatch(r"prediction: (0\.\d{3})\nverdict: (Churn|Not churn)\n", text).groups()
+
+
+def test_readme_offline_scoring_example_prints_like_the_books_script(readme_blocks, project_dir, model):
+    printed, shown = _run_example(readme_blocks, "predict.py ../shared/examples/customer.json", project_dir)
+    probability, verdict = _prediction_and_verdict(printed)
+    assert _prediction_and_verdict(shown)
+    assert verdict == ("Churn" if float(probability) >= model.threshold else "Not churn")
+
+
+def test_readme_offline_scoring_example_shows_the_models_probability(
+    readme_blocks, project_dir, book_probability, readme_describes_model
+):
+    _, shown = _block_after(readme_blocks, "bash", "predict.py ../shared/examples/customer.json")
+    probability, _ = _prediction_and_verdict(shown)
+    assert abs(float(probability) - book_probability) <= 0.0005 + 1e-12  # three decimals, rounded
+
+
+def _scored_file(readme_blocks, project_dir, data_path, tmp_path):
+    """The rows predict.py writes for the README's file-scoring command, and the rows the README shows."""
+    index = next(i for i, (lang, text) in enumerate(readme_blocks) if lang == "bash" and "--output scores.csv" in text)
+    command, shown = readme_blocks[index][1], readme_blocks[index + 2][1]
+    output = tmp_path / "scores.csv"
+    replaced = {"scores.csv": str(output)}
+    arguments = [replaced.get(arg, str(data_path) if arg.endswith(".csv") else arg) for arg in command.split()[1:]]
+    subprocess.run([sys.executable, *arguments], cwd=project_dir, capture_output=True, check=True)
+    shown_rows = list(csv.reader(io.StringIO(shown)))
+    with open(output, newline="") as file:
+        return list(itertools.islice(csv.reader(file), len(shown_rows))), shown_rows
+
+
+def test_readme_scored_file_example_has_the_columns_the_readme_shows(readme_blocks, project_dir, data_path, tmp_path):
+    written, shown = _scored_file(readme_blocks, project_dir, data_path, tmp_path)
+    assert written[0] == shown[0] == ["customerid", "churn_probability", "churn", "explanation"]
+    assert [row[0] for row in written] == [row[0] for row in shown]
+
+
+def test_readme_scored_file_example_starts_as_the_readme_shows(
+    readme_blocks, project_dir, data_path, tmp_path, readme_describes_model
+):
+    written, shown = _scored_file(readme_blocks, project_dir, data_path, tmp_path)
+    for row, shown_row in zip(written[1:], shown[1:], strict=True):
+        assert math.isclose(float(row[1]), float(shown_row[1]), rel_tol=1e-12), row
+        assert row[:1] + row[2:] == shown_row[:1] + shown_row[2:]
 
 
 def test_readme_cross_validation_example_is_what_train_prints(readme_blocks, project_dir, data_path):
-    command, shown = _block_after(readme_blocks, "bash", "train.py --cv")
-    arguments = [str(data_path) if arg.endswith(".csv") else arg for arg in command.split()[1:]]
-    result = subprocess.run([sys.executable, *arguments], cwd=project_dir, capture_output=True, text=True, check=True)
-    assert result.stdout == shown
+    printed, shown = _run_example(readme_blocks, "train.py --cv", project_dir, data_path)
+    pattern = r"C=(\S+) +AUC (0\.\d{3}) ± (0\.\d{3})"
+    printed_rows, shown_rows = (re.findall(pattern, text) for text in (printed, shown))
+    assert len(printed_rows) == len(printed.splitlines()) and [row[0] for row in printed_rows] == [
+        row[0] for row in shown_rows
+    ]
+    for printed_row, shown_row in zip(printed_rows, shown_rows, strict=True):
+        for printed_number, shown_number in zip(printed_row[1:], shown_row[1:], strict=True):
+            # Three decimals: equal up to the rounding of the last one, whatever side of it a CPU lands on.
+            assert abs(float(printed_number) - float(shown_number)) <= 0.001 + 1e-9, (printed_row, shown_row)

@@ -1,7 +1,7 @@
 """End to end: the real servers, started as a user starts them, answering over HTTP."""
 
 import json
-import os
+import math
 import runpy
 import socket
 import subprocess
@@ -10,19 +10,21 @@ import sys
 import pytest
 
 from app import Settings
+from churn.cpus import usable_cpus
 from churn.model import with_content_hash
+from helpers import reference_probability
 from wsgi import DEFAULT_MODEL_PATH, ConfigurationError, settings_from_environment
 
 SERVERS = ["gunicorn", "waitress"]
 
 
 @pytest.mark.parametrize("server_name", SERVERS)
-def test_real_server_answers_the_book_customer(serve, server_name, book_customer):
+def test_real_server_answers_the_book_customer(serve, server_name, model, book_customer, book_probability):
     server = serve(server_name)
     assert server.get("/ping") == (200, b"PONG")
     status, result = server.post_json("/predict", book_customer)
-    assert status == 200 and result["churn"] is False
-    assert 0.05 <= result["churn_probability"] <= 0.075
+    assert status == 200 and result["churn"] is (book_probability >= model.threshold)
+    assert result["churn_probability"] == pytest.approx(book_probability, rel=1e-12)
 
 
 @pytest.mark.parametrize("server_name", SERVERS)
@@ -33,18 +35,18 @@ def test_real_server_refuses_bad_input_and_keeps_serving(serve, server_name, boo
     assert server.post_json("/predict", book_customer)[0] == 200
 
 
-def test_model_path_selects_the_model_to_serve(serve, project_dir, tmp_path, book_customer):
-    document = json.loads((project_dir / "model" / "churn-model.json").read_text())
-    document["threshold"] = 0.01
+def test_model_path_selects_the_model_to_serve(serve, shipped_artifact, tmp_path, book_customer):
+    document = dict(shipped_artifact, intercept=shipped_artifact["intercept"] + 1.0)
     (tmp_path / "model.json").write_text(json.dumps(with_content_hash(document)))
     server = serve("gunicorn", env={"MODEL_PATH": str(tmp_path / "model.json")})
-    assert server.post_json("/predict", book_customer)[1]["churn"] is True
+    expected = reference_probability(document, book_customer)
+    assert server.post_json("/predict", book_customer)[1]["churn_probability"] == pytest.approx(expected, rel=1e-12)
 
 
-def test_churn_threshold_overrides_the_models(serve, book_customer):
-    server = serve("waitress", env={"CHURN_THRESHOLD": "0.05"})
-    status, result = server.post_json("/predict", book_customer)
-    assert result["churn"] is True and result["churn_probability"] < 0.075
+@pytest.mark.parametrize(("factor", "churn"), [(0.99, True), (1.01, False)])
+def test_churn_threshold_overrides_the_models(serve, book_customer, book_probability, factor, churn):
+    server = serve("waitress", env={"CHURN_THRESHOLD": repr(book_probability * factor)})
+    assert server.post_json("/predict", book_customer)[1]["churn"] is churn
 
 
 def test_serving_imports_no_scikit_learn_numpy_or_scipy(project_dir):
@@ -140,22 +142,27 @@ def test_hostile_requests_never_get_5xx_and_the_server_keeps_serving(serve, book
         status_line = _raw_exchange(server.port, request).split(b"\r\n", 1)[0]
         assert status_line.startswith(b"HTTP/1.1 4"), f"{name}: {status_line!r}"
     assert server.get("/ping") == (200, b"PONG")
-    assert server.post_json("/predict", book_customer)[1]["churn"] is False
+    assert server.post_json("/predict", book_customer)[0] == 200
     assert server.process.poll() is None
 
 
 def test_gunicorn_logs_model_version_auc_threshold_and_address_once(serve, model):
     server = serve("gunicorn")
     lines = [line for line in server.log_path.read_text().splitlines() if "churn service:" in line]
+    auc = model.metadata["test_auc"]
     assert len(lines) == 1
-    assert f"model {DEFAULT_MODEL_PATH} version {model.version} (test AUC 0.858), threshold 0.5" in lines[0]
+    assert (
+        f"model {DEFAULT_MODEL_PATH} version {model.version} (test AUC {auc:.3f}), threshold {model.threshold}"
+        in lines[0]
+    )
     assert f"listening on http://127.0.0.1:{server.port}" in lines[0]
 
 
 def test_waitress_logs_the_model_before_its_own_serving_line(serve, model):
     server = serve("waitress")
     log = server.log_path.read_text()
-    assert f"churn service: model {DEFAULT_MODEL_PATH} version {model.version} (test AUC 0.858)" in log
+    auc = model.metadata["test_auc"]
+    assert f"churn service: model {DEFAULT_MODEL_PATH} version {model.version} (test AUC {auc:.3f})" in log
     assert f"Serving on http://127.0.0.1:{server.port}" in log
 
 
@@ -165,8 +172,8 @@ def test_the_books_pickle_serves_like_its_json(serve, project_dir, book_customer
     assert from_pickle.post_json("/predict", book_customer) == from_json.post_json("/predict", book_customer)
 
 
-def test_gunicorn_config_defaults_to_two_sync_workers_per_cpu(project_dir, monkeypatch):
+def test_gunicorn_config_defaults_to_two_sync_workers_per_usable_cpu(project_dir, monkeypatch):
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     config = runpy.run_path(str(project_dir / "gunicorn.conf.py"))
-    assert config["workers"] == 2 * len(os.sched_getaffinity(0))
+    assert config["workers"] == max(1, math.ceil(2 * usable_cpus()))
     assert config["worker_class"] == "sync" and config["preload_app"] is True

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bench import process_group
 from churn.model import with_content_hash
+from helpers import require_process_groups
 from wsgi import DEFAULT_MODEL_PATH, EXIT_CANNOT_START
 
 BIN_DIR = os.path.dirname(sys.executable)
@@ -19,6 +21,14 @@ START_COMMANDS = {
     "gunicorn": [f"{BIN_DIR}/gunicorn", "--bind", "127.0.0.1:0", "wsgi:app"],
     "waitress": [f"{BIN_DIR}/waitress-serve", "--listen=127.0.0.1:0", "wsgi:app"],
 }
+
+
+def _start(command, cwd, env):
+    """Start a server that should refuse to start; whatever happens, its whole process group is stopped."""
+    require_process_groups()
+    return process_group.run(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60
+    )
 
 
 def _shipped():
@@ -78,14 +88,7 @@ def test_a_broken_model_stops_the_start_with_one_line(server, case, tmp_path, pr
     content, problem = BROKEN_MODELS[case]
     path = _write(tmp_path, content)
     GADGET_MARKER.unlink(missing_ok=True)
-    result = subprocess.run(
-        START_COMMANDS[server],
-        cwd=project_dir,
-        env={**os.environ, "MODEL_PATH": str(path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _start(START_COMMANDS[server], project_dir, {**os.environ, "MODEL_PATH": str(path)})
     ours = [line for line in result.stderr.splitlines() if "churn service" in line]
     assert result.returncode == EXIT_CANNOT_START, result.stderr
     assert len(ours) == 1 and f"churn service: cannot start: cannot load model {path}: " in ours[0], result.stderr
@@ -98,22 +101,13 @@ def test_gunicorn_without_preload_also_stops_instead_of_restarting_workers(tmp_p
     path = _write(tmp_path, "not json")
     env = {**os.environ, "MODEL_PATH": str(path), "PYTHONPATH": str(project_dir)}
     # From another directory gunicorn.conf.py is not read: each worker loads the app itself.
-    result = subprocess.run(
-        START_COMMANDS["gunicorn"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-    )
+    result = _start(START_COMMANDS["gunicorn"], tmp_path, env)
     assert result.returncode == EXIT_CANNOT_START
     assert "App failed to load" in result.stderr
 
 
 @pytest.mark.parametrize(("variable", "value"), [("CHURN_THRESHOLD", "1.5"), ("MAX_BATCH", "lots")])
 def test_a_bad_setting_stops_the_start_naming_the_variable(variable, value, project_dir):
-    result = subprocess.run(
-        START_COMMANDS["gunicorn"],
-        cwd=project_dir,
-        env={**os.environ, variable: value},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _start(START_COMMANDS["gunicorn"], project_dir, {**os.environ, variable: value})
     assert result.returncode == EXIT_CANNOT_START
     assert f"churn service: cannot start: {variable} must be" in result.stderr

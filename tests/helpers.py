@@ -1,0 +1,32 @@
+"""Small helpers that test modules share (the fixtures are in conftest.py)."""
+
+import math
+import os
+
+import pytest
+
+from churn.features import prepare_customer
+
+
+def skip_or_fail(reason):
+    """Skip a test whose premise does not hold here; under CI=true, where it always must, fail it."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def require_process_groups():
+    """Servers are started in a process group of their own, and stopped with it: POSIX only."""
+    if not hasattr(os, "killpg"):
+        pytest.skip("starting and stopping servers with their process group needs POSIX (not Windows)")
+
+
+def reference_probability(artifact, customer):
+    """The churn probability the artifact's weights give, computed the way DictVectorizer and
+    LogisticRegression compute it, feature by feature: an oracle independent of churn.model."""
+    prepared = prepare_customer(customer)
+    logit = artifact["intercept"]
+    for feature, weight in artifact["weights"].items():
+        field, one_hot, value = feature.partition("=")
+        logit += weight * (prepared[field] == value if one_hot else prepared[field])
+    return 1 / (1 + math.exp(-logit))

@@ -1,0 +1,91 @@
+"""Retraining as the README says works, and the tests still pass on the model it makes.
+
+Each test copies the project to a temporary directory (with ../shared beside it, as here) and runs
+the README's retraining command there, so the model/ of this checkout is never touched.
+"""
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+# Everything but the benchmark (it measures speed, not the model) and this module (it would recurse).
+NOT_RERUN = ("test_bench.py", "test_retrain.py")
+_COPY_IGNORES = shutil.ignore_patterns(".git", ".venv", "data", "__pycache__", ".pytest_cache", ".hypothesis")
+
+
+@pytest.fixture
+def project_copy(project_dir, tmp_path):
+    """A copy of the project, with the same ../shared beside it."""
+    copy = tmp_path / "project"
+    shutil.copytree(project_dir, copy, ignore=_COPY_IGNORES)
+    (tmp_path / "shared").symlink_to(project_dir.parent / "shared", target_is_directory=True)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def retraining_example(project_dir):
+    """The README's retraining command and the output it shows."""
+    text = (project_dir / "README.md").read_text()
+    section = text[text.index("## Retraining") :]
+    command, shown = re.findall(r"^```\w*\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)[:2]
+    assert command.startswith(".venv/bin/python train.py")
+    return command.split()[1:], shown  # without ".venv/bin/python": the interpreter running the tests
+
+
+def _train(copy, arguments):
+    return subprocess.run(
+        [sys.executable, *arguments], cwd=copy, capture_output=True, text=True, check=True, timeout=300
+    ).stdout
+
+
+def _masked(output, copy):
+    """The output with what may differ from the README's run masked: the folder, and how many Newton
+    steps the last digits of one CPU's arithmetic needed."""
+    output = output.replace(str(copy), "…")
+    return re.sub(r"\d+ liblinear iterations, \d+ Newton steps", "N liblinear iterations, N Newton steps", output)
+
+
+def test_readme_retraining_command_prints_what_the_readme_shows(project_copy, retraining_example):
+    arguments, shown = retraining_example
+    printed = _train(project_copy, arguments)
+    assert _masked(printed, project_copy) == _masked(shown, project_copy)
+    artifact = json.loads((project_copy / "model" / "churn-model.json").read_text())
+    assert artifact["sha256"] in (project_copy / "model" / "MODEL_CARD.md").read_text()
+
+
+def test_the_suite_passes_on_a_model_retrained_with_other_data_and_C(
+    project_copy, retraining_example, data_path, shipped_artifact
+):
+    arguments, _ = retraining_example
+    other_data = project_copy.parent / "other-customers.csv"
+    _write_every_row_but_each_tenth(data_path, other_data)
+    _train(project_copy, [*[str(other_data) if arg.endswith(".csv") else arg for arg in arguments], "--C", "0.1"])
+    metadata = json.loads((project_copy / "model" / "churn-model.json").read_text())["metadata"]
+    assert metadata["C"] == 0.1 and metadata["training_rows"] < shipped_artifact["metadata"]["training_rows"]
+
+    tests = sorted(path.name for path in (project_copy / "tests").glob("test_*.py") if path.name not in NOT_RERUN)
+    env = {key: value for key, value in os.environ.items() if key != "CI"}  # as on a user's machine
+    env["CHURN_DATA"] = str(data_path)
+    # A fixed seed: the property tests and the fuzzing replay the same cases on every run of this test.
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0"]
+    result = subprocess.run(
+        [*command, *[f"tests/{name}" for name in tests]],
+        cwd=project_copy, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert re.search(r"\d+ passed", result.stdout.splitlines()[-1])
+
+
+def _write_every_row_but_each_tenth(source, destination):
+    """Other data: the real data set without every tenth customer."""
+    with open(source, newline="") as reader, open(destination, "w", newline="") as writer:
+        rows = csv.reader(reader)
+        output = csv.writer(writer, lineterminator="\n")
+        output.writerow(next(rows))
+        output.writerows(row for index, row in enumerate(rows) if index % 10 != 9)
