@@ -71,12 +71,13 @@ def _curl_answers(blocks, serve):
 
 
 def _shape(document):
-    """A JSON document with every number and string replaced by its type: what a retrain keeps."""
+    """What a retrain keeps of a JSON document: its objects' keys, its arrays' lengths, which values are
+    booleans or null; numbers and strings are all "value" (a factor's value is either, by field)."""
     if isinstance(document, dict):
         return {key: _shape(value) for key, value in document.items()}
     if isinstance(document, list):
         return [_shape(item) for item in document]
-    return type(document).__name__
+    return "boolean" if isinstance(document, bool) else "null" if document is None else "value"
 
 
 def _same(answer, shown):
