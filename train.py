@@ -225,7 +225,8 @@ def main(argv=None, default_data_path=DEFAULT_DATA_PATH):
 
 
 def _solving(solver):
-    steps = f"{solver['iterations']} liblinear iterations, {solver['newton_steps']} Newton steps"
+    newton = solver["newton_steps"]
+    steps = f"{solver['iterations']} liblinear iterations, {newton} Newton step{'' if newton == 1 else 's'}"
     return f"solved to the optimum: {steps}"
 
 
