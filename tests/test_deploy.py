@@ -12,10 +12,12 @@ def _read(project_dir, name):
     return (project_dir / name).read_text()
 
 
-def test_procfile_web_line_serves_when_run_as_a_platform_runs_it(serve, book_customer):
+def test_procfile_web_line_serves_when_run_as_a_platform_runs_it(serve, book_customer, book_probability):
     server = serve("procfile")
     assert server.get("/ping") == (200, b"PONG")
-    assert server.post_json("/predict", book_customer)[1]["churn"] is False
+    assert server.post_json("/predict", book_customer)[1]["churn_probability"] == pytest.approx(
+        book_probability, rel=1e-12
+    )
 
 
 def test_procfile_runs_gunicorn_with_its_config_file(project_dir):
