@@ -242,10 +242,18 @@ def _read_body(environ, max_body_bytes):
     if length is not None:
         if length > max_body_bytes:
             raise HTTPError(413, f"the body is {length} bytes; the limit is {max_body_bytes} bytes")
-        return environ["wsgi.input"].read(length) if length else b""
+        return _read_exactly(environ["wsgi.input"], length) if length else b""
     if not _is_chunked(environ):
         return b""  # PEP 3333: no Content-Length and no chunked framing means no body
     return _read_until_end(environ["wsgi.input"], max_body_bytes)
+
+
+def _read_exactly(stream, length):
+    # A client that half-closes early leaves a prefix, which may still parse: never score it.
+    body = stream.read(length)
+    if len(body) < length:
+        raise HTTPError(400, f"the body ended after {len(body)} of the {length} bytes its Content-Length announced")
+    return body
 
 
 def _content_length(environ):

@@ -125,7 +125,9 @@ _ERROR_RESPONSES = {
     "500": "InternalServerError",
 }
 _ERROR_DESCRIPTIONS = {
-    "BadRequest": "The body is empty, not UTF-8, not JSON, or neither an object nor an array",
+    "BadRequest": (
+        "The body is empty, shorter than its Content-Length, not UTF-8, not JSON, or neither an object nor an array"
+    ),
     "Unauthorized": "The API key is required and was missing or wrong",
     "ContentTooLarge": "The body is larger than the service accepts",
     "UnsupportedMediaType": "The body was not sent as Content-Type: application/json",

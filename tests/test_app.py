@@ -321,6 +321,18 @@ def test_with_api_key_ping_stays_open_for_health_checks(locked_app):
     assert locked_app.get("/ping").text == "PONG"
 
 
+def test_a_body_shorter_than_its_content_length_gets_400_and_is_not_scored(model, book_customer):
+    body = json.dumps(book_customer).encode()  # a whole customer, but fewer bytes than announced
+    status, _, problem = _call(
+        create_app(model), CONTENT_LENGTH=str(len(body) + 10), **{"wsgi.input": io.BytesIO(body)}
+    )
+    assert status.startswith("400")
+    assert (
+        problem["detail"]
+        == f"the body ended after {len(body)} of the {len(body) + 10} bytes its Content-Length announced"
+    )
+
+
 @pytest.mark.parametrize("length", ["-1", "abc", "1e3"])
 def test_invalid_content_length_gets_400(model, length):
     status, _, body = _call(create_app(model), CONTENT_LENGTH=length)

@@ -146,6 +146,17 @@ def test_hostile_requests_never_get_5xx_and_the_server_keeps_serving(serve, book
     assert server.process.poll() is None
 
 
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_a_body_cut_short_by_the_client_is_never_scored(serve, server_name, book_customer):
+    server = serve(server_name)
+    body = json.dumps(book_customer).encode()
+    headers = f"Content-Type: application/json\r\nContent-Length: {len(body) + 100}\r\n"
+    answer = _raw_exchange(server.port, _request(body, headers))  # sends the body, then half-closes
+    # gunicorn hands the short body to the app, which refuses it; waitress never dispatches it.
+    assert answer.startswith(b"HTTP/1.1 400") if server_name == "gunicorn" else answer == b""
+    assert server.post_json("/predict", book_customer)[0] == 200
+
+
 def test_gunicorn_logs_model_version_auc_threshold_and_address_once(serve, model):
     server = serve("gunicorn")
     lines = [line for line in server.log_path.read_text().splitlines() if "churn service:" in line]
