@@ -1,32 +1,72 @@
 """Gunicorn settings, read automatically by `gunicorn wsgi:app` from the working directory.
 
-Binds 0.0.0.0:$PORT when PORT is set (Heroku, Elastic Beanstalk), else 0.0.0.0:9696, the book's
-port. Workers: $WEB_CONCURRENCY, else two per CPU this process may really use: a container's CPU
-limit counts, not the host's CPUs (churn/cpus.py). Runs on Linux and macOS (Windows: waitress).
-Command-line options and $GUNICORN_CMD_ARGS override these. The choice of worker class and counts
-was measured with bench/benchmark.py --compare-settings (see the README's Performance section).
+Listens on $PORT when it is set (Heroku, Elastic Beanstalk), else 9696, the book's port, on every
+IPv4 and IPv6 address. Workers: $WEB_CONCURRENCY, else two per CPU this process may really use: a
+container's CPU limit counts, not the host's CPUs (churn/cpus.py). Runs on Linux and macOS
+(Windows: waitress). Command-line options and $GUNICORN_CMD_ARGS override these. The worker class
+and the limits on slow clients were chosen by measurement (see the README's "Exposed to the
+network" and "Performance").
 """
 
 import math
 import os
 import sys
 
-from churn.cpus import usable_cpus
+import gevent
+from gunicorn.workers.base_async import AsyncWorker
+from gunicorn.workers.ggevent import GeventWorker
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '9696')}"
-# Two sync workers per CPU: while one waits on its socket the other computes (measured faster than one).
-# A fraction of a CPU (a 1.5-CPU limit) rounds up; at least one worker.
+from churn.cpus import usable_cpus
+from churn.listen import listen_addresses
+
+# All interfaces, IPv4 and, where the host has it, IPv6 (churn/listen.py).
+bind = listen_addresses(os.environ.get("PORT", "9696"))
+# Two workers per CPU, rounded up, at least one: a large batch keeps a worker busy for a while,
+# and its CPU then serves the other (one per CPU measured no faster).
 workers = int(os.environ.get("WEB_CONCURRENCY") or max(1, math.ceil(2 * usable_cpus())))
-# Sync workers, measured against gthread: as fast, and steady. A gthread worker keeps each
-# client's connection, so a few keep-alive clients can all land on one worker and leave the other
-# CPUs idle (half the throughput in some runs). Sync workers should sit behind a buffering proxy
-# (Elastic Beanstalk's nginx, Heroku's router, a load balancer) against slow clients.
-worker_class = "sync"
+# Bounds on slow clients (the README lists them): the headers of a request, and the wait for the
+# next request on a kept-alive connection, within KEEPALIVE_SECONDS; no byte either way for
+# IDLE_SECONDS closes a connection; a request must be received and answered within REQUEST_SECONDS
+# (the largest body, 10 MiB, needs 0.7 Mbit/s).
+KEEPALIVE_SECONDS = 5
+IDLE_SECONDS = 10
+REQUEST_SECONDS = 120
+keepalive = KEEPALIVE_SECONDS
+worker_connections = 1000
+# On SIGTERM: stop accepting, finish what is in flight, close idle connections (within keepalive),
+# and exit within graceful_timeout, below Docker's and Kubernetes' default grace of 10 s.
+graceful_timeout = 8
 # Load the model once, in the master, before forking: a bad model stops the start right there, with
 # one line, and the workers share the loaded model's memory.
 preload_app = True
 # No management socket in $HOME: several instances on one host would share its default path.
 control_socket_disable = True
+
+
+class _BoundedGeventWorker(GeventWorker):
+    """gunicorn's gevent worker, with time limits on a client's silence and on each request.
+
+    gevent, not sync workers: each connection is a greenlet, so a client that sends slowly, reads
+    slowly or sits idle holds a greenlet, not a worker; sync workers went dark for as long as 4
+    such clients lasted (measured with bench/slow_clients.py)."""
+
+    def handle(self, listener, client, addr):
+        client.settimeout(IDLE_SECONDS)  # GeventWorker.handle would make it wait forever
+        AsyncWorker.handle(self, listener, client, addr)
+
+    def handle_request(self, listener_name, req, sock, addr):
+        with gevent.Timeout(REQUEST_SECONDS, False):
+            try:
+                return super().handle_request(listener_name, req, sock, addr)
+            finally:
+                # Let the worker's other connections have their turn: a kept-alive client whose next
+                # request is already there would otherwise be served on and on (p99 0.4 s measured).
+                gevent.sleep(0)
+        self.log.info("churn service: a request from %s took over %s s; connection closed", addr, REQUEST_SECONDS)
+        raise StopIteration  # gunicorn closes the connection
+
+
+worker_class = _BoundedGeventWorker
 
 
 def when_ready(server):
@@ -36,3 +76,15 @@ def when_ready(server):
         return
     addresses = ", ".join(str(listener) for listener in server.LISTENERS)
     server.log.info("churn service: %s, listening on %s", wsgi.startup_summary(os.environ, wsgi.model), addresses)
+
+
+def on_reload(server):
+    """Say that SIGHUP keeps the loaded model: preload_app loaded it once, in this master."""
+    wsgi = sys.modules.get("wsgi")
+    if wsgi is None:
+        return
+    server.log.warning(
+        "churn service: SIGHUP restarts the workers but does not reload the model: still serving %s. "
+        "To serve a new model, restart the service.",
+        wsgi.startup_summary(os.environ, wsgi.model),
+    )

@@ -14,8 +14,9 @@ import sys
 
 import pytest
 
-# Everything but the benchmark (it measures speed, not the model) and this module (it would recurse).
-NOT_RERUN = ("test_bench.py", "test_retrain.py")
+# Everything but what does not depend on the model (the benchmark, slow clients) and this module
+# (it would recurse).
+NOT_RERUN = ("test_bench.py", "test_slow_clients.py", "test_retrain.py")
 _COPY_IGNORES = shutil.ignore_patterns(".git", ".venv", "data", "__pycache__", ".pytest_cache", ".hypothesis")
 
 
