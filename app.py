@@ -10,6 +10,10 @@ Endpoints:
     GET  /model         what model is deployed: version, provenance, test AUC, threshold, inputs.
     GET  /openapi.json  the OpenAPI 3.1 description of these endpoints, built from the model.
 
+Every response carries X-Request-ID: the request's own, when it is 1-64 letters, digits or ._:-,
+else a new one. With an access log, each request writes one logfmt line, e.g.
+    time=2026-11-24T09:30:00.123Z method=POST path=/predict status=200 duration_ms=0.412 bytes=86 request_id=3f…
+
 Every error is a JSON problem document (RFC 9457, Content-Type application/problem+json):
     {"title": "Unprocessable Entity", "status": 422, "detail": "tenure: must not be negative, got -5",
      "errors": [{"field": "tenure", "message": "must not be negative, got -5"}]}
@@ -19,8 +23,12 @@ Every error is a JSON problem document (RFC 9457, Content-Type application/probl
 import hmac
 import itertools
 import json
+import os
+import re
+import time
 import traceback
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import NamedTuple
@@ -43,6 +51,10 @@ _READ_CHUNK_BYTES = 64 * 1024
 _decode_json = json.JSONDecoder().decode
 _encode_json = json.JSONEncoder(check_circular=False).encode  # our documents are trees
 _ECHO_CHARS = 40
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # nothing that could forge a log line or header
+_LOGGED_PATH_CHARS = 200
+_LOGFMT_PLAIN = re.compile(r"[!#-<>-~]+")  # printable ASCII but space, " and =
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,7 @@ class Settings:
     max_body_bytes: int = MAX_BODY_BYTES
     max_batch: int = MAX_BATCH
     api_key: str | None = None  # when set, every route but /ping needs "Authorization: Bearer <key>"
+    access_log: Callable[[str], None] | None = None  # takes one line per request; None: no access log
 
 
 class HTTPError(Exception):
@@ -123,23 +136,66 @@ def create_app(model, settings=Settings()):
     """Build the WSGI callable around an already-loaded model."""
 
     def app(environ, start_response):
-        try:
-            response = _dispatch(environ, model, settings)
-        except HTTPError as error:
-            response = _error_response(error)
-        except Exception:
-            # The client learns only that it failed; the operator gets the traceback.
-            environ["wsgi.errors"].write(traceback.format_exc())
-            response = _error_response(HTTPError(500, "the server could not answer this request"))
+        started = time.perf_counter()
+        request_id = _request_id(environ)
+        response = _respond(environ, model, settings)
         headers = [
             ("Content-Type", response.content_type),
             ("Content-Length", str(len(response.body))),
+            (REQUEST_ID_HEADER, request_id),
             *response.headers,
         ]
         start_response(_STATUS_LINES[response.status], headers)
-        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body]
+        body = b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body
+        if settings.access_log is not None:
+            settings.access_log(_access_line(environ, response.status, len(body), started, request_id))
+        return [body]
 
     return app
+
+
+def _respond(environ, model, settings):
+    try:
+        return _dispatch(environ, model, settings)
+    except HTTPError as error:
+        return _error_response(error)
+    except Exception:
+        # The client learns only that it failed; the operator gets the traceback.
+        environ["wsgi.errors"].write(traceback.format_exc())
+        return _error_response(HTTPError(500, "the server could not answer this request"))
+
+
+def _request_id(environ):
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    return given if _VALID_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+
+
+def _access_line(environ, status, size, started, request_id):
+    """One logfmt line: when, what was asked, how it was answered, how long it took, which request."""
+    milliseconds = (time.perf_counter() - started) * 1000
+    method, path = (
+        _logfmt(environ["REQUEST_METHOD"][:_ECHO_CHARS]),
+        _logfmt(environ.get("PATH_INFO", "")[:_LOGGED_PATH_CHARS]),
+    )
+    return (
+        f"time={_timestamp(time.time())} method={method} path={path} "
+        f"status={status} duration_ms={milliseconds:.3f} bytes={size} request_id={request_id}"
+    )
+
+
+_last_second = [None, ""]  # (second, its text): strftime once a second, not once a request
+
+
+def _timestamp(now):
+    second = int(now)
+    if second != _last_second[0]:
+        _last_second[:] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_last_second[1]}.{int(now % 1 * 1000):03d}Z"
+
+
+def _logfmt(value):
+    # Quoted, with JSON's escapes, when it holds anything that would break the line into other fields.
+    return value if _LOGFMT_PLAIN.fullmatch(value) else json.dumps(value)
 
 
 def _allowed_methods(routes):

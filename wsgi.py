@@ -6,6 +6,7 @@ The only place that reads the environment:
     MAX_BODY_BYTES   largest request body accepted (default 10 MiB)
     MAX_BATCH        most customers in one /predict request (default 10,000)
     CHURN_API_KEY    when set, every route but /ping needs "Authorization: Bearer <key>"
+    ACCESS_LOG       "on" (default): one logfmt line per request on standard output; "off": none
 
 Anything wrong with them stops the start with one line on stderr and exit status 4, which gunicorn
 reads as "the app failed to load" (it stops instead of restarting workers in a loop).
@@ -31,7 +32,13 @@ def settings_from_environment(environ):
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", MAX_BODY_BYTES),
         max_batch=_positive_int(environ, "MAX_BATCH", MAX_BATCH),
         api_key=environ.get("CHURN_API_KEY") or None,
+        access_log=_write_access_line if _switch(environ, "ACCESS_LOG", default=True) else None,
     )
+
+
+def _write_access_line(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()  # a line now, not when a buffer fills: logs are read as they come
 
 
 def model_from_environment(environ):
@@ -57,6 +64,15 @@ def _positive_int(environ, name, default):
     if not (text.isascii() and text.isdigit()) or int(text) == 0:
         raise ConfigurationError(f"{name} must be a positive whole number, not {text!r}")
     return int(text)
+
+
+def _switch(environ, name, default):
+    text = environ.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text not in ("on", "off"):
+        raise ConfigurationError(f"{name} must be on or off, not {text!r}")
+    return text == "on"
 
 
 def _threshold(text):

@@ -39,7 +39,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from app import create_app  # noqa: E402
+from app import Settings, create_app  # noqa: E402
 from bench import process_group  # noqa: E402
 from churn.model import load_model, score  # noqa: E402
 from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
@@ -273,12 +273,26 @@ def _ignore_start_response(status, headers):
 
 def measure_in_process(app, model, body, number):
     prepared = validate_customer(EXAMPLE_CUSTOMER, model.schema)
+    with open(os.devnull, "w") as devnull:
+        logged_app = create_app(model, Settings(access_log=_line_writer(devnull)))
+        logged_us = _best_microseconds(_wsgi_call(logged_app, body), number)
     return {
         "full_request_us": _best_microseconds(_wsgi_call(app, body), number),
+        "logged_request_us": logged_us,
         "explain_request_us": _best_microseconds(_wsgi_call(app, body, "explain=true"), number),
         "score_us": _best_microseconds(lambda: score(model, [prepared]), number),
         "sklearn": _sklearn_reference(max(200, number // 20)),
     }
+
+
+def _line_writer(stream):
+    """An access log as the service writes it (wsgi.py): a line, flushed at once."""
+
+    def write(line):
+        stream.write(line + "\n")
+        stream.flush()
+
+    return write
 
 
 def _sklearn_reference(number):
@@ -377,7 +391,8 @@ def report(results):
     lines += [
         "",
         f"in-process full /predict request: {in_process['full_request_us']:.1f} µs "
-        f"({in_process['explain_request_us']:.1f} µs with ?explain=true); score(): "
+        f"({in_process['explain_request_us']:.1f} µs with ?explain=true, {in_process['logged_request_us']:.1f} µs "
+        f"with the access log written to /dev/null); score(): "
         f"{in_process['score_us']:.2f} µs; sklearn predict_proba(dv.transform()): "
         f"{in_process['sklearn']['predict_proba_us']:.1f} µs ({', '.join(in_process['sklearn']['blas'])})",
         f"batch of {batch['customers']} customers ({batch['body_bytes'] / 1e6:.1f} MB): {batch['server_ms']:.0f} ms, "
@@ -402,6 +417,7 @@ def report(results):
 
 SERVERS = {"gunicorn": ("gunicorn", []), "waitress": ("waitress", [])}  # with their own settings
 GUNICORN_VARIANTS = {  # compared with --compare-settings; gunicorn.conf.py holds the chosen one
+    "gevent w=2": ("gunicorn", ["--workers", "2"]),
     "sync w=2": ("gunicorn", ["--workers", "2", "--worker-class", "sync"]),
     "sync w=4": ("gunicorn", ["--workers", "4", "--worker-class", "sync"]),
     "gthread w=2 t=4": ("gunicorn", ["--workers", "2", "--worker-class", "gthread", "--threads", "4"]),

@@ -2,6 +2,7 @@ import dataclasses
 import io
 import json
 import math
+import re
 
 import pytest
 import webtest
@@ -393,3 +394,57 @@ def test_model_endpoint_reports_the_threshold_in_effect(model):
 def test_with_api_key_index_and_model_need_it(locked_app, path):
     assert locked_app.get(path, status=401).headers["WWW-Authenticate"] == "Bearer"
     assert locked_app.get(path, headers={"Authorization": "Bearer s3cret-key"}).status_int == 200
+
+
+@pytest.fixture
+def logged():
+    """An app whose access log is a list of lines."""
+    lines = []
+    return lines
+
+
+def _logged_app(model, lines):
+    return webtest.TestApp(create_app(model, Settings(access_log=lines.append)))
+
+
+ACCESS_LINE = re.compile(
+    r"time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z method=(?P<method>\S+) path=(?P<path>\S+|\".*\") "
+    r"status=(?P<status>\d{3}) duration_ms=\d+\.\d{3} bytes=(?P<bytes>\d+) request_id=(?P<request_id>\S+)"
+)
+
+
+def test_every_request_writes_one_access_line_with_what_was_answered(model, book_customer, logged):
+    app = _logged_app(model, logged)
+    response = app.post_json("/predict", book_customer, headers={"X-Request-ID": "abc-123"})
+    app.get("/nowhere", status=404)
+    app.head("/ping")
+    fields = [ACCESS_LINE.fullmatch(line).groupdict() for line in logged]
+    assert fields[0] == {
+        "method": "POST", "path": "/predict", "status": "200", "bytes": str(len(response.body)), "request_id": "abc-123"
+    }  # fmt: skip
+    assert [(f["path"], f["status"], f["bytes"]) for f in fields[1:]] == [
+        ("/nowhere", "404", fields[1]["bytes"]),
+        ("/ping", "200", "0"),
+    ]
+
+
+def test_the_request_id_is_returned_and_made_up_when_missing_or_unsafe(app, book_customer):
+    given = app.get("/ping", headers={"X-Request-ID": "trace:1.2_3-4"})
+    assert given.headers["X-Request-ID"] == "trace:1.2_3-4"
+    for unsafe in ("has space", "x" * 65, 'quote"', "a=b", "é"):
+        made_up = app.get("/ping", headers={"X-Request-ID": unsafe}).headers["X-Request-ID"]
+        assert re.fullmatch(r"[0-9a-f]{32}", made_up)
+    first, second = (app.get("/ping").headers["X-Request-ID"] for _ in range(2))
+    assert first != second
+
+
+def test_a_hostile_path_cannot_forge_access_log_fields_or_lines(model, logged):
+    _logged_app(model, logged).get('/x status=200 request_id=forged\n"', status=404, expect_errors=True)
+    [line] = logged
+    assert "\n" not in line and ACCESS_LINE.fullmatch(line)["request_id"] != "forged"
+    assert ACCESS_LINE.fullmatch(line)["status"] == "404"
+
+
+def test_without_an_access_log_nothing_is_written(app, capsys):
+    app.get("/ping")
+    assert capsys.readouterr() == ("", "")

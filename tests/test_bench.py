@@ -21,6 +21,7 @@ def test_quick_benchmark_measures_every_part(project_dir, tmp_path):
     assert results["in_process"]["sklearn"]["predict_proba_us"] > 0
     assert results["batch"]["customers"] == 10_000 and results["batch"]["server_ms"] > 0
     assert results["in_process"]["explain_request_us"] > 0
+    assert results["in_process"]["logged_request_us"] > 0
     assert results["offline_scoring"]["rows_per_second"] > 0
     for name in ("service", "floor"):
         assert results["cold_start_and_memory"][name]["cold_start_ms"] > 0

@@ -1,13 +1,18 @@
 """End to end: the real servers, started as a user starts them, answering over HTTP."""
 
+import dataclasses
 import json
 import math
 import runpy
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
+from gunicorn.workers.ggevent import GeventWorker
 
 from app import Settings
 from churn.cpus import usable_cpus
@@ -55,26 +60,25 @@ def test_serving_imports_no_scikit_learn_numpy_or_scipy(project_dir):
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize(("env", "bind"), [({"PORT": "5000"}, "0.0.0.0:5000"), ({}, "0.0.0.0:9696")])
-def test_gunicorn_config_binds_port_or_the_books_9696(project_dir, monkeypatch, env, bind):
-    monkeypatch.delenv("PORT", raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    assert runpy.run_path(str(project_dir / "gunicorn.conf.py"))["bind"] == bind
-
-
 def test_gunicorn_config_honours_web_concurrency(project_dir, monkeypatch):
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     assert runpy.run_path(str(project_dir / "gunicorn.conf.py"))["workers"] == 3
 
 
 def test_settings_come_from_the_environment():
-    settings = settings_from_environment({"MAX_BODY_BYTES": "2048", "MAX_BATCH": "5", "CHURN_API_KEY": "k"})
-    assert settings == Settings(max_body_bytes=2048, max_batch=5, api_key="k")
+    environ = {"MAX_BODY_BYTES": "2048", "MAX_BATCH": "5", "CHURN_API_KEY": "k", "ACCESS_LOG": "off"}
+    assert settings_from_environment(environ) == Settings(max_body_bytes=2048, max_batch=5, api_key="k")
 
 
-def test_unset_or_empty_variables_mean_the_defaults():
-    assert settings_from_environment({"CHURN_API_KEY": ""}) == Settings()
+def test_unset_or_empty_variables_mean_the_defaults_and_an_access_log():
+    settings = settings_from_environment({"CHURN_API_KEY": ""})
+    assert settings.access_log is not None
+    assert dataclasses.replace(settings, access_log=None) == Settings()
+
+
+def test_access_log_is_on_or_off_nothing_else():
+    with pytest.raises(ConfigurationError, match="ACCESS_LOG must be on or off, not 'maybe'"):
+        settings_from_environment({"ACCESS_LOG": "maybe"})
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "ten", "1e6"])
@@ -157,6 +161,65 @@ def test_a_body_cut_short_by_the_client_is_never_scored(serve, server_name, book
     assert server.post_json("/predict", book_customer)[0] == 200
 
 
+def test_sigterm_answers_the_request_in_flight_and_exits_before_docker_would_kill(serve, book_customer, project_dir):
+    graceful_timeout = runpy.run_path(str(project_dir / "gunicorn.conf.py"))["graceful_timeout"]
+    server = serve("gunicorn")
+    idle = socket.create_connection(("127.0.0.1", server.port))  # a client that keeps its connection open
+    body = json.dumps(book_customer).encode()
+    in_flight = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    in_flight.sendall(_request(body[:100], f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"))
+    time.sleep(0.5)
+    signalled = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    in_flight.sendall(body[100:])  # the rest of the body, after SIGTERM
+    assert in_flight.recv(65536).startswith(b"HTTP/1.1 200 OK")
+    server.process.wait(timeout=graceful_timeout + 2)
+    assert time.monotonic() - signalled <= graceful_timeout + 1 < 10  # Docker's stop grace
+    idle.close()
+    in_flight.close()
+
+
+def test_sighup_keeps_the_loaded_model_and_says_so_in_the_log(serve, shipped_artifact, tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(shipped_artifact))
+    server = serve("gunicorn", env={"MODEL_PATH": str(path)})
+    path.write_text(json.dumps(with_content_hash(dict(shipped_artifact, intercept=0.0))))  # a new model
+    server.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "does not reload the model" not in server.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [line] = [line for line in server.log_path.read_text().splitlines() if "SIGHUP" in line]
+    assert f"still serving model {path} version {shipped_artifact['sha256'][:12]}" in line
+    assert "To serve a new model, restart the service." in line
+    assert json.loads(server.get("/model")[1])["sha256"] == shipped_artifact["sha256"]
+
+
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_real_servers_log_each_request_with_its_request_id(serve, server_name, book_customer):
+    server = serve(server_name)
+    request = urllib.request.Request(
+        server.url + "/predict",
+        json.dumps(book_customer).encode(),
+        {"Content-Type": "application/json", "X-Request-ID": "trace-42"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.headers["X-Request-ID"] == "trace-42"
+        size = len(response.read())
+    deadline = time.monotonic() + 5
+    while "request_id=trace-42" not in server.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [line] = [line for line in server.log_path.read_text().splitlines() if "request_id=trace-42" in line]
+    assert "method=POST path=/predict status=200 " in line and f" bytes={size} " in line
+
+
+def test_access_log_off_writes_no_line(serve):
+    server = serve("gunicorn", env={"ACCESS_LOG": "off"})
+    server.get("/ping")
+    time.sleep(0.2)
+    assert "path=/ping" not in server.log_path.read_text()
+
+
 def test_gunicorn_logs_model_version_auc_threshold_and_address_once(serve, model):
     server = serve("gunicorn")
     lines = [line for line in server.log_path.read_text().splitlines() if "churn service:" in line]
@@ -187,4 +250,4 @@ def test_gunicorn_config_defaults_to_two_sync_workers_per_usable_cpu(project_dir
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     config = runpy.run_path(str(project_dir / "gunicorn.conf.py"))
     assert config["workers"] == max(1, math.ceil(2 * usable_cpus()))
-    assert config["worker_class"] == "sync" and config["preload_app"] is True
+    assert issubclass(config["worker_class"], GeventWorker) and config["preload_app"] is True
