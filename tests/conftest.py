@@ -199,12 +199,15 @@ def _kill(pid):
 
 @pytest.fixture
 def serve(tmp_path):
-    """serve(name, env) starts "gunicorn", "waitress" or the "procfile" line; all stop after the test."""
+    """serve(name, env, args) starts "gunicorn", "waitress" or the "procfile" line (`args` go before the
+    app's name); all stop after the test."""
     servers = []
 
-    def start(name, env=None):
+    def start(name, env=None, args=()):
         port = free_port()
         command, command_env = SERVER_COMMANDS[name](port)
+        assert not args or name != "procfile", "the Procfile's line is run as it is"
+        command = [*command[:-1], *args, command[-1]]
         log_path = tmp_path / f"{name}-{port}.log"
         with open(log_path, "w") as log:
             process = start_process(
