@@ -134,12 +134,6 @@ def _python_load(port, body, duration, connections):
 # --- servers --------------------------------------------------------------------------------------
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _server_command(server, app, port, extra_args=()):
     if server == "gunicorn":  # run from the project directory, so gunicorn.conf.py applies
         return [str(BIN_DIR / "gunicorn"), "--bind", f"127.0.0.1:{port}", *extra_args, app]
@@ -150,7 +144,7 @@ class _Server:
     """A server process started from the project directory in its own process group, stopped with it on exit."""
 
     def __init__(self, server, app, extra_args=()):
-        self.port = _free_port()
+        self.port = process_group.free_port()
         self.started = time.perf_counter()
         self.process = process_group.start(
             _server_command(server, app, self.port, extra_args),

@@ -37,7 +37,7 @@ EXIT_TIMEOUT_SECONDS = 40
 
 def measure(clients=24, idle=1, worker_class=None, env=None):
     """Load, SIGTERM and watch one gunicorn; return the counts of outcomes and the seconds to exit."""
-    port = _free_port()
+    port = process_group.free_port()
     command = [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", "wsgi:app"]
     if worker_class:
         command[1:1] = ["--worker-class", worker_class]
@@ -106,12 +106,6 @@ def _wait_for(port):
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("the server did not start")
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def parse_args(argv):

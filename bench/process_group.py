@@ -10,11 +10,19 @@ POSIX only, like the servers it starts: Windows runs the service with waitress, 
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 
 STOP_TIMEOUT_SECONDS = 10
 _POLL_SECONDS = 0.1
+
+
+def free_port():
+    """A loopback TCP port that nothing listens on now, for a server to bind."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def start(command, **popen_arguments):

@@ -2,7 +2,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -104,12 +103,6 @@ SERVER_COMMANDS = {  # name -> port -> (command, environment it adds)
 START_TIMEOUT_SECONDS = 30
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class LiveServer:
     """A running server process and a minimal HTTP client for it."""
@@ -204,7 +197,7 @@ def serve(tmp_path):
     servers = []
 
     def start(name, env=None, args=()):
-        port = free_port()
+        port = process_group.free_port()
         command, command_env = SERVER_COMMANDS[name](port)
         assert not args or name != "procfile", "the Procfile's line is run as it is"
         command = [*command[:-1], *args, command[-1]]
