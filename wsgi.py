@@ -32,13 +32,18 @@ def settings_from_environment(environ):
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", MAX_BODY_BYTES),
         max_batch=_positive_int(environ, "MAX_BATCH", MAX_BATCH),
         api_key=environ.get("CHURN_API_KEY") or None,
-        access_log=_write_access_line if _switch(environ, "ACCESS_LOG", default=True) else None,
+        access_log=access_log_writer(sys.stdout) if _switch(environ, "ACCESS_LOG", default=True) else None,
     )
 
 
-def _write_access_line(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()  # a line now, not when a buffer fills: logs are read as they come
+def access_log_writer(stream):
+    """The service's access log: each line written to `stream` and flushed at once."""
+
+    def write(line):
+        stream.write(line + "\n")
+        stream.flush()  # a line now, not when a buffer fills: logs are read as they come
+
+    return write
 
 
 def model_from_environment(environ):

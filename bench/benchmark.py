@@ -44,7 +44,7 @@ from bench import process_group  # noqa: E402
 from churn.model import load_model, score  # noqa: E402
 from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 from churn.schema import validate_customer  # noqa: E402
-from wsgi import DEFAULT_MODEL_PATH  # noqa: E402
+from wsgi import DEFAULT_MODEL_PATH, access_log_writer  # noqa: E402
 
 BIN_DIR = Path(sys.executable).parent
 APPS = {"service": "wsgi:app", "floor": "bench.floor_app:app", "parsing floor": "bench.floor_app:parsing_app"}
@@ -268,7 +268,7 @@ def _ignore_start_response(status, headers):
 def measure_in_process(app, model, body, number):
     prepared = validate_customer(EXAMPLE_CUSTOMER, model.schema)
     with open(os.devnull, "w") as devnull:
-        logged_app = create_app(model, Settings(access_log=_line_writer(devnull)))
+        logged_app = create_app(model, Settings(access_log=access_log_writer(devnull)))
         logged_us = _best_microseconds(_wsgi_call(logged_app, body), number)
     return {
         "full_request_us": _best_microseconds(_wsgi_call(app, body), number),
@@ -277,16 +277,6 @@ def measure_in_process(app, model, body, number):
         "score_us": _best_microseconds(lambda: score(model, [prepared]), number),
         "sklearn": _sklearn_reference(max(200, number // 20)),
     }
-
-
-def _line_writer(stream):
-    """An access log as the service writes it (wsgi.py): a line, flushed at once."""
-
-    def write(line):
-        stream.write(line + "\n")
-        stream.flush()
-
-    return write
 
 
 def _sklearn_reference(number):
