@@ -25,13 +25,12 @@ bind = listen_addresses(os.environ.get("PORT", "9696"))
 # and its CPU then serves the other (one per CPU measured no faster).
 workers = int(os.environ.get("WEB_CONCURRENCY") or max(1, math.ceil(2 * usable_cpus())))
 # Bounds on slow clients (the README lists them): the headers of a request, and the wait for the
-# next request on a kept-alive connection, within KEEPALIVE_SECONDS; no byte either way for
+# next request on a kept-alive connection, within keepalive seconds; no byte either way for
 # IDLE_SECONDS closes a connection; a request must be received and answered within REQUEST_SECONDS
 # (the largest body, 10 MiB, needs 0.7 Mbit/s).
-KEEPALIVE_SECONDS = 5
+keepalive = 5
 IDLE_SECONDS = 10
 REQUEST_SECONDS = 120
-keepalive = KEEPALIVE_SECONDS
 worker_connections = 1000
 # On SIGTERM: stop accepting, finish what is in flight, close idle connections (within keepalive),
 # and exit within graceful_timeout, below Docker's and Kubernetes' default grace of 10 s.
