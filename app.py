@@ -28,43 +28,30 @@ import re
 import time
 import traceback
 import urllib.parse
-from collections.abc import Callable
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import NamedTuple
 
-from churn.explain import DEFAULT_TOP
+from churn.config import Settings
+from churn.explain import CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
 from churn.model import describe_model
 from churn.openapi import openapi_document
 from churn.results import predictions
 from churn.schema import InvalidCustomer, describe, validate_customer
+from churn.text import ECHO_CHARS, echo, whole_number
 
 JSON_CONTENT_TYPE = "application/json"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
-MAX_BODY_BYTES = 10 * 1024 * 1024
-MAX_BATCH = 10_000
 MAX_REPORTED_ERRORS = 20
 OPEN_PATHS = frozenset({"/ping"})  # health checks must work without the API key
 _READ_CHUNK_BYTES = 64 * 1024
 # json.loads and json.dumps with default arguments, without their per-call argument handling.
 _decode_json = json.JSONDecoder().decode
 _encode_json = json.JSONEncoder(check_circular=False).encode  # our documents are trees
-_ECHO_CHARS = 40
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # nothing that could forge a log line or header
 _LOGGED_PATH_CHARS = 200
 _LOGFMT_PLAIN = re.compile(r"[!#-<>-~]+")  # printable ASCII but space, " and =
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Operational limits and access control of one app instance."""
-
-    max_body_bytes: int = MAX_BODY_BYTES
-    max_batch: int = MAX_BATCH
-    api_key: str | None = None  # when set, every route but /ping needs "Authorization: Bearer <key>"
-    access_log: Callable[[str], None] | None = None  # takes one line per request; None: no access log
 
 
 class HTTPError(Exception):
@@ -132,8 +119,9 @@ ROUTES = {
 }
 
 
-def create_app(model, settings=Settings()):
-    """Build the WSGI callable around an already-loaded model."""
+def create_app(model, settings=None):
+    """Build the WSGI callable around an already-loaded model (and Settings, else the defaults)."""
+    settings = settings or Settings()
 
     def app(environ, start_response):
         started = time.perf_counter()
@@ -174,7 +162,7 @@ def _access_line(environ, status, size, started, request_id):
     """One logfmt line: when, what was asked, how it was answered, how long it took, which request."""
     milliseconds = (time.perf_counter() - started) * 1000
     method, path = (
-        _logfmt(environ["REQUEST_METHOD"][:_ECHO_CHARS]),
+        _logfmt(environ["REQUEST_METHOD"][:ECHO_CHARS]),
         _logfmt(environ.get("PATH_INFO", "")[:_LOGGED_PATH_CHARS]),
     )
     return (
@@ -216,8 +204,8 @@ def _dispatch(environ, model, settings):
     if handler is None:
         allowed = _ALLOWED_METHODS.get(path)
         if allowed is None:
-            raise HTTPError(404, f"no such endpoint: {_echo(path)}; see GET /openapi.json")
-        raise HTTPError(405, f"{path} does not accept {_echo(method)}", headers=[("Allow", ", ".join(allowed))])
+            raise HTTPError(404, f"no such endpoint: {echo(path)}; see GET /openapi.json")
+        raise HTTPError(405, f"{path} does not accept {echo(method)}", headers=[("Allow", ", ".join(allowed))])
     if settings.api_key is not None and path not in OPEN_PATHS:
         _authorize(environ, settings.api_key)
     return handler(environ, model, settings)
@@ -240,16 +228,17 @@ def _explain_top(query, model):
         return None
     parameters = _query_parameters(query)
     explain = parameters.get("explain", "false")
-    top, fields = parameters.get("top", str(DEFAULT_TOP)), len(model.schema.fields)
     if explain not in ("true", "false", "1", "0"):
-        raise HTTPError(400, f"explain must be true or false, not {_echo(explain)}")
-    if top != "all" and not (top.isascii() and top.isdigit() and top[0] != "0" and int(top) <= fields):
-        raise HTTPError(400, f"top must be a whole number from 1 to {fields}, or all, not {_echo(top)}")
+        raise HTTPError(400, f"explain must be true or false, not {echo(explain)}")
+    try:
+        top = parse_top(parameters.get("top", str(DEFAULT_TOP)), len(model.schema.fields))
+    except ValueError as error:
+        raise HTTPError(400, f"top {error}") from None
     if explain in ("false", "0"):
         return None
     if model.explainer is None:
-        raise HTTPError(400, "this model cannot explain: it has no training means (export it with train.py)")
-    return fields if top == "all" else int(top)
+        raise HTTPError(400, CANNOT_EXPLAIN)
+    return top
 
 
 def _query_parameters(query):
@@ -288,7 +277,7 @@ def _require_json_content_type(environ):
     media_type, *parameters = environ.get("CONTENT_TYPE", "").split(";")
     charset = next((p.split("=", 1)[1] for p in parameters if p.strip().lower().startswith("charset=")), "utf-8")
     if media_type.strip().lower() != JSON_CONTENT_TYPE or charset.strip(' "').lower() not in ("utf-8", "utf8"):
-        sent = _echo(environ.get("CONTENT_TYPE", "")) or "none"
+        sent = echo(environ.get("CONTENT_TYPE", "")) or "none"
         raise HTTPError(415, f"send the body as JSON with 'Content-Type: application/json' (got {sent})")
 
 
@@ -316,9 +305,10 @@ def _content_length(environ):
     text = environ.get("CONTENT_LENGTH", "")
     if not text:
         return None
-    if not (text.isascii() and text.isdigit()):
-        raise HTTPError(400, f"invalid Content-Length: {_echo(text)}")
-    return int(text)
+    length = whole_number(text)
+    if length is None:
+        raise HTTPError(400, f"invalid Content-Length: {echo(text)}")
+    return length
 
 
 def _is_chunked(environ):
@@ -363,11 +353,6 @@ def _unprocessable_batch(errors):
     if len(errors) > len(shown):
         detail += f"; and {len(errors) - len(shown)} more errors"
     return HTTPError(422, detail, errors=shown)
-
-
-def _echo(text, limit=_ECHO_CHARS):
-    """At most `limit` characters of something the caller sent."""
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _json_response(status, document):

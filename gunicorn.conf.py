@@ -16,6 +16,7 @@ import gevent
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
+from churn.config import startup_summary
 from churn.cpus import usable_cpus
 from churn.listen import listen_addresses
 
@@ -74,7 +75,7 @@ def when_ready(server):
     if wsgi is None:
         return
     addresses = ", ".join(str(listener) for listener in server.LISTENERS)
-    server.log.info("churn service: %s, listening on %s", wsgi.startup_summary(os.environ, wsgi.model), addresses)
+    server.log.info("churn service: %s, listening on %s", startup_summary(os.environ, wsgi.model), addresses)
 
 
 def on_reload(server):
@@ -85,5 +86,5 @@ def on_reload(server):
     server.log.warning(
         "churn service: SIGHUP restarts the workers but does not reload the model: still serving %s. "
         "To serve a new model, restart the service.",
-        wsgi.startup_summary(os.environ, wsgi.model),
+        startup_summary(os.environ, wsgi.model),
     )

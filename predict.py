@@ -21,8 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-from churn.explain import DEFAULT_TOP
-from churn.model import DEFAULT_MODEL_PATH, ModelError, load_model
+from churn.artifact import DEFAULT_MODEL_PATH, ModelError
+from churn.explain import ALL, CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
+from churn.model import load_model
 from churn.results import predictions
 from churn.schema import InvalidCustomer, validate_customer
 
@@ -35,6 +36,10 @@ _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "jso
 
 class InputError(ValueError):
     """The input cannot be read as customers; the message says where and why."""
+
+
+class UsageError(Exception):
+    """An option the model at hand cannot take; the message says which and why."""
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -220,9 +225,7 @@ def score_stream(model, rows, writer, explain_top, skip_invalid, progress):
 def run(args, out):
     """Score the input; return the exit status."""
     model = load_model(args.model)
-    if args.explain and model.explainer is None:
-        raise ModelError(f"{args.model} cannot explain: it has no training means (export it with train.py)")
-    explain_top = (len(model.schema.fields) if args.top == "all" else int(args.top)) if args.explain else None
+    explain_top = _explain_top(args, model)
     stream, kind, size = open_input(args.input)
     with stream:
         kind = kind or sniff(stream)
@@ -240,6 +243,18 @@ def run(args, out):
     progress.finish()
     _report(scored, skipped, time.monotonic() - started)
     return 0
+
+
+def _explain_top(args, model):
+    """How many factors each explanation gives; None without --explain."""
+    if not args.explain:
+        return None
+    if model.explainer is None:
+        raise UsageError(f"--explain: {args.model}: {CANNOT_EXPLAIN}")
+    try:
+        return parse_top(args.top, len(model.schema.fields))
+    except ValueError as error:
+        raise UsageError(f"--top {error}") from None
 
 
 def _validate_or_raise(model, line, raw):
@@ -263,21 +278,20 @@ def _report(scored, skipped, seconds):
 
 
 def parse_args(argv):
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", help="a .csv, .json or .jsonl file, or - for standard input")
     parser.add_argument("--format", choices=sorted(WRITERS), help="output format (default csv)")
     parser.add_argument("--explain", action="store_true", help="add why: the largest contributions")
-    parser.add_argument("--top", default=str(DEFAULT_TOP), help="factors per explanation, or 'all' (default 3)")
+    parser.add_argument("--top", default=str(DEFAULT_TOP), help=f"factors per explanation, or {ALL} (default 3)")
     parser.add_argument("--skip-invalid", action="store_true", help="skip bad rows instead of stopping")
     parser.add_argument("--model", default=DEFAULT_MODEL_PATH, help="the model (default model/churn-model.json)")
     parser.add_argument("--output", help="write here instead of standard output")
-    args = parser.parse_args(argv)
-    if args.top != "all" and not (args.top.isascii() and args.top.isdigit() and int(args.top) > 0):
-        parser.error(f"--top must be a positive whole number or 'all', not {args.top!r}")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
+    """Score the input the command line names; return the exit status."""
     args = parse_args(argv)
     try:
         with open(args.output, "w", encoding="utf-8", newline="") if args.output else _stdout() as out:
@@ -289,7 +303,7 @@ def main(argv=None):
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (OSError, ModelError) as error:
+    except (OSError, ModelError, UsageError) as error:
         print(f"predict.py: error: {error}", file=sys.stderr)
         return 2
 

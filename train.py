@@ -24,11 +24,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, train_test_split
 
+from churn.artifact import ModelError
 from churn.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
 from churn.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
 from churn.fitting import TrainingError, fit
-from churn.model import ModelError
 from churn.model_card import CARD_NAME, model_card
 from churn.pickles import artifact_from_pickle
 

@@ -39,12 +39,13 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from app import Settings, create_app  # noqa: E402
+from app import create_app  # noqa: E402
 from bench import process_group  # noqa: E402
+from churn.artifact import DEFAULT_MODEL_PATH  # noqa: E402
+from churn.config import Settings, access_log_writer  # noqa: E402
 from churn.model import load_model, score  # noqa: E402
 from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 from churn.schema import validate_customer  # noqa: E402
-from wsgi import DEFAULT_MODEL_PATH, access_log_writer  # noqa: E402
 
 BIN_DIR = Path(sys.executable).parent
 APPS = {"service": "wsgi:app", "floor": "bench.floor_app:app", "parsing floor": "bench.floor_app:parsing_app"}

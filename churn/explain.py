@@ -10,7 +10,15 @@ import math
 from dataclasses import dataclass
 from operator import itemgetter
 
+from churn.text import echo, whole_number
+
 DEFAULT_TOP = 3
+ALL = "all"
+# The one thing that makes a model explain: train.py records the training means; a pickle has none.
+CANNOT_EXPLAIN = (
+    "this model cannot explain: it has no training means (a model read or exported from the book's pickle "
+    "has none); serve a model trained with train.py"
+)
 
 
 class ExplainerError(ValueError):
@@ -45,6 +53,17 @@ def build_explainer(means, weights, schema, categorical_weights, intercept):
     numerical = {field: (weights[field], float(means[field])) for field in schema.numerical}
     base_value = intercept + math.fsum(weights[feature] * means[feature] for feature in weights)
     return Explainer(base_value, categorical, numerical)
+
+
+def parse_top(text, fields):
+    """How many factors `text` asks for: a whole number from 1 to `fields`, or "all" (all `fields`);
+    anything else raises ValueError, whose message completes "top …"."""
+    if text == ALL:
+        return fields
+    number = whole_number(text)
+    if number is None or not 1 <= number <= fields or text[0] == "0":
+        raise ValueError(f"must be a whole number from 1 to {fields}, or {ALL}, not {echo(text)}")
+    return number
 
 
 def explain(explainer, customer, top=DEFAULT_TOP):

@@ -5,25 +5,24 @@ categorical value the customer has, and weight * value for each numerical field.
 artifact's feature weights into exactly those lookups, so scoring is a handful of dict reads.
 """
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
+from churn.artifact import (
+    FORMAT_VERSION,
+    HASH_KEY,
+    REQUIRED_KEYS,
+    ModelError,
+    checked_threshold,
+    content_sha256,
+    version_of,
+)
 from churn.explain import ExplainerError, build_explainer
+from churn.pickles import artifact_from_pickle
 from churn.schema import Schema
 
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model" / "churn-model.json"
-FORMAT_VERSION = 1
-HASH_KEY = "sha256"
-VERSION_CHARS = 12  # the model version is this prefix of its sha256
-_REQUIRED_KEYS = ("format_version", "intercept", "weights", "schema", "threshold", "metadata", HASH_KEY)
 _PICKLE_MAGIC = b"\x80"  # first byte of every pickle of protocol 2 or newer
-
-
-class ModelError(Exception):
-    """The model artifact cannot be used; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class ChurnModel:
 
     @property
     def version(self):
-        return self.sha256[:VERSION_CHARS]
+        return version_of(self.sha256)
 
 
 def load_model(path):
@@ -52,9 +51,7 @@ def load_model(path):
     try:
         with open(path, "rb") as file:
             content = file.read()
-        if content.startswith(_PICKLE_MAGIC):
-            from churn.pickles import artifact_from_pickle  # imports scikit-learn: only on this path
-
+        if content.startswith(_PICKLE_MAGIC):  # scikit-learn is imported on this path only
             return model_from_artifact(artifact_from_pickle(content))
         return model_from_artifact(json.loads(content.decode("utf-8")))
     except (OSError, ValueError, RecursionError, ModelError) as error:
@@ -71,23 +68,11 @@ def _reason(error):
     return str(error)
 
 
-def content_sha256(document):
-    """sha256 of an artifact's content: its canonical JSON without the hash itself."""
-    content = {key: value for key, value in document.items() if key != HASH_KEY}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
-
-def with_content_hash(document):
-    """The artifact with its content hash added, as train.py writes it."""
-    return {**document, HASH_KEY: content_sha256(document)}
-
-
 def model_from_artifact(document):
     """Build a ChurnModel from the artifact's JSON document, checking that it is complete."""
     if not isinstance(document, dict):
         raise ModelError("the artifact is not a JSON object")
-    missing = [key for key in _REQUIRED_KEYS if key not in document]
+    missing = [key for key in REQUIRED_KEYS if key not in document]
     if missing:
         raise ModelError(f"missing keys: {', '.join(missing)}")
     if document["format_version"] != FORMAT_VERSION:
@@ -95,7 +80,7 @@ def model_from_artifact(document):
     actual = content_sha256(document)
     if document[HASH_KEY] != actual:
         raise ModelError(
-            f"its content does not match its sha256 {str(document[HASH_KEY])[:VERSION_CHARS]!r}…: changed after export"
+            f"its content does not match its sha256 {version_of(document[HASH_KEY])!r}…: changed after export"
         )
     weights = _finite_weights(document["weights"])
     schema = _schema(document["schema"])
@@ -243,7 +228,7 @@ def _metadata(metadata):
 
 
 def _threshold(threshold):
-    threshold = _finite(threshold, "threshold")
-    if not 0 < threshold < 1:
-        raise ModelError(f"threshold must be between 0 and 1, got {threshold}")
-    return threshold
+    try:
+        return checked_threshold(threshold)
+    except ValueError as error:
+        raise ModelError(f"threshold {error}") from None

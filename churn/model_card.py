@@ -5,6 +5,7 @@ Training-time only (numpy); the service never imports it.
 
 import numpy as np
 
+from churn.artifact import version_of
 from churn.data import DATA_URL
 from churn.features import CATEGORICAL, NUMERICAL
 
@@ -17,7 +18,7 @@ def model_card(result, artifact, data):
     """The card's Markdown. `data` describes the data set: path, sha256, rows, churners."""
     metadata, threshold = artifact["metadata"], artifact["threshold"]
     sections = [
-        f"# Model card: churn, version {artifact['sha256'][:12]}\n\n"
+        f"# Model card: churn, version {version_of(artifact['sha256'])}\n\n"
         f"Written by `train.py` on {metadata['trained_at']} with scikit-learn {metadata['sklearn_version']}, "
         f"next to the model it describes: `churn-model.json` (sha256 `{artifact['sha256']}`), which the "
         "service serves, and `churn-model.bin`, the same model as the book's pickle.",

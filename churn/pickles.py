@@ -13,8 +13,8 @@ import pickle
 import sys
 import warnings
 
+from churn.artifact import ModelError
 from churn.export import artifact_from_estimators, schema_from_vectorizer
-from churn.model import ModelError
 
 _NUMPY_CORE = "numpy._core.multiarray"
 # (module, name) in the file -> (module, name) to import. numpy 1.x wrote numpy.core, numpy 2 numpy._core.

@@ -16,6 +16,7 @@ import math
 from collections import Counter
 
 from churn.features import normalise, prepare_customer
+from churn.text import echo_value, json_repr, json_type
 
 MAX_NUMBER = 1_000_000_000  # far beyond any tenure or charge; keeps the arithmetic meaningful
 ID_FIELD = "customerid"
@@ -25,8 +26,6 @@ MIN_ID_INTEGER = -(10 ** (MAX_ID_CHARS - 1) - 1)
 MAX_ID_INTEGER = 10**MAX_ID_CHARS - 1
 ID_RULE = f"must be a string or an integer of at most {MAX_ID_CHARS} characters"
 MISSING = "is required"
-# Longest piece of a caller's value repeated back in an error message.
-_ECHO_CHARS = 40
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +64,7 @@ def validate_customer(raw, schema):
     if type(raw) is dict and _is_already_prepared(raw, schema):
         return raw
     if not isinstance(raw, dict):
-        raise InvalidCustomer([_error("customer", f"must be a JSON object, not {_json_type(raw)}")])
+        raise InvalidCustomer([_error("customer", f"must be a JSON object, not {json_type(raw)}")])
     errors = _duplicate_names(raw, schema)
     customer = prepare_customer(raw)
     errors += [_error(field, MISSING) for field in schema.fields if field not in customer]
@@ -138,39 +137,16 @@ def _is_allowed(value, allowed):
 
 def _not_allowed_message(value, allowed):
     choices = ", ".join(json_repr(choice) for choice in allowed)
-    return f"unknown value {_echo(value)}; allowed values: {choices}"
+    return f"unknown value {echo_value(value)}; allowed values: {choices}"
 
 
 def _number_problem(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"must be a number, not {_echo(value)}"
+        return f"must be a number, not {echo_value(value)}"
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
     if value < 0:
-        return f"must not be negative, got {_echo(value)}"
+        return f"must not be negative, got {echo_value(value)}"
     if value > MAX_NUMBER:
         return f"must be at most {MAX_NUMBER}"
     return None
-
-
-def json_repr(value):
-    """Show a value the way the caller wrote it in JSON."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, (list, dict)):
-        return "an array" if isinstance(value, list) else "an object"
-    return repr(value)
-
-
-def _echo(value):
-    text = json_repr(value)
-    return text if len(text) <= _ECHO_CHARS else text[:_ECHO_CHARS] + "…"
-
-
-def _json_type(value):
-    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")

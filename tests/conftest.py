@@ -16,10 +16,10 @@ import webtest
 
 from app import create_app
 from bench import process_group
+from churn.artifact import DEFAULT_MODEL_PATH
 from churn.data import DATA_FILE_NAME, read_customers
 from churn.model import load_model
 from helpers import reference_probability, require_process_groups, skip_or_fail
-from wsgi import DEFAULT_MODEL_PATH
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_DIR = PROJECT_DIR.parent / "shared"

@@ -7,7 +7,8 @@ import re
 import pytest
 import webtest
 
-from app import MAX_REPORTED_ERRORS, Settings, create_app
+from app import MAX_REPORTED_ERRORS, create_app
+from churn.config import Settings
 
 PROBLEM = "application/problem+json"
 

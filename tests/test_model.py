@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from churn.model import ModelError, describe_model, load_model, model_from_artifact, score, with_content_hash
+from churn.artifact import ModelError, with_content_hash
+from churn.model import describe_model, load_model, model_from_artifact, score
 
 # A two-field model small enough to check by hand.
 TINY_ARTIFACT = with_content_hash(
@@ -81,7 +82,8 @@ def test_load_model_reads_the_shipped_artifact(model):
             "no weight for feature 'contract=weekly'",
         ),
         (_artifact(schema={"categorical": []}), "schema must be"),
-        (_artifact(threshold=1.5), "threshold must be between 0 and 1"),
+        (_artifact(threshold=1.5), "threshold must be a number between 0 and 1, not 1.5"),
+        (_artifact(threshold=True), "threshold must be a number between 0 and 1, not True"),
         (_artifact(metadata=[]), "metadata must be a JSON object"),
     ],
 )

@@ -5,9 +5,10 @@ import os
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from app import MAX_BATCH, create_app
+from app import create_app
+from churn.artifact import DEFAULT_MODEL_PATH
+from churn.config import MAX_BATCH
 from churn.model import load_model
-from wsgi import DEFAULT_MODEL_PATH
 
 FUZZ_EXAMPLES = 500
 api_schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app(load_model(DEFAULT_MODEL_PATH)))

@@ -10,7 +10,8 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 import train
-from churn.model import ModelError, load_model, model_from_artifact, score
+from churn.artifact import ModelError
+from churn.model import load_model, model_from_artifact, score
 from churn.pickles import artifact_from_pickle
 from churn.schema import validate_customer
 

@@ -5,10 +5,10 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from churn.artifact import DEFAULT_MODEL_PATH
 from churn.features import normalise
 from churn.model import load_model, score
 from churn.schema import MAX_NUMBER, InvalidCustomer, validate_customer
-from wsgi import DEFAULT_MODEL_PATH
 
 MODEL = load_model(DEFAULT_MODEL_PATH)
 SCHEMA = MODEL.schema

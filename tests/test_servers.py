@@ -1,24 +1,19 @@
 """End to end: the real servers, started as a user starts them, answering over HTTP."""
 
-import dataclasses
 import json
 import math
 import runpy
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 from gunicorn.workers.ggevent import GeventWorker
 
-from app import Settings
+from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
 from churn.cpus import usable_cpus
-from churn.model import with_content_hash
 from helpers import reference_probability
-from wsgi import DEFAULT_MODEL_PATH, ConfigurationError, settings_from_environment
 
 SERVERS = ["gunicorn", "waitress"]
 
@@ -54,37 +49,9 @@ def test_churn_threshold_overrides_the_models(serve, book_customer, book_probabi
     assert server.post_json("/predict", book_customer)[1]["churn"] is churn
 
 
-def test_serving_imports_no_scikit_learn_numpy_or_scipy(project_dir):
-    code = "import sys, wsgi; print(sorted(m for m in ('sklearn', 'numpy', 'scipy') if m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=project_dir, capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
-
-
 def test_gunicorn_config_honours_web_concurrency(project_dir, monkeypatch):
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     assert runpy.run_path(str(project_dir / "gunicorn.conf.py"))["workers"] == 3
-
-
-def test_settings_come_from_the_environment():
-    environ = {"MAX_BODY_BYTES": "2048", "MAX_BATCH": "5", "CHURN_API_KEY": "k", "ACCESS_LOG": "off"}
-    assert settings_from_environment(environ) == Settings(max_body_bytes=2048, max_batch=5, api_key="k")
-
-
-def test_unset_or_empty_variables_mean_the_defaults_and_an_access_log():
-    settings = settings_from_environment({"CHURN_API_KEY": ""})
-    assert settings.access_log is not None
-    assert dataclasses.replace(settings, access_log=None) == Settings()
-
-
-def test_access_log_is_on_or_off_nothing_else():
-    with pytest.raises(ConfigurationError, match="ACCESS_LOG must be on or off, not 'maybe'"):
-        settings_from_environment({"ACCESS_LOG": "maybe"})
-
-
-@pytest.mark.parametrize("value", ["0", "-1", "ten", "1e6"])
-def test_a_bad_limit_in_the_environment_is_named(value):
-    with pytest.raises(ConfigurationError, match=f"MAX_BATCH must be a positive whole number, not '{value}'"):
-        settings_from_environment({"MAX_BATCH": value})
 
 
 def _raw_exchange(port, request, timeout=10):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bench import process_group
-from churn.model import with_content_hash
+from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
+from churn.config import EXIT_CANNOT_START
 from helpers import require_process_groups
-from wsgi import DEFAULT_MODEL_PATH, EXIT_CANNOT_START
 
 BIN_DIR = os.path.dirname(sys.executable)
 START_COMMANDS = {

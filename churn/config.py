@@ -1,0 +1,120 @@
+"""The service's configuration: its Settings, and how the environment variables set them and choose
+the model. Functions of a plain mapping, so tests pass a dict; importing this module does nothing.
+
+    MODEL_PATH       the model: our JSON artifact, or the book's pickle (default model/churn-model.json)
+    CHURN_THRESHOLD  overrides the model's threshold for "churn": true (0 < t < 1)
+    MAX_BODY_BYTES   largest request body accepted (default 10 MiB)
+    MAX_BATCH        most customers in one /predict request (default 10,000)
+    CHURN_API_KEY    when set, every route but /ping needs "Authorization: Bearer <key>"
+    ACCESS_LOG       "on" (default): one logfmt line per request on standard output; "off": none
+
+Anything wrong with them stops the start with one line on stderr and exit status 4
+(`load_or_exit`), which gunicorn reads as "the app failed to load": it stops instead of
+restarting workers in a loop.
+"""
+
+import dataclasses
+import sys
+from collections.abc import Callable
+
+from churn.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
+from churn.model import load_model
+from churn.text import whole_number
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_BATCH = 10_000
+EXIT_CANNOT_START = 4  # gunicorn's APP_LOAD_ERROR
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Operational limits and access control of one app instance."""
+
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_batch: int = MAX_BATCH
+    api_key: str | None = None  # when set, every route but /ping needs "Authorization: Bearer <key>"
+    access_log: Callable[[str], None] | None = None  # takes one line per request; None: no access log
+
+
+class ConfigurationError(Exception):
+    """An environment variable has a value the service cannot use."""
+
+
+def load_or_exit(environ):
+    """The model and the Settings `environ` asks for; on any problem, one line on stderr and exit 4."""
+    try:
+        return model_from_environment(environ), settings_from_environment(environ)
+    except (ModelError, ConfigurationError) as error:
+        print(f"churn service: cannot start: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_CANNOT_START) from None
+
+
+def settings_from_environment(environ):
+    """The app's Settings from environment variables; a bad value is named in ConfigurationError."""
+    return Settings(
+        max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", MAX_BODY_BYTES),
+        max_batch=_positive_int(environ, "MAX_BATCH", MAX_BATCH),
+        api_key=environ.get("CHURN_API_KEY") or None,
+        access_log=access_log_writer(sys.stdout) if _switch(environ, "ACCESS_LOG", default=True) else None,
+    )
+
+
+def access_log_writer(stream):
+    """The service's access log: each line written to `stream` and flushed at once."""
+
+    def write(line):
+        stream.write(line + "\n")
+        stream.flush()  # a line now, not when a buffer fills: logs are read as they come
+
+    return write
+
+
+def model_from_environment(environ):
+    """The model MODEL_PATH names, with CHURN_THRESHOLD applied."""
+    model = load_model(model_path(environ))
+    threshold = environ.get("CHURN_THRESHOLD", "")
+    return dataclasses.replace(model, threshold=_threshold(threshold)) if threshold else model
+
+
+def model_path(environ):
+    """Where the model to serve is: MODEL_PATH, else the shipped one."""
+    return environ.get("MODEL_PATH") or DEFAULT_MODEL_PATH
+
+
+def startup_summary(environ, model):
+    """One line for the start-up log: which model, how good, which threshold."""
+    auc = model.metadata.get("test_auc")
+    return (
+        f"model {model_path(environ)} version {model.version}"
+        f" (test AUC {f'{auc:.3f}' if auc is not None else 'unknown'}), threshold {model.threshold}"
+    )
+
+
+def _positive_int(environ, name, default):
+    text = environ.get(name, "")
+    if not text:
+        return default
+    number = whole_number(text)
+    if not number:  # None, or 0
+        raise ConfigurationError(f"{name} must be a positive whole number, not {text!r}")
+    return number
+
+
+def _switch(environ, name, default):
+    text = environ.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text not in ("on", "off"):
+        raise ConfigurationError(f"{name} must be on or off, not {text!r}")
+    return text == "on"
+
+
+def _threshold(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = text  # named as it was given
+    try:
+        return checked_threshold(value)
+    except ValueError as error:
+        raise ConfigurationError(f"CHURN_THRESHOLD {error}") from None

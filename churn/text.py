@@ -1,0 +1,43 @@
+"""Reading and repeating what callers write: whole numbers given as text, values shown as JSON
+writes them, and short echoes of either in error messages. Standard library only."""
+
+ECHO_CHARS = 40  # the longest piece of a caller's text repeated back in a message or a log line
+
+
+def whole_number(text):
+    """The int that `text` writes with ASCII digits only ("0042" is 42), else None: no sign, no
+    space, no "_", no exponent, nothing that int() would also accept."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def echo(text, limit=ECHO_CHARS):
+    """At most `limit` characters of something the caller sent."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def echo_value(value):
+    """A short echo of a JSON value, written as the caller wrote it."""
+    return echo(json_repr(value))
+
+
+def json_repr(value):
+    """A value the way it is written in JSON; arrays and objects by their kind only."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (list, dict)):
+        return json_type(value)
+    return repr(value)
+
+
+def json_type(value):
+    """The kind of a JSON value, as a message names it: "an array", "a string", "null", …"""
+    if value is None:
+        return "null"
+    return next((name for kind, name in _TYPE_NAMES if isinstance(value, kind)), "a number")
+
+
+_TYPE_NAMES = ((bool, "a boolean"), (str, "a string"), (list, "an array"), (dict, "an object"))

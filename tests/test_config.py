@@ -1,0 +1,71 @@
+"""The environment configures the service: limits, key, access log, model and threshold; a bad value is named."""
+
+import dataclasses
+import io
+import json
+
+import pytest
+
+from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
+from churn.config import (
+    ConfigurationError,
+    Settings,
+    access_log_writer,
+    model_from_environment,
+    settings_from_environment,
+    startup_summary,
+)
+
+
+def test_settings_come_from_the_environment():
+    environ = {"MAX_BODY_BYTES": "2048", "MAX_BATCH": "5", "CHURN_API_KEY": "k", "ACCESS_LOG": "off"}
+    assert settings_from_environment(environ) == Settings(max_body_bytes=2048, max_batch=5, api_key="k")
+
+
+def test_unset_or_empty_variables_mean_the_defaults_and_an_access_log():
+    settings = settings_from_environment({"CHURN_API_KEY": ""})
+    assert settings.access_log is not None
+    assert dataclasses.replace(settings, access_log=None) == Settings()
+
+
+def test_access_log_is_on_or_off_nothing_else():
+    with pytest.raises(ConfigurationError, match="ACCESS_LOG must be on or off, not 'maybe'"):
+        settings_from_environment({"ACCESS_LOG": "maybe"})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1e6", " 5", "٥"])
+def test_a_bad_limit_in_the_environment_is_named(value):
+    with pytest.raises(ConfigurationError, match=f"MAX_BATCH must be a positive whole number, not '{value}'"):
+        settings_from_environment({"MAX_BATCH": value})
+
+
+def test_the_access_log_writes_each_line_at_once():
+    stream = io.StringIO()
+    access_log_writer(stream)("method=GET path=/ping")
+    assert stream.getvalue() == "method=GET path=/ping\n"
+
+
+def test_model_path_chooses_the_model(shipped_artifact, tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(with_content_hash(dict(shipped_artifact, intercept=0.25))))
+    assert model_from_environment({"MODEL_PATH": str(path)}).intercept == 0.25
+    assert model_from_environment({}).sha256 == shipped_artifact["sha256"]
+
+
+def test_churn_threshold_replaces_the_models_threshold(model):
+    assert model_from_environment({"CHURN_THRESHOLD": "0.3"}).threshold == 0.3
+    assert model_from_environment({"CHURN_THRESHOLD": ""}).threshold == model.threshold
+
+
+@pytest.mark.parametrize(("value", "named"), [("1.5", "1.5"), ("0", "0.0"), ("nan", "nan"), ("high", "'high'")])
+def test_a_threshold_outside_0_to_1_is_named(value, named):
+    with pytest.raises(ConfigurationError, match=f"^CHURN_THRESHOLD must be a number between 0 and 1, not {named}$"):
+        model_from_environment({"CHURN_THRESHOLD": value})
+
+
+def test_the_startup_summary_names_the_model_its_quality_and_threshold(model):
+    summary = startup_summary({}, model)
+    assert summary == (
+        f"model {DEFAULT_MODEL_PATH} version {model.version} (test AUC {model.metadata['test_auc']:.3f}), "
+        f"threshold {model.threshold}"
+    )
