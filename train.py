@@ -61,23 +61,20 @@ class TrainingResult:
 def train(customers, C=DEFAULT_C):
     """Fit DictVectorizer + LogisticRegression on the book's 80 % split and score the other 20 %."""
     full_train, test = train_test_split(customers, test_size=TEST_SIZE, random_state=RANDOM_STATE)
-    dv = DictVectorizer(sparse=False)
-    x_train = dv.fit_transform(model_inputs(full_train))
-    model, solver = fit(x_train, [customer[TARGET] for customer in full_train], C)
-    predictions = model.predict_proba(dv.transform(model_inputs(test)))[:, 1]
-    targets = [customer[TARGET] for customer in test]
+    fitted = _fit_and_predict(full_train, test, C)
+    targets = targets_of(test)
     return TrainingResult(
-        dv=dv,
-        model=model,
+        dv=fitted.dv,
+        model=fitted.model,
         schema=schema_of(full_train),
-        feature_means=x_train.mean(axis=0).tolist(),
+        feature_means=fitted.feature_means,
         training_rows=len(full_train),
         test_rows=len(test),
-        test_auc=float(roc_auc_score(targets, predictions)),
+        test_auc=float(roc_auc_score(targets, fitted.predictions)),
         C=C,
         test_targets=targets,
-        test_predictions=predictions.tolist(),
-        solver=solver,
+        test_predictions=fitted.predictions.tolist(),
+        solver=fitted.solver,
     )
 
 
@@ -91,12 +88,34 @@ def cross_validate(customers, cs=CV_CS, folds=5):
         for train_index, validation_index in kfold.split(full_train):
             part = [full_train[i] for i in train_index]
             validation = [full_train[i] for i in validation_index]
-            dv = DictVectorizer(sparse=False)
-            model, _ = fit(dv.fit_transform(model_inputs(part)), [customer[TARGET] for customer in part], C)
-            predicted = model.predict_proba(dv.transform(model_inputs(validation)))[:, 1]
-            aucs.append(roc_auc_score([customer[TARGET] for customer in validation], predicted))
+            predicted = _fit_and_predict(part, validation, C).predictions
+            aucs.append(roc_auc_score(targets_of(validation), predicted))
         scores[C] = (float(np.mean(aucs)), float(np.std(aucs)))
     return scores
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    dv: DictVectorizer
+    model: LogisticRegression
+    solver: dict
+    feature_means: list
+    predictions: np.ndarray  # churn probabilities of the held-out customers
+
+
+def _fit_and_predict(training, held_out, C):
+    """The book's DictVectorizer + LogisticRegression fitted on `training`, and its churn probabilities
+    for `held_out`."""
+    dv = DictVectorizer(sparse=False)
+    x = dv.fit_transform(model_inputs(training))
+    model, solver = fit(x, targets_of(training), C)
+    predictions = model.predict_proba(dv.transform(model_inputs(held_out)))[:, 1]
+    return _Fitted(dv, model, solver, x.mean(axis=0).tolist(), predictions)
+
+
+def targets_of(customers):
+    """Whether each customer churned, 0 or 1."""
+    return [customer[TARGET] for customer in customers]
 
 
 def model_inputs(customers):

@@ -40,18 +40,16 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from app import create_app  # noqa: E402
-from bench import process_group  # noqa: E402
+from bench.servers import Server  # noqa: E402
 from churn.artifact import DEFAULT_MODEL_PATH  # noqa: E402
 from churn.config import Settings, access_log_writer  # noqa: E402
 from churn.model import load_model, score  # noqa: E402
 from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 from churn.schema import validate_customer  # noqa: E402
 
-BIN_DIR = Path(sys.executable).parent
 APPS = {"service": "wsgi:app", "floor": "bench.floor_app:app", "parsing floor": "bench.floor_app:parsing_app"}
 BATCH_SIZE = 10_000
 PICKLE_PATH = PROJECT_DIR / "model" / "churn-model.bin"
-START_TIMEOUT_SECONDS = 30
 # Ratio targets: name -> (how the ratio is formed, the bound, "min" or "max").
 TARGETS = {
     "gunicorn_rps_vs_floor": ("service / floor requests/s under gunicorn", 0.9, "min"),
@@ -135,44 +133,16 @@ def _python_load(port, body, duration, connections):
 # --- servers --------------------------------------------------------------------------------------
 
 
-def _server_command(server, app, port, extra_args=()):
-    if server == "gunicorn":  # run from the project directory, so gunicorn.conf.py applies
-        return [str(BIN_DIR / "gunicorn"), "--bind", f"127.0.0.1:{port}", *extra_args, app]
-    return [str(BIN_DIR / "waitress-serve"), f"--listen=127.0.0.1:{port}", *extra_args, app]
+def _seconds_to_first_prediction(server, body):
+    """Wait for the first 200 on POST /predict; return the seconds since the server's process started."""
+    server.wait_until(lambda: _post_status(server.port, body) == 200, poll_seconds=0.005)
+    return time.perf_counter() - server.started
 
 
-class _Server:
-    """A server process started from the project directory in its own process group, stopped with it on exit."""
-
-    def __init__(self, server, app, extra_args=()):
-        self.port = process_group.free_port()
-        self.started = time.perf_counter()
-        self.process = process_group.start(
-            _server_command(server, app, self.port, extra_args),
-            cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        process_group.stop(self.process)
-
-    def seconds_to_first_prediction(self, body):
-        """Wait for the first 200 on POST /predict; return the seconds since the process started."""
-        deadline = self.started + START_TIMEOUT_SECONDS
-        while time.perf_counter() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}")
-            if _post_status(self.port, body) == 200:
-                return time.perf_counter() - self.started
-            time.sleep(0.005)
-        raise RuntimeError("the server did not answer in time")
-
-    def worker_rss_kib(self):
-        """Resident memory of each worker process (the children of the server process)."""
-        children = [pid for pid in _pids() if _parent(pid) == self.process.pid]
-        return [_rss_kib(pid) for pid in children or [self.process.pid]]
+def _worker_rss_kib(server):
+    """Resident memory of each worker process (the children of the server process)."""
+    children = [pid for pid in _pids() if _parent(pid) == server.process.pid]
+    return [_rss_kib(pid) for pid in children or [server.process.pid]]
 
 
 def _post_status(port, body):
@@ -209,9 +179,9 @@ def measure_servers(body, duration, connections, load, rounds, servers):
     results = {}
     for label, (server, args) in servers.items():
         with contextlib.ExitStack() as stack:
-            running = {name: stack.enter_context(_Server(server, app, args)) for name, app in APPS.items()}
+            running = {name: stack.enter_context(Server.launch(server, app, args)) for name, app in APPS.items()}
             for one in running.values():
-                one.seconds_to_first_prediction(body)
+                _seconds_to_first_prediction(one, body)
                 load(one.port, body, min(1, duration), connections)  # warm up
             runs = {name: [] for name in running}
             for _ in range(rounds):
@@ -233,11 +203,11 @@ def measure_cold_start_and_memory(body, repeats):
     for name in ("service", "floor"):
         app, starts, rss = APPS[name], [], []
         for _ in range(repeats):
-            with _Server("gunicorn", app, ["--workers", "1"]) as running:
-                starts.append(running.seconds_to_first_prediction(body))
+            with Server.launch("gunicorn", app, ["--workers", "1"]) as running:
+                starts.append(_seconds_to_first_prediction(running, body))
                 for _ in range(50):
                     _post_status(running.port, body)
-                rss.extend(running.worker_rss_kib())
+                rss.extend(_worker_rss_kib(running))
         results[name] = {"cold_start_ms": statistics.median(starts) * 1000, "rss_per_worker_kib": max(rss)}
     return results
 

@@ -13,10 +13,8 @@ then reset or left unanswered). Prints the counts and the seconds from SIGTERM t
 import argparse
 import http.client
 import json
-import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +24,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bench import process_group  # noqa: E402
+from bench.servers import Server  # noqa: E402
 from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 
 _BODY = json.dumps(EXAMPLE_CUSTOMER).encode()
@@ -37,19 +35,9 @@ EXIT_TIMEOUT_SECONDS = 40
 
 def measure(clients=24, idle=1, worker_class=None, env=None):
     """Load, SIGTERM and watch one gunicorn; return the counts of outcomes and the seconds to exit."""
-    port = process_group.free_port()
-    command = [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", "wsgi:app"]
-    if worker_class:
-        command[1:1] = ["--worker-class", worker_class]
-    server = process_group.start(
-        command,
-        cwd=PROJECT_DIR,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for(port)
+    args = ["--worker-class", worker_class] if worker_class else []
+    with Server.launch("gunicorn", args=args, env=env) as server:
+        port = server.wait_until_serving().port
         idlers = [socket.create_connection(("127.0.0.1", port)) for _ in range(idle)]
         outcomes, stop = Counter(), threading.Event()
         threads = [threading.Thread(target=_client, args=(port, outcomes, stop)) for _ in range(clients)]
@@ -57,16 +45,14 @@ def measure(clients=24, idle=1, worker_class=None, env=None):
             thread.start()
         time.sleep(LOAD_SECONDS)
         signalled = time.monotonic()
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=EXIT_TIMEOUT_SECONDS)
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=EXIT_TIMEOUT_SECONDS)
         exit_seconds = time.monotonic() - signalled
         stop.set()
         for thread in threads:
             thread.join()
         for sock in idlers:
             sock.close()
-    finally:
-        process_group.stop(server)
     counts = {outcome: outcomes[outcome] for outcome in ("answered", "refused", "lost")}
     return {**counts, "exit_seconds": round(exit_seconds, 2)}
 
@@ -95,17 +81,6 @@ def _client(port, outcomes, stop):
             outcomes["lost"] += 1
             connection.close()
             connection = None
-
-
-def _wait_for(port):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the server did not start")
 
 
 def parse_args(argv):

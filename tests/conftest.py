@@ -2,13 +2,7 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,6 +10,7 @@ import webtest
 
 from app import create_app
 from bench import process_group
+from bench.servers import Server
 from churn.artifact import DEFAULT_MODEL_PATH
 from churn.data import DATA_FILE_NAME, read_customers
 from churn.model import load_model
@@ -79,71 +74,6 @@ def app(model):
     return webtest.TestApp(create_app(model))
 
 
-# Real servers, started as a user starts them: from the project directory, on a free loopback port.
-BIN_DIR = Path(sys.executable).parent
-
-
-def _procfile_web(port):
-    """The Procfile's web line, run as platforms run it: with sh, and PORT set."""
-    [web] = [line for line in (PROJECT_DIR / "Procfile").read_text().splitlines() if line.startswith("web:")]
-    env = {
-        "PORT": str(port),
-        "PATH": f"{BIN_DIR}{os.pathsep}{os.environ['PATH']}",
-        "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port}",  # only keeps the test on loopback
-    }
-    # exec: the server replaces the shell, so it gets the signals (dash would otherwise fork it).
-    return ["sh", "-c", "exec " + web.removeprefix("web:").strip()], env
-
-
-SERVER_COMMANDS = {  # name -> port -> (command, environment it adds)
-    "gunicorn": lambda port: ([str(BIN_DIR / "gunicorn"), "--bind", f"127.0.0.1:{port}", "wsgi:app"], {}),
-    "waitress": lambda port: ([str(BIN_DIR / "waitress-serve"), f"--listen=127.0.0.1:{port}", "wsgi:app"], {}),
-    "procfile": _procfile_web,
-}
-START_TIMEOUT_SECONDS = 30
-
-
-@dataclass
-class LiveServer:
-    """A running server process and a minimal HTTP client for it."""
-
-    process: subprocess.Popen  # the leader of the server's own process group
-    port: int
-    log_path: Path
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def get(self, path):
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
-            return response.status, response.read()
-
-    def post_json(self, path, document):
-        """POST a JSON document; return (status, decoded JSON answer), for errors too."""
-        headers = {"Content-Type": "application/json"}
-        request = urllib.request.Request(self.url + path, json.dumps(document).encode(), headers)
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    def wait_until_serving(self):
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}: {self.log_path.read_text()}")
-            try:
-                return self.get("/ping")
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"server did not answer /ping within {START_TIMEOUT_SECONDS} s")
-
-    def stop(self):
-        process_group.stop(self.process)
-
-
 # Every process the tests start carries this variable, with a value of this run's own, so that
 # processes left running at the end can be found, whoever started them.
 RUN_MARKER = "CHURN_TEST_RUN"
@@ -191,30 +121,35 @@ def _kill(pid):
 
 
 @pytest.fixture
-def serve(tmp_path):
-    """serve(name, env, args) starts "gunicorn", "waitress" or the "procfile" line (`args` go before the
-    app's name); all stop after the test."""
+def started_servers():
+    """The Servers a test starts (bench/servers.py), each stopped with its whole group after the test."""
     servers = []
-
-    def start(name, env=None, args=()):
-        port = process_group.free_port()
-        command, command_env = SERVER_COMMANDS[name](port)
-        assert not args or name != "procfile", "the Procfile's line is run as it is"
-        command = [*command[:-1], *args, command[-1]]
-        log_path = tmp_path / f"{name}-{port}.log"
-        with open(log_path, "w") as log:
-            process = start_process(
-                command,
-                cwd=PROJECT_DIR,
-                env={**os.environ, **command_env, **(env or {})},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        server = LiveServer(process, port, log_path)
-        servers.append(server)
-        server.wait_until_serving()
-        return server
-
-    yield start
+    yield servers
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path, started_servers):
+    """start_server(command, port, env) runs any server command from the project directory, its output
+    in a log file; it stops after the test."""
+
+    def start(command, port, env=None):
+        log_path = tmp_path / f"server-{len(started_servers)}.log"
+        started_servers.append(Server(command, port, env=env, log_path=log_path, start=start_process))
+        return started_servers[-1]
+
+    return start
+
+
+@pytest.fixture
+def serve(tmp_path, started_servers):
+    """serve(name, env, args) starts "gunicorn", "waitress" or the "procfile" line as a user starts
+    them (`args` go before the app's name) and waits until it answers /ping; it stops after the test."""
+
+    def start(name, env=None, args=()):
+        log_path = tmp_path / f"{name}-{len(started_servers)}.log"
+        started_servers.append(Server.launch(name, args=args, env=env, log_path=log_path, start=start_process))
+        return started_servers[-1].wait_until_serving()
+
+    return start

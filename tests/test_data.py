@@ -1,41 +1,25 @@
-import functools
-import http.server
-import socket
-import threading
+import sys
 
 import pytest
 
 import train
+from bench.process_group import free_port
 from churn.data import DATA_SHA256, DataError, download, locate_dataset
 
 
 @pytest.fixture
-def serve_directory():
-    """Serve a directory over HTTP on 127.0.0.1 for the test's duration; yields a URL maker."""
-    servers = []
+def serve_directory(start_server):
+    """serve_directory(folder) serves a folder over HTTP on 127.0.0.1 (Python's http.server, in a
+    process of its own) for the test's duration; returns its URL."""
 
-    def start(directory):
-        handler = functools.partial(_QuietHandler, directory=str(directory))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
+    def serve(directory):
+        port = free_port()
+        command = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(directory), str(port)]
+        server = start_server(command, port)
+        server.wait_until(lambda: server.get("/")[0] == 200)
+        return server.url
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-def _closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return serve
 
 
 def test_download_keeps_the_file_when_its_sha256_matches(data_path, serve_directory, tmp_path):
@@ -74,7 +58,7 @@ def test_locate_names_a_given_path_that_does_not_exist(tmp_path):
 
 def test_train_offline_fails_with_one_line_telling_to_pass_data(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CHURN_DATA", raising=False)
-    url = f"http://127.0.0.1:{_closed_port()}/data.csv"
+    url = f"http://127.0.0.1:{free_port()}/data.csv"
     argv = ["--data-url", url, "--output-dir", str(tmp_path / "model")]
     status = train.main(argv, default_data_path=tmp_path / "data" / "absent.csv")
     err = capsys.readouterr().err

@@ -5,27 +5,25 @@ import math
 import os
 import pickle
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from bench import process_group
+from bench.servers import COMMANDS
 from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
 from churn.config import EXIT_CANNOT_START
 from helpers import require_process_groups
 
-BIN_DIR = os.path.dirname(sys.executable)
-START_COMMANDS = {
-    "gunicorn": [f"{BIN_DIR}/gunicorn", "--bind", "127.0.0.1:0", "wsgi:app"],
-    "waitress": [f"{BIN_DIR}/waitress-serve", "--listen=127.0.0.1:0", "wsgi:app"],
-}
+SERVERS = ("gunicorn", "waitress")
 
 
-def _start(command, cwd, env):
-    """Start a server that should refuse to start; whatever happens, its whole process group is stopped."""
+def _start(server, cwd, env):
+    """Start a server that should refuse to start (on port 0: any); whatever happens, its whole
+    process group is stopped."""
     require_process_groups()
+    command, _ = COMMANDS[server](0, "wsgi:app", ())
     return process_group.run(
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60
     )
@@ -82,13 +80,13 @@ def _write(tmp_path, content):
     return path
 
 
-@pytest.mark.parametrize("server", START_COMMANDS)
+@pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize("case", BROKEN_MODELS)
 def test_a_broken_model_stops_the_start_with_one_line(server, case, tmp_path, project_dir):
     content, problem = BROKEN_MODELS[case]
     path = _write(tmp_path, content)
     GADGET_MARKER.unlink(missing_ok=True)
-    result = _start(START_COMMANDS[server], project_dir, {**os.environ, "MODEL_PATH": str(path)})
+    result = _start(server, project_dir, {**os.environ, "MODEL_PATH": str(path)})
     ours = [line for line in result.stderr.splitlines() if "churn service" in line]
     assert result.returncode == EXIT_CANNOT_START, result.stderr
     assert len(ours) == 1 and f"churn service: cannot start: cannot load model {path}: " in ours[0], result.stderr
@@ -101,13 +99,13 @@ def test_gunicorn_without_preload_also_stops_instead_of_restarting_workers(tmp_p
     path = _write(tmp_path, "not json")
     env = {**os.environ, "MODEL_PATH": str(path), "PYTHONPATH": str(project_dir)}
     # From another directory gunicorn.conf.py is not read: each worker loads the app itself.
-    result = _start(START_COMMANDS["gunicorn"], tmp_path, env)
+    result = _start("gunicorn", tmp_path, env)
     assert result.returncode == EXIT_CANNOT_START
     assert "App failed to load" in result.stderr
 
 
 @pytest.mark.parametrize(("variable", "value"), [("CHURN_THRESHOLD", "1.5"), ("MAX_BATCH", "lots")])
 def test_a_bad_setting_stops_the_start_naming_the_variable(variable, value, project_dir):
-    result = _start(START_COMMANDS["gunicorn"], project_dir, {**os.environ, variable: value})
+    result = _start("gunicorn", project_dir, {**os.environ, variable: value})
     assert result.returncode == EXIT_CANNOT_START
     assert f"churn service: cannot start: {variable} must be" in result.stderr
