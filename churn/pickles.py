@@ -16,22 +16,16 @@ import warnings
 from churn.artifact import ModelError
 from churn.export import artifact_from_estimators, schema_from_vectorizer
 
-_NUMPY_CORE = "numpy._core.multiarray"
-# (module, name) in the file -> (module, name) to import. numpy 1.x wrote numpy.core, numpy 2 numpy._core.
-ALLOWED_GLOBALS = {
-    ("sklearn.feature_extraction._dict_vectorizer", "DictVectorizer"): None,
-    ("sklearn.linear_model._logistic", "LogisticRegression"): None,
-    ("numpy", "ndarray"): None,
-    ("numpy", "dtype"): None,
-    ("numpy", "float64"): None,
-    ("numpy", "float32"): None,
-    ("numpy", "int64"): None,
-    ("numpy", "int32"): None,
-    (_NUMPY_CORE, "_reconstruct"): None,
-    (_NUMPY_CORE, "scalar"): None,
-    ("numpy.core.multiarray", "_reconstruct"): (_NUMPY_CORE, "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"): (_NUMPY_CORE, "scalar"),
-}
+# The globals a pickle of the book's (DictVectorizer, LogisticRegression) names: (module, name).
+ALLOWED_GLOBALS = frozenset(
+    {
+        ("sklearn.feature_extraction._dict_vectorizer", "DictVectorizer"),
+        ("sklearn.linear_model._logistic", "LogisticRegression"),
+        *(("numpy", name) for name in ("ndarray", "dtype", "float64", "float32", "int64", "int32")),
+        *(("numpy._core.multiarray", name) for name in ("_reconstruct", "scalar")),
+    }
+)
+_RENAMED_MODULES = {"numpy.core.multiarray": "numpy._core.multiarray"}  # numpy 1.x's name for it
 
 
 class ForbiddenGlobal(pickle.UnpicklingError):
@@ -40,11 +34,11 @@ class ForbiddenGlobal(pickle.UnpicklingError):
 
 class _AllowlistUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
-        if (module, name) not in ALLOWED_GLOBALS:
+        current = _RENAMED_MODULES.get(module, module)
+        if (current, name) not in ALLOWED_GLOBALS:
             raise ForbiddenGlobal(f"refusing to load {module}.{name}: the pickle may only hold the book's model")
-        module, name = ALLOWED_GLOBALS[(module, name)] or (module, name)
         try:
-            return getattr(importlib.import_module(module), name)
+            return getattr(importlib.import_module(current), name)
         except ImportError as error:
             raise ModelError(
                 f"reading a pickled model needs scikit-learn and numpy ({error}); "

@@ -124,3 +124,14 @@ def test_train_export_converts_a_pickle_and_refuses_a_gadget(tmp_path, book_mode
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "refusing to load posix.system" in err
     assert not marker.exists() and not (tmp_path / "out2" / "churn-model.json").exists()
+
+
+def test_a_pickle_that_names_numpy_1s_numpy_core_is_read_and_only_its_allowed_globals(book_model):
+    # Protocol 3 writes each global as "module\nname\n" text, so the module can be renamed in place.
+    content = pickle.dumps(book_model, protocol=3)
+    assert b"numpy._core.multiarray\n" in content
+    numpy_1 = content.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    assert artifact_from_pickle(numpy_1)["weights"] == artifact_from_pickle(content)["weights"]
+    forbidden = numpy_1.replace(b"numpy.core.multiarray\n_reconstruct", b"numpy.core.multiarray\n_frombuffer")
+    with pytest.raises(ModelError, match="refusing to load numpy.core.multiarray._frombuffer"):
+        artifact_from_pickle(forbidden)
