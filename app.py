@@ -76,7 +76,7 @@ SERVICE_NAME = "churn prediction service"
 
 
 def index(environ, model, settings):
-    """This index of the service and its routes."""
+    """An index of the service: its model version and routes."""
     routes = {f"{method} {path}": handler.__doc__.splitlines()[0] for (method, path), handler in ROUTES.items()}
     return _json_response(200, {"service": SERVICE_NAME, "model_version": model.version, "routes": routes})
 
@@ -107,7 +107,8 @@ def model_info(environ, model, settings):
 
 def openapi(environ, model, settings):
     """The OpenAPI 3.1 document of this service, with the model's fields and allowed values."""
-    return _json_response(200, openapi_document(model.schema, settings.max_batch, settings.api_key is not None))
+    document = openapi_document(model.schema, ROUTES, OPEN_PATHS, settings.max_batch, settings.api_key is not None)
+    return _json_response(200, document)
 
 
 ROUTES = {
@@ -124,7 +125,7 @@ def create_app(model, settings=None):
     settings = settings or Settings()
 
     def app(environ, start_response):
-        started = time.perf_counter()
+        started = time.perf_counter() if settings.access_log else None
         request_id = _request_id(environ)
         response = _respond(environ, model, settings)
         headers = [
@@ -154,8 +155,8 @@ def _respond(environ, model, settings):
 
 
 def _request_id(environ):
-    given = environ.get("HTTP_X_REQUEST_ID", "")
-    return given if _VALID_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+    given = environ.get("HTTP_X_REQUEST_ID")
+    return given if given and _VALID_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
 
 
 def _access_line(environ, status, size, started, request_id):

@@ -32,10 +32,12 @@ TARGET = "churn"
 
 # Fields whose values are numbers, even when they arrive as text (every value in the CSV is text).
 _NUMBER_FIELDS = frozenset(NUMERICAL + ("seniorcitizen",))
+_BLANK_IS_ZERO = frozenset({"totalcharges"})  # blank for the 11 customers with tenure 0, as in the book
 # Numbers as the CSV writes them ("41", "3320.75"): plain digits only, so no "1_000", "nan", "1e999",
-# "-5" or 5,000-digit integers. The API documents this same pattern.
-NUMBER_TEXT_PATTERN = r"[0-9]{1,9}(\.[0-9]{1,9})?"
-_NUMBER_TEXT = re.compile(NUMBER_TEXT_PATTERN)
+# "-5" or 5,000-digit integers. /openapi.json documents this same grammar (text_pattern).
+_TEXT_DIGITS = 9
+_NUMBER_TEXT_PATTERN = rf"[0-9]{{1,{_TEXT_DIGITS}}}(\.[0-9]{{1,{_TEXT_DIGITS}}})?"
+_NUMBER_TEXT = re.compile(_NUMBER_TEXT_PATTERN)
 
 
 def normalise(text):
@@ -58,9 +60,25 @@ def prepare_customer(raw):
     return prepared
 
 
+def text_pattern(field, values=None):
+    """The anchored regex of the text that prepare_customer reads as a number for `field` (only as
+    one of the non-negative integers `values`, when given), or None: its text is a category's name."""
+    number = _NUMBER_TEXT_PATTERN if values is None else _integers_text_pattern(values)
+    if field not in _NUMBER_FIELDS or number is None:
+        return None
+    return f"^( *|{number})$" if field in _BLANK_IS_ZERO else f"^{number}$"
+
+
+def _integers_text_pattern(values):
+    """The digit strings that read as one of these integers (leading zeros, a fraction of zeros)."""
+    written = [str(value) for value in values if type(value) is int and value >= 0]
+    choices = [f"0{{0,{_TEXT_DIGITS - len(text)}}}{text}" for text in written if len(text) <= _TEXT_DIGITS]
+    return rf"({'|'.join(choices)})(\.0{{1,{_TEXT_DIGITS}}})?" if choices else None
+
+
 def _parse_number(field, text):
-    if field == "totalcharges" and not text.strip(" "):
-        return 0.0  # blank for the 11 customers with tenure 0, as in the book
+    if field in _BLANK_IS_ZERO and not text.strip(" "):
+        return 0.0
     if not _NUMBER_TEXT.fullmatch(text):
         return text
     return float(text) if "." in text else int(text)

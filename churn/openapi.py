@@ -1,7 +1,11 @@
-"""The service's OpenAPI 3.1 document, built from the loaded model's schema."""
+"""The service's OpenAPI 3.1 document, built from the app's routing table and the model's field rules.
 
-from churn.features import NUMBER_TEXT_PATTERN
-from churn.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MAX_NUMBER, MIN_ID_INTEGER
+Each route's handler is documented here under its name (_OPERATIONS), with the first line of its
+docstring as the summary: a route added to the table without its description here fails to build
+the document, and the tests say so.
+"""
+
+from churn.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MAX_NUMBER, MIN_ID_INTEGER, MIN_NUMBER
 
 # The book's example customer (Machine Learning Bookcamp, chapter 5).
 EXAMPLE_CUSTOMER = {
@@ -26,13 +30,11 @@ EXAMPLE_CUSTOMER = {
     "monthlycharges": 79.85,
     "totalcharges": 3320.75,
 }
-_NUMBER_TEXT = f"^{NUMBER_TEXT_PATTERN}$"
-_BLANK_OR_NUMBER_TEXT = f"^( *|{NUMBER_TEXT_PATTERN})$"
-_ZERO_OR_ONE_TEXT = r"^0{0,8}[01](\.0{1,9})?$"  # the digit strings that read as 0 or 1
 
 
-def openapi_document(schema, max_batch, api_key_required):
-    """The OpenAPI document: every route, the customer schema with the model's allowed values."""
+def openapi_document(schema, routes, open_paths, max_batch, api_key_required):
+    """The OpenAPI document of `routes` ((method, path) -> handler), those outside `open_paths` behind
+    the API key when one is required, with the customer schema of the model's field rules."""
     document = {
         "openapi": "3.1.0",
         "info": {
@@ -40,13 +42,7 @@ def openapi_document(schema, max_batch, api_key_required):
             "version": "1",
             "description": "How likely is a customer to churn? The Machine Learning Bookcamp churn model.",
         },
-        "paths": {
-            "/": _get_operation("Index of the service and its routes", _json_ref("Index")),
-            "/ping": _get_operation("Health check", {"text/plain": {"schema": {"const": "PONG"}}}, secured=False),
-            "/predict": {"post": _predict_operation(max_batch, len(schema.fields))},
-            "/model": _get_operation("The deployed model", _json_ref("ModelInfo")),
-            "/openapi.json": _get_operation("This document", {"application/json": {"schema": {"type": "object"}}}),
-        },
+        "paths": _paths(routes, open_paths, schema, max_batch),
         "components": {"schemas": _component_schemas(schema), "responses": _error_responses()},
     }
     if api_key_required:
@@ -55,70 +51,95 @@ def openapi_document(schema, max_batch, api_key_required):
     return document
 
 
-def _json_ref(name):
-    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+def _paths(routes, open_paths, schema, max_batch):
+    paths = {}
+    for (method, path), handler in routes.items():
+        operation = _operation(handler, schema, max_batch, secured=path not in open_paths)
+        paths.setdefault(path, {})[method.lower()] = operation
+        if method == "GET":  # the app answers HEAD wherever it answers GET
+            paths[path]["head"] = {**operation, "responses": _without_bodies(operation["responses"])}
+    return paths
 
 
-def _get_operation(summary, content, secured=True):
-    responses = {"200": {"description": "OK", "content": content}}
+def _operation(handler, schema, max_batch, secured):
+    operation = {"summary": handler.__doc__.splitlines()[0], **_OPERATIONS[handler.__name__](schema, max_batch)}
     if secured:
-        responses["401"] = {"$ref": "#/components/responses/Unauthorized"}
-    head_responses = {code: {"description": "as for GET, without the body"} for code in responses}
-    operation = {"summary": summary, "responses": responses}
-    if not secured:
+        operation["responses"]["401"] = _ref("responses", "Unauthorized")
+    else:
         operation["security"] = []
-    return {"get": operation, "head": {**operation, "responses": head_responses}}
+    return operation
 
 
-def _predict_operation(max_batch, fields):
-    customers = {"type": "array", "items": {"$ref": "#/components/schemas/Customer"}, "maxItems": max_batch}
-    results = {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}
+def _without_bodies(responses):
+    return {code: {"description": "as for GET, without the body"} for code in responses}
+
+
+def _ref(kind, name):
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _json_ref(name):
+    return {"application/json": {"schema": _ref("schemas", name)}}
+
+
+def _answers(content):
+    """An operation that answers 200 with `content`."""
+    return lambda schema, max_batch: {"responses": {"200": {"description": "OK", "content": content}}}
+
+
+def _predict_operation(schema, max_batch):
     return {
-        "summary": "Churn probability of one customer, or of each customer of a batch",
-        "parameters": [
-            {
-                "name": "explain",
-                "in": "query",
-                "description": "add each customer's exact explanation in log-odds",
-                "schema": {"type": "string", "enum": ["true", "false", "1", "0"], "default": "false"},
-            },
-            {
-                "name": "top",
-                "in": "query",
-                "description": "how many factors each explanation gives, largest first (with explain=true)",
-                "schema": {"type": "string", "enum": [*map(str, range(1, fields + 1)), "all"], "default": "3"},
-            },
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"oneOf": [{"$ref": "#/components/schemas/Customer"}, customers]},
-                    "examples": {
-                        "customer": {"summary": "The book's customer", "value": EXAMPLE_CUSTOMER},
-                        "batch": {"summary": "A batch", "value": [EXAMPLE_CUSTOMER]},
-                    },
-                }
-            },
-        },
+        "parameters": _explain_parameters(len(schema.fields)),
+        "requestBody": {"required": True, "content": {"application/json": _predict_request(max_batch)}},
         "responses": {
-            "200": {
-                "description": "One result per customer, in the order sent",
-                "content": {
-                    "application/json": {
-                        "schema": {"oneOf": [{"$ref": "#/components/schemas/Prediction"}, results]},
-                        "example": {"customerid": "8879-zkjof", "churn_probability": 0.0676, "churn": False},
-                    }
-                },
-            },
-            **{code: {"$ref": f"#/components/responses/{name}"} for code, name in _ERROR_RESPONSES.items()},
+            "200": {"description": "One result per customer, in the order sent", "content": _predict_results()},
+            **{code: _ref("responses", name) for code, name in _PREDICT_ERRORS.items()},
         },
     }
 
 
-_ERROR_RESPONSES = {
+def _explain_parameters(fields):
+    explain = {"type": "string", "enum": ["true", "false", "1", "0"], "default": "false"}
+    top = {"type": "string", "enum": [*map(str, range(1, fields + 1)), "all"], "default": "3"}
+    return [
+        {"name": "explain", "in": "query", "description": "add each customer's exact explanation in log-odds",
+         "schema": explain},
+        {"name": "top", "in": "query", "schema": top,
+         "description": "how many factors each explanation gives, largest first (with explain=true)"},
+    ]  # fmt: skip
+
+
+def _predict_request(max_batch):
+    customers = {"type": "array", "items": _ref("schemas", "Customer"), "maxItems": max_batch}
+    return {
+        "schema": {"oneOf": [_ref("schemas", "Customer"), customers]},
+        "examples": {
+            "customer": {"summary": "The book's customer", "value": EXAMPLE_CUSTOMER},
+            "batch": {"summary": "A batch", "value": [EXAMPLE_CUSTOMER]},
+        },
+    }
+
+
+def _predict_results():
+    results = {"type": "array", "items": _ref("schemas", "Prediction")}
+    return {
+        "application/json": {
+            "schema": {"oneOf": [_ref("schemas", "Prediction"), results]},
+            "example": {"customerid": "8879-zkjof", "churn_probability": 0.0676, "churn": False},
+        }
+    }
+
+
+# Handler name -> (schema, max_batch) -> the operation, but for its summary and security.
+_OPERATIONS = {
+    "index": _answers(_json_ref("Index")),
+    "ping": _answers({"text/plain": {"schema": {"const": "PONG"}}}),
+    "predict": _predict_operation,
+    "model_info": _answers(_json_ref("ModelInfo")),
+    "openapi": _answers({"application/json": {"schema": {"type": "object"}}}),
+}
+_PREDICT_ERRORS = {
     "400": "BadRequest",
-    "401": "Unauthorized",
     "413": "ContentTooLarge",
     "415": "UnsupportedMediaType",
     "422": "UnprocessableContent",
@@ -137,7 +158,7 @@ _ERROR_DESCRIPTIONS = {
 
 
 def _error_responses():
-    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    problem = {"application/problem+json": {"schema": _ref("schemas", "Problem")}}
     responses = {name: {"description": text, "content": problem} for name, text in _ERROR_DESCRIPTIONS.items()}
     responses["Unauthorized"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
     return responses
@@ -146,106 +167,111 @@ def _error_responses():
 def _component_schemas(schema):
     return {
         "Customer": _customer_schema(schema),
-        "Prediction": {
-            "type": "object",
-            "required": ["churn_probability", "churn"],
-            "properties": {
-                ID_FIELD: {"type": ["string", "integer"], "description": "the customer's id, as sent"},
-                "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
-                "churn": {"type": "boolean", "description": "churn_probability >= the model's threshold"},
-                "explanation": {"$ref": "#/components/schemas/Explanation"},
-            },
-            "additionalProperties": False,
-        },
-        "Explanation": {
-            "type": "object",
-            "description": (
-                "Exact SHAP values of the logistic regression in log-odds: base_value plus the "
-                "contributions of all fields is the customer's log-odds of churn"
-            ),
-            "required": ["base_value", "factors"],
-            "properties": {
-                "base_value": {"type": "number", "description": "log-odds of the average training customer"},
-                "factors": {"type": "array", "items": {"$ref": "#/components/schemas/Factor"}},
-            },
-        },
-        "Factor": {
-            "type": "object",
-            "required": ["field", "value", "contribution", "direction", "text"],
-            "properties": {
-                "field": {"type": "string"},
-                "value": {"type": ["string", "number"]},
-                "contribution": {"type": "number", "description": "log-odds this field's value adds"},
-                "direction": {"enum": ["raises", "lowers", "none"]},
-                "text": {"type": "string", "example": "contract = month-to-month: +0.85"},
-            },
-        },
-        "Index": {
-            "type": "object",
-            "required": ["service", "model_version", "routes"],
-            "properties": {
-                "service": {"type": "string"},
-                "model_version": {"type": "string"},
-                "routes": {"type": "object", "additionalProperties": {"type": "string"}},
-            },
-        },
-        "ModelInfo": _model_info_schema(schema),
-        "Problem": {
-            "type": "object",
-            "description": "An error (RFC 9457)",
-            "required": ["title", "status", "detail"],
-            "properties": {
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}},
-            },
-        },
-        "FieldError": {
-            "type": "object",
-            "required": ["field", "message"],
-            "properties": {
-                "index": {"type": "integer", "description": "position of the customer in a batch"},
-                "field": {"type": "string"},
-                "message": {"type": "string"},
-            },
-        },
+        **_PREDICTION_SCHEMAS,
+        "Index": _INDEX_SCHEMA,
+        "ModelInfo": _MODEL_INFO_SCHEMA,
+        **_PROBLEM_SCHEMAS,
     }
 
 
-def _model_info_schema(schema):
-    optional_text, optional_count = {"type": ["string", "null"]}, {"type": ["integer", "null"], "minimum": 0}
-    return {
+_PREDICTION_SCHEMAS = {
+    "Prediction": {
         "type": "object",
-        "required": ["name", "version", "sha256", "format_version", "threshold", "features"],
+        "required": ["churn_probability", "churn"],
         "properties": {
-            "name": {"type": "string"},
-            "version": {"type": "string", "description": "the first 12 hex digits of sha256"},
-            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-            "format_version": {"type": "integer"},
-            "trained_at": optional_text,
-            "training_rows": optional_count,
-            "test_auc": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-            "sklearn_version": optional_text,
-            "source": optional_text,
-            "model_card": {**optional_text, "description": "the model card written next to the artifact"},
-            "explains": {"type": "boolean", "description": "whether /predict?explain=true is available"},
-            "threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-            "features": {
-                "type": "object",
-                "required": ["categorical", "numerical"],
-                "properties": {
-                    "categorical": {"type": "object", "additionalProperties": {"type": "array"}},
-                    "numerical": {"type": "array", "items": {"type": "string"}},
-                },
+            ID_FIELD: {"type": ["string", "integer"], "description": "the customer's id, as sent"},
+            "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
+            "churn": {"type": "boolean", "description": "churn_probability >= the model's threshold"},
+            "explanation": _ref("schemas", "Explanation"),
+        },
+        "additionalProperties": False,
+    },
+    "Explanation": {
+        "type": "object",
+        "description": (
+            "Exact SHAP values of the logistic regression in log-odds: base_value plus the "
+            "contributions of all fields is the customer's log-odds of churn"
+        ),
+        "required": ["base_value", "factors"],
+        "properties": {
+            "base_value": {"type": "number", "description": "log-odds of the average training customer"},
+            "factors": {"type": "array", "items": _ref("schemas", "Factor")},
+        },
+    },
+    "Factor": {
+        "type": "object",
+        "required": ["field", "value", "contribution", "direction", "text"],
+        "properties": {
+            "field": {"type": "string"},
+            "value": {"type": ["string", "number"]},
+            "contribution": {"type": "number", "description": "log-odds this field's value adds"},
+            "direction": {"enum": ["raises", "lowers", "none"]},
+            "text": {"type": "string", "example": "contract = month-to-month: +0.85"},
+        },
+    },
+}
+_INDEX_SCHEMA = {
+    "type": "object",
+    "required": ["service", "model_version", "routes"],
+    "properties": {
+        "service": {"type": "string"},
+        "model_version": {"type": "string"},
+        "routes": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+_OPTIONAL_TEXT, _OPTIONAL_COUNT = {"type": ["string", "null"]}, {"type": ["integer", "null"], "minimum": 0}
+_MODEL_INFO_SCHEMA = {
+    "type": "object",
+    "required": ["name", "version", "sha256", "format_version", "threshold", "features"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "string", "description": "the first 12 hex digits of sha256"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "format_version": {"type": "integer"},
+        "trained_at": _OPTIONAL_TEXT,
+        "training_rows": _OPTIONAL_COUNT,
+        "test_auc": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "sklearn_version": _OPTIONAL_TEXT,
+        "source": _OPTIONAL_TEXT,
+        "model_card": {**_OPTIONAL_TEXT, "description": "the model card written next to the artifact"},
+        "explains": {"type": "boolean", "description": "whether /predict?explain=true is available"},
+        "threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "features": {
+            "type": "object",
+            "required": ["categorical", "numerical"],
+            "properties": {
+                "categorical": {"type": "object", "additionalProperties": {"type": "array"}},
+                "numerical": {"type": "array", "items": {"type": "string"}},
             },
         },
-    }
+    },
+}
+_PROBLEM_SCHEMAS = {
+    "Problem": {
+        "type": "object",
+        "description": "An error (RFC 9457)",
+        "required": ["title", "status", "detail"],
+        "properties": {
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {"type": "array", "items": _ref("schemas", "FieldError")},
+        },
+    },
+    "FieldError": {
+        "type": "object",
+        "required": ["field", "message"],
+        "properties": {
+            "index": {"type": "integer", "description": "position of the customer in a batch"},
+            "field": {"type": "string"},
+            "message": {"type": "string"},
+        },
+    },
+}
 
 
 def _customer_schema(schema):
-    properties = {field: _categorical_schema(field, values) for field, values in schema.categorical.items()}
-    properties.update({field: _number_schema(field) for field in schema.numerical})
+    properties = {rule.name: _field_schema(rule) for rule in schema.rules}
     properties[ID_FIELD] = {
         "oneOf": [
             {"type": "string", "maxLength": MAX_ID_CHARS},
@@ -267,21 +293,14 @@ def _customer_schema(schema):
     }
 
 
-def _categorical_schema(field, values):
-    if all(isinstance(value, str) for value in values):
-        return {"type": "string", "enum": list(values)}
-    numbers = {"type": "number", "enum": list(values)}
-    if list(values) != [0, 1]:
-        return numbers
-    # seniorcitizen: 0 or 1, as a JSON number or as the CSV writes it
-    return {"oneOf": [numbers, {"type": "string", "pattern": _ZERO_OR_ONE_TEXT}]}
-
-
-def _number_schema(field):
-    text = _BLANK_OR_NUMBER_TEXT if field == "totalcharges" else _NUMBER_TEXT
-    return {
-        "oneOf": [
-            {"type": "number", "minimum": 0, "maximum": MAX_NUMBER},
-            {"type": "string", "pattern": text, "description": "digits as in the CSV"},
-        ]
-    }
+def _field_schema(rule):
+    """A field's JSON Schema: its allowed values, or a number in range; also as text, where it is read so."""
+    if rule.values is None:
+        value = {"type": "number", "minimum": MIN_NUMBER, "maximum": MAX_NUMBER}
+    elif all(isinstance(allowed, str) for allowed in rule.values):
+        value = {"type": "string", "enum": list(rule.values)}
+    else:
+        value = {"type": "number", "enum": list(rule.values)}
+    if rule.text is None:
+        return value
+    return {"oneOf": [value, {"type": "string", "pattern": rule.text, "description": "digits as in the CSV"}]}

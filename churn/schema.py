@@ -15,10 +15,12 @@ import dataclasses
 import math
 from collections import Counter
 
-from churn.features import normalise, prepare_customer
+from churn.features import normalise, prepare_customer, text_pattern
 from churn.text import echo_value, json_repr, json_type
 
-MAX_NUMBER = 1_000_000_000  # far beyond any tenure or charge; keeps the arithmetic meaningful
+# Every number a field takes lies in [MIN_NUMBER, MAX_NUMBER]: never negative, and far beyond any
+# tenure or charge, which keeps the arithmetic meaningful.
+MIN_NUMBER, MAX_NUMBER = 0, 1_000_000_000
 ID_FIELD = "customerid"
 MAX_ID_CHARS = 128
 # The integers written with at most MAX_ID_CHARS characters, a minus sign included.
@@ -29,18 +31,37 @@ MISSING = "is required"
 
 
 @dataclasses.dataclass(frozen=True)
+class FieldRule:
+    """What one model field accepts: the one description that validation, its fast path and
+    /openapi.json all read."""
+
+    name: str
+    values: tuple | None  # a categorical field's allowed values, as trained on; None: a number
+    text: str | None  # anchored regex of the text read as a value (the CSV's digits); None: a category's name
+
+
+@dataclasses.dataclass(frozen=True)
 class Schema:
     """The model's inputs: allowed values per categorical field, and the numerical fields."""
 
     categorical: dict  # field -> tuple of allowed values
     numerical: tuple
     fields: tuple = dataclasses.field(init=False)
-    _allowed_sets: tuple = dataclasses.field(init=False, repr=False, compare=False)  # ((field, frozenset), ...)
+    rules: tuple = dataclasses.field(init=False, repr=False, compare=False)  # a FieldRule per field, in order
+    # The rules as the fast path reads them: ((field, frozenset of values), ...) and the number fields
+    _allowed_sets: tuple = dataclasses.field(init=False, repr=False, compare=False)
+    _number_fields: tuple = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "fields", tuple(self.categorical) + tuple(self.numerical))
-        sets = tuple((name, frozenset(values)) for name, values in self.categorical.items())
+        rules = tuple(
+            FieldRule(name, tuple(values), text_pattern(name, values)) for name, values in self.categorical.items()
+        )
+        rules += tuple(FieldRule(name, None, text_pattern(name)) for name in self.numerical)
+        object.__setattr__(self, "fields", tuple(rule.name for rule in rules))
+        object.__setattr__(self, "rules", rules)
+        sets = tuple((rule.name, frozenset(rule.values)) for rule in rules if rule.values is not None)
         object.__setattr__(self, "_allowed_sets", sets)
+        object.__setattr__(self, "_number_fields", tuple(rule.name for rule in rules if rule.values is None))
 
 
 class InvalidCustomer(ValueError):
@@ -68,13 +89,7 @@ def validate_customer(raw, schema):
     errors = _duplicate_names(raw, schema)
     customer = prepare_customer(raw)
     errors += [_error(field, MISSING) for field in schema.fields if field not in customer]
-    for field, allowed in schema.categorical.items():
-        if field in customer and not _is_allowed(customer[field], allowed):
-            errors.append(_error(field, _not_allowed_message(customer[field], allowed)))
-    for field in schema.numerical:
-        problem = _number_problem(customer[field]) if field in customer else None
-        if problem:
-            errors.append(_error(field, problem))
+    errors += [_error(rule.name, problem) for rule in schema.rules if (problem := _value_problem(rule, customer))]
     id_key = next((key for key in raw if normalise(key) == ID_FIELD), None)
     if id_key is not None and not _is_valid_id(raw[id_key]):
         errors.append(_error(ID_FIELD, ID_RULE))
@@ -103,9 +118,9 @@ def _is_already_prepared(raw, schema):
         value = get(name, _NOT_GIVEN)
         if type(value) not in _SCALARS or value not in allowed:
             return False
-    for name in schema.numerical:
+    for name in schema._number_fields:
         value = get(name)
-        if type(value) not in _NUMBERS or not 0 <= value <= MAX_NUMBER:
+        if type(value) not in _NUMBERS or not MIN_NUMBER <= value <= MAX_NUMBER:
             return False
     return True
 
@@ -130,12 +145,18 @@ def _is_valid_id(value):
     return isinstance(value, str) and len(value) <= MAX_ID_CHARS
 
 
-def _is_allowed(value, allowed):
+def _value_problem(rule, customer):
+    """What is wrong with the customer's value of this field, or None (also when it is missing)."""
+    if rule.name not in customer:
+        return None
+    value = customer[rule.name]
+    return _number_problem(value) if rule.values is None else _category_problem(value, rule.values)
+
+
+def _category_problem(value, allowed):
     # bool is an int in Python (True == 1); a JSON true is never a valid seniorcitizen.
-    return not isinstance(value, bool) and isinstance(value, (str, int, float)) and value in allowed
-
-
-def _not_allowed_message(value, allowed):
+    if not isinstance(value, bool) and isinstance(value, (str, int, float)) and value in allowed:
+        return None
     choices = ", ".join(json_repr(choice) for choice in allowed)
     return f"unknown value {echo_value(value)}; allowed values: {choices}"
 
@@ -145,7 +166,7 @@ def _number_problem(value):
         return f"must be a number, not {echo_value(value)}"
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
-    if value < 0:
+    if value < MIN_NUMBER:
         return f"must not be negative, got {echo_value(value)}"
     if value > MAX_NUMBER:
         return f"must be at most {MAX_NUMBER}"

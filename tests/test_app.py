@@ -7,7 +7,7 @@ import re
 import pytest
 import webtest
 
-from app import MAX_REPORTED_ERRORS, create_app
+from app import MAX_REPORTED_ERRORS, ROUTES, create_app
 from churn.config import Settings
 
 PROBLEM = "application/problem+json"
@@ -372,8 +372,8 @@ def test_the_app_keeps_serving_after_errors(app, book_customer):
 def test_index_lists_the_service_its_model_version_and_every_route(app, model):
     index = app.get("/").json
     assert index["service"] == "churn prediction service" and index["model_version"] == model.version
-    assert set(index["routes"]) == {"GET /", "GET /ping", "POST /predict", "GET /model", "GET /openapi.json"}
-    assert all(index["routes"].values())
+    assert set(index["routes"]) == {f"{method} {path}" for method, path in ROUTES}
+    assert all(description and "\n" not in description for description in index["routes"].values())
 
 
 def test_model_endpoint_says_exactly_what_is_deployed(app, model):

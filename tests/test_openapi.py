@@ -3,11 +3,12 @@
 import os
 
 import schemathesis
+import webtest
 from hypothesis import HealthCheck, settings
 
-from app import create_app
+from app import ROUTES, create_app
 from churn.artifact import DEFAULT_MODEL_PATH
-from churn.config import MAX_BATCH
+from churn.config import MAX_BATCH, Settings
 from churn.model import load_model
 
 FUZZ_EXAMPLES = 500
@@ -31,8 +32,26 @@ def test_openapi_lists_the_models_allowed_values(app, model):
     document = app.get("/openapi.json").json
     customer = document["components"]["schemas"]["Customer"]
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == {"/", "/ping", "/predict", "/model", "/openapi.json"}
     assert customer["properties"]["contract"]["enum"] == list(model.schema.categorical["contract"])
     assert set(customer["required"]) == set(model.schema.fields)
     batch = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"][1]
     assert batch["maxItems"] == MAX_BATCH
+
+
+def test_openapi_documents_every_route_with_the_summary_the_index_gives(app):
+    paths, index = app.get("/openapi.json").json["paths"], app.get("/").json["routes"]
+    documented = {(method.upper(), path) for path, operations in paths.items() for method in operations}
+    assert documented == set(ROUTES) | {("HEAD", path) for method, path in ROUTES if method == "GET"}
+    for method, path in ROUTES:
+        summary = paths[path][method.lower()]["summary"]
+        assert summary and "\n" not in summary and index[f"{method} {path}"] == summary
+
+
+def test_the_operations_documented_as_open_are_the_ones_served_without_the_key(model):
+    locked = webtest.TestApp(create_app(model, Settings(api_key="k")))
+    document = locked.get("/openapi.json", headers={"Authorization": "Bearer k"}).json
+    assert document["security"] == [{"apiKey": []}]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            response = locked.request(path, method=method.upper(), expect_errors=True)
+            assert (response.status_int == 401) is (operation.get("security") != []), (method, path)

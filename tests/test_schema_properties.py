@@ -101,3 +101,15 @@ def test_the_shortcut_for_prepared_customers_agrees_with_the_full_path(customer,
             assert _outcome(prepared) == prepared
             assert _outcome({**prepared, "zz_ignored": 1}) == prepared
         assert _outcome({**candidate, "zz_ignored": 1}) == prepared
+
+
+_TEXT_RULES = [rule for rule in SCHEMA.rules if rule.text is not None]
+
+
+@given(valid_customers(), st.sampled_from(_TEXT_RULES), st.data())
+def test_text_that_a_fields_documented_pattern_admits_is_read_as_its_value(customer, rule, data):
+    """/openapi.json documents rule.text as the field's text form: validation must take all of it."""
+    text = data.draw(st.from_regex(rule.text, fullmatch=True), label="text")  # as ECMA-262 reads $
+    others = {key: value for key, value in customer.items() if key.lower() != rule.name}
+    validated = validate_customer({**others, rule.name: text}, SCHEMA)
+    assert validated[rule.name] == (float(text) if text.strip() else 0)
