@@ -66,6 +66,8 @@ class HTTPError(Exception):
 
 
 class Response(NamedTuple):  # a tuple: built once per request, so it must be cheap
+    """What a handler answers: the status, the body and its type, and any further headers."""
+
     status: int
     content_type: str
     body: bytes

@@ -60,6 +60,7 @@ class _JSONReader:
                 return self.buffer[self.position : self.position + 1]
 
     def skip(self, character):
+        """Step over `character`, the next one that is not white space, or name what is there instead."""
         if self.peek() != character:
             found = repr(self.peek()) if self.peek() else "the end"
             raise InputError(f"line {self.line}: expected {character!r}, found {found}")
@@ -153,6 +154,7 @@ class _CSVWriter:
         self.writer.writerow(["customerid", "churn_probability", "churn"] + (["explanation"] if explain else []))
 
     def write(self, result):
+        """One result as a CSV row."""
         row = [result.get("customerid", ""), repr(result["churn_probability"]), str(result["churn"]).lower()]
         if self.explain:
             row.append("; ".join(factor["text"] for factor in result["explanation"]["factors"]))
@@ -164,6 +166,7 @@ class _JSONLinesWriter:
         self.out = out
 
     def write(self, result):
+        """One result as a JSON line."""
         self.out.write(json.dumps(result) + "\n")
 
 
@@ -189,6 +192,7 @@ class _Progress:
         self.enabled = sys.stderr.isatty()
 
     def update(self, rows):
+        """Show how far the run is, at most every _PROGRESS_SECONDS."""
         now = time.monotonic()
         if not self.enabled or now - self.shown_at < _PROGRESS_SECONDS:
             return
@@ -200,6 +204,7 @@ class _Progress:
         sys.stderr.flush()
 
     def finish(self):
+        """Clear the progress line."""
         if self.enabled:
             sys.stderr.write("\r\033[K")
 

@@ -17,8 +17,10 @@ for a moment only, so that CI keeps the script working; its numbers mean little.
 """
 
 import argparse
+import concurrent.futures
 import contextlib
 import csv
+import functools
 import io
 import json
 import os
@@ -31,9 +33,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import timeit
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -50,15 +53,60 @@ from churn.schema import validate_customer  # noqa: E402
 APPS = {"service": "wsgi:app", "floor": "bench.floor_app:app", "parsing floor": "bench.floor_app:parsing_app"}
 BATCH_SIZE = 10_000
 PICKLE_PATH = PROJECT_DIR / "model" / "churn-model.bin"
-# Ratio targets: name -> (how the ratio is formed, the bound, "min" or "max").
+
+
+@dataclass(frozen=True)
+class Target:
+    """A ratio the service should keep: how it is formed, its bound, and whether that is a floor."""
+
+    description: str
+    bound: float
+    at_least: bool  # True: the ratio must be >= bound; False: <= bound
+    ratio: Callable[[dict], float]  # the results -> the ratio
+
+    def met(self, value):
+        """Whether the ratio `value` keeps to the bound."""
+        return value >= self.bound if self.at_least else value <= self.bound
+
+
+def _gunicorn_rps(results, app):
+    return results["servers"][f"gunicorn {app}"]["requests_per_second"]
+
+
+def _cold(results, app, key):
+    return results["cold_start_and_memory"][app][key]
+
+
+def _in_process(results, key):
+    return results["in_process"][key]
+
+
 TARGETS = {
-    "gunicorn_rps_vs_floor": ("service / floor requests/s under gunicorn", 0.9, "min"),
-    "in_process_speedup_vs_sklearn": ("sklearn predict_proba µs / full request µs", 10.0, "min"),
-    "batch_vs_json_loads": ("batch server time / json.loads time", 4.0, "max"),
-    "cold_start_vs_floor": ("service / floor cold start", 2.0, "max"),
-    "rss_vs_floor": ("service / floor RSS per worker", 1.5, "max"),
-    "explain_vs_plain": ("?explain=true request µs / plain request µs", 2.0, "max"),
-}
+    "gunicorn_rps_vs_floor": Target(
+        "service / floor requests/s under gunicorn", 0.9, True,
+        lambda r: _gunicorn_rps(r, "service") / _gunicorn_rps(r, "floor"),
+    ),
+    "in_process_speedup_vs_sklearn": Target(
+        "sklearn predict_proba µs / full request µs", 10.0, True,
+        lambda r: _in_process(r, "sklearn")["predict_proba_us"] / _in_process(r, "full_request_us"),
+    ),
+    "batch_vs_json_loads": Target(
+        "batch server time / json.loads time", 4.0, False,
+        lambda r: r["batch"]["server_ms"] / r["batch"]["json_loads_ms"],
+    ),
+    "cold_start_vs_floor": Target(
+        "service / floor cold start", 2.0, False,
+        lambda r: _cold(r, "service", "cold_start_ms") / _cold(r, "floor", "cold_start_ms"),
+    ),
+    "rss_vs_floor": Target(
+        "service / floor RSS per worker", 1.5, False,
+        lambda r: _cold(r, "service", "rss_per_worker_kib") / _cold(r, "floor", "rss_per_worker_kib"),
+    ),
+    "explain_vs_plain": Target(
+        "?explain=true request µs / plain request µs", 2.0, False,
+        lambda r: _in_process(r, "explain_request_us") / _in_process(r, "full_request_us"),
+    ),
+}  # fmt: skip
 
 
 # --- load generation ------------------------------------------------------------------------------
@@ -101,33 +149,28 @@ def _python_load(port, body, duration, connections):
         b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
     )
-    latencies, errors, lock = [], [0], threading.Lock()
     deadline = time.perf_counter() + duration
-
-    def worker():
-        mine, failed = [], 0
-        while (start := time.perf_counter()) < deadline:
-            with socket.create_connection(("127.0.0.1", port)) as connection:
-                connection.sendall(request)
-                answer = b"".join(iter(lambda: connection.recv(65536), b""))
-            mine.append(time.perf_counter() - start)
-            failed += not answer.startswith(b"HTTP/1.1 200")
-        with lock:
-            latencies.extend(mine)
-            errors[0] += failed
-
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    latencies.sort()
+    with concurrent.futures.ThreadPoolExecutor(connections) as pool:
+        runs = list(pool.map(lambda _: _python_load_worker(port, request, deadline), range(connections)))
+    latencies = sorted(latency for run_latencies, _ in runs for latency in run_latencies)
     return {
         "requests_per_second": len(latencies) / duration,
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-        "errors": errors[0],
+        "errors": sum(failed for _, failed in runs),
     }
+
+
+def _python_load_worker(port, request, deadline):
+    """Requests one after the other until `deadline`: their latencies, and how many failed."""
+    latencies, failed = [], 0
+    while (start := time.perf_counter()) < deadline:
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            connection.sendall(request)
+            answer = b"".join(iter(lambda: connection.recv(65536), b""))
+        latencies.append(time.perf_counter() - start)
+        failed += not answer.startswith(b"HTTP/1.1 200")
+    return latencies, failed
 
 
 # --- servers --------------------------------------------------------------------------------------
@@ -199,6 +242,7 @@ def _median_run(runs):
 
 
 def measure_cold_start_and_memory(body, repeats):
+    """Per app: median seconds from process start to the first prediction, and the largest worker RSS."""
     results = {}
     for name in ("service", "floor"):
         app, starts, rss = APPS[name], [], []
@@ -237,6 +281,7 @@ def _ignore_start_response(status, headers):
 
 
 def measure_in_process(app, model, body, number):
+    """µs per /predict request through the WSGI callable (plain, logged, explained), per score(), and sklearn's."""
     prepared = validate_customer(EXAMPLE_CUSTOMER, model.schema)
     with open(os.devnull, "w") as devnull:
         logged_app = create_app(model, Settings(access_log=access_log_writer(devnull)))
@@ -305,6 +350,7 @@ def measure_offline_scoring(model):
 
 
 def measure_batch(app, model, repeat):
+    """One request of BATCH_SIZE customers, against json.loads of its body."""
     body = json.dumps(synthetic_batch(model.schema, BATCH_SIZE)).encode()
     server_seconds = min(timeit.repeat(_wsgi_call(app, body), number=1, repeat=repeat))
     loads_seconds = min(timeit.repeat(lambda: json.loads(body), number=1, repeat=repeat))
@@ -321,35 +367,32 @@ def measure_batch(app, model, repeat):
 
 
 def ratios(results):
-    servers, in_process = results["servers"], results["in_process"]
-    cold = results["cold_start_and_memory"]
-    return {
-        "gunicorn_rps_vs_floor": servers["gunicorn service"]["requests_per_second"]
-        / servers["gunicorn floor"]["requests_per_second"],
-        "in_process_speedup_vs_sklearn": in_process["sklearn"]["predict_proba_us"] / in_process["full_request_us"],
-        "batch_vs_json_loads": results["batch"]["server_ms"] / results["batch"]["json_loads_ms"],
-        "cold_start_vs_floor": cold["service"]["cold_start_ms"] / cold["floor"]["cold_start_ms"],
-        "rss_vs_floor": cold["service"]["rss_per_worker_kib"] / cold["floor"]["rss_per_worker_kib"],
-        "explain_vs_plain": in_process["explain_request_us"] / in_process["full_request_us"],
-    }
+    """Each target's ratio, from the measured results."""
+    return {name: target.ratio(results) for name, target in TARGETS.items()}
 
 
 def report(results):
+    """The results as the table people read: servers, in-process numbers, the targets."""
     lines = [f"load generator: {results['load_generator']}; {results['machine']}", ""]
-    lines.append(f"{'server':<26}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    return "\n".join(lines + _server_lines(results) + [""] + _in_process_lines(results) + [""] + _target_lines(results))
+
+
+def _server_lines(results):
+    lines = [f"{'server':<26}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"]
     for name, run in {**results["servers"], **results.get("gunicorn_settings", {})}.items():
-        lines.append(
-            f"{name:<26}{run['requests_per_second']:>12.0f}{run['p50_ms']:>9.2f}{run['p99_ms']:>9.2f}{run['errors']:>8}"
-        )
-    in_process, batch = results["in_process"], results["batch"]
-    offline = results["offline_scoring"]
-    lines += [
-        "",
+        rps, p50, p99 = run["requests_per_second"], run["p50_ms"], run["p99_ms"]
+        lines.append(f"{name:<26}{rps:>12.0f}{p50:>9.2f}{p99:>9.2f}{run['errors']:>8}")
+    return lines
+
+
+def _in_process_lines(results):
+    in_process, batch, offline = results["in_process"], results["batch"], results["offline_scoring"]
+    sklearn = in_process["sklearn"]
+    lines = [
         f"in-process full /predict request: {in_process['full_request_us']:.1f} µs "
         f"({in_process['explain_request_us']:.1f} µs with ?explain=true, {in_process['logged_request_us']:.1f} µs "
-        f"with the access log written to /dev/null); score(): "
-        f"{in_process['score_us']:.2f} µs; sklearn predict_proba(dv.transform()): "
-        f"{in_process['sklearn']['predict_proba_us']:.1f} µs ({', '.join(in_process['sklearn']['blas'])})",
+        f"with the access log written to /dev/null); score(): {in_process['score_us']:.2f} µs; "
+        f"sklearn predict_proba(dv.transform()): {sklearn['predict_proba_us']:.1f} µs ({', '.join(sklearn['blas'])})",
         f"batch of {batch['customers']} customers ({batch['body_bytes'] / 1e6:.1f} MB): {batch['server_ms']:.0f} ms, "
         f"{batch['customers_per_second']:.0f} customers/s; json.loads of the body: {batch['json_loads_ms']:.0f} ms",
         f"predict.py on a CSV of {offline['customers']} customers: {offline['seconds']:.2f} s, "
@@ -358,16 +401,21 @@ def report(results):
     for name, run in results["cold_start_and_memory"].items():
         rss_mib = run["rss_per_worker_kib"] / 1024
         lines.append(f"{name}: cold start {run['cold_start_ms']:.0f} ms, RSS per worker {rss_mib:.1f} MiB")
-    parsing = results["servers"]["gunicorn parsing floor"]["requests_per_second"]
-    service = results["servers"]["gunicorn service"]["requests_per_second"]
-    lines += ["", f"{'target':<48}{'ratio':>8}{'bound':>8}  met"]
+    return lines
+
+
+def _target_lines(results):
+    lines = [f"{'target':<48}{'ratio':>8}{'bound':>8}  met"]
     for name, value in results["ratios"].items():
-        description, bound, kind = TARGETS[name]
-        met = value >= bound if kind == "min" else value <= bound
-        bound_text = f"{'>=' if kind == 'min' else '<='} {bound:g}"
-        lines.append(f"{description:<48}{value:>8.2f}{bound_text:>8}  {'yes' if met else 'NO'}")
-    lines.append(f"(no target) service / parsing floor requests/s under gunicorn: {service / parsing:.2f}")
-    return "\n".join(lines)
+        target = TARGETS[name]
+        bound = f"{'>=' if target.at_least else '<='} {target.bound:g}"
+        lines.append(f"{target.description:<48}{value:>8.2f}{bound:>8}  {'yes' if target.met(value) else 'NO'}")
+    parsing_floor = _gunicorn_rps(results, "parsing floor")
+    lines.append(
+        f"(no target) service / parsing floor requests/s under gunicorn: "
+        f"{_gunicorn_rps(results, 'service') / parsing_floor:.2f}"
+    )
+    return lines
 
 
 SERVERS = {"gunicorn": ("gunicorn", []), "waitress": ("waitress", [])}  # with their own settings
@@ -380,7 +428,8 @@ GUNICORN_VARIANTS = {  # compared with --compare-settings; gunicorn.conf.py hold
 }
 
 
-def main(argv=None):
+def parse_args(argv):
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="run every part briefly (CI)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per server run")
@@ -393,30 +442,40 @@ def main(argv=None):
     parser.add_argument("--output", default=PROJECT_DIR / "bench" / "results.json", help="where to write the JSON")
     parser.add_argument("--sklearn-reference", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.sklearn_reference:
-        return _print_sklearn_reference(args.sklearn_reference)
+    if args.quick:
+        args.duration, args.rounds = 1.0, 1
+    return args
 
-    duration = 1.0 if args.quick else args.duration
-    rounds = 1 if args.quick else args.rounds
+
+def measure(args):
+    """Every part the options ask for, measured: the results as plain data, the ratios included."""
     use_wrk = args.load_generator == "wrk" or (args.load_generator == "auto" and shutil.which("wrk"))
     load = _wrk if use_wrk else _python_load
     model = load_model(DEFAULT_MODEL_PATH)
-    app = create_app(model)
-    body = json.dumps(EXAMPLE_CUSTOMER).encode()
+    app, body = create_app(model), json.dumps(EXAMPLE_CUSTOMER).encode()
+    servers_with = functools.partial(measure_servers, body, args.duration, args.connections, load, args.rounds)
     results = {
         "machine": f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs",
         "load_generator": f"{'wrk' if use_wrk else 'python'} ({args.connections} connections, "
-        f"{rounds} x {duration:g} s per server, median)",
-        "servers": measure_servers(body, duration, args.connections, load, rounds, SERVERS),
+        f"{args.rounds} x {args.duration:g} s per server, median)",
+        "servers": servers_with(SERVERS),
         "in_process": measure_in_process(app, model, body, 2_000 if args.quick else 50_000),
         "batch": measure_batch(app, model, repeat=1 if args.quick else 5),
         "offline_scoring": measure_offline_scoring(model),
         "cold_start_and_memory": measure_cold_start_and_memory(body, repeats=1 if args.quick else 5),
     }  # fmt: skip
     if args.compare_settings:
-        variants = GUNICORN_VARIANTS
-        results["gunicorn_settings"] = measure_servers(body, duration, args.connections, load, rounds, variants)
+        results["gunicorn_settings"] = servers_with(GUNICORN_VARIANTS)
     results["ratios"] = ratios(results)
+    return results
+
+
+def main(argv=None):
+    """Measure, write the results as JSON and print the table; return the exit status."""
+    args = parse_args(argv)
+    if args.sklearn_reference:
+        return _print_sklearn_reference(args.sklearn_reference)
+    results = measure(args)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
     print(f"\nwrote {args.output}")

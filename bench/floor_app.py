@@ -12,6 +12,7 @@ HEADERS = [("Content-Type", "application/json"), ("Content-Length", str(len(BODY
 
 
 def app(environ, start_response):
+    """Read the body, answer a constant."""
     length = environ.get("CONTENT_LENGTH")
     if length:
         environ["wsgi.input"].read(int(length))
@@ -20,6 +21,7 @@ def app(environ, start_response):
 
 
 def parsing_app(environ, start_response):
+    """Read and decode the body, answer a constant."""
     length = environ.get("CONTENT_LENGTH")
     if length:
         json.loads(environ["wsgi.input"].read(int(length)))

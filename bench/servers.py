@@ -80,6 +80,7 @@ class Server:
 
     @property
     def url(self):
+        """The server's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
     def log(self):

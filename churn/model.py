@@ -40,6 +40,7 @@ class ChurnModel:
 
     @property
     def version(self):
+        """The short name of the model: a prefix of its sha256."""
         return version_of(self.sha256)
 
 
@@ -70,6 +71,25 @@ def _reason(error):
 
 def model_from_artifact(document):
     """Build a ChurnModel from the artifact's JSON document, checking that it is complete."""
+    sha256 = _checked_envelope(document)
+    weights = _finite_weights(document["weights"])
+    schema = _schema(document["schema"])
+    categorical_weights, numerical_weights = _weight_lookups(weights, schema)
+    intercept = _finite(document["intercept"], "intercept")
+    return ChurnModel(
+        intercept=intercept,
+        categorical_weights=categorical_weights,
+        numerical_weights=numerical_weights,
+        schema=schema,
+        threshold=_threshold(document["threshold"]),
+        metadata=_metadata(document["metadata"]),
+        sha256=sha256,
+        explainer=_explainer(document.get("feature_means"), weights, schema, categorical_weights, intercept),
+    )
+
+
+def _checked_envelope(document):
+    """Check that the document is an artifact of our format, unchanged since export; return its sha256."""
     if not isinstance(document, dict):
         raise ModelError("the artifact is not a JSON object")
     missing = [key for key in REQUIRED_KEYS if key not in document]
@@ -82,20 +102,7 @@ def model_from_artifact(document):
         raise ModelError(
             f"its content does not match its sha256 {version_of(document[HASH_KEY])!r}…: changed after export"
         )
-    weights = _finite_weights(document["weights"])
-    schema = _schema(document["schema"])
-    categorical_weights, numerical_weights = _weight_lookups(weights, schema)
-    intercept = _finite(document["intercept"], "intercept")
-    return ChurnModel(
-        intercept=intercept,
-        categorical_weights=categorical_weights,
-        numerical_weights=numerical_weights,
-        schema=schema,
-        threshold=_threshold(document["threshold"]),
-        metadata=_metadata(document["metadata"]),
-        sha256=actual,
-        explainer=_explainer(document.get("feature_means"), weights, schema, categorical_weights, intercept),
-    )
+    return actual
 
 
 def _explainer(means, weights, schema, categorical_weights, intercept):

@@ -34,6 +34,7 @@ class ForbiddenGlobal(pickle.UnpicklingError):
 
 class _AllowlistUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
+        """The global (module, name) the pickle names, if the allowlist has it; else ForbiddenGlobal."""
         current = _RENAMED_MODULES.get(module, module)
         if (current, name) not in ALLOWED_GLOBALS:
             raise ForbiddenGlobal(f"refusing to load {module}.{name}: the pickle may only hold the book's model")
