@@ -20,6 +20,35 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_DIR = PROJECT_DIR.parent / "shared"
 
 
+# Slow tests (real servers, fuzzing, the benchmark, retraining) run with --slow, and always under
+# CI=true; a developer's plain `pytest` leaves them out. A test that starts a server (`serve`,
+# `start_server`) is slow without saying so; others say @pytest.mark.slow.
+_SLOW_FIXTURES = frozenset({"serve", "start_server"})
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the slow tests (CI=true always runs them)")
+
+
+def _runs_slow_tests(config):
+    return config.getoption("--slow") or os.environ.get("CI") == "true" or bool(config.getoption("-m"))
+
+
+def pytest_report_header(config):
+    return "slow tests: run" if _runs_slow_tests(config) else "slow tests: left out (--slow runs them)"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+    if _runs_slow_tests(config):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    config.hook.pytest_deselected(items=slow)
+    items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 def _shared_file(path):
     """A file from ../shared: in CI it is always there, so its absence fails; elsewhere it skips."""
     path = Path(path)

@@ -29,4 +29,6 @@ def reference_probability(artifact, customer):
     for feature, weight in artifact["weights"].items():
         field, one_hot, value = feature.partition("=")
         logit += weight * (prepared[field] == value if one_hot else prepared[field])
+    if logit < 0:  # the same function, written so that exp() cannot overflow
+        return math.exp(logit) / (1 + math.exp(logit))
     return 1 / (1 + math.exp(-logit))

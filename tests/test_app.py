@@ -230,8 +230,12 @@ def test_utf8_with_byte_order_mark_is_accepted(app, book_customer, book_probabil
 
 
 def test_body_over_the_limit_gets_413_before_it_is_read(model, book_customer):
-    app = webtest.TestApp(create_app(model, Settings(max_body_bytes=100)))
-    _assert_problem(app.post_json("/predict", book_customer, status=413), 413, "the limit is 100 bytes")
+    body = json.dumps(book_customer).encode()
+    stream = _CountingStream(body)
+    app = create_app(model, Settings(max_body_bytes=100))
+    status, _, problem = _call(app, CONTENT_LENGTH=str(len(body)), **{"wsgi.input": stream})
+    assert status.startswith("413") and problem["detail"] == f"the body is {len(body)} bytes; the limit is 100 bytes"
+    assert stream.bytes_read == 0
 
 
 def test_unknown_path_gets_404(app):
@@ -262,9 +266,13 @@ def _call(wsgi_app, **environ):
 
 
 class _CountingStream(io.BytesIO):
+    """A request body that counts the bytes the app reads from it."""
+
+    bytes_read = 0
+
     def read(self, size=-1):
         data = super().read(size)
-        self.bytes_read = getattr(self, "bytes_read", 0) + len(data)
+        self.bytes_read += len(data)
         return data
 
 
@@ -282,13 +290,11 @@ def test_chunked_body_within_the_limit_is_read_to_its_end(model, book_customer, 
     assert status.startswith("200") and body["churn_probability"] == pytest.approx(book_probability, rel=1e-12)
 
 
-def test_long_paths_and_methods_are_echoed_only_as_a_short_prefix(app):
-    response = app.get("/" + "x" * 5000, status=404)
-    assert len(response.json["detail"]) < 120
-
-
-def test_without_api_key_setting_the_service_is_open(app, book_customer):
-    assert app.post_json("/predict", book_customer).status_int == 200
+def test_long_paths_and_methods_are_echoed_only_as_a_short_prefix(app, model):
+    path_detail = app.get("/" + "x" * 5000, status=404).json["detail"]
+    assert path_detail == f"no such endpoint: /{'x' * 39}…; see GET /openapi.json"
+    status, _, problem = _call(create_app(model), REQUEST_METHOD="Y" * 5000)
+    assert status.startswith("405") and problem["detail"] == f"/predict does not accept {'Y' * 40}…"
 
 
 @pytest.fixture
@@ -361,12 +367,6 @@ def test_unexpected_error_gets_a_generic_500_and_the_traceback_goes_to_the_log(m
         "detail": "the server could not answer this request",
     }
     assert "RuntimeError: scoring exploded" in errors.getvalue()
-
-
-def test_the_app_keeps_serving_after_errors(app, book_customer):
-    _post_raw(app, b"{", status=400)
-    app.post_json("/predict", {}, status=422)
-    assert app.post_json("/predict", book_customer).status_int == 200
 
 
 def test_index_lists_the_service_its_model_version_and_every_route(app, model):

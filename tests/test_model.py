@@ -115,14 +115,16 @@ def test_load_model_names_the_file_when_it_is_a_directory(tmp_path):
         load_model(tmp_path)
 
 
-def test_model_version_is_a_prefix_of_its_sha256():
-    model = model_from_artifact(TINY_ARTIFACT)
-    assert model.version == TINY_ARTIFACT["sha256"][:12]
+def test_the_version_is_a_short_prefix_of_the_sha256_that_changes_with_the_model():
+    model, changed = model_from_artifact(TINY_ARTIFACT), model_from_artifact(_artifact(intercept=-1.5))
+    assert TINY_ARTIFACT["sha256"].startswith(model.version) and 8 <= len(model.version) < 64
+    assert changed.version != model.version
 
 
 def test_describe_model_says_what_is_deployed(model, shipped_artifact):
     description = describe_model(model)
-    assert description["version"] == shipped_artifact["sha256"][:12] and description["format_version"] == 1
+    assert description["version"] == model.version and description["sha256"] == shipped_artifact["sha256"]
+    assert description["format_version"] == shipped_artifact["format_version"]
     assert description["test_auc"] == shipped_artifact["metadata"]["test_auc"]
     assert description["training_rows"] == shipped_artifact["metadata"]["training_rows"]
     assert description["threshold"] == shipped_artifact["threshold"]

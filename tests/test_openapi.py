@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 import schemathesis
 import webtest
 from hypothesis import HealthCheck, settings
@@ -15,6 +16,7 @@ FUZZ_EXAMPLES = 500
 api_schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app(load_model(DEFAULT_MODEL_PATH)))
 
 
+@pytest.mark.slow
 @api_schema.parametrize()
 # CI replays the same cases every run (a red CI must mean a change broke something); elsewhere each
 # run explores new ones.

@@ -193,6 +193,7 @@ def test_readme_scored_file_example_starts_as_the_readme_shows(
         assert row[:1] + row[2:] == shown_row[:1] + shown_row[2:]
 
 
+@pytest.mark.slow
 def test_readme_cross_validation_example_is_what_train_prints(readme_blocks, project_dir, data_path):
     printed, shown = _run_example(readme_blocks, "train.py --cv", project_dir, data_path)
     pattern = r"C=(\S+) +AUC (0\.\d{3}) ± (0\.\d{3})"

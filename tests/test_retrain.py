@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 # Everything but what does not depend on the model (the benchmark, slow clients) and this module
 # (it would recurse).
 NOT_RERUN = ("test_bench.py", "test_slow_clients.py", "test_retrain.py")
@@ -74,7 +76,7 @@ def test_the_suite_passes_on_a_model_retrained_with_other_data_and_C(
     env = {key: value for key, value in os.environ.items() if key != "CI"}  # as on a user's machine
     env["CHURN_DATA"] = str(data_path)
     # A fixed seed: the property tests and the fuzzing replay the same cases on every run of this test.
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0"]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0", "--slow"]
     result = subprocess.run(
         [*command, *[f"tests/{name}" for name in tests]],
         cwd=project_copy, env=env, capture_output=True, text=True, timeout=900,

@@ -1,5 +1,6 @@
 """Property-based tests of the input contract: valid customers always score; any single breakage is named."""
 
+import json
 import math
 
 from hypothesis import given
@@ -9,8 +10,10 @@ from churn.artifact import DEFAULT_MODEL_PATH
 from churn.features import normalise
 from churn.model import load_model, score
 from churn.schema import MAX_NUMBER, InvalidCustomer, validate_customer
+from helpers import reference_probability
 
 MODEL = load_model(DEFAULT_MODEL_PATH)
+ARTIFACT = json.loads(DEFAULT_MODEL_PATH.read_text())
 SCHEMA = MODEL.schema
 
 _numbers = st.one_of(
@@ -54,9 +57,9 @@ _bad_numbers = st.one_of(
 
 
 @given(valid_customers())
-def test_valid_customers_always_score(customer):
+def test_any_spelling_of_a_valid_customer_scores_as_the_artifacts_weights_say(customer):
     [probability] = score(MODEL, [validate_customer(customer, SCHEMA)])
-    assert 0.0 <= probability <= 1.0
+    assert math.isclose(probability, reference_probability(ARTIFACT, customer), rel_tol=1e-12, abs_tol=1e-300)
 
 
 @given(valid_customers(), st.sampled_from(SCHEMA.fields), st.data())

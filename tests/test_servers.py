@@ -1,7 +1,6 @@
 """End to end: the real servers, started as a user starts them, answering over HTTP."""
 
 import json
-import math
 import runpy
 import signal
 import socket
@@ -11,8 +10,10 @@ import urllib.request
 import pytest
 from gunicorn.workers.ggevent import GeventWorker
 
+import churn.cpus
+from bench.process_group import free_port
+from bench.servers import COMMANDS
 from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
-from churn.cpus import usable_cpus
 from helpers import reference_probability
 
 SERVERS = ["gunicorn", "waitress"]
@@ -55,23 +56,37 @@ def test_gunicorn_config_honours_web_concurrency(project_dir, monkeypatch):
 
 
 def _raw_exchange(port, request, timeout=10):
-    """Send raw bytes to the server, stop writing, and return everything it answers until it closes."""
+    """Send raw bytes, stop writing, and read the answer until the server closes the connection.
+    Returns (answer, reset): `reset` when the connection ended in a reset, which a server's close
+    with bytes of the request still unread causes. A timeout fails the test."""
+    reset = False
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
         try:
             connection.sendall(request)
             connection.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the server may refuse and close before it has read everything
+        except (BrokenPipeError, ConnectionResetError):
+            reset = True
         chunks = []
         try:
             while chunk := connection.recv(65536):
                 chunks.append(chunk)
-        except (ConnectionResetError, TimeoutError):
-            pass
-    return b"".join(chunks)
+        except ConnectionResetError:
+            reset = True
+    return b"".join(chunks), reset
 
 
-def _request(body, headers="Content-Type: application/json\r\n", method=b"POST", path=b"/predict"):
+def _status(answer):
+    """The status code of a raw HTTP answer, or None when there was no answer."""
+    return int(answer.split(b" ", 2)[1]) if answer else None
+
+
+JSON = "Content-Type: application/json\r\n"
+
+
+def _request(body, headers=JSON, method=b"POST", path=b"/predict"):
+    """A raw request; with Content-Length of the body unless `headers` frame it otherwise."""
+    if body and "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+        headers += f"Content-Length: {len(body)}\r\n"
     head = method + b" " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers.encode()
     return head + b"\r\n" + body
 
@@ -81,37 +96,35 @@ def _chunked(body, chunk_size=65536):
     return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
 
 
+# name -> (raw request, the status gunicorn as shipped answers it with, MAX_BODY_BYTES=100000)
 HOSTILE_REQUESTS = {
-    "garbage": b"\x00\xff\x13\x37 not http at all\r\n\r\n",
-    "unknown method": _request(b"", method=b"FROB"),
-    "negative length": _request(b"{}", "Content-Type: application/json\r\nContent-Length: -1\r\n"),
-    "word length": _request(b"{}", "Content-Type: application/json\r\nContent-Length: ten\r\n"),
-    "huge length": _request(b"{}", "Content-Type: application/json\r\nContent-Length: 999999999999\r\n"),
-    "short body": _request(b'{"tenure":', "Content-Type: application/json\r\nContent-Length: 5000\r\n"),
-    "chunked flood": _request(
-        _chunked(b"[" + b"0," * 200_000 + b"0]"), "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-    ),
-    "deep nesting": _request(
-        b"[" * 50_000 + b"]" * 50_000, "Content-Type: application/json\r\nContent-Length: 100000\r\n"
-    ),
-    "invalid utf-8": _request(b'{"gender": "\xff\xfe"}', "Content-Type: application/json\r\nContent-Length: 18\r\n"),
-    "5000 digits": _request(b"9" * 5000, "Content-Type: application/json\r\nContent-Length: 5000\r\n"),
-    "NaN everywhere": _request(
-        b"[NaN, Infinity, -Infinity]", "Content-Type: application/json\r\nContent-Length: 26\r\n"
-    ),
-    "form post": _request(b"a=1", "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n"),
-    "long header": _request(b"", "X-Junk: " + "x" * 20_000 + "\r\n"),
-    "many headers": _request(b"", "".join(f"X-{n}: y\r\n" for n in range(500))),
-    "path traversal": _request(b"", method=b"GET", path=b"/../../etc/passwd"),
-    "lying batch": _request(b"[{}]" * 3, "Content-Type: application/json\r\nContent-Length: 12\r\n"),
+    "garbage": (b"\x00\xff\x13\x37 not http at all\r\n\r\n", 400),
+    "unknown method": (_request(b"", method=b"FROB"), 405),
+    "negative length": (_request(b"{}", JSON + "Content-Length: -1\r\n"), 400),
+    "word length": (_request(b"{}", JSON + "Content-Length: ten\r\n"), 400),
+    "huge length": (_request(b"{}", JSON + "Content-Length: 999999999999\r\n"), 413),
+    "short body": (_request(b'{"tenure":', JSON + "Content-Length: 5000\r\n"), 400),
+    "chunked flood": (_request(_chunked(b"[" + b"0," * 200_000 + b"0]"), JSON + "Transfer-Encoding: chunked\r\n"), 413),
+    "deep nesting": (_request(b"[" * 50_000 + b"]" * 50_000), 400),
+    "invalid utf-8": (_request(b'{"gender": "\xff\xfe"}'), 400),
+    "5000 digits": (_request(b"9" * 5000), 400),
+    "NaN everywhere": (_request(b"[NaN, Infinity, -Infinity]"), 422),
+    "form post": (_request(b"a=1", "Content-Type: application/x-www-form-urlencoded\r\n"), 415),
+    "long header": (_request(b"", "X-Junk: " + "x" * 20_000 + "\r\n"), 431),
+    "many headers": (_request(b"", "".join(f"X-{n}: y\r\n" for n in range(500))), 431),
+    "path traversal": (_request(b"", method=b"GET", path=b"/../../etc/passwd"), 404),
+    "three arrays": (_request(b"[{}]" * 3), 400),
 }
+# The server stops reading a body it refuses part way: closing with the rest unread resets the connection.
+ENDS_IN_A_RESET = {"chunked flood"}
 
 
-def test_hostile_requests_never_get_5xx_and_the_server_keeps_serving(serve, book_customer):
+def test_hostile_requests_get_4xx_and_the_server_keeps_serving(serve, book_customer):
     server = serve("gunicorn", env={"MAX_BODY_BYTES": "100000"})
-    for name, request in HOSTILE_REQUESTS.items():
-        status_line = _raw_exchange(server.port, request).split(b"\r\n", 1)[0]
-        assert status_line.startswith(b"HTTP/1.1 4"), f"{name}: {status_line!r}"
+    for name, (request, status) in HOSTILE_REQUESTS.items():
+        answer, reset = _raw_exchange(server.port, request)
+        assert _status(answer) == status, f"{name}: {answer[:200]!r}"
+        assert reset is (name in ENDS_IN_A_RESET), f"{name}: reset={reset}"
     assert server.get("/ping") == (200, b"PONG")
     assert server.post_json("/predict", book_customer)[0] == 200
     assert server.process.poll() is None
@@ -121,10 +134,10 @@ def test_hostile_requests_never_get_5xx_and_the_server_keeps_serving(serve, book
 def test_a_body_cut_short_by_the_client_is_never_scored(serve, server_name, book_customer):
     server = serve(server_name)
     body = json.dumps(book_customer).encode()
-    headers = f"Content-Type: application/json\r\nContent-Length: {len(body) + 100}\r\n"
-    answer = _raw_exchange(server.port, _request(body, headers))  # sends the body, then half-closes
-    # gunicorn hands the short body to the app, which refuses it; waitress never dispatches it.
-    assert answer.startswith(b"HTTP/1.1 400") if server_name == "gunicorn" else answer == b""
+    request = _request(body, JSON + f"Content-Length: {len(body) + 100}\r\n")
+    answer, reset = _raw_exchange(server.port, request)  # sends the body, then half-closes
+    # gunicorn hands the short body to the app, which refuses it; waitress closes without dispatching it.
+    assert (_status(answer), reset) == ((400, False) if server_name == "gunicorn" else (None, False))
     assert server.post_json("/predict", book_customer)[0] == 200
 
 
@@ -134,7 +147,7 @@ def test_sigterm_answers_the_request_in_flight_and_exits_before_docker_would_kil
     idle = socket.create_connection(("127.0.0.1", server.port))  # a client that keeps its connection open
     body = json.dumps(book_customer).encode()
     in_flight = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    in_flight.sendall(_request(body[:100], f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"))
+    in_flight.sendall(_request(body[:100], JSON + f"Content-Length: {len(body)}\r\n"))
     time.sleep(0.5)
     signalled = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
@@ -147,15 +160,36 @@ def test_sigterm_answers_the_request_in_flight_and_exits_before_docker_would_kil
     in_flight.close()
 
 
+def test_a_server_stopped_while_a_worker_boots_exits_at_once(start_server, project_dir, tmp_path):
+    boot_seconds = 5
+    config = tmp_path / "gunicorn.conf.py"
+    # The shipped settings, with a worker that takes boot_seconds to boot once forked.
+    config.write_text(
+        f"exec(compile(open({str(project_dir / 'gunicorn.conf.py')!r}).read(), 'gunicorn.conf.py', 'exec'))\n"
+        "import time\n"
+        "_shipped_post_fork = globals().get('post_fork', lambda server, worker: None)\n"
+        f"def post_fork(server, worker):\n    _shipped_post_fork(server, worker)\n    time.sleep({boot_seconds})\n"
+    )
+    port = free_port()
+    command, _ = COMMANDS["gunicorn"](port, "wsgi:app", ["--config", str(config), "--workers", "1"])
+    server = start_server(command, port)
+    server.wait_until(lambda: "Booting worker" in server.log())
+    signalled = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=15)
+    assert time.monotonic() - signalled < boot_seconds  # not graceful_timeout (8 s), nor the boot
+
+
 def test_sighup_keeps_the_loaded_model_and_says_so_in_the_log(serve, shipped_artifact, tmp_path):
     path = tmp_path / "model.json"
     path.write_text(json.dumps(shipped_artifact))
     server = serve("gunicorn", env={"MODEL_PATH": str(path)})
+    served_version = json.loads(server.get("/model")[1])["version"]
     path.write_text(json.dumps(with_content_hash(dict(shipped_artifact, intercept=0.0))))  # a new model
     server.process.send_signal(signal.SIGHUP)
     server.wait_until(lambda: "does not reload the model" in server.log(), timeout=10)
     [line] = [line for line in server.log().splitlines() if "SIGHUP" in line]
-    assert f"still serving model {path} version {shipped_artifact['sha256'][:12]}" in line
+    assert f"still serving model {path} version {served_version}" in line
     assert "To serve a new model, restart the service." in line
     assert json.loads(server.get("/model")[1])["sha256"] == shipped_artifact["sha256"]
 
@@ -209,8 +243,10 @@ def test_the_books_pickle_serves_like_its_json(serve, project_dir, book_customer
     assert from_pickle.post_json("/predict", book_customer) == from_json.post_json("/predict", book_customer)
 
 
-def test_gunicorn_config_defaults_to_two_sync_workers_per_usable_cpu(project_dir, monkeypatch):
+@pytest.mark.parametrize(("cpus", "workers"), [(0.5, 1), (1, 2), (1.5, 3), (2, 4), (64, 128)])
+def test_gunicorn_runs_two_gevent_workers_per_usable_cpu_rounded_up(project_dir, monkeypatch, cpus, workers):
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.setattr(churn.cpus, "usable_cpus", lambda: cpus)  # what a cgroup quota or affinity allows
     config = runpy.run_path(str(project_dir / "gunicorn.conf.py"))
-    assert config["workers"] == max(1, math.ceil(2 * usable_cpus()))
+    assert config["workers"] == workers
     assert issubclass(config["worker_class"], GeventWorker) and config["preload_app"] is True

@@ -16,6 +16,8 @@ from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
 from churn.config import EXIT_CANNOT_START
 from helpers import require_process_groups
 
+pytestmark = pytest.mark.slow  # each test starts a real server process
+
 SERVERS = ("gunicorn", "waitress")
 
 

@@ -174,6 +174,7 @@ def test_shipped_pickle_matches_the_shipped_json():
     assert hashlib.sha256(SHIPPED_PICKLE.read_bytes()).hexdigest() == shipped["metadata"]["pickle"]["sha256"]
 
 
+@pytest.mark.slow
 def test_cross_validation_prints_the_books_grid(data_path, capsys):
     assert train.main(["--data", str(data_path), "--cv"]) == 0
     lines = capsys.readouterr().out.splitlines()
