@@ -117,6 +117,21 @@ def start_process(command, **popen_arguments):
     return process
 
 
+# What configures the service and gunicorn: set in a developer's shell, they would reach every server
+# and entry point the tests start. Each test that wants one sets it.
+SERVICE_VARIABLES = ("MODEL_PATH", "CHURN_THRESHOLD", "MAX_BODY_BYTES", "MAX_BATCH", "CHURN_API_KEY", "ACCESS_LOG",
+                     "PORT", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_service_configuration_from_the_shell():
+    """Run the tests as if none of SERVICE_VARIABLES were set."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in SERVICE_VARIABLES:
+            patch.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_process_outlives_the_tests():
     """Fail the run if a process the tests started is still running at the end (and stop it)."""
