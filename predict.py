@@ -12,30 +12,21 @@ rest and counts what it skipped.
 """
 
 import argparse
-import csv
 import io
-import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 from churn.artifact import DEFAULT_MODEL_PATH, ModelError
+from churn.customer_files import WRITERS, InputError, csv_customers, json_customers
 from churn.explain import ALL, CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
 from churn.model import load_model
 from churn.results import predictions
 from churn.schema import InvalidCustomer, validate_customer
 
-_CHUNK_CHARS = 1 << 16
-_JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
-_MAX_VALUE_CHARS = 16 << 20  # a single customer larger than this is not a customer
 _PROGRESS_SECONDS = 0.2
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
-
-
-class InputError(ValueError):
-    """The input cannot be read as customers; the message says where and why."""
 
 
 class UsageError(Exception):
@@ -43,85 +34,6 @@ class UsageError(Exception):
 
 
 # --- reading --------------------------------------------------------------------------------------
-
-
-class _JSONReader:
-    """Top-level JSON values from a text stream, decoded one at a time with their line numbers."""
-
-    def __init__(self, stream):
-        self.stream, self.buffer, self.position, self.line, self.at_end = stream, "", 0, 1, False
-        self.decoder = json.JSONDecoder()
-
-    def peek(self):
-        """The next character that is not white space ("" at the end)."""
-        while True:
-            self._advance(_JSON_WHITESPACE.match(self.buffer, self.position).end() - self.position)
-            if self.position < len(self.buffer) or not self._read_more():
-                return self.buffer[self.position : self.position + 1]
-
-    def skip(self, character):
-        """Step over `character`, the next one that is not white space, or name what is there instead."""
-        if self.peek() != character:
-            found = repr(self.peek()) if self.peek() else "the end"
-            raise InputError(f"line {self.line}: expected {character!r}, found {found}")
-        self._advance(1)
-
-    def value(self):
-        """The next JSON value and the line it starts on."""
-        self.peek()
-        line = self.line
-        while True:
-            try:
-                value, end = self.decoder.raw_decode(self.buffer, self.position)
-            except json.JSONDecodeError as error:
-                if self._read_more():
-                    continue  # most likely the value is not all in the buffer yet
-                raise InputError(f"line {line}: not valid JSON: {error.msg}") from None
-            if end == len(self.buffer) and self._read_more():
-                continue  # a number cut at the end of the buffer would decode short
-            self._advance(end - self.position)
-            return value, line
-
-    def _advance(self, characters):
-        self.line += self.buffer.count("\n", self.position, self.position + characters)
-        self.position += characters
-
-    def _read_more(self):
-        if self.at_end:
-            return False
-        if len(self.buffer) - self.position > _MAX_VALUE_CHARS:
-            raise InputError(f"line {self.line}: a JSON value longer than {_MAX_VALUE_CHARS} characters")
-        chunk = self.stream.read(_CHUNK_CHARS)
-        self.at_end = not chunk
-        self.buffer = self.buffer[self.position :] + chunk  # keep only what is not decoded yet
-        self.position = 0
-        return bool(chunk)
-
-
-def json_customers(stream):
-    """(line, customer) from a JSON array, one JSON object, or JSON lines."""
-    reader = _JSONReader(stream)
-    if reader.peek() != "[":
-        while reader.peek():
-            value, line = reader.value()
-            yield line, value
-        return
-    reader.skip("[")
-    if reader.peek() == "]":
-        return
-    while True:
-        value, line = reader.value()
-        yield line, value
-        if reader.peek() == "]":
-            return
-        reader.skip(",")
-
-
-def csv_customers(stream):
-    """(line, row) from CSV with a header, such as the raw Telco data set."""
-    reader = csv.DictReader(stream)
-    for row in reader:
-        yield reader.line_num, row
 
 
 def open_input(source):
@@ -146,31 +58,6 @@ def customers_in(stream, kind):
 
 
 # --- writing --------------------------------------------------------------------------------------
-
-
-class _CSVWriter:
-    def __init__(self, out, explain):
-        self.writer, self.explain = csv.writer(out, lineterminator="\n"), explain
-        self.writer.writerow(["customerid", "churn_probability", "churn"] + (["explanation"] if explain else []))
-
-    def write(self, result):
-        """One result as a CSV row."""
-        row = [result.get("customerid", ""), repr(result["churn_probability"]), str(result["churn"]).lower()]
-        if self.explain:
-            row.append("; ".join(factor["text"] for factor in result["explanation"]["factors"]))
-        self.writer.writerow(row)
-
-
-class _JSONLinesWriter:
-    def __init__(self, out, explain):
-        self.out = out
-
-    def write(self, result):
-        """One result as a JSON line."""
-        self.out.write(json.dumps(result) + "\n")
-
-
-WRITERS = {"csv": _CSVWriter, "jsonl": _JSONLinesWriter}
 
 
 def print_like_the_book(result, out):

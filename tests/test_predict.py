@@ -8,8 +8,6 @@ import sys
 
 import pytest
 
-import predict
-
 PREDICT = [sys.executable, "predict.py"]
 
 
@@ -87,36 +85,14 @@ def test_skip_invalid_scores_the_rest_and_counts_what_it_skipped(project_dir, tm
     assert "skipped line 4" in result.stderr and "skipped 1 invalid" in result.stderr
 
 
-class _CountingStream(io.StringIO):
-    def read(self, size=-1):
-        self.reads = getattr(self, "reads", 0) + 1
-        return super().read(size)
-
-
-def test_json_is_read_one_customer_at_a_time(book_customer):
-    stream = _CountingStream(json.dumps([book_customer] * 20_000))  # about 12 MB
-    customers = predict.json_customers(stream)
-    first = [next(customers) for _ in range(3)]
-    assert [line for line, _ in first] == [1, 1, 1] and first[0][1] == book_customer
-    assert stream.reads == 1 and stream.tell() <= 2 * predict._CHUNK_CHARS
-
-
-def test_json_lines_report_the_line_of_each_customer():
-    text = '{"a": 1}\n\n{"b":\n 2}\n'
-    assert list(predict.json_customers(io.StringIO(text))) == [(1, {"a": 1}), (3, {"b": 2})]
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ('[{"a": 1},]', "line 1: not valid JSON"),
-        ('[{"a": 1}', "line 1: expected ',', found the end"),
-        ('[{"a": 1} {"b": 2}]', "line 1: expected ',', found '{'"),
-    ],
-)
-def test_broken_json_is_named_with_its_line(text, message):
-    with pytest.raises(predict.InputError, match=message):
-        list(predict.json_customers(io.StringIO(text)))
+def test_a_row_with_more_values_than_columns_stops_with_its_line_not_a_traceback(project_dir, tmp_path, data_path):
+    lines = data_path.read_text().splitlines()[:4]
+    lines[2] += ",extra"
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = _run(project_dir, path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"predict.py: {path}: line 3: 1 more values than the header has columns" in result.stderr
 
 
 def test_a_missing_file_is_one_clear_error(project_dir, tmp_path):

@@ -1,0 +1,60 @@
+"""Reading customers from CSV and JSON (lines) with their line numbers, one at a time."""
+
+import io
+import json
+
+import pytest
+
+from churn import customer_files
+from churn.customer_files import InputError, csv_customers, json_customers
+
+
+class _CountingStream(io.StringIO):
+    def read(self, size=-1):
+        self.reads = getattr(self, "reads", 0) + 1
+        return super().read(size)
+
+
+def test_json_is_read_one_customer_at_a_time(book_customer):
+    stream = _CountingStream(json.dumps([book_customer] * 20_000))  # about 12 MB
+    customers = json_customers(stream)
+    first = [next(customers) for _ in range(3)]
+    assert [line for line, _ in first] == [1, 1, 1] and first[0][1] == book_customer
+    assert stream.reads == 1 and stream.tell() <= 2 * customer_files._CHUNK_CHARS
+
+
+def test_json_lines_report_the_line_of_each_customer():
+    text = '{"a": 1}\n\n{"b":\n 2}\n'
+    assert list(json_customers(io.StringIO(text))) == [(1, {"a": 1}), (3, {"b": 2})]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"a": 1},]', "line 1: not valid JSON"),
+        ('[{"a": 1}', "line 1: expected ',', found the end"),
+        ('[{"a": 1} {"b": 2}]', "line 1: expected ',', found '{'"),
+    ],
+)
+def test_broken_json_is_named_with_its_line(text, message):
+    with pytest.raises(InputError, match=message):
+        list(json_customers(io.StringIO(text)))
+
+
+def test_csv_rows_come_with_the_line_they_end_on():
+    text = 'customerID,note\n1,plain\n2,"two\nlines"\n3,last\n'
+    assert [(line, row["customerID"]) for line, row in csv_customers(io.StringIO(text))] == [
+        (2, "1"),
+        (4, "2"),
+        (5, "3"),
+    ]
+
+
+def test_a_csv_row_with_more_values_than_columns_is_named_by_its_line():
+    with pytest.raises(InputError, match="^line 3: 2 more values than the header has columns$"):
+        list(csv_customers(io.StringIO("a,b\n1,2\n1,2,3,4\n")))
+
+
+def test_csv_that_the_csv_module_cannot_read_is_named_by_its_line():
+    with pytest.raises(InputError, match="^line 2: not valid CSV: field larger than field limit"):
+        list(csv_customers(io.StringIO("a,b\n" + "x" * 200_000 + ",2\n")))
