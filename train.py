@@ -24,12 +24,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, train_test_split
 
-from churn.artifact import ModelError
+from churn.artifact import CARD_NAME, ModelError
 from churn.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
 from churn.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
 from churn.fitting import TrainingError, fit
-from churn.model_card import CARD_NAME, model_card
+from churn.model_card import card_charts, model_card
 from churn.pickles import artifact_from_pickle
 
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "model"
@@ -153,7 +153,8 @@ def artifact(result, pickle_sha256, data_sha256):
 
 
 def save(result, output_dir, data):
-    """Write the book's pickle, the JSON artifact and the model card into `output_dir`; return their paths.
+    """Write the book's pickle, the JSON artifact and the model card (with its charts) into `output_dir`;
+    return the paths of the first three.
 
     `data` describes the data set for the card: its sha256, rows and churners."""
     output_dir = Path(output_dir)
@@ -164,6 +165,8 @@ def save(result, output_dir, data):
     document = artifact(result, file_sha256(pickle_path), data["sha256"])
     write_artifact(document, artifact_path)
     card_path.write_text(model_card(result, document, data), encoding="utf-8")
+    for name, svg in card_charts(result, document).items():
+        (output_dir / name).write_bytes(svg)
     return pickle_path, artifact_path, card_path
 
 

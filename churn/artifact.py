@@ -1,5 +1,5 @@
 """The model artifact's format: its version, its content hash, its threshold rule, where the shipped
-one is, and the error that reading a model raises.
+one is, the model card's files beside it, and the error that reading a model raises.
 
 The loader (model.py), the exporter (export.py) and the pickle reader (pickles.py) all import this
 module and none of them imports another for it. Standard library only.
@@ -13,6 +13,9 @@ DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model" / "churn-m
 FORMAT_VERSION = 1
 HASH_KEY = "sha256"
 VERSION_CHARS = 12  # the model version is this prefix of its sha256
+# The model card train.py writes beside the artifact, and the charts it embeds, written beside it too.
+CARD_NAME = "MODEL_CARD.md"
+CARD_CHARTS = ("roc.svg", "calibration.svg", "coefficients.svg")
 REQUIRED_KEYS = ("format_version", "intercept", "weights", "schema", "threshold", "metadata", HASH_KEY)
 
 

@@ -5,11 +5,15 @@ categorical value the customer has, and weight * value for each numerical field.
 artifact's feature weights into exactly those lookups, so scoring is a handful of dict reads.
 """
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from churn.artifact import (
+    CARD_CHARTS,
+    CARD_NAME,
     FORMAT_VERSION,
     HASH_KEY,
     REQUIRED_KEYS,
@@ -37,6 +41,7 @@ class ChurnModel:
     metadata: dict
     sha256: str  # of the artifact's content: identifies the model
     explainer: object = None  # churn.explain.Explainer, when the artifact has the training means
+    card: dict = None  # file name -> bytes: the model card and its charts, when they are beside the artifact
 
     @property
     def version(self):
@@ -54,9 +59,22 @@ def load_model(path):
             content = file.read()
         if content.startswith(_PICKLE_MAGIC):  # scikit-learn is imported on this path only
             return model_from_artifact(artifact_from_pickle(content))
-        return model_from_artifact(json.loads(content.decode("utf-8")))
+        model = model_from_artifact(json.loads(content.decode("utf-8")))
+        return dataclasses.replace(model, card=_card_beside(Path(path).parent, model))
     except (OSError, ValueError, RecursionError, ModelError) as error:
         raise ModelError(f"cannot load model {path}: {_reason(error)}") from error
+
+
+def _card_beside(folder, model):
+    """The model card and its charts in `folder`, if the artifact names the card and the card names
+    the artifact's sha256 (a card left from another model is not this one's); else None."""
+    if model.metadata.get("model_card") != CARD_NAME or not (folder / CARD_NAME).is_file():
+        return None
+    card = (folder / CARD_NAME).read_bytes()
+    if model.sha256.encode() not in card:
+        return None
+    charts = {name: (folder / name).read_bytes() for name in CARD_CHARTS if (folder / name).is_file()}
+    return {CARD_NAME: card, **charts}
 
 
 def _reason(error):

@@ -1,17 +1,19 @@
-"""MODEL_CARD.md: what the shipped model is, how good it is, and what it is for. Written by train.py.
+"""MODEL_CARD.md: what the shipped model is, how good it is, and what it is for, and the charts it
+embeds (churn/charts.py). Written by train.py.
 
-Training-time only (numpy); the service never imports it.
+Training-time only (numpy, matplotlib); the service serves the files, never imports this.
 """
 
 import numpy as np
 
-from churn.artifact import version_of
+from churn.artifact import CARD_CHARTS, version_of
+from churn.charts import calibration_svg, coefficients_svg, roc_svg
 from churn.data import DATA_URL
 from churn.features import CATEGORICAL, NUMERICAL
 
-CARD_NAME = "MODEL_CARD.md"
 STRONGEST = 10
 DECILES = 10
+ROC_CHART, CALIBRATION_CHART, COEFFICIENTS_CHART = CARD_CHARTS
 
 
 def model_card(result, artifact, data):
@@ -29,6 +31,16 @@ def model_card(result, artifact, data):
         _use_and_limits(),
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def card_charts(result, artifact):
+    """file name -> SVG of each chart the card embeds."""
+    targets, predicted = np.array(result.test_targets), np.array(result.test_predictions)
+    return {
+        ROC_CHART: roc_svg(targets, predicted, result.test_auc),
+        CALIBRATION_CHART: calibration_svg(_deciles(targets, predicted)),
+        COEFFICIENTS_CHART: coefficients_svg(_strongest(artifact["weights"])),
+    }
 
 
 def _data_section(result, data):
@@ -69,25 +81,38 @@ def _quality_section(result, threshold):
         f"{tp / (tp + fp):.3f}, recall {tp / (tp + fn):.3f}, accuracy {(tp + tn) / len(targets):.3f}.\n\n"
         "| | predicted churn | predicted no churn |\n|---|---:|---:|\n"
         f"| churned | {tp} | {fn} |\n| did not churn | {fp} | {tn} |\n\n"
+        f"![ROC curve of the held-out customers, AUC {result.test_auc:.3f}]({ROC_CHART})\n\n"
         "Calibration, by decile of predicted risk (lowest first): does a predicted 30 % mean 30 %?\n\n"
-        + _calibration_table(targets, predicted)
+        f"![Observed churn against predicted probability, by decile]({CALIBRATION_CHART})\n\n"
+        + _calibration_table(_deciles(targets, predicted))
     )
 
 
-def _calibration_table(targets, predicted):
+def _deciles(targets, predicted):
+    """(customers, mean predicted, observed churn) per decile of predicted risk, lowest first."""
     order = np.argsort(predicted, kind="stable")
+    parts = np.array_split(order, DECILES)
+    return [(len(part), float(predicted[part].mean()), float(targets[part].mean())) for part in parts]
+
+
+def _calibration_table(deciles):
     rows = ["| decile | customers | mean predicted | observed churn |", "|---:|---:|---:|---:|"]
-    for decile, part in enumerate(np.array_split(order, DECILES), start=1):
-        rows.append(f"| {decile} | {len(part)} | {predicted[part].mean():.3f} | {targets[part].mean():.3f} |")
+    for number, (customers, predicted, observed) in enumerate(deciles, start=1):
+        rows.append(f"| {number} | {customers} | {predicted:.3f} | {observed:.3f} |")
     return "\n".join(rows)
 
 
+def _strongest(weights):
+    """The STRONGEST (feature, weight) by size, largest first."""
+    return sorted(weights.items(), key=lambda item: abs(item[1]), reverse=True)[:STRONGEST]
+
+
 def _coefficients_section(weights):
-    strongest = sorted(weights.items(), key=lambda item: abs(item[1]), reverse=True)[:STRONGEST]
-    rows = "\n".join(f"| `{feature}` | {weight:+.3f} |" for feature, weight in strongest)
+    rows = "\n".join(f"| `{feature}` | {weight:+.3f} |" for feature, weight in _strongest(weights))
     return (
         f"## Strongest coefficients\n\nThe {STRONGEST} largest weights in log-odds (per unit for numbers). "
         "Why one customer gets their score: `POST /predict?explain=true`.\n\n"
+        f"![The {STRONGEST} largest coefficients]({COEFFICIENTS_CHART})\n\n"
         f"| feature | weight |\n|---|---:|\n{rows}"
     )
 

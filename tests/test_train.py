@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 
 import train
 from churn import fitting
+from churn.artifact import CARD_CHARTS, CARD_NAME
 from churn.data import file_sha256
 from churn.features import TARGET
 from churn.model import load_model, score
@@ -181,6 +182,29 @@ def test_cross_validation_prints_the_books_grid(data_path, capsys):
     assert [line.split()[0] for line in lines] == [f"C={C}" for C in train.CV_CS]
     means = [float(line.split()[2]) for line in lines]
     assert all(0.8 < mean < 0.9 for mean in means) and means[0] < means[3]  # the book: 0.825 ... 0.841
+
+
+def test_training_writes_the_cards_charts_beside_it_and_embeds_them(trained_dir, artifact):
+    card = (trained_dir / CARD_NAME).read_text()
+    for chart in CARD_CHARTS:
+        svg = (trained_dir / chart).read_text()
+        assert svg.startswith("<?xml") and "<svg" in svg and "<script" not in svg
+        assert f"]({chart})" in card  # embedded, by a path relative to the card
+    assert f"this model (AUC {artifact['metadata']['test_auc']:.3f})" in (trained_dir / "roc.svg").read_text()
+    strongest = max(artifact["weights"], key=lambda feature: abs(artifact["weights"][feature]))
+    assert strongest in (trained_dir / "coefficients.svg").read_text()
+
+
+@pytest.mark.slow
+def test_the_same_training_draws_the_same_charts(trained_dir, data_path, tmp_path):
+    assert train.main(["--data", str(data_path), "--output-dir", str(tmp_path)]) == 0
+    for chart in CARD_CHARTS:
+        assert (tmp_path / chart).read_bytes() == (trained_dir / chart).read_bytes(), chart
+
+
+def test_the_served_model_carries_its_card_and_charts(trained_dir, artifact):
+    model = load_model(trained_dir / train.ARTIFACT_NAME)
+    assert set(model.card) == {CARD_NAME, *CARD_CHARTS} and artifact["sha256"].encode() in model.card[CARD_NAME]
 
 
 def test_training_writes_a_model_card_with_the_test_results(trained_dir, artifact, customers):
