@@ -1,86 +1,80 @@
 """The churn prediction service: a hand-written WSGI application (standard library only).
 
 Endpoints:
-    GET  /              a short index: the service, its model version, these routes.
+    GET  /              a browser (Accept prefers text/html) gets the page: one customer, a whole
+                        file, and why; anything else a short JSON index of the service and its routes.
     GET  /ping          200 "PONG" (text/plain): the health check, never behind the API key.
     POST /predict       a customer (JSON object) -> {"churn_probability": float, "churn": bool},
                         plus "customerid" when the customer has one; a batch (JSON array of
-                        customers) -> an array of those results, in the same order.
+                        customers), or a file of them (text/csv, or JSON lines as application/x-ndjson)
+                        -> an array of those results, in the same order; as CSV with Accept: text/csv.
                         ?explain=true adds each customer's exact explanation (&top=N or all).
     GET  /model         what model is deployed: version, provenance, test AUC, threshold, inputs.
     GET  /openapi.json  the OpenAPI 3.1 description of these endpoints, built from the model.
+    GET  /static/…      the page's script and style.
+    GET  /model/card/…  the model card (MODEL_CARD.md) and its charts (SVG), as train.py wrote them.
 
-Every response carries X-Request-ID: the request's own, when it is 1-64 letters, digits or ._:-,
-else a new one. With an access log, each request writes one logfmt line, e.g.
-    time=2026-11-24T09:30:00.123Z method=POST path=/predict status=200 duration_ms=0.412 bytes=86 request_id=3f…
+The page, its files and the model card need no API key: they hold no customer's data and score
+nothing; the page asks for the key before it calls the API.
 
-Every error is a JSON problem document (RFC 9457, Content-Type application/problem+json):
+Every response carries X-Request-ID (churn/access_log.py). Every error is a JSON problem document
+(RFC 9457, Content-Type application/problem+json):
     {"title": "Unprocessable Entity", "status": 422, "detail": "tenure: must not be negative, got -5",
      "errors": [{"field": "tenure", "message": "must not be negative, got -5"}]}
-"errors" appears only for invalid customers; in a batch each entry also has the customer's "index".
+"errors" appears only for invalid customers; each entry also has the customer's "index" in a batch,
+or its "line" in a file.
 """
 
 import hmac
+import io
 import itertools
-import json
-import os
-import re
 import time
 import traceback
-import urllib.parse
-from http import HTTPStatus
-from typing import NamedTuple
 
+from churn.access_log import REQUEST_ID_HEADER, access_line, request_id
+from churn.artifact import CARD_CHARTS, CARD_NAME
 from churn.config import Settings
+from churn.customer_files import CSVWriter, InputError, csv_customers, json_customers
 from churn.explain import CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
 from churn.model import describe_model
 from churn.openapi import openapi_document
+from churn.page import STATIC_FILES, asset, file_response, page_response, static_assets
 from churn.results import predictions
 from churn.schema import InvalidCustomer, describe, validate_customer
-from churn.text import ECHO_CHARS, echo, whole_number
-
-JSON_CONTENT_TYPE = "application/json"
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
-MAX_REPORTED_ERRORS = 20
-OPEN_PATHS = frozenset({"/ping"})  # health checks must work without the API key
-_READ_CHUNK_BYTES = 64 * 1024
-# json.loads and json.dumps with default arguments, without their per-call argument handling.
-_decode_json = json.JSONDecoder().decode
-_encode_json = json.JSONEncoder(check_circular=False).encode  # our documents are trees
-REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # nothing that could forge a log line or header
-_LOGGED_PATH_CHARS = 200
-_LOGFMT_PLAIN = re.compile(r"[!#-<>-~]+")  # printable ASCII but space, " and =
-
-
-class HTTPError(Exception):
-    """An error response: raised anywhere, turned into a problem document in one place (`app`)."""
-
-    def __init__(self, status, detail, errors=None, headers=()):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = errors
-        self.headers = tuple(headers)
-
-
-class Response(NamedTuple):  # a tuple: built once per request, so it must be cheap
-    """What a handler answers: the status, the body and its type, and any further headers."""
-
-    status: int
-    content_type: str
-    body: bytes
-    headers: tuple = ()
-
+from churn.text import echo
+from churn.web import (
+    CSV_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    JSON_LINES_CONTENT_TYPE,
+    STATUS_LINES,
+    TEXT_CONTENT_TYPE,
+    HTTPError,
+    Response,
+    decode_utf8,
+    error_response,
+    json_response,
+    media_type,
+    preferred,
+    query_parameters,
+    read_body,
+    read_json,
+)
 
 SERVICE_NAME = "churn prediction service"
+MAX_REPORTED_ERRORS = 20
+CARD_PATH = "/model/card"
+HTML_CONTENT_TYPE = "text/html"
+_POSITIONS = {"index": "customer", "line": "line"}  # where an invalid customer is -> how a message names it
+_VARY_ACCEPT = (("Vary", "Accept"),)
 
 
 def index(environ, model, settings):
-    """An index of the service: its model version and routes."""
+    """An index of the service: its model version and routes; a browser gets the page instead."""
+    if _wants_page(environ):
+        return page_response(environ, _VARY_ACCEPT)
     routes = {f"{method} {path}": handler.__doc__.splitlines()[0] for (method, path), handler in ROUTES.items()}
-    return _json_response(200, {"service": SERVICE_NAME, "model_version": model.version, "routes": routes})
+    document = {"service": SERVICE_NAME, "model_version": model.version, "routes": routes}
+    return json_response(200, document, _VARY_ACCEPT)
 
 
 def ping(environ, model, settings):
@@ -89,28 +83,48 @@ def ping(environ, model, settings):
 
 
 def predict(environ, model, settings):
-    """Score one customer (JSON object) or a batch (JSON array of customers); ?explain=true says why."""
+    """Score a customer (JSON object), a batch (JSON array) or a file (CSV, JSON lines); ?explain=true says why."""
     explain_top = _explain_top(environ.get("QUERY_STRING"), model)
-    payload = _read_json(environ, settings.max_body_bytes)
-    if isinstance(payload, dict):
-        customers = [_validate_one(payload, model)]
-    elif isinstance(payload, list):
-        customers = _validate_batch(payload, model, settings.max_batch)
+    kind = media_type(environ)
+    if kind == JSON_CONTENT_TYPE:
+        payload = read_json(environ, settings.max_body_bytes)
+        if type(payload) is dict:
+            scores = predictions(model, [_validate_one(payload, model)], explain_top)[0]
+        else:
+            scores = predictions(model, _validate_batch(payload, model, settings.max_batch), explain_top)
+    elif kind in (CSV_CONTENT_TYPE, JSON_LINES_CONTENT_TYPE):
+        scores = predictions(model, _validate_file(kind, environ, model, settings), explain_top)
     else:
-        raise HTTPError(400, "the body must be a customer (JSON object) or a list of customers (JSON array)")
-    results = predictions(model, customers, explain_top)
-    return _json_response(200, results[0] if isinstance(payload, dict) else results)
+        raise _unsupported_media_type(environ)
+    accept = environ.get("HTTP_ACCEPT")
+    if accept and "csv" in accept and preferred(accept, (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)) == CSV_CONTENT_TYPE:
+        return _csv_response(scores, explain_top)
+    # No Vary: answers to POST are not cached without freshness, which these never carry.
+    return json_response(200, scores)
 
 
 def model_info(environ, model, settings):
     """The deployed model: version, training date and rows, test AUC, threshold, features."""
-    return _json_response(200, describe_model(model))
+    return json_response(200, describe_model(model))
 
 
 def openapi(environ, model, settings):
     """The OpenAPI 3.1 document of this service, with the model's fields and allowed values."""
     document = openapi_document(model.schema, ROUTES, OPEN_PATHS, settings.max_batch, settings.api_key is not None)
-    return _json_response(200, document)
+    return json_response(200, document)
+
+
+def static_file(environ, model, settings):
+    """A file of the page: its script, style or icon."""
+    return file_response(environ, static_assets()[STATIC_FILES[environ["PATH_INFO"]]])
+
+
+def model_card_file(environ, model, settings):
+    """The model card (Markdown) or one of its charts (SVG), as train.py wrote them beside the model."""
+    name = environ["PATH_INFO"].rpartition("/")[2]
+    if not model.card or name not in model.card:
+        raise HTTPError(404, f"this model has no {name} beside it; train.py writes the card and its charts")
+    return file_response(environ, asset(name, model.card[name]))
 
 
 ROUTES = {
@@ -119,27 +133,36 @@ ROUTES = {
     ("POST", "/predict"): predict,
     ("GET", "/model"): model_info,
     ("GET", "/openapi.json"): openapi,
+    **{("GET", path): static_file for path in STATIC_FILES},
+    **{("GET", f"{CARD_PATH}/{name}"): model_card_file for name in (CARD_NAME, *CARD_CHARTS)},
 }
+# Open to anyone: the health check, which platforms call without a key, and the page's files and the
+# model card (the page itself is GET / for a browser: see _is_open).
+OPEN_PATHS = frozenset({"/ping", *STATIC_FILES, *(path for _, path in ROUTES if path.startswith(CARD_PATH))})
 
 
 def create_app(model, settings=None):
     """Build the WSGI callable around an already-loaded model (and Settings, else the defaults)."""
     settings = settings or Settings()
+    static_assets()  # read the page's files now: a missing one stops the start, not a request
 
     def app(environ, start_response):
         started = time.perf_counter() if settings.access_log else None
-        request_id = _request_id(environ)
+        request = request_id(environ)
         response = _respond(environ, model, settings)
-        headers = [
-            ("Content-Type", response.content_type),
-            ("Content-Length", str(len(response.body))),
-            (REQUEST_ID_HEADER, request_id),
-            *response.headers,
-        ]
-        start_response(_STATUS_LINES[response.status], headers)
+        if response.status == 304:  # no body, so neither its type nor its length (RFC 9110, 15.4.5)
+            headers = [(REQUEST_ID_HEADER, request), *response.headers]
+        else:
+            headers = [
+                ("Content-Type", response.content_type),
+                ("Content-Length", str(len(response.body))),
+                (REQUEST_ID_HEADER, request),
+                *response.headers,
+            ]
+        start_response(STATUS_LINES[response.status], headers)
         body = b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body
         if settings.access_log is not None:
-            settings.access_log(_access_line(environ, response.status, len(body), started, request_id))
+            settings.access_log(access_line(environ, response.status, len(body), started, request))
         return [body]
 
     return app
@@ -149,44 +172,11 @@ def _respond(environ, model, settings):
     try:
         return _dispatch(environ, model, settings)
     except HTTPError as error:
-        return _error_response(error)
+        return error_response(error)
     except Exception:
         # The client learns only that it failed; the operator gets the traceback.
         environ["wsgi.errors"].write(traceback.format_exc())
-        return _error_response(HTTPError(500, "the server could not answer this request"))
-
-
-def _request_id(environ):
-    given = environ.get("HTTP_X_REQUEST_ID")
-    return given if given and _VALID_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
-
-
-def _access_line(environ, status, size, started, request_id):
-    """One logfmt line: when, what was asked, how it was answered, how long it took, which request."""
-    milliseconds = (time.perf_counter() - started) * 1000
-    method, path = (
-        _logfmt(environ["REQUEST_METHOD"][:ECHO_CHARS]),
-        _logfmt(environ.get("PATH_INFO", "")[:_LOGGED_PATH_CHARS]),
-    )
-    return (
-        f"time={_timestamp(time.time())} method={method} path={path} "
-        f"status={status} duration_ms={milliseconds:.3f} bytes={size} request_id={request_id}"
-    )
-
-
-_last_second = [None, ""]  # (second, its text): strftime once a second, not once a request
-
-
-def _timestamp(now):
-    second = int(now)
-    if second != _last_second[0]:
-        _last_second[:] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-    return f"{_last_second[1]}.{int(now % 1 * 1000):03d}Z"
-
-
-def _logfmt(value):
-    # Quoted, with JSON's escapes, when it holds anything that would break the line into other fields.
-    return value if _LOGFMT_PLAIN.fullmatch(value) else json.dumps(value)
+        return error_response(HTTPError(500, "the server could not answer this request"))
 
 
 def _allowed_methods(routes):
@@ -198,7 +188,6 @@ def _allowed_methods(routes):
 
 
 _ALLOWED_METHODS = _allowed_methods(ROUTES)
-_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
 def _dispatch(environ, model, settings):
@@ -209,9 +198,17 @@ def _dispatch(environ, model, settings):
         if allowed is None:
             raise HTTPError(404, f"no such endpoint: {echo(path)}; see GET /openapi.json")
         raise HTTPError(405, f"{path} does not accept {echo(method)}", headers=[("Allow", ", ".join(allowed))])
-    if settings.api_key is not None and path not in OPEN_PATHS:
+    if settings.api_key is not None and not _is_open(environ, path):
         _authorize(environ, settings.api_key)
     return handler(environ, model, settings)
+
+
+def _is_open(environ, path):
+    return path in OPEN_PATHS or (path == "/" and _wants_page(environ))
+
+
+def _wants_page(environ):
+    return preferred(environ.get("HTTP_ACCEPT"), (JSON_CONTENT_TYPE, HTML_CONTENT_TYPE)) == HTML_CONTENT_TYPE
 
 
 def _authorize(environ, api_key):
@@ -229,7 +226,7 @@ def _explain_top(query, model):
     """How many factors of each explanation to give: None when no explanation is asked for."""
     if not query:
         return None
-    parameters = _query_parameters(query)
+    parameters = query_parameters(query)
     explain = parameters.get("explain", "false")
     if explain not in ("true", "false", "1", "0"):
         raise HTTPError(400, f"explain must be true or false, not {echo(explain)}")
@@ -244,90 +241,6 @@ def _explain_top(query, model):
     return top
 
 
-def _query_parameters(query):
-    """name -> value of a query string; the last of a repeated name wins."""
-    pairs = (part.partition("=")[::2] for part in query.split("&"))
-    # Decoding only what needs it: "explain=true" has nothing to decode.
-    return {_unquote(name): _unquote(value) for name, value in pairs}
-
-
-def _unquote(text):
-    return urllib.parse.unquote_plus(text) if "%" in text or "+" in text else text
-
-
-def _read_json(environ, max_body_bytes):
-    _require_json_content_type(environ)
-    body = _read_body(environ, max_body_bytes)
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise HTTPError(400, "the body is not valid UTF-8") from None
-    try:
-        return _decode_json(text)
-    except json.JSONDecodeError as error:
-        if not text.strip():
-            raise HTTPError(400, "the body is empty; send a customer as JSON") from None
-        raise HTTPError(400, f"the body is not valid JSON: {error}") from None
-    except RecursionError:
-        raise HTTPError(400, "the body is not valid JSON: it is nested too deeply") from None
-    except ValueError:  # Python's limit on integer digits, whose own message is advice for Python programmers
-        raise HTTPError(400, "the body is not valid JSON: it has a number with too many digits") from None
-
-
-def _require_json_content_type(environ):
-    if environ.get("CONTENT_TYPE") == JSON_CONTENT_TYPE:
-        return  # the usual case, without parsing
-    media_type, *parameters = environ.get("CONTENT_TYPE", "").split(";")
-    charset = next((p.split("=", 1)[1] for p in parameters if p.strip().lower().startswith("charset=")), "utf-8")
-    if media_type.strip().lower() != JSON_CONTENT_TYPE or charset.strip(' "').lower() not in ("utf-8", "utf8"):
-        sent = echo(environ.get("CONTENT_TYPE", "")) or "none"
-        raise HTTPError(415, f"send the body as JSON with 'Content-Type: application/json' (got {sent})")
-
-
-def _read_body(environ, max_body_bytes):
-    """Read at most `max_body_bytes`: up front from Content-Length, else while reading a chunked body."""
-    length = _content_length(environ)
-    if length is not None:
-        if length > max_body_bytes:
-            raise HTTPError(413, f"the body is {length} bytes; the limit is {max_body_bytes} bytes")
-        return _read_exactly(environ["wsgi.input"], length) if length else b""
-    if not _is_chunked(environ):
-        return b""  # PEP 3333: no Content-Length and no chunked framing means no body
-    return _read_until_end(environ["wsgi.input"], max_body_bytes)
-
-
-def _read_exactly(stream, length):
-    # A client that half-closes early leaves a prefix, which may still parse: never score it.
-    body = stream.read(length)
-    if len(body) < length:
-        raise HTTPError(400, f"the body ended after {len(body)} of the {length} bytes its Content-Length announced")
-    return body
-
-
-def _content_length(environ):
-    text = environ.get("CONTENT_LENGTH", "")
-    if not text:
-        return None
-    length = whole_number(text)
-    if length is None:
-        raise HTTPError(400, f"invalid Content-Length: {echo(text)}")
-    return length
-
-
-def _is_chunked(environ):
-    return bool(environ.get("wsgi.input_terminated")) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-
-
-def _read_until_end(stream, max_body_bytes):
-    chunks, size = [], 0
-    while chunk := stream.read(min(_READ_CHUNK_BYTES, max_body_bytes + 1 - size)):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > max_body_bytes:
-            raise HTTPError(413, f"the body is larger than the limit of {max_body_bytes} bytes")
-    return b"".join(chunks)
-
-
 def _validate_one(payload, model):
     try:
         return validate_customer(payload, model.schema)
@@ -335,36 +248,66 @@ def _validate_one(payload, model):
         raise HTTPError(422, str(invalid), errors=invalid.errors) from None
 
 
-def _validate_batch(payloads, model, max_batch):
-    if len(payloads) > max_batch:
-        raise HTTPError(422, f"the batch has {len(payloads)} customers; the limit is {max_batch} per request")
+def _validate_batch(payload, model, max_batch):
+    if not isinstance(payload, list):
+        raise HTTPError(400, "the body must be a customer (JSON object) or a list of customers (JSON array)")
+    if len(payload) > max_batch:
+        raise HTTPError(422, f"the batch has {len(payload)} customers; the limit is {max_batch} per request")
+    return _validate_all(enumerate(payload), model, "index")
+
+
+def _validate_file(kind, environ, model, settings):
+    """The customers of a file in the body, read as predict.py reads them, each named by its line."""
+    text = decode_utf8(read_body(environ, settings.max_body_bytes))
+    if not text.strip():
+        raise HTTPError(400, "the body is empty; send customers as CSV with a header row, or as JSON lines")
+    stream = io.StringIO(text, newline="")
+    rows = csv_customers(stream, model.schema.fields) if kind == CSV_CONTENT_TYPE else json_customers(stream, False)
+    try:
+        rows = list(itertools.islice(rows, settings.max_batch + 1))
+    except InputError as error:
+        raise HTTPError(400, str(error)) from None
+    if len(rows) > settings.max_batch:
+        limit = settings.max_batch
+        raise HTTPError(422, f"the file has more than {limit} customers; the limit is {limit} per request")
+    return _validate_all(rows, model, "line")
+
+
+def _validate_all(rows, model, position):
+    """Every (position, raw customer) of `rows` validated; one invalid refuses them all, naming each."""
     customers, errors = [], []
-    for index, payload in enumerate(payloads):
+    for where, raw in rows:
         try:
-            customers.append(validate_customer(payload, model.schema))
+            customers.append(validate_customer(raw, model.schema))
         except InvalidCustomer as invalid:
-            errors.extend({"index": index, **error} for error in invalid.errors)
+            errors.extend({position: where, **error} for error in invalid.errors)
     if errors:
-        raise _unprocessable_batch(errors)
+        raise _unprocessable(errors, position)
     return customers
 
 
-def _unprocessable_batch(errors):
+def _unprocessable(errors, position):
     shown = errors[:MAX_REPORTED_ERRORS]
-    by_customer = itertools.groupby(shown, key=lambda error: error["index"])
-    detail = "; ".join(f"customer {index}: {describe(list(group))}" for index, group in by_customer)
+    by_customer = itertools.groupby(shown, key=lambda error: error[position])
+    detail = "; ".join(f"{_POSITIONS[position]} {where}: {describe(list(group))}" for where, group in by_customer)
     if len(errors) > len(shown):
         detail += f"; and {len(errors) - len(shown)} more errors"
     return HTTPError(422, detail, errors=shown)
 
 
-def _json_response(status, document):
-    return Response(status, JSON_CONTENT_TYPE, _encode_json(document).encode("utf-8"))
+def _unsupported_media_type(environ):
+    sent = echo(environ.get("CONTENT_TYPE", "")) or "none"
+    return HTTPError(
+        415,
+        "send the body as JSON with 'Content-Type: application/json', or a file of customers as "
+        f"{CSV_CONTENT_TYPE} or {JSON_LINES_CONTENT_TYPE} (got {sent})",
+    )
 
 
-def _error_response(error):
-    document = {"title": HTTPStatus(error.status).phrase, "status": error.status, "detail": error.detail}
-    if error.errors:
-        document["errors"] = error.errors
-    body = json.dumps(document).encode("utf-8")
-    return Response(error.status, PROBLEM_CONTENT_TYPE, body, error.headers)
+def _csv_response(scores, explain_top):
+    """The scores (one, or a list) as CSV: predict.py's columns."""
+    out = io.StringIO()
+    writer = CSVWriter(out, explain_top)
+    for score in scores if isinstance(scores, list) else [scores]:
+        writer.write(score)
+    return Response(200, f"{CSV_CONTENT_TYPE}; charset=utf-8", out.getvalue().encode("utf-8"))

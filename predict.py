@@ -52,9 +52,9 @@ def sniff(stream):
     return "json" if head.lstrip("\ufeff \t\r\n")[:1] in ("{", "[") else "csv"
 
 
-def customers_in(stream, kind):
-    """(line, raw customer) from the stream."""
-    return json_customers(stream) if kind == "json" else csv_customers(stream)
+def customers_in(stream, kind, columns):
+    """(line, raw customer) from the stream; a CSV header must name `columns`."""
+    return json_customers(stream) if kind == "json" else csv_customers(stream, columns)
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def run(args, out):
     stream, kind, size = open_input(args.input)
     with stream:
         kind = kind or sniff(stream)
-        rows = customers_in(stream, kind)
+        rows = customers_in(stream, kind, model.schema.fields)
         first = next(rows, None)
         second = next(rows, None) if first else None
         if kind == "json" and first and second is None and args.format is None:

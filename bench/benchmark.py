@@ -44,8 +44,9 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from app import create_app  # noqa: E402
 from bench.servers import Server  # noqa: E402
+from churn.access_log import access_log_writer  # noqa: E402
 from churn.artifact import DEFAULT_MODEL_PATH  # noqa: E402
-from churn.config import Settings, access_log_writer  # noqa: E402
+from churn.config import Settings  # noqa: E402
 from churn.model import load_model, score  # noqa: E402
 from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 from churn.schema import validate_customer  # noqa: E402

@@ -17,6 +17,7 @@ import dataclasses
 import sys
 from collections.abc import Callable
 
+from churn.access_log import access_log_writer
 from churn.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
 from churn.model import load_model
 from churn.text import whole_number
@@ -57,16 +58,6 @@ def settings_from_environment(environ):
         api_key=environ.get("CHURN_API_KEY") or None,
         access_log=access_log_writer(sys.stdout) if _switch(environ, "ACCESS_LOG", default=True) else None,
     )
-
-
-def access_log_writer(stream):
-    """The service's access log: each line written to `stream` and flushed at once."""
-
-    def write(line):
-        stream.write(line + "\n")
-        stream.flush()  # a line now, not when a buffer fills: logs are read as they come
-
-    return write
 
 
 def model_from_environment(environ):

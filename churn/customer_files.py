@@ -10,6 +10,8 @@ import csv
 import json
 import re
 
+from churn.features import normalise
+
 _CHUNK_CHARS = 1 << 16
 _JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
 _MAX_VALUE_CHARS = 16 << 20  # a single customer larger than this is not a customer
@@ -73,10 +75,11 @@ class _JSONReader:
         return bool(chunk)
 
 
-def json_customers(stream):
-    """(line, customer) from a JSON array, one JSON object, or JSON lines."""
+def json_customers(stream, arrays=True):
+    """(line, customer) from a JSON array, one JSON object, or JSON lines; without `arrays`, JSON lines
+    only: a line that holds an array is one (invalid) customer, not a list of them."""
     reader = _JSONReader(stream)
-    if reader.peek() != "[":
+    if reader.peek() != "[" or not arrays:
         while reader.peek():
             value, line = reader.value()
             yield line, value
@@ -92,10 +95,14 @@ def json_customers(stream):
         reader.skip(",")
 
 
-def csv_customers(stream):
-    """(line, row) from CSV with a header, such as the raw Telco data set; the line is the row's last."""
+def csv_customers(stream, columns=()):
+    """(line, row) from CSV with a header, such as the raw Telco data set; the line is the row's last.
+    The header must name `columns`, in any case and with spaces for underscores."""
     reader = csv.DictReader(stream)
     try:
+        missing = [column for column in columns if column not in {normalise(name) for name in reader.fieldnames or ()}]
+        if missing:
+            raise InputError(f"line 1: the header has no column for {', '.join(missing)}")
         for row in reader:
             if None in row:  # DictReader keeps the values beyond the header's columns under None
                 raise InputError(f"line {reader.line_num}: {len(row[None])} more values than the header has columns")

@@ -3,7 +3,6 @@
 Used by train.py and the tests only; the service never reads the data set.
 """
 
-import csv
 import hashlib
 import os
 import tempfile
@@ -11,7 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from churn.features import FIELDS, TARGET, normalise, prepare_customer
+from churn.customer_files import InputError, csv_customers
+from churn.features import FIELDS, TARGET, prepare_customer
 
 DATA_FILE_NAME = "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 DATA_URL = (
@@ -91,11 +91,10 @@ def file_sha256(path):
 def read_customers(path):
     """Read the raw Telco CSV and return its customers prepared as the book does, with `churn` as 0/1."""
     with open(path, newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
-        missing = set(FIELDS + (TARGET,)) - {normalise(name) for name in reader.fieldnames or ()}
-        if missing:
-            raise DataError(f"{path} is not the Telco churn CSV: no column {', '.join(sorted(missing))}")
-        customers = [prepare_customer(row) for row in reader]
+        try:
+            customers = [prepare_customer(row) for _, row in csv_customers(file, columns=FIELDS + (TARGET,))]
+        except InputError as error:
+            raise DataError(f"{path} is not the Telco churn CSV: {error}") from None
     for customer in customers:
         customer[TARGET] = int(customer[TARGET] == "yes")
     return customers

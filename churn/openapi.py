@@ -82,15 +82,18 @@ def _json_ref(name):
     return {"application/json": {"schema": _ref("schemas", name)}}
 
 
-def _answers(content):
-    """An operation that answers 200 with `content`."""
-    return lambda schema, max_batch: {"responses": {"200": {"description": "OK", "content": content}}}
+def _answers(content, missing=False):
+    """An operation that answers 200 with `content`; with `missing`, 404 when the model has no such file."""
+    responses = {"200": {"description": "OK", "content": content}}
+    if missing:
+        responses["404"] = _ref("responses", "NotFound")
+    return lambda schema, max_batch: {"responses": dict(responses)}
 
 
 def _predict_operation(schema, max_batch):
     return {
         "parameters": _explain_parameters(len(schema.fields)),
-        "requestBody": {"required": True, "content": {"application/json": _predict_request(max_batch)}},
+        "requestBody": {"required": True, "content": _predict_request(max_batch)},
         "responses": {
             "200": {"description": "One result per customer, in the order sent", "content": _predict_results()},
             **{code: _ref("responses", name) for code, name in _PREDICT_ERRORS.items()},
@@ -111,11 +114,21 @@ def _explain_parameters(fields):
 
 def _predict_request(max_batch):
     customers = {"type": "array", "items": _ref("schemas", "Customer"), "maxItems": max_batch}
+    file = f"at most {max_batch} customers, each named by its line in errors, as predict.py reads them"
     return {
-        "schema": {"oneOf": [_ref("schemas", "Customer"), customers]},
-        "examples": {
-            "customer": {"summary": "The book's customer", "value": EXAMPLE_CUSTOMER},
-            "batch": {"summary": "A batch", "value": [EXAMPLE_CUSTOMER]},
+        "application/json": {
+            "schema": {"oneOf": [_ref("schemas", "Customer"), customers]},
+            "examples": {
+                "customer": {"summary": "The book's customer", "value": EXAMPLE_CUSTOMER},
+                "batch": {"summary": "A batch", "value": [EXAMPLE_CUSTOMER]},
+            },
+        },
+        "text/csv": {
+            "schema": {"type": "string", "description": f"a header row, then a customer per row: {file}"},
+            "example": f"{','.join(EXAMPLE_CUSTOMER)}\n{','.join(map(str, EXAMPLE_CUSTOMER.values()))}\n",
+        },
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": f"JSON lines, a customer per line: {file}"},
         },
     }
 
@@ -126,17 +139,24 @@ def _predict_results():
         "application/json": {
             "schema": {"oneOf": [_ref("schemas", "Prediction"), results]},
             "example": {"customerid": "8879-zkjof", "churn_probability": 0.0676, "churn": False},
-        }
+        },
+        "text/csv": {
+            "schema": {"type": "string", "description": "with Accept: text/csv; the columns of predict.py's CSV"},
+            "example": "customerid,churn_probability,churn\n8879-zkjof,0.0676,false\n",
+        },
     }
 
 
 # Handler name -> (schema, max_batch) -> the operation, but for its summary and security.
+_TEXT = {"schema": {"type": "string"}}
 _OPERATIONS = {
-    "index": _answers(_json_ref("Index")),
+    "index": _answers({**_json_ref("Index"), "text/html": _TEXT}),
     "ping": _answers({"text/plain": {"schema": {"const": "PONG"}}}),
     "predict": _predict_operation,
     "model_info": _answers(_json_ref("ModelInfo")),
     "openapi": _answers({"application/json": {"schema": {"type": "object"}}}),
+    "static_file": _answers({"text/javascript": _TEXT, "text/css": _TEXT, "image/svg+xml": _TEXT}),
+    "model_card_file": _answers({"text/markdown": _TEXT, "image/svg+xml": _TEXT}, missing=True),
 }
 _PREDICT_ERRORS = {
     "400": "BadRequest",
@@ -147,12 +167,17 @@ _PREDICT_ERRORS = {
 }
 _ERROR_DESCRIPTIONS = {
     "BadRequest": (
-        "The body is empty, shorter than its Content-Length, not UTF-8, not JSON, or neither an object nor an array"
+        "The body is empty, shorter than its Content-Length, not UTF-8, not JSON (or CSV, or JSON lines), or "
+        "neither an object nor an array"
     ),
     "Unauthorized": "The API key is required and was missing or wrong",
     "ContentTooLarge": "The body is larger than the service accepts",
-    "UnsupportedMediaType": "The body was not sent as Content-Type: application/json",
-    "UnprocessableContent": "A customer the model cannot score (`errors` names each field), or a batch over the limit",
+    "NotFound": "The model has no such file beside it (a model converted from a pickle has no card)",
+    "UnsupportedMediaType": "The body was not sent as application/json, text/csv or application/x-ndjson in UTF-8",
+    "UnprocessableContent": (
+        "A customer the model cannot score (`errors` names each field, and the customer's index in a batch "
+        "or line in a file), or a batch or file over the limit"
+    ),
     "InternalServerError": "A fault in the service; the details are in its log",
 }
 
@@ -263,6 +288,7 @@ _PROBLEM_SCHEMAS = {
         "required": ["field", "message"],
         "properties": {
             "index": {"type": "integer", "description": "position of the customer in a batch"},
+            "line": {"type": "integer", "description": "line of the customer in a file (CSV, JSON lines)"},
             "field": {"type": "string"},
             "message": {"type": "string"},
         },

@@ -168,12 +168,21 @@ def test_batch_over_the_limit_gets_422_with_the_limit(model, book_customer):
     assert len(app.post_json("/predict", [book_customer] * 2).json) == 2
 
 
-@pytest.mark.parametrize(
-    "content_type", ["", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1"]
-)
-def test_body_not_sent_as_json_gets_415_saying_what_to_send(app, book_customer, content_type):
+@pytest.mark.parametrize("content_type", ["", "text/plain", "application/x-www-form-urlencoded"])
+def test_body_not_sent_as_json_or_a_file_gets_415_saying_what_to_send(app, book_customer, content_type):
     response = app.post("/predict", json.dumps(book_customer), content_type=content_type, status=415)
-    _assert_problem(response, 415, "send the body as JSON with 'Content-Type: application/json'")
+    _assert_problem(
+        response,
+        415,
+        "send the body as JSON with 'Content-Type: application/json', "
+        f"or a file of customers as text/csv or application/x-ndjson (got {content_type or 'none'})",
+    )
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=latin-1", "text/csv; charset=utf-16"])
+def test_a_body_in_another_charset_than_utf8_gets_415(app, book_customer, content_type):
+    response = app.post("/predict", json.dumps(book_customer), content_type=content_type, status=415)
+    _assert_problem(response, 415, f"send the body in UTF-8 (got {content_type})")
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON;charset=UTF-8"])

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from churn.access_log import access_log_writer
 from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
 from churn.config import (
     ConfigurationError,
     Settings,
-    access_log_writer,
     model_from_environment,
     settings_from_environment,
     startup_summary,

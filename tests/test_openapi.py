@@ -6,6 +6,7 @@ import pytest
 import schemathesis
 import webtest
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import positive_data_acceptance
 
 from app import ROUTES, create_app
 from churn.artifact import DEFAULT_MODEL_PATH
@@ -13,6 +14,8 @@ from churn.config import MAX_BATCH, Settings
 from churn.model import load_model
 
 FUZZ_EXAMPLES = 500
+FILE_MEDIA_TYPES = ("text/csv", "application/x-ndjson")
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")  # JSON lines go on the wire as text
 api_schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app(load_model(DEFAULT_MODEL_PATH)))
 
 
@@ -27,7 +30,10 @@ api_schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app(load_mod
     derandomize=os.environ.get("CI") == "true",
 )
 def test_every_generated_request_gets_a_documented_answer(case):
-    case.call_and_validate()
+    # A file's body is text to the schema, which cannot say which text is CSV or JSON lines of
+    # customers: any string fits it, so "a string that fits was refused" means nothing there.
+    is_file = case.media_type in FILE_MEDIA_TYPES
+    case.call_and_validate(excluded_checks=[positive_data_acceptance] if is_file else [])
 
 
 def test_openapi_lists_the_models_allowed_values(app, model):

@@ -1,0 +1,352 @@
+// The page for people: one customer and why, a whole file, the model. Plain JavaScript, no build.
+// It knows the fields only from the served model (GET model, GET openapi.json), so a retrained model
+// with other categories just works. URLs are relative to the page, which may sit under a prefix.
+
+const KEY_STORAGE = "churn-api-key"; // sessionStorage: gone when the tab closes
+const FILE_TYPES = { csv: "text/csv", jsonl: "application/x-ndjson", ndjson: "application/x-ndjson" };
+const BINS = 20;
+
+const state = { model: null, fields: null, file: null };
+const $ = (id) => document.getElementById(id);
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem.detail || `the service answered ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+// --- talking to the service ---------------------------------------------------------------------
+
+async function api(path, { body, contentType, accept = "application/json" } = {}) {
+  const headers = { Accept: accept };
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  if (contentType) headers["Content-Type"] = contentType;
+  const response = await fetch(path, { method: body === undefined ? "GET" : "POST", headers, body });
+  if (response.status === 401) {
+    askForKey(key ? "The API key was not accepted. Check it and enter it again." : "");
+  }
+  if (!response.ok) {
+    const problem = await response.json().catch(() => ({}));
+    throw new ApiError(response.status, problem);
+  }
+  return response;
+}
+
+function askForKey(message) {
+  if (message) sessionStorage.removeItem(KEY_STORAGE);
+  for (const id of ["customer-section", "file-section", "model-section"]) $(id).hidden = true;
+  $("key-section").hidden = false;
+  $("key-message").textContent = message;
+  $("model-summary").textContent = "This service needs an API key.";
+  $("api-key").focus();
+}
+
+async function start() {
+  try {
+    state.model = await (await api("model")).json();
+    const openapi = await (await api("openapi.json")).json();
+    state.fields = fieldsOf(state.model, openapi.components.schemas.Customer);
+  } catch (error) {
+    if (error.status !== 401) $("model-summary").textContent = `The service could not be reached: ${error.message}`;
+    return;
+  }
+  $("key-section").hidden = true;
+  showModel(state.model);
+  buildForm(state.fields, $("fields"));
+  for (const id of ["customer-section", "file-section", "model-section"]) $(id).hidden = false;
+}
+
+// --- the model ----------------------------------------------------------------------------------
+
+function fieldsOf(model, customerSchema) {
+  const example = customerSchema.example || {};
+  const categorical = Object.entries(model.features.categorical).map(([name, values]) => ({
+    name,
+    values,
+    value: values.some((value) => value === example[name]) ? example[name] : values[0],
+  }));
+  const numerical = model.features.numerical.map((name) => {
+    const number = (customerSchema.properties[name].oneOf || []).find((schema) => schema.type === "number") || {};
+    return { name, minimum: number.minimum, maximum: number.maximum, value: example[name] ?? "" };
+  });
+  return { categorical, numerical, customerid: example.customerid ?? "" };
+}
+
+function showModel(model) {
+  const auc = model.test_auc == null ? "unknown" : model.test_auc.toFixed(3);
+  $("model-summary").textContent = `Model ${model.version}, test AUC ${auc}, churn from ${percent(model.threshold)}.`;
+  $("model-version").textContent = model.version;
+  $("model-auc").textContent = auc;
+  $("model-threshold").textContent = `${percent(model.threshold)}: at or above it, a customer is flagged as churn`;
+  $("model-trained").textContent = model.trained_at || "unknown";
+  fetch("model/card/MODEL_CARD.md", { method: "HEAD" }).then((response) => {
+    $("card").hidden = !response.ok;
+  });
+}
+
+const percent = (probability) => `${(probability * 100).toFixed(1)} %`;
+
+// --- one customer -------------------------------------------------------------------------------
+
+function buildForm(fields, container) {
+  container.replaceChildren();
+  container.append(field("customerid", "customerid (optional)", textInput("customerid", fields.customerid)));
+  for (const { name, values, value } of fields.categorical) {
+    const select = document.createElement("select");
+    for (const allowed of values) {
+      const option = new Option(String(allowed), JSON.stringify(allowed), false, allowed === value);
+      select.add(option);
+    }
+    container.append(field(name, name, select));
+  }
+  for (const { name, minimum, maximum, value } of fields.numerical) {
+    const input = textInput(name, value);
+    Object.assign(input, { type: "number", step: "any", inputMode: "decimal" });
+    if (minimum !== undefined) input.min = minimum;
+    if (maximum !== undefined) input.max = maximum;
+    const bounds = [minimum, maximum].map((bound) => (bound === undefined ? "…" : bound.toLocaleString("en")));
+    container.append(field(name, `${name} (${bounds.join(" to ")})`, input));
+  }
+}
+
+function textInput(name, value) {
+  const input = document.createElement("input");
+  input.value = value;
+  return input;
+}
+
+function field(name, labelText, control) {
+  const wrapper = document.createElement("div");
+  const label = document.createElement("label");
+  const error = document.createElement("p");
+  control.id = `field-${name}`;
+  control.name = name;
+  error.id = `error-${name}`;
+  error.className = "field-error";
+  control.setAttribute("aria-describedby", error.id);
+  label.htmlFor = control.id;
+  label.textContent = labelText;
+  wrapper.append(label, control, error);
+  return wrapper;
+}
+
+function customerFromForm(form) {
+  const customer = {};
+  for (const control of form.querySelectorAll("input, select")) {
+    if (control.tagName === "SELECT") customer[control.name] = JSON.parse(control.value);
+    else if (control.type === "number") customer[control.name] = control.value === "" ? "" : Number(control.value);
+    else if (control.value !== "") customer[control.name] = control.value;
+  }
+  return customer;
+}
+
+function clearFieldErrors(form) {
+  for (const control of form.querySelectorAll("[aria-invalid]")) control.removeAttribute("aria-invalid");
+  for (const error of form.querySelectorAll(".field-error")) error.textContent = "";
+  $("form-message").textContent = "";
+}
+
+function showFieldErrors(form, problem) {
+  const named = (problem.errors || []).filter((error) => $(`field-${error.field}`));
+  for (const error of named) {
+    $(`error-${error.field}`).textContent = error.message;
+    $(`field-${error.field}`).setAttribute("aria-invalid", "true");
+  }
+  $("form-message").textContent = named.length ? "Please correct the fields marked below." : problem.detail;
+  if (named.length) $(`field-${named[0].field}`).focus();
+}
+
+async function scoreCustomer(event) {
+  event.preventDefault();
+  const form = event.target;
+  clearFieldErrors(form);
+  try {
+    const response = await api("predict?explain=true&top=all", {
+      body: JSON.stringify(customerFromForm(form)),
+      contentType: "application/json",
+    });
+    showResult(await response.json(), state.model.threshold);
+  } catch (error) {
+    $("result").hidden = true;
+    if (error.status === 422) showFieldErrors(form, error.problem);
+    else if (error.status !== 401) $("form-message").textContent = error.message;
+  }
+}
+
+function showResult(result, threshold) {
+  const churn = result.churn_probability >= threshold;
+  $("probability").textContent = percent(result.churn_probability);
+  $("decision").textContent = churn
+    ? `churn: at or above the threshold of ${percent(threshold)}`
+    : `not churn: below the threshold of ${percent(threshold)}`;
+  const { base_value: base, factors } = result.explanation;
+  const logOdds = base + factors.reduce((sum, factor) => sum + factor.contribution, 0);
+  $("explanation-summary").textContent =
+    `The average customer in training has log-odds ${signed(base)}. Each field of this customer adds its ` +
+    `contribution below; together they make ${signed(logOdds)}, a probability of ${percent(result.churn_probability)}.`;
+  drawFactors(factors, $("factors"));
+  $("result").hidden = false;
+  $("result-title").focus();
+}
+
+const signed = (number) => (number < 0 ? `−${Math.abs(number).toFixed(2)}` : `+${number.toFixed(2)}`);
+
+function drawFactors(factors, list) {
+  const largest = Math.max(...factors.map((factor) => Math.abs(factor.contribution)), 1e-9);
+  list.replaceChildren(
+    ...factors.map((factor) => {
+      const item = document.createElement("li");
+      const label = span("factor-label", `${factor.field} = ${factor.value}`);
+      const said = span("visually-hidden", ` ${factor.direction === "lowers" ? "lowers" : "raises"} the log-odds by ${Math.abs(factor.contribution).toFixed(2)}`);
+      label.append(said);
+      const [negative, positive] = [span("half negative"), span("half positive")];
+      const bar = span(`bar ${factor.contribution < 0 ? "lowers" : "raises"}`);
+      bar.style.width = `${(Math.abs(factor.contribution) / largest) * 100}%`;
+      (factor.contribution < 0 ? negative : positive).append(bar);
+      negative.setAttribute("aria-hidden", "true");
+      positive.setAttribute("aria-hidden", "true");
+      const value = span("factor-value", signed(factor.contribution));
+      value.setAttribute("aria-hidden", "true");
+      item.append(label, negative, positive, value);
+      return item;
+    }),
+  );
+}
+
+function span(className, text = "") {
+  const element = document.createElement("span");
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
+// --- a whole file -------------------------------------------------------------------------------
+
+function fileType(name) {
+  const extension = name.toLowerCase().split(".").pop();
+  return FILE_TYPES[extension] || "text/csv";
+}
+
+async function scoreFile(file) {
+  $("file-message").className = "message ok";
+  $("file-message").textContent = `Scoring ${file.name}…`;
+  $("file-result").hidden = true;
+  state.file = { name: file.name, type: fileType(file.name), text: await file.text() };
+  try {
+    const response = await api("predict", { body: state.file.text, contentType: state.file.type });
+    const results = await response.json();
+    $("file-message").textContent = `${file.name}: ${results.length.toLocaleString("en")} customers scored.`;
+    showFileResults(results, state.model.threshold);
+  } catch (error) {
+    $("file-message").className = "message";
+    if (error.status !== 401) $("file-message").textContent = `${file.name}: ${error.message}`;
+  }
+}
+
+function showFileResults(results, threshold) {
+  const flagged = results.filter((result) => result.churn_probability >= threshold).length;
+  $("flagged").textContent =
+    `${flagged.toLocaleString("en")} of ${results.length.toLocaleString("en")} customers flagged as churn ` +
+    `(probability at or above ${percent(threshold)}).`;
+  drawHistogram(results.map((result) => result.churn_probability), threshold, $("histogram"));
+  const rows = document.createDocumentFragment();
+  for (const result of results) {
+    const row = document.createElement("tr");
+    for (const text of [result.customerid ?? "", percent(result.churn_probability), result.churn ? "yes" : "no"]) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    rows.append(row);
+  }
+  $("scores").tBodies[0].replaceChildren(rows);
+  $("file-result").hidden = false;
+}
+
+function drawHistogram(probabilities, threshold, svg) {
+  const counts = new Array(BINS).fill(0);
+  for (const p of probabilities) counts[Math.min(BINS - 1, Math.floor(p * BINS))] += 1;
+  const [left, top, width, height] = [30, 18, 360, 140];
+  const highest = Math.max(...counts, 1);
+  const shapes = counts.map((count, bin) => {
+    const barHeight = (count / highest) * height;
+    return svgElement("rect", {
+      class: bin / BINS >= threshold ? "bin flagged" : "bin",
+      x: left + (bin * width) / BINS + 1,
+      y: top + height - barHeight,
+      width: width / BINS - 2,
+      height: barHeight,
+    });
+  });
+  const x = left + threshold * width;
+  shapes.push(
+    svgElement("line", { class: "axis", x1: left, y1: top + height, x2: left + width, y2: top + height }),
+    svgElement("line", { class: "threshold", x1: x, y1: top - 8, x2: x, y2: top + height }),
+    svgElement("text", { x: x + 4, y: top - 2 }, `threshold ${percent(threshold)}`),
+    svgElement("text", { x: left, y: top + height + 16 }, "0 %"),
+    svgElement("text", { x: left + width / 2 - 12, y: top + height + 16 }, "50 %"),
+    svgElement("text", { x: left + width - 30, y: top + height + 16 }, "100 %"),
+    svgElement("text", { x: 0, y: top + 8 }, highest.toLocaleString("en")),
+  );
+  svg.replaceChildren(...shapes);
+  $("histogram-caption").textContent =
+    `Churn probabilities of ${probabilities.length.toLocaleString("en")} customers, in ${BINS} bins of 5 %; ` +
+    `the tallest holds ${highest.toLocaleString("en")}. The bins entirely at or above the threshold are red.`;
+}
+
+function svgElement(name, attributes, text) {
+  const element = document.createElementNS("http://www.w3.org/2000/svg", name);
+  for (const [attribute, value] of Object.entries(attributes)) element.setAttribute(attribute, value);
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+async function downloadScores() {
+  const { name, type, text } = state.file;
+  try {
+    const response = await api("predict", { body: text, contentType: type, accept: "text/csv" });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = `${name.replace(/\.[^.]*$/, "")}-scores.csv`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  } catch (error) {
+    if (error.status !== 401) $("file-message").textContent = `${name}: ${error.message}`;
+  }
+}
+
+function acceptDrops(zone) {
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    if (event.dataTransfer.files.length) scoreFile(event.dataTransfer.files[0]);
+  });
+}
+
+// --- wiring -------------------------------------------------------------------------------------
+
+$("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  if (!key) {
+    $("key-message").textContent = "Enter the API key first.";
+    return;
+  }
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $("api-key").value = "";
+  $("key-message").textContent = "";
+  start();
+});
+$("customer-form").addEventListener("submit", scoreCustomer);
+$("file").addEventListener("change", (event) => event.target.files.length && scoreFile(event.target.files[0]));
+$("download").addEventListener("click", downloadScores);
+acceptDrops($("drop-zone"));
+start();

@@ -1,0 +1,252 @@
+"""The page for people, in a real browser (Debian's Chromium, driven by Playwright) against a live server.
+
+Screenshots of each run go to screenshots/ (git-ignored), desktop and 375 px wide, for a person to look at.
+"""
+
+import csv
+import io
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helpers import skip_or_fail
+
+pytestmark = pytest.mark.slow
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+PHONE_WIDTH = 375
+# Headless, and quiet: these keep Chromium from calling Google's services, which are not the page's.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-default-apps",
+]  # fmt: skip
+API_KEY = "page-test-key"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        skip_or_fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """One browser tab on a server's page, recording console errors and every URL it requests."""
+
+    def __init__(self, browser, server, width=1280):
+        self.server = server
+        self.context = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
+        self.page = self.context.new_page()
+        self.errors, self.requests = [], []
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.goto(server.url + "/")
+
+    def ready(self):
+        """Wait until the page has read the model and built its form."""
+        self.page.wait_for_selector("#customer-section:not([hidden])")
+        return self
+
+    def screenshot(self, name):
+        SCREENSHOTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser):
+    """visit(server, width) opens the server's page in a new tab; all close after the test."""
+    visits = []
+
+    def open_page(server, width=1280):
+        visits.append(Visit(browser, server, width))
+        return visits[-1]
+
+    yield open_page
+    for opened in visits:
+        opened.close()
+
+
+def _post(server, path, body, content_type, accept="application/json", key=None):
+    headers = {"Content-Type": content_type, "Accept": accept, **({"Authorization": f"Bearer {key}"} if key else {})}
+    request = urllib.request.Request(server.url + path, body, headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read()
+
+
+def _percent(probability):
+    return f"{probability * 100:.1f} %"  # as the page shows a probability
+
+
+@pytest.fixture(scope="module")
+def hundred_rows(data_path, tmp_path_factory):
+    """The raw Telco CSV's header and first 100 customers, as a file (never committed)."""
+    path = tmp_path_factory.mktemp("upload") / "hundred.csv"
+    with open(data_path, newline="") as source:
+        path.write_text("".join(line for _, line in zip(range(101), source, strict=False)))
+    return path
+
+
+def test_the_page_loads_with_no_console_error_and_no_request_leaving_its_origin(serve, visit, model):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    tab.page.wait_for_load_state("networkidle")
+    assert tab.errors == []
+    assert tab.requests and all(url.startswith(server.url + "/") for url in tab.requests), tab.requests
+    summary = tab.page.text_content("#model-summary")
+    assert model.version in summary and f"{model.metadata['test_auc']:.3f}" in summary
+    assert (
+        tab.page.is_visible("#card-link") and tab.page.get_attribute("#card-link", "href") == "model/card/MODEL_CARD.md"
+    )
+
+
+def test_scoring_the_book_customer_shows_the_apis_probability_and_why(serve, visit, model, book_customer):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    tab.page.click("#score-customer")
+    tab.page.wait_for_selector("#result:not([hidden])")
+    answer = json.loads(
+        _post(server, "/predict?explain=true&top=all", json.dumps(book_customer).encode(), "application/json")
+    )
+    assert tab.page.text_content("#probability") == _percent(answer["churn_probability"])
+    decision = tab.page.text_content("#decision")
+    assert decision.startswith("churn:" if answer["churn"] else "not churn:") and _percent(model.threshold) in decision
+    factors = tab.page.locator("#factors li")
+    assert factors.count() == len(model.schema.fields)
+    for shown, factor in zip(factors.all(), answer["explanation"]["factors"], strict=True):
+        assert shown.locator(".factor-label").text_content().startswith(f"{factor['field']} = {factor['value']}")
+        assert shown.locator(f".bar.{'lowers' if factor['contribution'] < 0 else 'raises'}").count() == 1
+        assert f"{abs(factor['contribution']):.2f}" in shown.text_content()
+    tab.screenshot("one-customer-desktop")
+    assert tab.errors == []
+
+
+def test_an_invalid_value_shows_the_fields_message_next_to_it(serve, visit, book_customer):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    tab.page.fill("#field-tenure", "-5")
+    tab.page.click("#score-customer")
+    tab.page.wait_for_selector("#error-tenure:not(:empty)")
+    body = json.dumps({**book_customer, "tenure": -5}).encode()
+    try:
+        _post(server, "/predict", body, "application/json")
+    except urllib.error.HTTPError as error:
+        [problem] = json.loads(error.read())["errors"]
+    assert tab.page.text_content("#error-tenure") == problem["message"]
+    assert tab.page.get_attribute("#field-tenure", "aria-invalid") == "true"
+    assert tab.page.is_hidden("#result")
+
+
+def test_uploading_a_100_row_csv_shows_100_rows_the_histogram_and_the_count_flagged(serve, visit, hundred_rows, model):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    tab.page.set_input_files("#file", str(hundred_rows))
+    tab.page.wait_for_selector("#file-result:not([hidden])")
+    answers = json.loads(_post(server, "/predict", hundred_rows.read_bytes(), "text/csv"))
+    flagged = sum(answer["churn_probability"] >= model.threshold for answer in answers)
+    assert tab.page.locator("#scores tbody tr").count() == 100
+    assert tab.page.text_content("#flagged").startswith(f"{flagged} of 100 customers flagged as churn")
+    first = tab.page.locator("#scores tbody tr").first.locator("td").all_text_contents()
+    assert first == [
+        answers[0]["customerid"],
+        _percent(answers[0]["churn_probability"]),
+        "yes" if answers[0]["churn"] else "no",
+    ]
+    assert tab.page.locator("#histogram rect.bin").count() == 20
+    assert tab.page.locator("#histogram line.threshold").count() == 1
+    tab.screenshot("file-desktop")
+    assert tab.errors == []
+
+
+def test_the_scored_csv_downloads_as_the_api_writes_it(serve, visit, hundred_rows):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    tab.page.set_input_files("#file", str(hundred_rows))
+    tab.page.wait_for_selector("#file-result:not([hidden])")
+    with tab.page.expect_download() as download:
+        tab.page.click("#download")
+    assert download.value.suggested_filename == "hundred-scores.csv"
+    downloaded = Path(download.value.path()).read_bytes()
+    assert downloaded == _post(server, "/predict", hundred_rows.read_bytes(), "text/csv", accept="text/csv")
+    assert len(list(csv.reader(io.StringIO(downloaded.decode())))) == 101
+
+
+def test_a_file_with_a_bad_row_shows_its_line_and_what_is_wrong(serve, visit, hundred_rows, tmp_path):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    lines = hundred_rows.read_text().splitlines(keepends=True)
+    lines[3] = lines[3].replace("Month-to-month", "Weekly")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("".join(lines))
+    tab.page.set_input_files("#file", str(bad))
+    tab.page.wait_for_selector("#file-message:has-text('line 4')")
+    assert "bad.csv: line 4: contract: unknown value" in tab.page.text_content("#file-message")
+    assert tab.page.is_hidden("#file-result")
+
+
+def test_with_an_api_key_the_page_asks_for_it_and_works_once_it_is_given(serve, visit, book_customer):
+    server = serve("gunicorn", env={"CHURN_API_KEY": API_KEY})
+    tab = visit(server)
+    tab.page.wait_for_selector("#key-section:not([hidden])")
+    assert tab.page.is_hidden("#customer-section") and "needs an API key" in tab.page.text_content("#model-summary")
+    tab.page.fill("#api-key", "wrong")
+    tab.page.click("text=Use this key")
+    tab.page.wait_for_selector("#key-message:has-text('not accepted')")
+    tab.page.fill("#api-key", API_KEY)
+    tab.page.click("text=Use this key")
+    tab.ready()
+    tab.page.click("#score-customer")
+    tab.page.wait_for_selector("#result:not([hidden])")
+    assert tab.page.evaluate("sessionStorage.getItem('churn-api-key')") == API_KEY
+    assert tab.page.evaluate("localStorage.length") == 0  # never kept beyond the tab
+    assert visit(server).page.wait_for_selector("#key-section:not([hidden])")  # a new tab asks again
+
+
+def test_at_375_px_nothing_needs_sideways_scrolling(serve, visit, hundred_rows):
+    server = serve("gunicorn")
+    tab = visit(server, width=PHONE_WIDTH).ready()
+    tab.page.click("#score-customer")
+    tab.page.wait_for_selector("#result:not([hidden])")
+    tab.page.set_input_files("#file", str(hundred_rows))
+    tab.page.wait_for_selector("#file-result:not([hidden])")
+    assert tab.page.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
+    tab.screenshot("page-375px")
+    assert tab.errors == []
+
+
+def test_every_control_has_a_label_and_the_keyboard_alone_scores_a_customer(serve, visit):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    unlabelled = tab.page.evaluate(
+        "[...document.querySelectorAll('input, select, textarea')]"
+        ".filter((control) => !control.labels.length).map((control) => control.id)"
+    )
+    assert unlabelled == []
+    for _ in range(60):  # from the top of the page, Tab until the button, then Enter
+        tab.page.keyboard.press("Tab")
+        if tab.page.evaluate("document.activeElement.id") == "score-customer":
+            break
+    tab.page.keyboard.press("Enter")
+    tab.page.wait_for_selector("#result:not([hidden])")
+    assert tab.page.evaluate("document.activeElement.id") == "result-title"  # focus follows the answer
+
+
+def test_the_model_card_and_its_charts_open_from_the_page(serve, visit, model):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    tab.page.wait_for_selector("#card:not([hidden])")
+    widths = tab.page.evaluate("[...document.querySelectorAll('.charts img')].map((image) => image.naturalWidth)")
+    assert len(widths) == 3 and all(width > 0 for width in widths)  # each chart loaded and drew
+    tab.page.click("#card-link")
+    tab.page.wait_for_url("**/model/card/MODEL_CARD.md")
+    assert model.sha256 in tab.page.text_content("body")

@@ -1,0 +1,140 @@
+"""POST /predict takes files of customers (CSV, JSON lines) and answers CSV on request, as predict.py does."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+import webtest
+
+from app import MAX_REPORTED_ERRORS, create_app
+from churn.config import Settings
+
+CSV, JSON_LINES = "text/csv", "application/x-ndjson"
+
+
+@pytest.fixture(scope="module")
+def raw_csv(data_path):
+    """The raw Telco CSV, as published."""
+    return data_path.read_bytes()
+
+
+def _first_lines(text, count):
+    return "".join(text.splitlines(keepends=True)[:count])
+
+
+def _csv_of(customers):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(customers[0]))
+    writer.writeheader()
+    writer.writerows(customers)
+    return out.getvalue()
+
+
+def test_the_raw_csv_scores_as_the_same_customers_sent_as_json(app, raw_csv, data_path):
+    with open(data_path, newline="") as file:
+        as_json = app.post_json("/predict", list(csv.DictReader(file))).json
+    assert app.post("/predict", raw_csv, content_type=CSV).json == as_json
+
+
+def test_csv_answered_as_csv_is_what_predict_py_writes(app, raw_csv, data_path, project_dir, tmp_path):
+    answer = app.post("/predict?explain=true", raw_csv, content_type=CSV, headers={"Accept": CSV})
+    assert answer.content_type == CSV
+    output = tmp_path / "scores.csv"
+    command = [sys.executable, "predict.py", str(data_path), "--explain", "--output", str(output)]
+    subprocess.run(command, cwd=project_dir, check=True, capture_output=True)
+    assert answer.body == output.read_bytes()
+
+
+def test_json_lines_score_as_the_same_customers_sent_as_json(app, book_customer):
+    customers = [book_customer, dict(book_customer, customerid="second", contract="month-to-month")]
+    body = "".join(json.dumps(customer) + "\n" for customer in customers)
+    assert app.post("/predict", body, content_type=JSON_LINES).json == app.post_json("/predict", customers).json
+
+
+def test_one_customer_sent_as_json_can_be_answered_as_csv(app, book_customer):
+    one = app.post_json("/predict", book_customer, headers={"Accept": "text/csv, application/json;q=0.5"})
+    result = app.post_json("/predict", book_customer).json
+    row = [book_customer["customerid"], repr(result["churn_probability"]), str(result["churn"]).lower()]
+    assert list(csv.reader(io.StringIO(one.text))) == [["customerid", "churn_probability", "churn"], row]
+
+
+@pytest.mark.parametrize("accept", ["*/*", "application/json", "text/csv;q=0.5, application/json", "text/html"])
+def test_json_is_the_answer_unless_csv_is_preferred(app, book_customer, accept):
+    assert app.post_json("/predict", [book_customer], headers={"Accept": accept}).content_type == "application/json"
+
+
+def test_an_invalid_row_is_named_by_its_line_in_the_file(app, raw_csv):
+    lines = raw_csv.decode().splitlines(keepends=True)[:6]
+    lines[3] = lines[3].replace("Month-to-month", "Weekly")
+    problem = app.post("/predict", "".join(lines), content_type=CSV, status=422).json
+    assert problem["detail"].startswith('line 4: contract: unknown value "weekly"; allowed values: ')
+    assert [(error["line"], error["field"]) for error in problem["errors"]] == [(4, "contract")]
+
+
+def test_a_bad_json_line_is_named_by_its_line(app, book_customer):
+    body = json.dumps(book_customer) + "\n\n" + json.dumps(dict(book_customer, tenure=-1)) + "\n{oops\n"
+    problem = app.post("/predict", body, content_type=JSON_LINES, status=400).json
+    assert problem["detail"].startswith("line 4: not valid JSON: ")
+
+
+def test_a_row_with_more_values_than_the_header_gets_400_with_its_line(app, raw_csv):
+    lines = raw_csv.decode().splitlines(keepends=True)[:4]
+    lines[2] = lines[2].rstrip("\r\n") + ",extra\n"
+    problem = app.post("/predict", "".join(lines), content_type=CSV, status=400).json
+    assert problem["detail"] == "line 3: 1 more values than the header has columns"
+
+
+def test_a_csv_whose_header_lacks_the_models_columns_gets_400_naming_them(app, model):
+    header = ",".join(field.upper() for field in model.schema.fields if field != "tenure")
+    problem = app.post("/predict", f"customerid,{header}\n", content_type=CSV, status=400).json
+    assert problem["detail"] == "line 1: the header has no column for tenure"
+
+
+def test_a_json_line_that_is_an_array_is_an_invalid_customer_not_a_batch(app):
+    problem = app.post("/predict", "[]\n", content_type=JSON_LINES, status=422).json
+    assert problem["errors"] == [{"line": 1, "field": "customer", "message": "must be a JSON object, not an array"}]
+
+
+def test_errors_of_a_large_file_are_capped_and_say_how_many_more(app, model):
+    rows = "".join(",".join(["x"] * len(model.schema.fields)) + "\n" for _ in range(10))
+    problem = app.post("/predict", ",".join(model.schema.fields) + "\n" + rows, content_type=CSV, status=422).json
+    assert len(problem["errors"]) == MAX_REPORTED_ERRORS
+    assert problem["detail"].startswith("line 2: gender: unknown value")
+    assert problem["detail"].endswith(f"and {10 * len(model.schema.fields) - MAX_REPORTED_ERRORS} more errors")
+
+
+def test_a_file_over_the_batch_limit_gets_422_with_the_limit(model, raw_csv):
+    app = webtest.TestApp(create_app(model, Settings(max_batch=3)))
+    text = raw_csv.decode()
+    problem = app.post("/predict", _first_lines(text, 5), content_type=CSV, status=422).json
+    assert problem["detail"] == "the file has more than 3 customers; the limit is 3 per request"
+    assert len(app.post("/predict", _first_lines(text, 4), content_type=CSV).json) == 3
+
+
+def test_a_file_over_the_size_limit_gets_413(model, raw_csv):
+    app = webtest.TestApp(create_app(model, Settings(max_body_bytes=1000)))
+    assert app.post("/predict", raw_csv, content_type=CSV, status=413).json["status"] == 413
+
+
+@pytest.mark.parametrize("body", [b"", b" \n"])
+def test_an_empty_file_gets_400_saying_what_to_send(app, body):
+    problem = app.post("/predict", body, content_type=CSV, status=400).json
+    assert problem["detail"] == "the body is empty; send customers as CSV with a header row, or as JSON lines"
+
+
+def test_a_header_without_rows_scores_no_customer(app, model):
+    assert app.post("/predict", ",".join(model.schema.fields) + "\n", content_type=CSV).json == []
+
+
+def test_a_file_that_is_not_utf8_gets_400(app):
+    assert app.post("/predict", b"gender\n\xff\xfe\n", content_type=CSV, status=400).json["detail"] == (
+        "the body is not valid UTF-8"
+    )
+
+
+def test_synthetic_customers_in_our_column_names_score_as_json(app, model, book_customer):
+    customers = [dict(book_customer, customerid=f"c{n}", tenure=n) for n in range(5)]
+    assert app.post("/predict", _csv_of(customers), content_type=CSV).json == app.post_json("/predict", customers).json
