@@ -1,7 +1,7 @@
 # The churn service: the standard-library app under gunicorn, serving the JSON model.
 # No scikit-learn, numpy or scipy: the image holds Python, gunicorn and a few files.
 #   docker build -t churn-service .
-#   docker run -it -p 9696:9696 churn-service
+#   docker run --rm -p 9696:9696 churn-service
 ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE}
 
@@ -18,7 +18,9 @@ RUN pip install --no-cache-dir --require-hashes -r requirements.txt \
 
 COPY app.py wsgi.py gunicorn.conf.py ./
 COPY churn/ churn/
-COPY model/churn-model.json model/
+COPY static/ static/
+# The model, and its card with the charts, which the page links to.
+COPY model/churn-model.json model/MODEL_CARD.md model/*.svg model/
 
 USER churn
 EXPOSE 9696

@@ -110,6 +110,28 @@ def test_readme_curl_examples_answer_what_the_readme_shows(readme_blocks, serve,
         assert _same(answer, shown), f"{command}\nanswered {answer}"
 
 
+def _csv_example(readme_blocks, serve, project_dir):
+    """What the README's CSV upload prints against a live server, and what the README shows."""
+    command, shown = _block_after(readme_blocks, "bash", "-H 'Content-Type: text/csv'")
+    server = serve("gunicorn")
+    result = subprocess.run(
+        command.replace(BOOK_URL, server.url), shell=True, cwd=project_dir, capture_output=True, text=True, check=True
+    )
+    return list(csv.reader(io.StringIO(result.stdout))), list(csv.reader(io.StringIO(shown)))
+
+
+def test_readme_csv_upload_answers_csv_in_the_shape_the_readme_shows(readme_blocks, serve, project_dir):
+    printed, shown = _csv_example(readme_blocks, serve, project_dir)
+    assert printed[0] == shown[0] and len(printed) == len(shown)
+    assert [row[0] for row in printed] == [row[0] for row in shown]
+
+
+def test_readme_csv_upload_answers_what_the_readme_shows(readme_blocks, serve, project_dir, readme_describes_model):
+    printed, shown = _csv_example(readme_blocks, serve, project_dir)
+    for row, shown_row in zip(printed[1:], shown[1:], strict=True):
+        assert math.isclose(float(row[1]), float(shown_row[1]), rel_tol=1e-12) and row[2] == shown_row[2], row
+
+
 def _python_example(readme_blocks, serve):
     """What the README's Python client prints against a live server, and what the README shows."""
     code, shown = _block_after(readme_blocks, "python", "requests.post")
