@@ -31,12 +31,21 @@ import itertools
 import time
 import traceback
 
+from churn import SERVICE_NAME
 from churn.access_log import REQUEST_ID_HEADER, access_line, request_id
 from churn.artifact import CARD_CHARTS, CARD_NAME
 from churn.config import Settings
 from churn.customer_files import CSVWriter, InputError, csv_customers, json_customers
 from churn.explain import CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
 from churn.model import describe_model
+from churn.open_inference import (
+    BINARY_HEADER,
+    ProtocolError,
+    customers_of,
+    inference_response,
+    model_metadata,
+    server_metadata,
+)
 from churn.openapi import openapi_document
 from churn.page import STATIC_FILES, asset, file_response, page_response, static_assets
 from churn.results import predictions
@@ -60,11 +69,12 @@ from churn.web import (
     read_json,
 )
 
-SERVICE_NAME = "churn prediction service"
 MAX_REPORTED_ERRORS = 20
 CARD_PATH = "/model/card"
+V2 = "/v2"
+_V2_MODELS = f"{V2}/models/"
 HTML_CONTENT_TYPE = "text/html"
-_POSITIONS = {"index": "customer", "line": "line"}  # where an invalid customer is -> how a message names it
+_POSITIONS = {"index": "customer", "line": "line", "row": "row"}  # where an invalid customer is -> its name
 _VARY_ACCEPT = (("Vary", "Accept"),)
 
 
@@ -110,8 +120,49 @@ def model_info(environ, model, settings):
 
 def openapi(environ, model, settings):
     """The OpenAPI 3.1 document of this service, with the model's fields and allowed values."""
-    document = openapi_document(model.schema, ROUTES, OPEN_PATHS, settings.max_batch, settings.api_key is not None)
+    document = openapi_document(model, ROUTES, OPEN_PATHS, settings.max_batch, settings.api_key is not None)
     return json_response(200, document)
+
+
+def v2_live(environ, model, settings):
+    """Open Inference Protocol: the server is live (a liveness probe)."""
+    return json_response(200, {"live": True})
+
+
+def v2_ready(environ, model, settings):
+    """Open Inference Protocol: the server is ready: its model is loaded and checked (a readiness probe)."""
+    # The app exists only around a loaded, checked model: anything that reaches it may be scored.
+    return json_response(200, {"ready": True})
+
+
+def v2_server_metadata(environ, model, settings):
+    """Open Inference Protocol: the server's name, version and extensions (none)."""
+    return json_response(200, server_metadata())
+
+
+def v2_model_metadata(environ, model, settings):
+    """Open Inference Protocol: the model's name, version, inputs (one per field) and outputs."""
+    return json_response(200, model_metadata(model.name, model.version, model.schema))
+
+
+def v2_model_ready(environ, model, settings):
+    """Open Inference Protocol: the model is ready."""
+    return json_response(200, {"name": model.name, "ready": True})
+
+
+def v2_infer(environ, model, settings):
+    """Open Inference Protocol: score the customers of a columnar request, exactly as /predict does."""
+    if environ.get(BINARY_HEADER) is not None:
+        raise HTTPError(400, "the binary tensor data extension is not supported: send the tensors as JSON")
+    if media_type(environ) not in ("", JSON_CONTENT_TYPE):  # clients such as tritonclient send none
+        raise HTTPError(400, f"send the inference request as JSON (got {echo(environ['CONTENT_TYPE'])})")
+    request = read_json(environ, settings.max_body_bytes)
+    try:
+        raw, _ = customers_of(request, model.schema, settings.max_batch)
+    except ProtocolError as error:
+        raise HTTPError(400, str(error)) from None
+    results = predictions(model, _validate_all(enumerate(raw), model, "row"))
+    return json_response(200, inference_response(request, model.name, model.version, results))
 
 
 def static_file(environ, model, settings):
@@ -127,6 +178,9 @@ def model_card_file(environ, model, settings):
     return file_response(environ, asset(name, model.card[name]))
 
 
+# The Open Inference Protocol's paths of the served model, by its name and, optionally, version: a
+# request's path is matched with the model's own name and version in their place (_route).
+V2_MODEL, V2_VERSION = f"{V2}/models/{{model}}", f"{V2}/models/{{model}}/versions/{{version}}"
 ROUTES = {
     ("GET", "/"): index,
     ("GET", "/ping"): ping,
@@ -135,10 +189,19 @@ ROUTES = {
     ("GET", "/openapi.json"): openapi,
     **{("GET", path): static_file for path in STATIC_FILES},
     **{("GET", f"{CARD_PATH}/{name}"): model_card_file for name in (CARD_NAME, *CARD_CHARTS)},
+    ("GET", f"{V2}/health/live"): v2_live,
+    ("GET", f"{V2}/health/ready"): v2_ready,
+    ("GET", V2): v2_server_metadata,
+    **{("GET", base): v2_model_metadata for base in (V2_MODEL, V2_VERSION)},
+    **{("GET", f"{base}/ready"): v2_model_ready for base in (V2_MODEL, V2_VERSION)},
+    **{("POST", f"{base}/infer"): v2_infer for base in (V2_MODEL, V2_VERSION)},
 }
-# Open to anyone: the health check, which platforms call without a key, and the page's files and the
+# Open to anyone: the health checks, which platforms call without a key, and the page's files and the
 # model card (the page itself is GET / for a browser: see _is_open).
-OPEN_PATHS = frozenset({"/ping", *STATIC_FILES, *(path for _, path in ROUTES if path.startswith(CARD_PATH))})
+OPEN_PATHS = frozenset(
+    {"/ping", f"{V2}/health/live", f"{V2}/health/ready", *STATIC_FILES}
+    | {path for _, path in ROUTES if path.startswith(CARD_PATH)}
+)
 
 
 def create_app(model, settings=None):
@@ -172,11 +235,20 @@ def _respond(environ, model, settings):
     try:
         return _dispatch(environ, model, settings)
     except HTTPError as error:
-        return error_response(error)
+        return _error_response(environ, error)
     except Exception:
         # The client learns only that it failed; the operator gets the traceback.
         environ["wsgi.errors"].write(traceback.format_exc())
-        return error_response(HTTPError(500, "the server could not answer this request"))
+        return _error_response(environ, HTTPError(500, "the server could not answer this request"))
+
+
+def _error_response(environ, error):
+    """A problem document, or on the inference protocol's paths its own {"error": …}."""
+    path = environ.get("PATH_INFO", "")
+    if path == V2 or path.startswith(f"{V2}/"):
+        status = 400 if error.status == 422 else error.status  # the protocol says 400 for a bad request
+        return json_response(status, {"error": error.detail}, error.headers)
+    return error_response(error)
 
 
 def _allowed_methods(routes):
@@ -188,19 +260,41 @@ def _allowed_methods(routes):
 
 
 _ALLOWED_METHODS = _allowed_methods(ROUTES)
+# The routes by their paths as requested, and those that name the model (a {placeholder}) by template.
+_EXACT_ROUTES = {route: handler for route, handler in ROUTES.items() if "{" not in route[1]}
+_TEMPLATE_ROUTES = {route: handler for route, handler in ROUTES.items() if "{" in route[1]}
 
 
 def _dispatch(environ, model, settings):
     path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
-    handler = ROUTES.get(("GET" if method == "HEAD" else method, path))
+    # The key first: without it, a client learns nothing, not even which paths or models exist.
+    if settings.api_key is not None and not _is_open(environ, path):
+        _authorize(environ, settings.api_key)
+    method_route = "GET" if method == "HEAD" else method
+    handler, route = _EXACT_ROUTES.get((method_route, path)), path
+    if handler is None and path.startswith(_V2_MODELS):  # after the exact routes: /predict pays nothing
+        route = _route(path, model)
+        handler = _TEMPLATE_ROUTES.get((method_route, route))
     if handler is None:
-        allowed = _ALLOWED_METHODS.get(path)
+        allowed = _ALLOWED_METHODS.get(route)
         if allowed is None:
             raise HTTPError(404, f"no such endpoint: {echo(path)}; see GET /openapi.json")
         raise HTTPError(405, f"{path} does not accept {echo(method)}", headers=[("Allow", ", ".join(allowed))])
-    if settings.api_key is not None and not _is_open(environ, path):
-        _authorize(environ, settings.api_key)
     return handler(environ, model, settings)
+
+
+def _route(path, model):
+    """The route of an inference protocol path: the model's name and version in it replaced by their
+    placeholders; 404 for another model or version."""
+    parts = path.split("/")  # "", "v2", "models", name, ["versions", version,] …
+    if parts[3] != model.name:
+        raise HTTPError(404, f"no model {echo(parts[3])} here; this server serves {model.name}")
+    parts[3] = "{model}"
+    if len(parts) > 5 and parts[4] == "versions":
+        if parts[5] != model.version:
+            raise HTTPError(404, f"model {model.name} has no version {echo(parts[5])}; it serves {model.version}")
+        parts[5] = "{version}"
+    return "/".join(parts)
 
 
 def _is_open(environ, path):

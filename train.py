@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, train_test_split
 
-from churn.artifact import CARD_NAME, ModelError
+from churn.artifact import CARD_NAME, MODEL_NAME, ModelError
 from churn.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
 from churn.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
@@ -132,7 +132,7 @@ def schema_of(customers):
 def artifact(result, pickle_sha256, data_sha256):
     """The JSON document the service loads: weights by feature name, schema, threshold, metadata."""
     metadata = {
-        "name": "churn",
+        "name": MODEL_NAME,
         "description": "Machine Learning Bookcamp churn model: DictVectorizer + LogisticRegression",
         "source": "train.py",
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),

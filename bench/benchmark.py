@@ -10,6 +10,8 @@
    serialize), per score() of one prepared customer, and, as the reference, per scikit-learn
    predict_proba(dv.transform([customer])) on the same model;
 3. batch: one request of 10,000 customers: server time, customers/s, ratio to json.loads of the body;
+   and the book's customer through POST /predict and through the inference protocol's infer, on one
+   gunicorn, alternating (the "predict" and "infer" rows of the server table);
 4. cold start (process start -> first 200 on /predict, one gunicorn worker) and RSS per worker, for
    the service and for the floor app.
 It prints a table with the targets' ratios and writes every number as JSON. --quick runs each part
@@ -48,6 +50,7 @@ from churn.access_log import access_log_writer  # noqa: E402
 from churn.artifact import DEFAULT_MODEL_PATH  # noqa: E402
 from churn.config import Settings  # noqa: E402
 from churn.model import load_model, score  # noqa: E402
+from churn.open_inference import datatype  # noqa: E402
 from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 from churn.schema import validate_customer  # noqa: E402
 
@@ -113,7 +116,7 @@ TARGETS = {
 # --- load generation ------------------------------------------------------------------------------
 
 
-def _wrk(port, body, duration, connections):
+def _wrk(port, body, duration, connections, path="/predict"):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
             'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
@@ -122,7 +125,7 @@ def _wrk(port, body, duration, connections):
     try:
         result = subprocess.run(
             ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", script.name,
-             f"http://127.0.0.1:{port}/predict"],
+             f"http://127.0.0.1:{port}{path}"],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
     finally:
@@ -144,11 +147,11 @@ def _parse_wrk(output):
     }
 
 
-def _python_load(port, body, duration, connections):
+def _python_load(port, body, duration, connections, path="/predict"):
     """A few threads, each sending the request over a new connection until the time is up."""
     request = (
-        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body)
     )
     deadline = time.perf_counter() + duration
     with concurrent.futures.ThreadPoolExecutor(connections) as pool:
@@ -234,6 +237,30 @@ def measure_servers(body, duration, connections, load, rounds, servers):
         for name, measured in runs.items():
             results[f"{label} {name}"] = _median_run(measured)
     return results
+
+
+def measure_protocols(model, body, duration, connections, load, rounds):
+    """The same customer through POST /predict and through the inference protocol's infer, on one
+    gunicorn as gunicorn.conf.py sets it, the loads alternating: path -> the median run of each."""
+    requests = {"/predict": body, f"/v2/models/{model.name}/infer": v2_request(model, EXAMPLE_CUSTOMER)}
+    runs = {path: [] for path in requests}
+    with Server.launch("gunicorn") as server:
+        _seconds_to_first_prediction(server, body)
+        for path, request in requests.items():
+            load(server.port, request, min(1, duration), connections, path)  # warm up
+        for _ in range(rounds):
+            for path, request in requests.items():
+                runs[path].append(load(server.port, request, duration, connections, path))
+    return {path: _median_run(measured) for path, measured in runs.items()}
+
+
+def v2_request(model, customer):
+    """The inference protocol's request for one customer: a column of one value per field."""
+    inputs = [
+        {"name": rule.name, "datatype": datatype(rule), "shape": [1], "data": [customer[rule.name]]}
+        for rule in model.schema.rules
+    ]
+    return json.dumps({"inputs": inputs}).encode()
 
 
 def _median_run(runs):
@@ -380,7 +407,8 @@ def report(results):
 
 def _server_lines(results):
     lines = [f"{'server':<26}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"]
-    for name, run in {**results["servers"], **results.get("gunicorn_settings", {})}.items():
+    protocols = {f"gunicorn {path.rsplit('/', 1)[-1]}": run for path, run in results["protocols"].items()}
+    for name, run in {**results["servers"], **protocols, **results.get("gunicorn_settings", {})}.items():
         rps, p50, p99 = run["requests_per_second"], run["p50_ms"], run["p99_ms"]
         lines.append(f"{name:<26}{rps:>12.0f}{p50:>9.2f}{p99:>9.2f}{run['errors']:>8}")
     return lines
@@ -460,6 +488,7 @@ def measure(args):
         "load_generator": f"{'wrk' if use_wrk else 'python'} ({args.connections} connections, "
         f"{args.rounds} x {args.duration:g} s per server, median)",
         "servers": servers_with(SERVERS),
+        "protocols": measure_protocols(model, body, args.duration, args.connections, load, args.rounds),
         "in_process": measure_in_process(app, model, body, 2_000 if args.quick else 50_000),
         "batch": measure_batch(app, model, repeat=1 if args.quick else 5),
         "offline_scoring": measure_offline_scoring(model),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model" / "churn-model.json"
 FORMAT_VERSION = 1
+MODEL_NAME = "churn"  # what train.py and the pickle reader name the model (metadata.name)
 HASH_KEY = "sha256"
 VERSION_CHARS = 12  # the model version is this prefix of its sha256
 # The model card train.py writes beside the artifact, and the charts it embeds, written beside it too.

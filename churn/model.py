@@ -16,6 +16,7 @@ from churn.artifact import (
     CARD_NAME,
     FORMAT_VERSION,
     HASH_KEY,
+    MODEL_NAME,
     REQUIRED_KEYS,
     ModelError,
     checked_threshold,
@@ -42,6 +43,11 @@ class ChurnModel:
     sha256: str  # of the artifact's content: identifies the model
     explainer: object = None  # churn.explain.Explainer, when the artifact has the training means
     card: dict = None  # file name -> bytes: the model card and its charts, when they are beside the artifact
+
+    @property
+    def name(self):
+        """The model's name, as the artifact's metadata gives it (the inference protocol's model name)."""
+        return self.metadata.get("name", MODEL_NAME)
 
     @property
     def version(self):
@@ -136,7 +142,7 @@ def describe_model(model):
     """What is deployed, as plain data: identity, provenance, quality, threshold and inputs."""
     metadata = model.metadata
     return {
-        "name": metadata.get("name", "churn"),
+        "name": model.name,
         "version": model.version,
         "sha256": model.sha256,
         "format_version": FORMAT_VERSION,

@@ -5,6 +5,7 @@ docstring as the summary: a route added to the table without its description her
 the document, and the tests say so.
 """
 
+from churn import SERVICE_VERSION, openapi_v2
 from churn.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MAX_NUMBER, MIN_ID_INTEGER, MIN_NUMBER
 
 # The book's example customer (Machine Learning Bookcamp, chapter 5).
@@ -32,18 +33,21 @@ EXAMPLE_CUSTOMER = {
 }
 
 
-def openapi_document(schema, routes, open_paths, max_batch, api_key_required):
+def openapi_document(model, routes, open_paths, max_batch, api_key_required):
     """The OpenAPI document of `routes` ((method, path) -> handler), those outside `open_paths` behind
     the API key when one is required, with the customer schema of the model's field rules."""
     document = {
         "openapi": "3.1.0",
         "info": {
             "title": "Churn prediction service",
-            "version": "1",
+            "version": SERVICE_VERSION,
             "description": "How likely is a customer to churn? The Machine Learning Bookcamp churn model.",
         },
-        "paths": _paths(routes, open_paths, schema, max_batch),
-        "components": {"schemas": _component_schemas(schema), "responses": _error_responses()},
+        "paths": _paths(routes, open_paths, model, max_batch),
+        "components": {
+            "schemas": {**_component_schemas(model.schema), **openapi_v2.schemas(model)},
+            "responses": {**_error_responses(), **openapi_v2.responses()},
+        },
     }
     if api_key_required:
         document["components"]["securitySchemes"] = {"apiKey": {"type": "http", "scheme": "bearer"}}
@@ -51,22 +55,25 @@ def openapi_document(schema, routes, open_paths, max_batch, api_key_required):
     return document
 
 
-def _paths(routes, open_paths, schema, max_batch):
+def _paths(routes, open_paths, model, max_batch):
     paths = {}
     for (method, path), handler in routes.items():
-        operation = _operation(handler, schema, max_batch, secured=path not in open_paths)
+        operation = _operation(handler, model, max_batch, secured=path not in open_paths)
+        if parameters := openapi_v2.path_parameters(path, model):
+            operation["parameters"] = parameters
         paths.setdefault(path, {})[method.lower()] = operation
         if method == "GET":  # the app answers HEAD wherever it answers GET
             paths[path]["head"] = {**operation, "responses": _without_bodies(operation["responses"])}
     return paths
 
 
-def _operation(handler, schema, max_batch, secured):
-    operation = {"summary": handler.__doc__.splitlines()[0], **_OPERATIONS[handler.__name__](schema, max_batch)}
-    if secured:
-        operation["responses"]["401"] = _ref("responses", "Unauthorized")
-    else:
+def _operation(handler, model, max_batch, secured):
+    operation = {"summary": handler.__doc__.splitlines()[0], **_OPERATIONS[handler.__name__](model, max_batch)}
+    if not secured:
         operation["security"] = []
+        operation["responses"].pop("401", None)
+    elif "401" not in operation["responses"]:
+        operation["responses"]["401"] = _ref("responses", "Unauthorized")
     return operation
 
 
@@ -87,12 +94,12 @@ def _answers(content, missing=False):
     responses = {"200": {"description": "OK", "content": content}}
     if missing:
         responses["404"] = _ref("responses", "NotFound")
-    return lambda schema, max_batch: {"responses": dict(responses)}
+    return lambda model, max_batch: {"responses": dict(responses)}
 
 
-def _predict_operation(schema, max_batch):
+def _predict_operation(model, max_batch):
     return {
-        "parameters": _explain_parameters(len(schema.fields)),
+        "parameters": _explain_parameters(len(model.schema.fields)),
         "requestBody": {"required": True, "content": _predict_request(max_batch)},
         "responses": {
             "200": {"description": "One result per customer, in the order sent", "content": _predict_results()},
@@ -147,7 +154,7 @@ def _predict_results():
     }
 
 
-# Handler name -> (schema, max_batch) -> the operation, but for its summary and security.
+# Handler name -> (model, max_batch) -> the operation, but for its summary and security.
 _TEXT = {"schema": {"type": "string"}}
 _OPERATIONS = {
     "index": _answers({**_json_ref("Index"), "text/html": _TEXT}),
@@ -157,6 +164,7 @@ _OPERATIONS = {
     "openapi": _answers({"application/json": {"schema": {"type": "object"}}}),
     "static_file": _answers({"text/javascript": _TEXT, "text/css": _TEXT, "image/svg+xml": _TEXT}),
     "model_card_file": _answers({"text/markdown": _TEXT, "image/svg+xml": _TEXT}, missing=True),
+    **openapi_v2.OPERATIONS,
 }
 _PREDICT_ERRORS = {
     "400": "BadRequest",

@@ -13,7 +13,7 @@ import pickle
 import sys
 import warnings
 
-from churn.artifact import ModelError
+from churn.artifact import MODEL_NAME, ModelError
 from churn.export import artifact_from_estimators, schema_from_vectorizer
 
 # The globals a pickle of the book's (DictVectorizer, LogisticRegression) names: (module, name).
@@ -76,7 +76,7 @@ def artifact_from_pickle(content, log=None):
             f"{installed}; its predictions may differ from the notebook's"
         )
     metadata = {
-        "name": "churn",
+        "name": MODEL_NAME,
         "source": "the book's pickle (DictVectorizer, LogisticRegression)",
         "pickle": {"sha256": hashlib.sha256(content).hexdigest()},
         "sklearn_version": pickled_with,

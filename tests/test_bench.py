@@ -31,6 +31,13 @@ def test_every_server_answers_the_load_without_errors(quick_run):
             assert run["requests_per_second"] > 0 and run["errors"] == 0 and run["p50_ms"] > 0
 
 
+def test_the_inference_protocol_is_measured_beside_predict(quick_run, model):
+    results, printed = quick_run
+    assert set(results["protocols"]) == {"/predict", f"/v2/models/{model.name}/infer"}
+    assert all(run["requests_per_second"] > 0 and run["errors"] == 0 for run in results["protocols"].values())
+    assert "gunicorn infer" in printed and "gunicorn predict" in printed
+
+
 def test_every_part_is_measured(quick_run):
     results, _ = quick_run
     in_process = results["in_process"]

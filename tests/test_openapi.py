@@ -16,6 +16,15 @@ from churn.model import load_model
 FUZZ_EXAMPLES = 500
 FILE_MEDIA_TYPES = ("text/csv", "application/x-ndjson")
 schemathesis.serializer.alias("application/x-ndjson", "text/plain")  # JSON lines go on the wire as text
+
+
+@schemathesis.hook
+def filter_path_parameters(context, path_parameters):
+    """Werkzeug's test client, which carries these requests, takes a ? or # in a path for the start of a
+    query or fragment: a model name with one cannot be sent through it (a real client encodes it)."""
+    return not any(character in str(value) for value in (path_parameters or {}).values() for character in "?#")
+
+
 api_schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app(load_model(DEFAULT_MODEL_PATH)))
 
 
@@ -30,10 +39,11 @@ api_schema = schemathesis.openapi.from_wsgi("/openapi.json", create_app(load_mod
     derandomize=os.environ.get("CI") == "true",
 )
 def test_every_generated_request_gets_a_documented_answer(case):
-    # A file's body is text to the schema, which cannot say which text is CSV or JSON lines of
-    # customers: any string fits it, so "a string that fits was refused" means nothing there.
-    is_file = case.media_type in FILE_MEDIA_TYPES
-    case.call_and_validate(excluded_checks=[positive_data_acceptance] if is_file else [])
+    # A schema cannot say everything the service checks: which text is CSV or JSON lines of customers
+    # (a file's body is a string to it), or that an inference request's columns hold as many values
+    # as their shape says. There, "a request that fits the schema was refused" means nothing.
+    beyond_schema = case.media_type in FILE_MEDIA_TYPES or case.path.endswith("/infer")
+    case.call_and_validate(excluded_checks=[positive_data_acceptance] if beyond_schema else [])
 
 
 def test_openapi_lists_the_models_allowed_values(app, model):
@@ -59,7 +69,11 @@ def test_the_operations_documented_as_open_are_the_ones_served_without_the_key(m
     locked = webtest.TestApp(create_app(model, Settings(api_key="k")))
     document = locked.get("/openapi.json", headers={"Authorization": "Bearer k"}).json
     assert document["security"] == [{"apiKey": []}]
-    for path, operations in document["paths"].items():
+    for template, operations in document["paths"].items():
         for method, operation in operations.items():
+            values = {
+                parameter["name"]: parameter["schema"]["enum"][0] for parameter in operation.get("parameters", [])
+            }
+            path = template.format(**{name: values.get(name) for name in ("model", "version")})
             response = locked.request(path, method=method.upper(), expect_errors=True)
             assert (response.status_int == 401) is (operation.get("security") != []), (method, path)

@@ -1,0 +1,153 @@
+"""The Open Inference Protocol (KServe's V2, also Triton's, MLServer's and Seldon's) over REST, for
+the one model this service serves: its metadata, and the columnar inference request turned into
+customers and their scores back into output tensors.
+
+An inference request carries one input per customer field, each a column: `shape` [n] (or [n, 1],
+as MLServer's pandas codec sends a DataFrame's columns) and `data` its n values, flat or nested.
+The customers are then validated and scored exactly as POST /predict does. Pure functions of plain
+data; ProtocolError says what is wrong with a request. Standard library only. The binary tensor
+data extension is not supported: tensors travel as JSON.
+"""
+
+from churn import SERVICE_NAME, SERVICE_VERSION
+from churn.text import echo, json_type
+
+PLATFORM = "python"  # the model runs as plain Python arithmetic (no framework at serve time)
+PROBABILITY, DECISION = "churn_probability", "churn"
+OUTPUTS = {PROBABILITY: "FP64", DECISION: "BOOL"}
+# The protocol's tensor data types. Any is taken for any field: the values themselves are checked
+# as /predict checks them (a JSON true is never a seniorcitizen, "41" is a tenure).
+DATATYPES = (
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+    "FP16", "FP32", "FP64", "BF16", "BYTES",
+)  # fmt: skip
+BINARY_HEADER = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"  # set by a client that sends binary tensors
+
+
+class ProtocolError(ValueError):
+    """An inference request the protocol does not allow, or that does not fit the model's inputs."""
+
+
+def server_metadata():
+    """The server's name and version; no extension (binary tensor data included) is supported."""
+    return {"name": SERVICE_NAME, "version": SERVICE_VERSION, "extensions": []}
+
+
+def datatype(rule):
+    """The tensor data type of a customer field (a churn.schema.FieldRule)."""
+    if rule.values is None:
+        return "FP64"
+    return "BYTES" if all(isinstance(value, str) for value in rule.values) else "INT64"
+
+
+def model_metadata(name, version, schema):
+    """The model's name, its one version, one input per customer field and the two outputs."""
+    return {
+        "name": name,
+        "versions": [version],
+        "platform": PLATFORM,
+        "inputs": [{"name": rule.name, "datatype": datatype(rule), "shape": [-1]} for rule in schema.rules],
+        "outputs": [{"name": output, "datatype": kind, "shape": [-1]} for output, kind in OUTPUTS.items()],
+    }
+
+
+def customers_of(request, schema, max_batch):
+    """The request's customers, one dict of field -> value per row, and the outputs it asks for."""
+    if not isinstance(request, dict):
+        raise ProtocolError(f"the request must be an inference request (a JSON object), not {json_type(request)}")
+    _check_optional(request, "id", str, "a string")
+    _check_optional(request, "parameters", dict, "an object")
+    inputs = request.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise ProtocolError("the request must have inputs: a list of tensors, one per field of the model")
+    columns = _columns(inputs, schema)
+    rows = _rows(columns, max_batch)
+    return [{name: column[row] for name, column in columns.items()} for row in range(rows)], _outputs(request)
+
+
+def inference_response(request, name, version, results):
+    """The protocol's answer: the requested outputs of `results` (/predict's, one per row) as tensors."""
+    data = {
+        PROBABILITY: [result[PROBABILITY] for result in results],
+        DECISION: [result[DECISION] for result in results],
+    }
+    response = {"model_name": name, "model_version": version}
+    if "id" in request:
+        response["id"] = request["id"]
+    response["outputs"] = [
+        {"name": output, "datatype": OUTPUTS[output], "shape": [len(results)], "data": data[output]}
+        for output in _outputs(request)
+    ]
+    return response
+
+
+def _check_optional(document, key, kind, described):
+    if key in document and not isinstance(document[key], kind):
+        raise ProtocolError(f"{key} must be {described}, not {json_type(document[key])}")
+
+
+def _columns(inputs, schema):
+    """field -> its column of values, every field of the model exactly once."""
+    columns = {}
+    for tensor in inputs:
+        name, values = _column(tensor, schema)
+        if name in columns:
+            raise ProtocolError(f"input {name} is given more than once")
+        columns[name] = values
+    missing = [field for field in schema.fields if field not in columns]
+    if missing:
+        raise ProtocolError(f"missing inputs: {', '.join(missing)}")
+    return columns
+
+
+def _column(tensor, schema):
+    if not isinstance(tensor, dict):
+        raise ProtocolError(f"each input must be a tensor (a JSON object), not {json_type(tensor)}")
+    name = tensor.get("name")
+    if name not in schema.fields:
+        known = ", ".join(schema.fields)
+        raise ProtocolError(f"unknown input {echo(str(name))}; the model's inputs are {known}")
+    if tensor.get("datatype") not in DATATYPES:
+        raise ProtocolError(f"input {name}: datatype must be one of {', '.join(DATATYPES)}")
+    _check_optional(tensor, "parameters", dict, "an object")
+    return name, _values(name, tensor.get("shape"), tensor.get("data"))
+
+
+def _values(name, shape, data):
+    """A column's n values: shape [n] or [n, 1], data flat or nested as the shape says."""
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 2 and _is_count(shape[0]) and shape[1:] in ([], [1])):
+        raise ProtocolError(f"input {name}: shape must be [n] or [n, 1] (a column of n customers), not {shape!r}")
+    if not isinstance(data, list):
+        raise ProtocolError(f"input {name}: data must be a list of its {shape[0]} values")
+    values = [item[0] if isinstance(item, list) and len(item) == 1 and len(shape) == 2 else item for item in data]
+    if len(values) != shape[0]:
+        raise ProtocolError(f"input {name}: shape says {shape[0]} values, data has {len(values)}")
+    return values
+
+
+def _is_count(number):
+    return type(number) is int and number >= 0  # exactly int: a JSON true is no size
+
+
+def _rows(columns, max_batch):
+    counts = {len(column) for column in columns.values()}
+    if len(counts) > 1:
+        raise ProtocolError(f"the inputs have different numbers of rows: {', '.join(map(str, sorted(counts)))}")
+    [rows] = counts
+    if rows > max_batch:
+        raise ProtocolError(f"the request has {rows} rows; the limit is {max_batch} per request")
+    return rows
+
+
+def _outputs(request):
+    """The names of the outputs the request asks for, in its order; all of them when it asks none."""
+    asked = request.get("outputs")
+    if asked is None:
+        return list(OUTPUTS)
+    if not isinstance(asked, list) or not all(isinstance(output, dict) for output in asked):
+        raise ProtocolError("outputs must be a list of objects, each with the name of an output")
+    names = [output.get("name") for output in asked]
+    unknown = [name for name in names if name not in OUTPUTS]
+    if unknown:
+        raise ProtocolError(f"unknown output {echo(str(unknown[0]))}; the model's outputs are {', '.join(OUTPUTS)}")
+    return names
