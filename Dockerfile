@@ -14,7 +14,7 @@ WORKDIR /app
 
 COPY requirements.txt ./
 RUN pip install --no-cache-dir --require-hashes -r requirements.txt \
-    && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin churn
+    && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin churn
 
 COPY app.py wsgi.py gunicorn.conf.py ./
 COPY churn/ churn/
@@ -22,7 +22,8 @@ COPY static/ static/
 # The model, and its card with the charts, which the page links to.
 COPY model/churn-model.json model/MODEL_CARD.md model/*.svg model/
 
-USER churn
+# By number: Kubernetes can check runAsNonRoot only against a numeric user.
+USER 10001:10001
 EXPOSE 9696
 # Slim images have no curl: ask /ping with the standard library.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

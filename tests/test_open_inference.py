@@ -5,6 +5,7 @@ nobody here wrote, for what a KServe or Triton client sees.
 """
 
 import dataclasses
+import json
 
 import pytest
 import webtest
@@ -248,3 +249,12 @@ def test_tritonclient_hears_a_field_error_in_the_protocols_words(triton, model, 
 
 def test_a_path_that_spells_out_a_placeholder_is_not_the_served_model(app):
     assert app.get("/v2/models/%7Bmodel%7D", status=404).json["error"].startswith("no model {model} here")
+
+
+@pytest.mark.parametrize("content_type", ["", "application/x-www-form-urlencoded"])
+def test_the_request_is_read_as_json_whatever_its_content_type_says(app, model, book_customer, content_type):
+    body = json.dumps(_columns(model, [book_customer]))
+    answer = app.post(f"/v2/models/{model.name}/infer", body, content_type=content_type).json
+    assert _outputs(answer)["churn_probability"]["data"] == [
+        app.post_json("/predict", book_customer).json["churn_probability"]
+    ]

@@ -49,7 +49,7 @@ def _block_after(blocks, language, marker):
     return blocks[index][1], blocks[index + 1][1]
 
 
-def _curl_answers(blocks, serve):
+def _curl_answers(blocks, readme_text, serve):
     """Each README curl command's JSON answer from a live server, with the JSON the README shows."""
     examples = [
         (command.strip(), answer)
@@ -58,16 +58,20 @@ def _curl_answers(blocks, serve):
     ]
     assert len(examples) >= 5
     open_server, locked_server = serve("gunicorn"), serve("gunicorn", env={"CHURN_API_KEY": "change-me"})
-    after_key_section, answers = False, []
+    answers = []
     for command, shown in examples:
-        # The examples after the one that sends the key are about the locked service.
-        after_key_section = after_key_section or "Bearer change-me" in command
-        server = locked_server if after_key_section else open_server
+        server = locked_server if command in _access_section(readme_text) else open_server
         result = subprocess.run(
             command.replace(BOOK_URL, server.url), shell=True, capture_output=True, text=True, check=True
         )
         answers.append((command, json.loads(result.stdout), json.loads(shown)))
     return answers
+
+
+def _access_section(readme_text):
+    """The README's paragraphs on the API key, whose examples are about a service started with it."""
+    start = readme_text.index("**Access.**")
+    return readme_text[start : readme_text.index("\n## ", start)]
 
 
 def _shape(document):
@@ -99,14 +103,14 @@ needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is no
 
 
 @needs_curl
-def test_readme_curl_examples_answer_in_the_shape_the_readme_shows(readme_blocks, serve):
-    for command, answer, shown in _curl_answers(readme_blocks, serve):
+def test_readme_curl_examples_answer_in_the_shape_the_readme_shows(readme_blocks, readme_text, serve):
+    for command, answer, shown in _curl_answers(readme_blocks, readme_text, serve):
         assert _shape(answer) == _shape(shown), command
 
 
 @needs_curl
-def test_readme_curl_examples_answer_what_the_readme_shows(readme_blocks, serve, readme_describes_model):
-    for command, answer, shown in _curl_answers(readme_blocks, serve):
+def test_readme_curl_examples_answer_what_the_readme_shows(readme_blocks, readme_text, serve, readme_describes_model):
+    for command, answer, shown in _curl_answers(readme_blocks, readme_text, serve):
         assert _same(answer, shown), f"{command}\nanswered {answer}"
 
 
@@ -140,6 +144,27 @@ def _python_example(readme_blocks, serve):
         [sys.executable, "-c", code.replace(BOOK_URL, server.url)], capture_output=True, text=True, check=True
     )
     return result.stdout.splitlines(), shown.splitlines()
+
+
+def _v2_client_example(readme_blocks, serve):
+    """What the README's tritonclient example prints against a live server, and what the README shows."""
+    code, shown = _block_after(readme_blocks, "python", "tritonclient")
+    server = serve("gunicorn")
+    code = code.replace('url="localhost:9696"', f'url="127.0.0.1:{server.port}"')
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return result.stdout, shown
+
+
+def test_readme_v2_client_example_prints_the_probability_and_decision(readme_blocks, serve, model, book_probability):
+    printed, _ = _v2_client_example(readme_blocks, serve)
+    probability, decision = re.fullmatch(r"\[(\S+)\] \[(True|False)\]\n", printed).groups()
+    assert abs(float(probability) - book_probability) < 1e-8  # numpy prints 8 digits
+    assert decision == str(book_probability >= model.threshold)
+
+
+def test_readme_v2_client_example_prints_what_the_readme_shows(readme_blocks, serve, readme_describes_model):
+    printed, shown = _v2_client_example(readme_blocks, serve)
+    assert printed == shown
 
 
 def test_readme_python_example_prints_a_result_and_the_decision(readme_blocks, serve):
