@@ -157,11 +157,11 @@ def v2_infer(environ, model, settings):
     # The protocol's body is JSON whatever Content-Type says: tritonclient sends none, curl -d a form's.
     request = read_json(environ, settings.max_body_bytes)
     try:
-        raw, _ = customers_of(request, model.schema, settings.max_batch)
+        raw, outputs = customers_of(request, model.schema, settings.max_batch)
     except ProtocolError as error:
         raise HTTPError(400, str(error)) from None
     results = predictions(model, _validate_all(enumerate(raw), model, "row"))
-    return json_response(200, inference_response(request, model.name, model.version, results))
+    return json_response(200, inference_response(model.name, model.version, results, outputs, request.get("id")))
 
 
 def static_file(environ, model, settings):

@@ -65,18 +65,14 @@ def customers_of(request, schema, max_batch):
     return [{name: column[row] for name, column in columns.items()} for row in range(rows)], _outputs(request)
 
 
-def inference_response(request, name, version, results):
-    """The protocol's answer: the requested outputs of `results` (/predict's, one per row) as tensors."""
-    data = {
-        PROBABILITY: [result[PROBABILITY] for result in results],
-        DECISION: [result[DECISION] for result in results],
-    }
+def inference_response(name, version, results, outputs, request_id=None):
+    """The protocol's answer: the `outputs` (names) of `results` (/predict's, one per row) as tensors."""
     response = {"model_name": name, "model_version": version}
-    if "id" in request:
-        response["id"] = request["id"]
+    if request_id is not None:
+        response["id"] = request_id
     response["outputs"] = [
-        {"name": output, "datatype": OUTPUTS[output], "shape": [len(results)], "data": data[output]}
-        for output in _outputs(request)
+        {"name": output, "datatype": OUTPUTS[output], "shape": [len(results)], "data": [r[output] for r in results]}
+        for output in outputs
     ]
     return response
 
