@@ -50,7 +50,7 @@ from churn.access_log import access_log_writer  # noqa: E402
 from churn.artifact import DEFAULT_MODEL_PATH  # noqa: E402
 from churn.config import Settings  # noqa: E402
 from churn.model import load_model, score  # noqa: E402
-from churn.open_inference import datatype  # noqa: E402
+from churn.open_inference import inference_request  # noqa: E402
 from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 from churn.schema import validate_customer  # noqa: E402
 
@@ -242,7 +242,8 @@ def measure_servers(body, duration, connections, load, rounds, servers):
 def measure_protocols(model, body, duration, connections, load, rounds):
     """The same customer through POST /predict and through the inference protocol's infer, on one
     gunicorn as gunicorn.conf.py sets it, the loads alternating: path -> the median run of each."""
-    requests = {"/predict": body, f"/v2/models/{model.name}/infer": v2_request(model, EXAMPLE_CUSTOMER)}
+    v2_body = json.dumps(inference_request([EXAMPLE_CUSTOMER], model.schema)).encode()
+    requests = {"/predict": body, f"/v2/models/{model.name}/infer": v2_body}
     runs = {path: [] for path in requests}
     with Server.launch("gunicorn") as server:
         _seconds_to_first_prediction(server, body)
@@ -252,15 +253,6 @@ def measure_protocols(model, body, duration, connections, load, rounds):
             for path, request in requests.items():
                 runs[path].append(load(server.port, request, duration, connections, path))
     return {path: _median_run(measured) for path, measured in runs.items()}
-
-
-def v2_request(model, customer):
-    """The inference protocol's request for one customer: a column of one value per field."""
-    inputs = [
-        {"name": rule.name, "datatype": datatype(rule), "shape": [1], "data": [customer[rule.name]]}
-        for rule in model.schema.rules
-    ]
-    return json.dumps({"inputs": inputs}).encode()
 
 
 def _median_run(runs):

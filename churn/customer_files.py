@@ -11,11 +11,13 @@ import json
 import re
 
 from churn.features import normalise
+from churn.results import DECISION, PROBABILITY
+from churn.schema import ID_FIELD
 
 _CHUNK_CHARS = 1 << 16
 _JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
 _MAX_VALUE_CHARS = 16 << 20  # a single customer larger than this is not a customer
-SCORE_COLUMNS = ("customerid", "churn_probability", "churn")
+SCORE_COLUMNS = (ID_FIELD, PROBABILITY, DECISION)
 
 
 class InputError(ValueError):
@@ -120,7 +122,7 @@ class CSVWriter:
 
     def write(self, result):
         """One result as a CSV row."""
-        row = [result.get("customerid", ""), repr(result["churn_probability"]), str(result["churn"]).lower()]
+        row = [result.get(ID_FIELD, ""), repr(result[PROBABILITY]), str(result[DECISION]).lower()]
         if self.explain:
             row.append("; ".join(factor["text"] for factor in result["explanation"]["factors"]))
         self.writer.writerow(row)

@@ -10,11 +10,11 @@ data extension is not supported: tensors travel as JSON.
 """
 
 from churn import SERVICE_NAME, SERVICE_VERSION
+from churn.results import DECISION, PROBABILITY
 from churn.text import echo, json_type
 
 PLATFORM = "python"  # the model runs as plain Python arithmetic (no framework at serve time)
-PROBABILITY, DECISION = "churn_probability", "churn"
-OUTPUTS = {PROBABILITY: "FP64", DECISION: "BOOL"}
+OUTPUTS = {PROBABILITY: "FP64", DECISION: "BOOL"}  # the book's answer, a tensor each
 # The protocol's tensor data types. Any is taken for any field: the values themselves are checked
 # as /predict checks them (a JSON true is never a seniorcitizen, "41" is a tenure).
 DATATYPES = (
@@ -48,6 +48,21 @@ def model_metadata(name, version, schema):
         "platform": PLATFORM,
         "inputs": [{"name": rule.name, "datatype": datatype(rule), "shape": [-1]} for rule in schema.rules],
         "outputs": [{"name": output, "datatype": kind, "shape": [-1]} for output, kind in OUTPUTS.items()],
+    }
+
+
+def inference_request(customers, schema):
+    """The protocol's request for these customers: a column of each field, as model_metadata types it."""
+    return {
+        "inputs": [
+            {
+                "name": rule.name,
+                "datatype": datatype(rule),
+                "shape": [len(customers)],
+                "data": [c[rule.name] for c in customers],
+            }
+            for rule in schema.rules
+        ]
     }
 
 

@@ -12,19 +12,9 @@ import webtest
 
 from app import create_app
 from churn.config import Settings
-from churn.open_inference import DATATYPES
+from churn.open_inference import DATATYPES, datatype, inference_request
 
 SUBMITTED = {"binary_data": False}  # the binary tensor extension is not supported: JSON tensors
-
-
-def _columns(model, customers, shape=None):
-    """A columnar inference request body: one input per field of the model."""
-    inputs = []
-    for rule in model.schema.rules:
-        values = [customer[rule.name] for customer in customers]
-        kind = "FP64" if rule.values is None else "BYTES" if isinstance(rule.values[0], str) else "INT64"
-        inputs.append({"name": rule.name, "datatype": kind, "shape": shape or [len(values)], "data": values})
-    return {"inputs": inputs}
 
 
 def _outputs(answer):
@@ -69,7 +59,7 @@ def test_inference_answers_what_predict_answers_to_the_last_bit(app, model, book
     risky = dict(book_customer, contract="month-to-month", tenure=1, totalcharges=79.85)
     customers = [book_customer, risky, dict(book_customer, seniorcitizen=1)]
     path = f"/v2/models/{model.name}" + (f"/versions/{model.version}" if versioned else "") + "/infer"
-    answer = app.post_json(path, {"id": "batch-7", **_columns(model, customers)}).json
+    answer = app.post_json(path, {"id": "batch-7", **inference_request(customers, model.schema)}).json
     predicted = app.post_json("/predict", customers).json
     assert (answer["model_name"], answer["model_version"], answer["id"]) == (model.name, model.version, "batch-7")
     outputs = _outputs(answer)
@@ -84,9 +74,9 @@ def test_inference_answers_what_predict_answers_to_the_last_bit(app, model, book
 
 
 def test_mlservers_pandas_requests_with_columns_of_shape_n_by_1_are_taken(app, model, book_customer):
-    request = _columns(model, [book_customer, book_customer], shape=[2, 1])
+    request = inference_request([book_customer, book_customer], model.schema)
     for tensor in request["inputs"]:
-        tensor["data"] = [[value] for value in tensor["data"]]
+        tensor.update(shape=[2, 1], data=[[value] for value in tensor["data"]])
     request["parameters"] = {"content_type": "pd"}
     answer = app.post_json(f"/v2/models/{model.name}/infer", request).json
     expected = app.post_json("/predict", book_customer).json["churn_probability"]
@@ -94,14 +84,14 @@ def test_mlservers_pandas_requests_with_columns_of_shape_n_by_1_are_taken(app, m
 
 
 def test_only_the_outputs_asked_for_come_back_in_the_order_asked(app, model, book_customer):
-    request = {**_columns(model, [book_customer]), "outputs": [{"name": "churn"}]}
+    request = {**inference_request([book_customer], model.schema), "outputs": [{"name": "churn"}]}
     assert [output["name"] for output in app.post_json(f"/v2/models/{model.name}/infer", request).json["outputs"]] == [
         "churn"
     ]
 
 
 def test_no_rows_give_empty_outputs(app, model):
-    answer = app.post_json(f"/v2/models/{model.name}/infer", _columns(model, [])).json
+    answer = app.post_json(f"/v2/models/{model.name}/infer", inference_request([], model.schema)).json
     assert [(output["shape"], output["data"]) for output in answer["outputs"]] == [([0], []), ([0], [])]
 
 
@@ -111,7 +101,7 @@ def _error(app, model, request, status=400, **kwargs):
 
 def test_an_invalid_value_is_named_by_its_row_and_field(app, model, book_customer):
     customers = [book_customer, dict(book_customer, tenure=-5, contract="weekly")]
-    message = _error(app, model, _columns(model, customers))
+    message = _error(app, model, inference_request(customers, model.schema))
     assert message.startswith('row 1: contract: unknown value "weekly"; allowed values: ')
     assert message.endswith("tenure: must not be negative, got -5")
 
@@ -134,43 +124,47 @@ def test_an_invalid_value_is_named_by_its_row_and_field(app, model, book_custome
 def test_a_request_the_protocol_or_the_model_cannot_take_gets_400_saying_why(
     app, model, book_customer, change, message
 ):
-    request = _columns(model, [book_customer])
+    request = inference_request([book_customer], model.schema)
     change(request)
     assert _error(app, model, request).startswith(message)
 
 
 def test_columns_of_different_lengths_are_refused(app, model, book_customer):
-    request = _columns(model, [book_customer, book_customer])
+    request = inference_request([book_customer, book_customer], model.schema)
     request["inputs"][0].update(shape=[1], data=["female"])
     assert _error(app, model, request) == "the inputs have different numbers of rows: 1, 2"
 
 
 def test_the_batch_limit_of_predict_holds(model, book_customer):
     app = webtest.TestApp(create_app(model, Settings(max_batch=2)))
-    request = _columns(model, [book_customer] * 3)
+    request = inference_request([book_customer] * 3, model.schema)
     assert _error(app, model, request) == "the request has 3 rows; the limit is 2 per request"
 
 
 def test_binary_tensors_are_refused_clearly(app, model, book_customer):
     headers = {"Inference-Header-Content-Length": "100"}
-    message = _error(app, model, _columns(model, [book_customer]), headers=headers)
+    message = _error(app, model, inference_request([book_customer], model.schema), headers=headers)
     assert message == "the binary tensor data extension is not supported: send the tensors as JSON"
 
 
 def test_a_body_over_the_limit_gets_413_in_the_protocols_words(model, book_customer):
     app = webtest.TestApp(create_app(model, Settings(max_body_bytes=100)))
-    assert "the limit is 100 bytes" in _error(app, model, _columns(model, [book_customer]), status=413)
+    assert "the limit is 100 bytes" in _error(app, model, inference_request([book_customer], model.schema), status=413)
 
 
 def test_the_api_key_guards_inference_but_not_the_health_checks(model, book_customer):
     app = webtest.TestApp(create_app(model, Settings(api_key="k")))
     assert app.get("/v2/health/ready").status_int == 200 and app.get("/v2/health/live").status_int == 200
-    refused = app.post_json(f"/v2/models/{model.name}/infer", _columns(model, [book_customer]), status=401)
+    refused = app.post_json(
+        f"/v2/models/{model.name}/infer", inference_request([book_customer], model.schema), status=401
+    )
     assert refused.json == {"error": "send the API key as 'Authorization: Bearer <key>'"}
     assert refused.headers["WWW-Authenticate"] == "Bearer"
     assert app.get("/v2/models/other", status=401).json["error"]  # which models exist is not said without it
     headers = {"Authorization": "Bearer k"}
-    assert app.post_json(f"/v2/models/{model.name}/infer", _columns(model, [book_customer]), headers=headers).json
+    assert app.post_json(
+        f"/v2/models/{model.name}/infer", inference_request([book_customer], model.schema), headers=headers
+    ).json
 
 
 def test_a_model_named_otherwise_is_served_under_its_own_name(model, book_customer):
@@ -199,7 +193,7 @@ def _triton_inputs(http, model, customers):
     inputs = []
     for rule in model.schema.rules:
         values = [customer[rule.name] for customer in customers]
-        kind = "FP64" if rule.values is None else "BYTES" if isinstance(rule.values[0], str) else "INT64"
+        kind = datatype(rule)
         array = np.array(values, dtype={"FP64": np.float64, "INT64": np.int64, "BYTES": np.object_}[kind])
         tensor = http.InferInput(rule.name, [len(values)], kind)
         tensor.set_data_from_numpy(array, **SUBMITTED)
@@ -253,7 +247,7 @@ def test_a_path_that_spells_out_a_placeholder_is_not_the_served_model(app):
 
 @pytest.mark.parametrize("content_type", ["", "application/x-www-form-urlencoded"])
 def test_the_request_is_read_as_json_whatever_its_content_type_says(app, model, book_customer, content_type):
-    body = json.dumps(_columns(model, [book_customer]))
+    body = json.dumps(inference_request([book_customer], model.schema))
     answer = app.post(f"/v2/models/{model.name}/infer", body, content_type=content_type).json
     assert _outputs(answer)["churn_probability"]["data"] == [
         app.post_json("/predict", book_customer).json["churn_probability"]
