@@ -458,3 +458,9 @@ def test_a_hostile_path_cannot_forge_access_log_fields_or_lines(model, logged):
 def test_without_an_access_log_nothing_is_written(app, capsys):
     app.get("/ping")
     assert capsys.readouterr() == ("", "")
+
+
+def test_with_api_key_an_unknown_path_gets_401_not_404(locked_app):
+    response = locked_app.get("/nope", status=401)  # without the key, nothing says which paths exist
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert locked_app.get("/nope", headers={"Authorization": "Bearer s3cret-key"}, status=404).json["status"] == 404
