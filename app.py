@@ -13,9 +13,13 @@ Endpoints:
     GET  /openapi.json  the OpenAPI 3.1 description of these endpoints, built from the model.
     GET  /static/…      the page's script and style.
     GET  /model/card/…  the model card (MODEL_CARD.md) and its charts (SVG), as train.py wrote them.
+    GET  /v2/health/live, /v2/health/ready, /v2, /v2/models/<name>[/versions/<version>][/ready]
+    POST /v2/models/<name>[/versions/<version>]/infer
+                        the Open Inference Protocol (KServe's V2) for the same model and customers
+                        (churn/open_inference.py); its errors are {"error": …}.
 
-The page, its files and the model card need no API key: they hold no customer's data and score
-nothing; the page asks for the key before it calls the API.
+The health checks, the page, its files and the model card need no API key: they hold no
+customer's data and score nothing; the page asks for the key before it calls the API.
 
 Every response carries X-Request-ID (churn/access_log.py). Every error is a JSON problem document
 (RFC 9457, Content-Type application/problem+json):
