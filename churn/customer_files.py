@@ -102,7 +102,8 @@ def csv_customers(stream, columns=()):
     The header must name `columns`, in any case and with spaces for underscores."""
     reader = csv.DictReader(stream)
     try:
-        missing = [column for column in columns if column not in {normalise(name) for name in reader.fieldnames or ()}]
+        named = {normalise(name) for name in reader.fieldnames or ()}
+        missing = [column for column in columns if column not in named]
         if missing:
             raise InputError(f"line 1: the header has no column for {', '.join(missing)}")
         for row in reader:
