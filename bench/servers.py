@@ -91,10 +91,14 @@ class Server:
         """GET `path`; return (status, body), for errors too."""
         return self._ask(urllib.request.Request(self.url + path))
 
+    def post(self, path, body, content_type, accept="application/json"):
+        """POST `body` as `content_type`; return (status, body of the answer), for errors too."""
+        headers = {"Content-Type": content_type, "Accept": accept}
+        return self._ask(urllib.request.Request(self.url + path, body, headers))
+
     def post_json(self, path, document):
         """POST a JSON document; return (status, decoded JSON answer), for errors too."""
-        body, headers = json.dumps(document).encode(), {"Content-Type": "application/json"}
-        status, answer = self._ask(urllib.request.Request(self.url + path, body, headers))
+        status, answer = self.post(path, json.dumps(document).encode(), "application/json")
         return status, json.loads(answer)
 
     def wait_until(self, ready, timeout=START_TIMEOUT_SECONDS, poll_seconds=0.05):

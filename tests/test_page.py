@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -77,13 +76,6 @@ def visit(browser):
         opened.close()
 
 
-def _post(server, path, body, content_type, accept="application/json", key=None):
-    headers = {"Content-Type": content_type, "Accept": accept, **({"Authorization": f"Bearer {key}"} if key else {})}
-    request = urllib.request.Request(server.url + path, body, headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.read()
-
-
 def _percent(probability):
     return f"{probability * 100:.1f} %"  # as the page shows a probability
 
@@ -115,9 +107,8 @@ def test_scoring_the_book_customer_shows_the_apis_probability_and_why(serve, vis
     tab = visit(server).ready()
     tab.page.click("#score-customer")
     tab.page.wait_for_selector("#result:not([hidden])")
-    answer = json.loads(
-        _post(server, "/predict?explain=true&top=all", json.dumps(book_customer).encode(), "application/json")
-    )
+    status, answer = server.post_json("/predict?explain=true&top=all", book_customer)
+    assert status == 200
     assert tab.page.text_content("#probability") == _percent(answer["churn_probability"])
     decision = tab.page.text_content("#decision")
     assert decision.startswith("churn:" if answer["churn"] else "not churn:") and _percent(model.threshold) in decision
@@ -137,11 +128,9 @@ def test_an_invalid_value_shows_the_fields_message_next_to_it(serve, visit, book
     tab.page.fill("#field-tenure", "-5")
     tab.page.click("#score-customer")
     tab.page.wait_for_selector("#error-tenure:not(:empty)")
-    body = json.dumps({**book_customer, "tenure": -5}).encode()
-    try:
-        _post(server, "/predict", body, "application/json")
-    except urllib.error.HTTPError as error:
-        [problem] = json.loads(error.read())["errors"]
+    status, answer = server.post_json("/predict", {**book_customer, "tenure": -5})
+    [problem] = answer["errors"]
+    assert status == 422
     assert tab.page.text_content("#error-tenure") == problem["message"]
     assert tab.page.get_attribute("#field-tenure", "aria-invalid") == "true"
     assert tab.page.is_hidden("#result")
@@ -152,7 +141,9 @@ def test_uploading_a_100_row_csv_shows_100_rows_the_histogram_and_the_count_flag
     tab = visit(server).ready()
     tab.page.set_input_files("#file", str(hundred_rows))
     tab.page.wait_for_selector("#file-result:not([hidden])")
-    answers = json.loads(_post(server, "/predict", hundred_rows.read_bytes(), "text/csv"))
+    status, body = server.post("/predict", hundred_rows.read_bytes(), "text/csv")
+    answers = json.loads(body)
+    assert status == 200
     flagged = sum(answer["churn_probability"] >= model.threshold for answer in answers)
     assert tab.page.locator("#scores tbody tr").count() == 100
     assert tab.page.text_content("#flagged").startswith(f"{flagged} of 100 customers flagged as churn")
@@ -177,7 +168,7 @@ def test_the_scored_csv_downloads_as_the_api_writes_it(serve, visit, hundred_row
         tab.page.click("#download")
     assert download.value.suggested_filename == "hundred-scores.csv"
     downloaded = Path(download.value.path()).read_bytes()
-    assert downloaded == _post(server, "/predict", hundred_rows.read_bytes(), "text/csv", accept="text/csv")
+    assert downloaded == server.post("/predict", hundred_rows.read_bytes(), "text/csv", accept="text/csv")[1]
     assert len(list(csv.reader(io.StringIO(downloaded.decode())))) == 101
 
 
