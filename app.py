@@ -30,16 +30,24 @@ or its "line" in a file.
 """
 
 import hmac
-import io
-import itertools
 import time
 import traceback
 
 from churn import SERVICE_NAME
 from churn.access_log import REQUEST_ID_HEADER, access_line, request_id
+from churn.admission import Admission
 from churn.artifact import CARD_CHARTS, CARD_NAME
 from churn.config import Settings
-from churn.customer_files import CSVWriter, InputError, csv_customers, json_customers
+from churn.customer_files import InputError, JSONReader
+from churn.customer_requests import (
+    CustomerLimit,
+    file_customers,
+    input_error,
+    json_body_customers,
+    result_turns,
+    scores_response,
+    validated,
+)
 from churn.explain import CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
 from churn.model import describe_model
 from churn.open_inference import (
@@ -48,12 +56,11 @@ from churn.open_inference import (
     customers_of,
     inference_response,
     model_metadata,
+    read_request,
     server_metadata,
 )
 from churn.openapi import openapi_document
 from churn.page import STATIC_FILES, asset, file_response, page_response, static_assets
-from churn.results import predictions
-from churn.schema import InvalidCustomer, describe, validate_customer
 from churn.text import echo
 from churn.web import (
     CSV_CONTENT_TYPE,
@@ -63,23 +70,23 @@ from churn.web import (
     TEXT_CONTENT_TYPE,
     HTTPError,
     Response,
-    decode_utf8,
+    StreamedBody,
+    body_text,
     error_response,
+    is_large,
     json_response,
     media_type,
     preferred,
     query_parameters,
-    read_body,
     read_json,
 )
 
-MAX_REPORTED_ERRORS = 20
 CARD_PATH = "/model/card"
 V2 = "/v2"
 _V2_MODELS = f"{V2}/models/"
 HTML_CONTENT_TYPE = "text/html"
-_POSITIONS = {"index": "customer", "line": "line", "row": "row"}  # where an invalid customer is -> its name
 _VARY_ACCEPT = (("Vary", "Accept"),)
+_ANSWER_TYPES = (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)
 
 
 def index(environ, model, settings):
@@ -101,20 +108,17 @@ def predict(environ, model, settings):
     explain_top = _explain_top(environ.get("QUERY_STRING"), model)
     kind = media_type(environ)
     if kind == JSON_CONTENT_TYPE:
-        payload = read_json(environ, settings.max_body_bytes)
-        if type(payload) is dict:
-            scores = predictions(model, [_validate_one(payload, model)], explain_top)[0]
-        else:
-            scores = predictions(model, _validate_batch(payload, model, settings.max_batch), explain_top)
+        limit = CustomerLimit("batch", settings.max_batch, explain_top)
+        customers, one = json_body_customers(environ, model, settings.max_body_bytes, limit)
     elif kind in (CSV_CONTENT_TYPE, JSON_LINES_CONTENT_TYPE):
-        scores = predictions(model, _validate_file(kind, environ, model, settings), explain_top)
+        limit = CustomerLimit("file", settings.max_batch, explain_top)
+        customers, one = file_customers(kind, environ, model, settings.max_body_bytes, limit), False
     else:
         raise _unsupported_media_type(environ)
     accept = environ.get("HTTP_ACCEPT")
-    if accept and "csv" in accept and preferred(accept, (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)) == CSV_CONTENT_TYPE:
-        return _csv_response(scores, explain_top)
+    as_csv = bool(accept) and "csv" in accept and preferred(accept, _ANSWER_TYPES) == CSV_CONTENT_TYPE
     # No Vary: answers to POST are not cached without freshness, which these never carry.
-    return json_response(200, scores)
+    return scores_response(model, customers, explain_top, one, as_csv)
 
 
 def model_info(environ, model, settings):
@@ -159,13 +163,25 @@ def v2_infer(environ, model, settings):
     if environ.get(BINARY_HEADER) is not None:
         raise HTTPError(400, "the binary tensor data extension is not supported: send the tensors as JSON")
     # The protocol's body is JSON whatever Content-Type says: tritonclient sends none, curl -d a form's.
-    request = read_json(environ, settings.max_body_bytes)
     try:
-        raw, outputs = customers_of(request, model.schema, settings.max_batch)
+        request, columns = _inference_request(environ, model, settings)
+        raw, outputs = customers_of(request, model.schema, settings.max_batch, columns)
     except ProtocolError as error:
         raise HTTPError(400, str(error)) from None
-    results = predictions(model, _validate_all(enumerate(raw), model, "row"))
+    customers = validated(enumerate(raw), model, "row", CustomerLimit("request", settings.max_batch))
+    results = [result for results in result_turns(model, customers) for result in results]
     return json_response(200, inference_response(model.name, model.version, results, outputs, request.get("id")))
+
+
+def _inference_request(environ, model, settings):
+    """The inference request, and its inputs as columns when it was large and read a tensor at a time."""
+    if not is_large(environ):
+        return read_json(environ, settings.max_body_bytes), None
+    reader = JSONReader(body_text(environ, settings.max_body_bytes))
+    try:
+        return read_request(reader, model.schema, settings.max_batch)
+    except InputError as error:
+        raise input_error(error) from None
 
 
 def static_file(environ, model, settings):
@@ -211,38 +227,61 @@ def create_app(model, settings=None):
     """Build the WSGI callable around an already-loaded model (and Settings, else the defaults)."""
     settings = settings or Settings()
     static_assets()  # read the page's files now: a missing one stops the start, not a request
+    admission = Admission(settings.large_requests, settings.large_requests_waiting, settings.large_request_wait_seconds)
 
     def app(environ, start_response):
         started = time.perf_counter() if settings.access_log else None
         request = request_id(environ)
-        response = _respond(environ, model, settings)
-        if response.status == 304:  # no body, so neither its type nor its length (RFC 9110, 15.4.5)
-            headers = [(REQUEST_ID_HEADER, request), *response.headers]
-        else:
-            headers = [
-                ("Content-Type", response.content_type),
-                ("Content-Length", str(len(response.body))),
-                (REQUEST_ID_HEADER, request),
-                *response.headers,
-            ]
-        start_response(STATUS_LINES[response.status], headers)
+        response, release = _respond(environ, model, settings, admission)
+        start_response(STATUS_LINES[response.status], _headers(response, request))
+
+        def done(sent):
+            release()
+            if settings.access_log is not None:
+                settings.access_log(access_line(environ, response.status, sent, started, request))
+
+        if not isinstance(response.body, bytes):
+            return StreamedBody(response.body, done)
         body = b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body
-        if settings.access_log is not None:
-            settings.access_log(access_line(environ, response.status, len(body), started, request))
+        done(len(body))
         return [body]
 
     return app
 
 
-def _respond(environ, model, settings):
+def _headers(response, request):
+    """The response's headers: its type and length, unless it is a 304 (RFC 9110, 15.4.5: it has no
+    body) or streamed (the server frames it, chunked); the request's id; the handler's own."""
+    headers = [(REQUEST_ID_HEADER, request), *response.headers]
+    if response.status == 304:
+        return headers
+    if isinstance(response.body, bytes):
+        return [("Content-Type", response.content_type), ("Content-Length", str(len(response.body))), *headers]
+    return [("Content-Type", response.content_type), *headers]
+
+
+def _respond(environ, model, settings, admission):
+    """The response, and the function to call once it is sent: it gives back a large request's place."""
     try:
-        return _dispatch(environ, model, settings)
+        handler = _handler(environ, model, settings)
+        if not is_large(environ):
+            return handler(environ, model, settings), _nothing
+        release = admission.enter()
+        try:
+            return handler(environ, model, settings), release
+        except BaseException:
+            release()
+            raise
     except HTTPError as error:
-        return _error_response(environ, error)
+        return _error_response(environ, error), _nothing
     except Exception:
         # The client learns only that it failed; the operator gets the traceback.
         environ["wsgi.errors"].write(traceback.format_exc())
-        return _error_response(environ, HTTPError(500, "the server could not answer this request"))
+        return _error_response(environ, HTTPError(500, "the server could not answer this request")), _nothing
+
+
+def _nothing():
+    pass
 
 
 def _error_response(environ, error):
@@ -268,7 +307,8 @@ _EXACT_ROUTES = {route: handler for route, handler in ROUTES.items() if "{" not 
 _TEMPLATE_ROUTES = {route: handler for route, handler in ROUTES.items() if "{" in route[1]}
 
 
-def _dispatch(environ, model, settings):
+def _handler(environ, model, settings):
+    """The handler of the request's route; 401, 404 or 405 when there is none for this client."""
     path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
     # The key first: without it, a client learns nothing, not even which paths or models exist.
     if settings.api_key is not None and not _is_open(environ, path):
@@ -283,7 +323,7 @@ def _dispatch(environ, model, settings):
         if allowed is None:
             raise HTTPError(404, f"no such endpoint: {echo(path)}; see GET /openapi.json")
         raise HTTPError(405, f"{path} does not accept {echo(method)}", headers=[("Allow", ", ".join(allowed))])
-    return handler(environ, model, settings)
+    return handler
 
 
 def _route(path, model):
@@ -338,60 +378,6 @@ def _explain_top(query, model):
     return top
 
 
-def _validate_one(payload, model):
-    try:
-        return validate_customer(payload, model.schema)
-    except InvalidCustomer as invalid:
-        raise HTTPError(422, str(invalid), errors=invalid.errors) from None
-
-
-def _validate_batch(payload, model, max_batch):
-    if not isinstance(payload, list):
-        raise HTTPError(400, "the body must be a customer (JSON object) or a list of customers (JSON array)")
-    if len(payload) > max_batch:
-        raise HTTPError(422, f"the batch has {len(payload)} customers; the limit is {max_batch} per request")
-    return _validate_all(enumerate(payload), model, "index")
-
-
-def _validate_file(kind, environ, model, settings):
-    """The customers of a file in the body, read as predict.py reads them, each named by its line."""
-    text = decode_utf8(read_body(environ, settings.max_body_bytes))
-    if not text.strip():
-        raise HTTPError(400, "the body is empty; send customers as CSV with a header row, or as JSON lines")
-    stream = io.StringIO(text, newline="")
-    rows = csv_customers(stream, model.schema.fields) if kind == CSV_CONTENT_TYPE else json_customers(stream, False)
-    try:
-        rows = list(itertools.islice(rows, settings.max_batch + 1))
-    except InputError as error:
-        raise HTTPError(400, str(error)) from None
-    if len(rows) > settings.max_batch:
-        limit = settings.max_batch
-        raise HTTPError(422, f"the file has more than {limit} customers; the limit is {limit} per request")
-    return _validate_all(rows, model, "line")
-
-
-def _validate_all(rows, model, position):
-    """Every (position, raw customer) of `rows` validated; one invalid refuses them all, naming each."""
-    customers, errors = [], []
-    for where, raw in rows:
-        try:
-            customers.append(validate_customer(raw, model.schema))
-        except InvalidCustomer as invalid:
-            errors.extend({position: where, **error} for error in invalid.errors)
-    if errors:
-        raise _unprocessable(errors, position)
-    return customers
-
-
-def _unprocessable(errors, position):
-    shown = errors[:MAX_REPORTED_ERRORS]
-    by_customer = itertools.groupby(shown, key=lambda error: error[position])
-    detail = "; ".join(f"{_POSITIONS[position]} {where}: {describe(list(group))}" for where, group in by_customer)
-    if len(errors) > len(shown):
-        detail += f"; and {len(errors) - len(shown)} more errors"
-    return HTTPError(422, detail, errors=shown)
-
-
 def _unsupported_media_type(environ):
     sent = echo(environ.get("CONTENT_TYPE", "")) or "none"
     return HTTPError(
@@ -399,12 +385,3 @@ def _unsupported_media_type(environ):
         "send the body as JSON with 'Content-Type: application/json', or a file of customers as "
         f"{CSV_CONTENT_TYPE} or {JSON_LINES_CONTENT_TYPE} (got {sent})",
     )
-
-
-def _csv_response(scores, explain_top):
-    """The scores (one, or a list) as CSV: predict.py's columns."""
-    out = io.StringIO()
-    writer = CSVWriter(out, explain_top)
-    for score in scores if isinstance(scores, list) else [scores]:
-        writer.write(score)
-    return Response(200, f"{CSV_CONTENT_TYPE}; charset=utf-8", out.getvalue().encode("utf-8"))

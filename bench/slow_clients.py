@@ -3,8 +3,9 @@
     .venv/bin/python bench/slow_clients.py --port 9696 [--kind KIND …] [--connections 64] [--seconds 20]
 
 Kinds of connection: "idle" connects and sends nothing; "headers" sends a request's headers one byte
-every 2 s; "body" sends whole headers announcing a 100,000-byte body, then one byte a second;
-"stalled" sends those headers and then nothing; "reader" asks for 50 customers explained in full
+every 2 s; "body" sends whole headers announcing a 50,000-byte body (a small request: a large one
+holds one of its worker's few places for large requests, churn/admission.py), then one byte a
+second; "stalled" sends those headers and then nothing; "reader" asks for 50 customers explained in full
 (150 kB) and then reads one byte a second of the answer (which the kernel's buffers may hold
 whole: it shows a slow reader costs the server nothing). "mixed" opens all kinds at once.
 Meanwhile, from SETTLE_SECONDS after they are opened (the readers' answers are computed by then),
@@ -43,7 +44,7 @@ def _opening(kind):
     if kind == "headers":
         return b"POST /predict HTTP/1.1\r\n"
     if kind in ("body", "stalled"):
-        return b"POST /predict HTTP/1.1\r\n" + json_headers % 100_000
+        return b"POST /predict HTTP/1.1\r\n" + json_headers % 50_000
     if kind == "reader":
         return b"POST /predict?explain=true&top=all HTTP/1.1\r\n" + json_headers % len(_BATCH) + _BATCH
     return b""

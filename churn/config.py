@@ -8,12 +8,18 @@ the model. Functions of a plain mapping, so tests pass a dict; importing this mo
     CHURN_API_KEY    when set, every route but /ping needs "Authorization: Bearer <key>"
     ACCESS_LOG       "on" (default): one logfmt line per request on standard output; "off": none
 
+and the server's, read by gunicorn.conf.py and serve.py:
+
+    PORT             the port to listen on (default 9696, the book's)
+    WEB_CONCURRENCY  gunicorn's worker processes (default: two per CPU this process may use)
+
 Anything wrong with them stops the start with one line on stderr and exit status 4
-(`load_or_exit`), which gunicorn reads as "the app failed to load": it stops instead of
-restarting workers in a loop.
+(`load_or_exit`, `exit_unless`), which gunicorn reads as "the app failed to load": it stops instead
+of restarting workers in a loop.
 """
 
 import dataclasses
+import math
 import sys
 from collections.abc import Callable
 
@@ -24,7 +30,15 @@ from churn.text import whole_number
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_BATCH = 10_000
+DEFAULT_PORT = 9696
 EXIT_CANNOT_START = 4  # gunicorn's APP_LOAD_ERROR
+# Bounds on slow clients, which both servers keep (gunicorn.conf.py, churn/waitress_server.py): the
+# headers of a request, and the wait for the next request on a kept-alive connection, within
+# KEEPALIVE_SECONDS; no byte either way for IDLE_SECONDS closes a connection; a request must be
+# received and answered within REQUEST_SECONDS.
+KEEPALIVE_SECONDS = 5
+IDLE_SECONDS = 10
+REQUEST_SECONDS = 120
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +49,12 @@ class Settings:
     max_batch: int = MAX_BATCH
     api_key: str | None = None  # when set, every route but /ping needs "Authorization: Bearer <key>"
     access_log: Callable[[str], None] | None = None  # takes one line per request; None: no access log
+    # Large requests (a body over 64 KiB) served at once by a process, from reading their body to
+    # sending their answer's last byte; how many more may wait, and for how long, before a 503
+    # (churn/admission.py). A worker is one CPU's worth of Python: more at once only share it.
+    large_requests: int = 4
+    large_requests_waiting: int = 4
+    large_request_wait_seconds: float = 2.0
 
 
 class ConfigurationError(Exception):
@@ -43,11 +63,32 @@ class ConfigurationError(Exception):
 
 def load_or_exit(environ):
     """The model and the Settings `environ` asks for; on any problem, one line on stderr and exit 4."""
+    return exit_unless(lambda: (model_from_environment(environ), settings_from_environment(environ)))
+
+
+def exit_unless(configure):
+    """What `configure()` returns; if it raises ModelError or ConfigurationError, the start stops
+    there: one line on stderr naming the problem, and exit status 4."""
     try:
-        return model_from_environment(environ), settings_from_environment(environ)
+        return configure()
     except (ModelError, ConfigurationError) as error:
         print(f"churn service: cannot start: {error}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_CANNOT_START) from None
+
+
+def listen_port(environ):
+    """The port to listen on: PORT, else DEFAULT_PORT."""
+    text = environ.get("PORT", "")
+    port = whole_number(text) if text else DEFAULT_PORT
+    if port is None or not 1 <= port <= 65535:
+        raise ConfigurationError(f"PORT must be a port number from 1 to 65535, not {text!r}")
+    return port
+
+
+def worker_count(environ, usable_cpus):
+    """gunicorn's workers: WEB_CONCURRENCY, else two per CPU of the `usable_cpus` (churn/cpus.py),
+    rounded up: a large batch keeps a worker busy for a while, and its CPU then serves the other."""
+    return _positive_int(environ, "WEB_CONCURRENCY", max(1, math.ceil(2 * usable_cpus)))
 
 
 def settings_from_environment(environ):

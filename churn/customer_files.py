@@ -2,75 +2,163 @@
 POST /predict share.
 
 Readers yield (line, raw customer) one at a time, the line where the customer is in the file, and
-raise InputError naming the line of anything that is not CSV or JSON. Writers write one result at
-a time. Standard library only.
+raise InputError naming the line of anything that is not CSV or JSON. Memory stays bounded whatever
+the input: a customer (a JSON value, a CSV line) longer than MAX_CUSTOMER_CHARS raises TooLarge
+before it is decoded. Writers write one result at a time; a CSV cell that a spreadsheet would run as
+a formula is neutralised. Standard library only.
 """
 
 import csv
+import io
 import json
 import re
 
 from churn.features import normalise
 from churn.results import DECISION, PROBABILITY
 from churn.schema import ID_FIELD
+from churn.text import TOO_DEEP, TOO_MANY_DIGITS
 
+# The longest JSON value or CSV line read as one customer: a customer takes under 1 KiB, also in the
+# raw data set's spellings and with extra fields; decoding 64 KiB of anything takes a few MiB at most.
+MAX_CUSTOMER_CHARS = 64 * 1024
 _CHUNK_CHARS = 1 << 16
 _JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
-_MAX_VALUE_CHARS = 16 << 20  # a single customer larger than this is not a customer
+_raw_decode = json.JSONDecoder().raw_decode
+_LONGEST_LITERAL = len("-Infinity")
 SCORE_COLUMNS = (ID_FIELD, PROBABILITY, DECISION)
+# OWASP's CSV injection advice: a text cell starting so is read as a formula by spreadsheets.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class InputError(ValueError):
     """The input cannot be read as customers; the message says where and why."""
 
 
-class _JSONReader:
-    """Top-level JSON values from a text stream, decoded one at a time with their line numbers."""
+class TooLarge(InputError):
+    """A part of the input is larger than its limit; the message says which and the limit."""
 
-    def __init__(self, stream):
-        self.stream, self.buffer, self.position, self.line, self.at_end = stream, "", 0, 1, False
-        self.decoder = json.JSONDecoder()
+
+class InvalidJSON(InputError):
+    """Text that is not JSON, at a line; `reason` says why."""
+
+    def __init__(self, line, reason):
+        super().__init__(f"line {line}: not valid JSON: {reason}")
+        self.line, self.reason = line, reason
+
+
+def _maybe_cut(error):
+    """Whether JSON that failed to decode may be a value cut short by the end of the text: an open
+    string, or a failure in the last few characters (a literal or number cut, a missing delimiter)."""
+    return error.pos >= len(error.doc) - _LONGEST_LITERAL or error.msg.startswith("Unterminated string")
+
+
+def _too_large(line, max_chars):
+    return TooLarge(f"line {line}: a JSON value longer than {max_chars} characters")
+
+
+class JSONReader:
+    """JSON values from a text stream, decoded one at a time with their line numbers; a value longer
+    than `max_value_chars` raises TooLarge, with no more than about twice that held at once."""
+
+    def __init__(self, stream, max_value_chars=MAX_CUSTOMER_CHARS):
+        self.stream, self.max_value_chars = stream, max_value_chars
+        self.buffer, self.position, self.line, self.at_end = "", 0, 1, False
 
     def peek(self):
         """The next character that is not white space ("" at the end)."""
         while True:
             self._advance(_JSON_WHITESPACE.match(self.buffer, self.position).end() - self.position)
-            if self.position < len(self.buffer) or not self._read_more():
+            if self.position < len(self.buffer) or not self._read_more(0):
                 return self.buffer[self.position : self.position + 1]
 
     def skip(self, character):
         """Step over `character`, the next one that is not white space, or name what is there instead."""
         if self.peek() != character:
-            found = repr(self.peek()) if self.peek() else "the end"
-            raise InputError(f"line {self.line}: expected {character!r}, found {found}")
+            raise InputError(f"line {self.line}: expected {character!r}, found {self._found()}")
         self._advance(1)
 
-    def value(self):
-        """The next JSON value and the line it starts on."""
+    def finish(self):
+        """Check that nothing but white space is left: nothing sent is silently ignored."""
+        if self.peek():
+            raise InputError(f"line {self.line}: expected the end, found {self._found()}")
+
+    def value(self, max_chars=None):
+        """The next JSON value and the line it starts on; TooLarge past `max_chars` (else the reader's limit)."""
+        max_chars = max_chars or self.max_value_chars
         self.peek()
         line = self.line
         while True:
             try:
-                value, end = self.decoder.raw_decode(self.buffer, self.position)
+                value, end = _raw_decode(self.buffer, self.position)
             except json.JSONDecodeError as error:
-                if self._read_more():
-                    continue  # most likely the value is not all in the buffer yet
-                raise InputError(f"line {line}: not valid JSON: {error.msg}") from None
-            if end == len(self.buffer) and self._read_more():
+                if _maybe_cut(error) and self._read_more(len(self.buffer) - self.position, max_chars):
+                    continue  # the value may not be all in the buffer yet
+                raise InvalidJSON(line, error.msg) from None
+            except RecursionError:
+                raise InvalidJSON(line, TOO_DEEP) from None
+            except ValueError:  # Python's limit on the digits of an integer
+                raise InvalidJSON(line, TOO_MANY_DIGITS) from None
+            if end == len(self.buffer) and self._read_more(end - self.position, max_chars):
                 continue  # a number cut at the end of the buffer would decode short
+            if end - self.position > max_chars:
+                raise _too_large(line, max_chars)
             self._advance(end - self.position)
             return value, line
+
+    def array_items(self, max_chars=None):
+        """(line, value) of each item of the array that starts here; then past its closing ']'."""
+        for _ in self.array_slots():
+            value, line = self.value(max_chars)
+            yield line, value
+
+    def array_slots(self):
+        """Step through the array that starts here: yields before each item (its line), which the
+        caller reads before the next; then steps past the closing ']'."""
+        self.skip("[")
+        if self.peek() == "]":
+            self._advance(1)
+            return
+        while True:
+            yield self.line
+            if self.peek() == "]":
+                self._advance(1)
+                return
+            self.skip(",")
+
+    def object_keys(self):
+        """Step through the object that starts here: yields each key, its ':' passed, whose value the
+        caller reads before the next; then steps past the closing '}'."""
+        self.skip("{")
+        if self.peek() == "}":
+            self._advance(1)
+            return
+        while True:
+            if self.peek() != '"':
+                raise InvalidJSON(self.line, "Expecting property name enclosed in double quotes")
+            key, _ = self.value()
+            self.skip(":")
+            yield key
+            if self.peek() == "}":
+                self._advance(1)
+                return
+            self.skip(",")
+
+    def _found(self):
+        return repr(self.peek()) if self.peek() else "the end"
 
     def _advance(self, characters):
         self.line += self.buffer.count("\n", self.position, self.position + characters)
         self.position += characters
 
-    def _read_more(self):
+    def _read_more(self, pending, max_chars=0):
+        """Read more of the stream: at least as much as the `pending` characters of an undecoded value,
+        so that a long value is decoded a few times over, not once per chunk; TooLarge once those
+        are more than `max_chars`."""
         if self.at_end:
             return False
-        if len(self.buffer) - self.position > _MAX_VALUE_CHARS:
-            raise InputError(f"line {self.line}: a JSON value longer than {_MAX_VALUE_CHARS} characters")
-        chunk = self.stream.read(_CHUNK_CHARS)
+        if max_chars and pending > max_chars:
+            raise _too_large(self.line, max_chars)
+        chunk = self.stream.read(max(_CHUNK_CHARS, pending))
         self.at_end = not chunk
         self.buffer = self.buffer[self.position :] + chunk  # keep only what is not decoded yet
         self.position = 0
@@ -80,38 +168,65 @@ class _JSONReader:
 def json_customers(stream, arrays=True):
     """(line, customer) from a JSON array, one JSON object, or JSON lines; without `arrays`, JSON lines
     only: a line that holds an array is one (invalid) customer, not a list of them."""
-    reader = _JSONReader(stream)
-    if reader.peek() != "[" or not arrays:
-        while reader.peek():
-            value, line = reader.value()
-            yield line, value
+    reader = JSONReader(stream)
+    if arrays and reader.peek() == "[":
+        yield from reader.array_items()
+        reader.finish()
         return
-    reader.skip("[")
-    if reader.peek() == "]":
-        return
-    while True:
+    while reader.peek():
         value, line = reader.value()
         yield line, value
-        if reader.peek() == "]":
-            return
-        reader.skip(",")
 
 
-def csv_customers(stream, columns=()):
+def csv_customers(stream, columns):
     """(line, row) from CSV with a header, such as the raw Telco data set; the line is the row's last.
-    The header must name `columns`, in any case and with spaces for underscores."""
-    reader = csv.DictReader(stream)
+    The header must name `columns`, each once, in any case and with spaces for underscores; a row holds
+    those columns and customerid, if there is one: other columns are ignored, as other fields are."""
+    reader = csv.reader(_lines(stream, MAX_CUSTOMER_CHARS))
     try:
-        named = {normalise(name) for name in reader.fieldnames or ()}
-        missing = [column for column in columns if column not in named]
-        if missing:
-            raise InputError(f"line 1: the header has no column for {', '.join(missing)}")
+        header = next(reader, [])
+        kept = _kept_columns(header, columns)
         for row in reader:
-            if None in row:  # DictReader keeps the values beyond the header's columns under None
-                raise InputError(f"line {reader.line_num}: {len(row[None])} more values than the header has columns")
-            yield reader.line_num, row
+            if not row:
+                continue  # a blank line, as csv.DictReader skips it
+            if len(row) > len(header):
+                extra = len(row) - len(header)
+                raise InputError(f"line {reader.line_num}: {extra} more values than the header has columns")
+            yield reader.line_num, {name: row[index] if index < len(row) else None for name, index in kept}
     except csv.Error as error:
         raise InputError(f"line {reader.line_num + 1}: not valid CSV: {error}") from None  # the line being read
+
+
+def _kept_columns(header, columns):
+    """(name as in the header, its index) of `columns` and customerid; InputError if one is missing or
+    given twice."""
+    by_name = {}
+    for index, name in enumerate(header):
+        by_name.setdefault(normalise(name), []).append((name, index))
+    missing = [column for column in columns if column not in by_name]
+    if missing:
+        raise InputError(f"line 1: the header has no column for {', '.join(missing)}")
+    kept = [by_name[column] for column in (*columns, ID_FIELD) if column in by_name]
+    twice = [normalise(found[0][0]) for found in kept if len(found) > 1]
+    if twice:
+        raise InputError(f"line 1: the header has more than one column for {', '.join(twice)} (names ignore case)")
+    return [found[0] for found in kept]
+
+
+def _lines(stream, max_chars):
+    """The stream's lines, one at a time; a line longer than `max_chars` raises TooLarge unread."""
+    number = 0
+    while line := stream.readline(max_chars + 1):
+        number += 1
+        if len(line) > max_chars:
+            raise TooLarge(f"line {number}: longer than {max_chars} characters")
+        yield line
+
+
+def spreadsheet_safe(cell):
+    """A CSV cell as spreadsheets read it safely: text that begins like a formula (=, +, -, @, tab or
+    carriage return) gets a ' in front, so it stays text (OWASP); numbers and other text are unchanged."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) else cell
 
 
 class CSVWriter:
@@ -123,10 +238,25 @@ class CSVWriter:
 
     def write(self, result):
         """One result as a CSV row."""
-        row = [result.get(ID_FIELD, ""), repr(result[PROBABILITY]), str(result[DECISION]).lower()]
+        row = [spreadsheet_safe(result.get(ID_FIELD, "")), repr(result[PROBABILITY]), str(result[DECISION]).lower()]
         if self.explain:
-            row.append("; ".join(factor["text"] for factor in result["explanation"]["factors"]))
+            row.append(spreadsheet_safe("; ".join(factor["text"] for factor in result["explanation"]["factors"])))
         self.writer.writerow(row)
+
+
+def csv_pieces(result_lists, explain):
+    """Scores as CSVWriter writes them, as pieces of text: the header and the first list's rows, then
+    one piece per further list of results."""
+    out = io.StringIO()
+    writer = CSVWriter(out, explain)
+    for results in result_lists:
+        for result in results:
+            writer.write(result)
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    if out.tell():  # no list at all: the header alone
+        yield out.getvalue()
 
 
 class JSONLinesWriter:

@@ -12,6 +12,7 @@ data extension is not supported: tensors travel as JSON.
 from churn import SERVICE_NAME, SERVICE_VERSION
 from churn.results import DECISION, PROBABILITY
 from churn.text import echo, json_type
+from churn.turns import in_turns
 
 PLATFORM = "python"  # the model runs as plain Python arithmetic (no framework at serve time)
 OUTPUTS = {PROBABILITY: "FP64", DECISION: "BOOL"}  # the book's answer, a tensor each
@@ -22,6 +23,7 @@ DATATYPES = (
     "FP16", "FP32", "FP64", "BF16", "BYTES",
 )  # fmt: skip
 BINARY_HEADER = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"  # set by a client that sends binary tensors
+NO_INPUTS = "the request must have inputs: a list of tensors, one per field of the model"
 
 
 class ProtocolError(ValueError):
@@ -66,18 +68,70 @@ def inference_request(customers, schema):
     }
 
 
-def customers_of(request, schema, max_batch):
-    """The request's customers, one dict of field -> value per row, and the outputs it asks for."""
+def customers_of(request, schema, max_batch, columns=None):
+    """The request's customers, one dict of field -> value per row, made as they are taken (an
+    iterator), and the outputs it asks for; from `columns` (field -> values) when read_request has
+    already read its inputs."""
     if not isinstance(request, dict):
         raise ProtocolError(f"the request must be an inference request (a JSON object), not {json_type(request)}")
     _check_optional(request, "id", str, "a string")
     _check_optional(request, "parameters", dict, "an object")
-    inputs = request.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise ProtocolError("the request must have inputs: a list of tensors, one per field of the model")
-    columns = _columns(inputs, schema)
-    rows = _rows(columns, max_batch)
-    return [{name: column[row] for name, column in columns.items()} for row in range(rows)], _outputs(request)
+    if columns is None:
+        inputs = request.get("inputs")
+        if not isinstance(inputs, list):
+            raise ProtocolError(NO_INPUTS)
+        columns = _columns((_column(tensor, schema, max_batch) for tensor in inputs), schema)
+    _check_row_counts(columns)
+    rows = (dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True))
+    return rows, _outputs(request)
+
+
+def read_request(reader, schema, max_batch):
+    """(request, columns) of the inference request that a churn.customer_files.JSONReader holds, for
+    customers_of: its inputs read a value at a time, each checked as it is read (a value, or [value]),
+    so that what is held is at most max_batch values per input, whatever the request holds."""
+    if reader.peek() != "{":
+        customers_of(reader.value()[0], schema, max_batch)  # names what the request is instead
+    request, columns = {}, None
+    for key in reader.object_keys():
+        if key == "inputs" and columns is None and reader.peek() == "[":
+            tensors = (_read_tensor(reader, schema, max_batch) for _ in reader.array_slots())
+            columns = _columns(in_turns(tensors), schema)
+        else:
+            request[key], _ = reader.value()
+    reader.finish()
+    if "inputs" in request:
+        raise ProtocolError("inputs is given more than once, or is not a list of tensors")
+    return request, columns
+
+
+def _read_tensor(reader, schema, max_batch):
+    """(field, values) of the tensor that starts here, as _column makes them, its data read a value at a time."""
+    if reader.peek() != "{":
+        _column(reader.value()[0], schema, max_batch)  # names what it is instead
+    tensor = {}
+    for key in reader.object_keys():
+        if key == "data" and reader.peek() == "[":
+            tensor[key] = _read_data(reader, max_batch)
+        else:
+            tensor[key], _ = reader.value()
+    return _column(tensor, schema, max_batch)
+
+
+def _read_data(reader, max_batch):
+    values = []
+    for _ in reader.array_slots():
+        if len(values) == max_batch:
+            raise ProtocolError(f"an input has more than {max_batch} rows; the limit is {max_batch} per request")
+        value, _ = reader.value()
+        if isinstance(value, dict) or (isinstance(value, list) and (len(value) != 1 or _is_nested(value[0]))):
+            raise ProtocolError(f"row {len(values)} of an input's data is {json_type(value)}, not a value")
+        values.append(value)
+    return values
+
+
+def _is_nested(value):
+    return isinstance(value, (list, dict))
 
 
 def inference_response(name, version, results, outputs, request_id=None):
@@ -97,21 +151,22 @@ def _check_optional(document, key, kind, described):
         raise ProtocolError(f"{key} must be {described}, not {json_type(document[key])}")
 
 
-def _columns(inputs, schema):
-    """field -> its column of values, every field of the model exactly once."""
+def _columns(named_columns, schema):
+    """field -> its column of values, every field of the model exactly once, from (field, values)."""
     columns = {}
-    for tensor in inputs:
-        name, values = _column(tensor, schema)
+    for name, values in named_columns:
         if name in columns:
             raise ProtocolError(f"input {name} is given more than once")
         columns[name] = values
+    if not columns:
+        raise ProtocolError(NO_INPUTS)
     missing = [field for field in schema.fields if field not in columns]
     if missing:
         raise ProtocolError(f"missing inputs: {', '.join(missing)}")
     return columns
 
 
-def _column(tensor, schema):
+def _column(tensor, schema, max_batch):
     if not isinstance(tensor, dict):
         raise ProtocolError(f"each input must be a tensor (a JSON object), not {json_type(tensor)}")
     name = tensor.get("name")
@@ -121,18 +176,23 @@ def _column(tensor, schema):
     if tensor.get("datatype") not in DATATYPES:
         raise ProtocolError(f"input {name}: datatype must be one of {', '.join(DATATYPES)}")
     _check_optional(tensor, "parameters", dict, "an object")
-    return name, _values(name, tensor.get("shape"), tensor.get("data"))
+    return name, _values(name, tensor.get("shape"), tensor.get("data"), max_batch)
 
 
-def _values(name, shape, data):
-    """A column's n values: shape [n] or [n, 1], data flat or nested as the shape says."""
+def _values(name, shape, data, max_batch):
+    """A column's n values: shape [n] or [n, 1], data flat or nested as the shape says, n <= max_batch."""
     if not (isinstance(shape, list) and 1 <= len(shape) <= 2 and _is_count(shape[0]) and shape[1:] in ([], [1])):
         raise ProtocolError(f"input {name}: shape must be [n] or [n, 1] (a column of n customers), not {shape!r}")
+    if shape[0] > max_batch:
+        raise ProtocolError(f"the request has {shape[0]} rows; the limit is {max_batch} per request")
     if not isinstance(data, list):
         raise ProtocolError(f"input {name}: data must be a list of its {shape[0]} values")
     values = [item[0] if isinstance(item, list) and len(item) == 1 and len(shape) == 2 else item for item in data]
     if len(values) != shape[0]:
         raise ProtocolError(f"input {name}: shape says {shape[0]} values, data has {len(values)}")
+    nested = next((row for row, value in enumerate(values) if _is_nested(value)), None)
+    if nested is not None:
+        raise ProtocolError(f"input {name}: row {nested} is {json_type(values[nested])}, not a value")
     return values
 
 
@@ -140,14 +200,10 @@ def _is_count(number):
     return type(number) is int and number >= 0  # exactly int: a JSON true is no size
 
 
-def _rows(columns, max_batch):
+def _check_row_counts(columns):
     counts = {len(column) for column in columns.values()}
     if len(counts) > 1:
         raise ProtocolError(f"the inputs have different numbers of rows: {', '.join(map(str, sorted(counts)))}")
-    [rows] = counts
-    if rows > max_batch:
-        raise ProtocolError(f"the request has {rows} rows; the limit is {max_batch} per request")
-    return rows
 
 
 def _outputs(request):

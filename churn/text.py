@@ -2,6 +2,9 @@
 writes them, and short echoes of either in error messages. Standard library only."""
 
 ECHO_CHARS = 40  # the longest piece of a caller's text repeated back in a message or a log line
+# Why JSON that the standard library could not decode is refused, in the caller's terms.
+TOO_DEEP = "it is nested too deeply"
+TOO_MANY_DIGITS = "it has a number with too many digits"
 
 
 def whole_number(text):

@@ -1,12 +1,14 @@
 """HTTP as the app speaks it, standard library only: one error type and the response tuple, reading a
 request's body within a limit, media types and content negotiation, JSON and problem responses."""
 
+import io
 import json
 import urllib.parse
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import NamedTuple
 
-from churn.text import echo, whole_number
+from churn.text import TOO_DEEP, TOO_MANY_DIGITS, echo, whole_number
 
 JSON_CONTENT_TYPE = "application/json"
 CSV_CONTENT_TYPE = "text/csv"
@@ -15,6 +17,14 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 _READ_CHUNK_BYTES = 64 * 1024
+# A body up to this size is read whole and decoded at once: a customer, or a batch of about 100. A
+# larger one (or one of unknown length) is a large request: read as it is parsed, and admitted by
+# churn/admission.py.
+SMALL_BODY_BYTES = 64 * 1024
+# The most a streamed answer sends in one write: a client that reads at 6.5 kB/s still takes each
+# within the 10 s that gunicorn.conf.py allows a silent client.
+PIECE_BYTES = 64 * 1024
+NOT_UTF8 = "the body is not valid UTF-8"
 # json.loads and json.dumps with default arguments, without their per-call argument handling.
 _decode_json = json.JSONDecoder().decode
 _encode_json = json.JSONEncoder(check_circular=False).encode  # our documents are trees
@@ -32,17 +42,54 @@ class HTTPError(Exception):
 
 
 class Response(NamedTuple):  # a tuple: built once per request, so it must be cheap
-    """What a handler answers: the status, the body and its type, and any further headers."""
+    """What a handler answers: the status, the body and its type, and any further headers. The body
+    is bytes, or an iterator of bytes for an answer sent as it is made (a streamed answer)."""
 
     status: int
     content_type: str
-    body: bytes
+    body: bytes | Iterator[bytes]
     headers: tuple = ()
+
+
+class StreamedBody:
+    """A streamed answer as a WSGI iterable: its pieces as they are made, at most PIECE_BYTES each, so
+    that the server's limit on a silent client applies to each piece, not to the whole answer; once
+    the server is done with it (PEP 3333's close, also when the client went away), `on_close` is
+    called once with the number of bytes sent."""
+
+    def __init__(self, pieces, on_close):
+        self._pieces, self._on_close, self.sent = pieces, on_close, 0
+
+    def __iter__(self):
+        for piece in self._pieces:
+            for start in range(0, len(piece), PIECE_BYTES):
+                part = piece[start : start + PIECE_BYTES]
+                self.sent += len(part)
+                yield part
+
+    def close(self):
+        """Stop making the answer, and say how much of it was sent."""
+        if self._on_close is not None:
+            self._pieces.close()
+            on_close, self._on_close = self._on_close, None
+            on_close(self.sent)
 
 
 def json_response(status, document, headers=()):
     """`document` as JSON."""
     return Response(status, JSON_CONTENT_TYPE, _encode_json(document).encode("utf-8"), headers)
+
+
+def json_array_pieces(item_lists):
+    """A JSON array of the items of `item_lists` (lists), as pieces of bytes: one per list. Joined,
+    the same bytes as json_response's body of the whole array."""
+    yield b"["
+    separator = b""
+    for items in item_lists:
+        if items:
+            yield separator + _encode_json(items)[1:-1].encode("utf-8")
+            separator = b", "
+    yield b"]"
 
 
 def error_response(error):
@@ -104,16 +151,37 @@ def _specificity(pattern, kind):
     return 0 if pattern == "*/*" else -1
 
 
-def read_body(environ, max_body_bytes):
-    """Read at most `max_body_bytes`: up front from Content-Length, else while reading a chunked body."""
+def body_length(environ):
+    """The body's length from Content-Length; None when it comes chunked, its length unknown; 0 for none."""
     length = _content_length(environ)
     if length is not None:
-        if length > max_body_bytes:
-            raise HTTPError(413, f"the body is {length} bytes; the limit is {max_body_bytes} bytes")
-        return _read_exactly(environ["wsgi.input"], length) if length else b""
-    if not _is_chunked(environ):
-        return b""  # PEP 3333: no Content-Length and no chunked framing means no body
-    return _read_until_end(environ["wsgi.input"], max_body_bytes)
+        return length
+    return None if _is_chunked(environ) else 0  # PEP 3333: no Content-Length and no chunks, no body
+
+
+def is_large(environ):
+    """Whether the request's body is larger than SMALL_BODY_BYTES, or of a length not known beforehand."""
+    length = body_length(environ)
+    return length is None or length > SMALL_BODY_BYTES
+
+
+def read_body(environ, max_body_bytes):
+    """Read at most `max_body_bytes`: up front from Content-Length, else while reading a chunked body."""
+    length = body_length(environ)
+    if length is None:
+        return _read_until_end(environ["wsgi.input"], max_body_bytes)
+    _check_length(length, max_body_bytes)
+    return _read_exactly(environ["wsgi.input"], length) if length else b""
+
+
+def body_text(environ, max_body_bytes):
+    """The body as a text stream (UTF-8, a byte order mark dropped), read from the client as it is read
+    here: read_body's limits apply as the bytes arrive, and text that is not UTF-8 is a 400."""
+    length = body_length(environ)
+    if length is not None:
+        _check_length(length, max_body_bytes)
+    raw = _BodyReader(environ["wsgi.input"], length, max_body_bytes)
+    return _Text(io.TextIOWrapper(io.BufferedReader(raw, _READ_CHUNK_BYTES), encoding="utf-8-sig", newline=""))
 
 
 def decode_utf8(body):
@@ -121,7 +189,7 @@ def decode_utf8(body):
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise HTTPError(400, "the body is not valid UTF-8") from None
+        raise HTTPError(400, NOT_UTF8) from None
 
 
 def read_json(environ, max_body_bytes):
@@ -134,9 +202,9 @@ def read_json(environ, max_body_bytes):
             raise HTTPError(400, "the body is empty; send a customer as JSON") from None
         raise HTTPError(400, f"the body is not valid JSON: {error}") from None
     except RecursionError:
-        raise HTTPError(400, "the body is not valid JSON: it is nested too deeply") from None
+        raise HTTPError(400, f"the body is not valid JSON: {TOO_DEEP}") from None
     except ValueError:  # Python's limit on integer digits, whose own message is advice for Python programmers
-        raise HTTPError(400, "the body is not valid JSON: it has a number with too many digits") from None
+        raise HTTPError(400, f"the body is not valid JSON: {TOO_MANY_DIGITS}") from None
 
 
 def query_parameters(query):
@@ -150,12 +218,33 @@ def _unquote(text):
     return urllib.parse.unquote_plus(text) if "%" in text or "+" in text else text
 
 
+def _check_length(length, max_body_bytes):
+    if length > max_body_bytes:
+        raise HTTPError(413, f"the body is {length} bytes; the limit is {max_body_bytes} bytes")
+
+
 def _read_exactly(stream, length):
     # A client that half-closes early leaves a prefix, which may still parse: never score it.
-    body = stream.read(length)
+    body = _read_input(stream, length)
     if len(body) < length:
-        raise HTTPError(400, f"the body ended after {len(body)} of the {length} bytes its Content-Length announced")
+        raise HTTPError(400, _ended_early(len(body), length))
     return body
+
+
+def _ended_early(received, length):
+    return f"the body ended after {received} of the {length} bytes its Content-Length announced"
+
+
+def _read_input(stream, size):
+    """wsgi.input.read(size), with what can go wrong on the client's side answered as such."""
+    try:
+        return stream.read(size)
+    except TimeoutError:  # the server's limit on a silent client (gunicorn.conf.py: IDLE_SECONDS)
+        raise HTTPError(408, "the body stopped arriving before its end; send it again, whole") from None
+    except OSError:  # the client went away, or left a chunked body unfinished
+        raise HTTPError(400, "the body was cut off: the connection broke before its end") from None
+    except Exception as error:  # the server's parser of the framing (gunicorn: an invalid chunk size, …)
+        raise HTTPError(400, f"the body's chunked framing is invalid: {echo(str(error))}") from None
 
 
 def _content_length(environ):
@@ -174,9 +263,61 @@ def _is_chunked(environ):
 
 def _read_until_end(stream, max_body_bytes):
     chunks, size = [], 0
-    while chunk := stream.read(min(_READ_CHUNK_BYTES, max_body_bytes + 1 - size)):
+    while chunk := _read_input(stream, min(_READ_CHUNK_BYTES, max_body_bytes + 1 - size)):
         chunks.append(chunk)
         size += len(chunk)
         if size > max_body_bytes:
-            raise HTTPError(413, f"the body is larger than the limit of {max_body_bytes} bytes")
+            raise _larger_than(max_body_bytes)
     return b"".join(chunks)
+
+
+def _larger_than(max_body_bytes):
+    return HTTPError(413, f"the body is larger than the limit of {max_body_bytes} bytes")
+
+
+class _BodyReader(io.RawIOBase):
+    """wsgi.input as a raw stream: exactly `length` bytes (None: to the end of a chunked body, at most
+    `max_body_bytes`), each read's failure answered as _read_input says."""
+
+    def __init__(self, stream, length, max_body_bytes):
+        super().__init__()
+        self._stream, self._length, self._max_body_bytes, self._received = stream, length, max_body_bytes, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        limit = self._max_body_bytes + 1 if self._length is None else self._length
+        data = _read_input(self._stream, min(len(buffer), limit - self._received)) if limit > self._received else b""
+        if not data and self._length is not None and self._received < self._length:
+            raise HTTPError(400, _ended_early(self._received, self._length))
+        self._received += len(data)
+        if self._received > self._max_body_bytes:
+            raise _larger_than(self._max_body_bytes)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _Text:
+    """A text stream whose text that is not UTF-8 is answered with 400; `blank` while all it has
+    given is white space."""
+
+    def __init__(self, stream):
+        self._stream, self.blank = stream, True
+
+    def read(self, size=-1):
+        """At most `size` characters."""
+        return self._seen(self._stream.read, size)
+
+    def readline(self, size=-1):
+        """One line, of at most `size` characters."""
+        return self._seen(self._stream.readline, size)
+
+    def _seen(self, read, size):
+        try:
+            text = read(size)
+        except UnicodeDecodeError:
+            raise HTTPError(400, NOT_UTF8) from None
+        if self.blank and text and not text.isspace():
+            self.blank = False
+        return text

@@ -7,8 +7,9 @@ import re
 import pytest
 import webtest
 
-from app import MAX_REPORTED_ERRORS, ROUTES, create_app
+from app import ROUTES, create_app
 from churn.config import Settings
+from churn.customer_requests import MAX_REPORTED_ERRORS
 
 PROBLEM = "application/problem+json"
 
@@ -164,7 +165,7 @@ def test_a_field_given_twice_in_different_case_gets_422(app, book_customer):
 def test_batch_over_the_limit_gets_422_with_the_limit(model, book_customer):
     app = webtest.TestApp(create_app(model, Settings(max_batch=2)))
     response = app.post_json("/predict", [book_customer] * 3, status=422)
-    _assert_problem(response, 422, "the batch has 3 customers; the limit is 2 per request")
+    _assert_problem(response, 422, "the batch has more than 2 customers; the limit is 2 per request")
     assert len(app.post_json("/predict", [book_customer] * 2).json) == 2
 
 

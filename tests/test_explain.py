@@ -8,6 +8,8 @@ import pytest
 import webtest
 
 from app import create_app
+from churn.config import MAX_BATCH
+from churn.customer_requests import CustomerLimit
 from churn.model import load_model
 
 
@@ -19,7 +21,9 @@ def raw_rows(data_path):
 
 
 def test_explanations_add_up_to_the_probability_for_every_real_customer(app, model, raw_rows):
-    results = app.post_json("/predict?explain=true&top=all", raw_rows).json
+    per_request = CustomerLimit("batch", MAX_BATCH, len(model.schema.fields)).count  # explained in full
+    batches = [raw_rows[start : start + per_request] for start in range(0, len(raw_rows), per_request)]
+    results = [result for batch in batches for result in app.post_json("/predict?explain=true&top=all", batch).json]
     assert len(results) == len(raw_rows)
     for result in results:
         explanation = result["explanation"]

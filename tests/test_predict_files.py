@@ -9,8 +9,9 @@ import sys
 import pytest
 import webtest
 
-from app import MAX_REPORTED_ERRORS, create_app
+from app import create_app
 from churn.config import Settings
+from churn.customer_requests import MAX_REPORTED_ERRORS
 
 CSV, JSON_LINES = "text/csv", "application/x-ndjson"
 

@@ -1,0 +1,188 @@
+"""The customers a request sends and the answer of their scores, within bounds on what they cost.
+
+A small body (churn.web.SMALL_BODY_BYTES) is read and decoded whole. A larger one is read as it is
+parsed, one customer at a time, each validated at once and refused past the request's limit, so that
+what a request holds is its valid customers, whatever its body holds. Long work goes in turns
+(churn/turns.py), and a large answer is streamed, each piece made as the client takes the last.
+Standard library only.
+"""
+
+import itertools
+from typing import NamedTuple
+
+from churn.customer_files import (
+    InputError,
+    InvalidJSON,
+    JSONReader,
+    TooLarge,
+    csv_customers,
+    csv_pieces,
+    json_customers,
+)
+from churn.explain import DEFAULT_TOP
+from churn.results import predictions
+from churn.schema import InvalidCustomer, compact, describe, validate_customer
+from churn.turns import Turns, customers_per_turn, take_turn
+from churn.web import (
+    CSV_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    HTTPError,
+    Response,
+    body_text,
+    is_large,
+    json_array_pieces,
+    json_response,
+    read_json,
+)
+
+MAX_REPORTED_ERRORS = 20
+NOT_CUSTOMERS = "the body must be a customer (JSON object) or a list of customers (JSON array)"
+EMPTY_FILE = "the body is empty; send customers as CSV with a header row, or as JSON lines"
+_POSITIONS = {"index": "customer", "line": "line", "row": "row"}  # where an invalid customer is -> its name
+_CSV_ANSWER_TYPE = f"{CSV_CONTENT_TYPE}; charset=utf-8"
+
+
+class CustomerLimit(NamedTuple):
+    """How many customers a request may send in a `what` ("batch", "file"): max_batch, and when each
+    is explained with `explain_top` factors, as many as make max_batch * DEFAULT_TOP factors in all,
+    which bounds the largest answer (about 6 MB) and its work."""
+
+    what: str
+    max_batch: int
+    explain_top: int | None = None
+
+    @property
+    def count(self):
+        """The most customers allowed."""
+        if not self.explain_top:
+            return self.max_batch
+        return min(self.max_batch, self.max_batch * DEFAULT_TOP // self.explain_top)
+
+    def error(self):
+        """The 422 for a request that sends more."""
+        message = f"the {self.what} has more than {self.count} customers; the limit is {self.count} per request"
+        if self.explain_top:
+            factors = self.max_batch * DEFAULT_TOP
+            message += f" when each is explained with {self.explain_top} factors ({factors} factors in all)"
+        return HTTPError(422, message)
+
+
+def json_body_customers(environ, model, max_body_bytes, limit):
+    """The validated customers of a JSON body, and whether it sent one customer (an object), not a batch."""
+    if not is_large(environ):
+        payload = read_json(environ, max_body_bytes)
+        if type(payload) is dict:
+            return [validate_one(payload, model)], True
+        if not isinstance(payload, list):
+            raise HTTPError(400, NOT_CUSTOMERS)
+        return validated(enumerate(payload), model, "index", limit), False
+    reader = JSONReader(body_text(environ, max_body_bytes))
+    try:
+        return _read_json_customers(reader, model, limit)
+    except InputError as error:
+        raise input_error(error, "the body is not valid JSON") from None
+
+
+def _read_json_customers(reader, model, limit):
+    first = reader.peek()
+    if not first:
+        raise HTTPError(400, "the body is empty; send a customer as JSON")
+    if first == "[":
+        items = (value for _, value in reader.array_items())
+        customers = validated(enumerate(items), model, "index", limit)
+        reader.finish()
+        return customers, False
+    payload, _ = reader.value()
+    reader.finish()
+    if type(payload) is not dict:
+        raise HTTPError(400, NOT_CUSTOMERS)
+    return [validate_one(payload, model)], True
+
+
+def file_customers(kind, environ, model, max_body_bytes, limit):
+    """The validated customers of a file in the body (CSV, else JSON lines), each named by its line, as
+    predict.py reads them."""
+    text = body_text(environ, max_body_bytes)
+    rows = csv_customers(text, model.schema.fields) if kind == CSV_CONTENT_TYPE else json_customers(text, False)
+    try:
+        customers = validated(rows, model, "line", limit)
+    except InputError as error:
+        raise HTTPError(400, EMPTY_FILE) if text.blank else input_error(error) from None
+    if text.blank:
+        raise HTTPError(400, EMPTY_FILE)
+    return customers
+
+
+def input_error(error, prefix=None):
+    """The 4xx for an InputError, reading input as customers: 413 for a part over its size limit; the
+    message of a JSON body is `prefix` and why."""
+    if isinstance(error, TooLarge):
+        return HTTPError(413, str(error))
+    if prefix is None:
+        return HTTPError(400, str(error))
+    reason = f"line {error.line}: {error.reason}" if isinstance(error, InvalidJSON) else str(error)
+    return HTTPError(400, f"{prefix}: {reason}")
+
+
+def validate_one(payload, model):
+    """One customer, validated; 422 naming each invalid field."""
+    try:
+        return validate_customer(payload, model.schema)
+    except InvalidCustomer as invalid:
+        raise HTTPError(422, str(invalid), errors=invalid.errors) from None
+
+
+def validated(rows, model, position, limit):
+    """Every (position, raw customer) of `rows` validated, in turns; one invalid refuses them all,
+    naming each (the first MAX_REPORTED_ERRORS errors, and how many more); more than the CustomerLimit
+    `limit` allows are refused as soon as one too many is read."""
+    customers, shown, errors, turns = [], [], 0, Turns()
+    for count, (where, raw) in enumerate(rows, 1):
+        if count > limit.count:
+            raise limit.error()
+        turns.tick()
+        try:
+            customer = validate_customer(raw, model.schema)
+        except InvalidCustomer as invalid:
+            errors += len(invalid.errors)
+            shown.extend({position: where, **error} for error in invalid.errors[: MAX_REPORTED_ERRORS - len(shown)])
+            customers.clear()  # none will be scored: hold none
+            continue
+        if not errors:
+            customers.append(compact(customer, model.schema))
+    if errors:
+        raise _unprocessable(shown, errors, position)
+    return customers
+
+
+def _unprocessable(shown, errors, position):
+    by_customer = itertools.groupby(shown, key=lambda error: error[position])
+    detail = "; ".join(f"{_POSITIONS[position]} {where}: {describe(list(group))}" for where, group in by_customer)
+    if errors > len(shown):
+        detail += f"; and {errors - len(shown)} more errors"
+    return HTTPError(422, detail, errors=shown)
+
+
+def scores_response(model, customers, explain_top, one, as_csv):
+    """200 with the customers' results: as JSON (one result, or an array), or as predict.py's CSV.
+    Streamed, a turn's work at a time, when they are more than a turn's work."""
+    if one and not as_csv:
+        return json_response(200, predictions(model, customers, explain_top)[0])
+    result_lists = result_turns(model, customers, explain_top)
+    if as_csv:
+        pieces = (text.encode("utf-8") for text in csv_pieces(result_lists, explain_top))
+    else:
+        pieces = json_array_pieces(result_lists)
+    content_type = _CSV_ANSWER_TYPE if as_csv else JSON_CONTENT_TYPE
+    if len(customers) <= customers_per_turn(explain_top):
+        return Response(200, content_type, b"".join(pieces))
+    return Response(200, content_type, pieces)
+
+
+def result_turns(model, customers, explain_top=None):
+    """The customers' results, as lists of a turn's work each; the process's other requests run between."""
+    size = customers_per_turn(explain_top)
+    for start in range(0, len(customers), size):
+        if start:
+            take_turn()
+        yield predictions(model, customers[start : start + size], explain_top)
