@@ -16,7 +16,7 @@ COPY requirements.txt ./
 RUN pip install --no-cache-dir --require-hashes -r requirements.txt \
     && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin churn
 
-COPY app.py wsgi.py gunicorn.conf.py ./
+COPY app.py wsgi.py serve.py gunicorn.conf.py ./
 COPY churn/ churn/
 COPY static/ static/
 # The model, and its card with the charts, which the page links to.
@@ -28,6 +28,7 @@ EXPOSE 9696
 # Slim images have no curl: ask /ping with the standard library.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ping' % os.environ.get('PORT', '9696'), timeout=4)"
-# gunicorn is PID 1: SIGTERM stops it gracefully. Settings come from gunicorn.conf.py (PORT, WEB_CONCURRENCY).
-ENTRYPOINT ["gunicorn"]
-CMD ["wsgi:app"]
+# serve.py checks the settings (one line for a bad one), then runs gunicorn in its own process, PID 1:
+# SIGTERM stops it gracefully. Settings come from gunicorn.conf.py (PORT, WEB_CONCURRENCY); options
+# given to `docker run IMAGE …` go to gunicorn.
+ENTRYPOINT ["python", "serve.py"]

@@ -1,38 +1,49 @@
-"""Gunicorn settings, read automatically by `gunicorn wsgi:app` from the working directory.
+"""Gunicorn settings, read automatically by `gunicorn wsgi:app` from the working directory (and so
+by `python serve.py`, which checks the environment before gunicorn reads it).
 
 Listens on $PORT when it is set (Heroku, Elastic Beanstalk), else 9696, the book's port, on every
 IPv4 and IPv6 address. Workers: $WEB_CONCURRENCY, else two per CPU this process may really use: a
-container's CPU limit counts, not the host's CPUs (churn/cpus.py). Runs on Linux and macOS
-(Windows: waitress). Command-line options and $GUNICORN_CMD_ARGS override these. The worker class
-and the limits on slow clients were chosen by measurement (see the README's "Exposed to the
-network" and "Performance").
+container's CPU limit counts, not the host's CPUs (churn/cpus.py). A value of either that cannot be
+used stops the start with one line (churn/config.py), as does a count of workers below one. Runs on
+Linux and macOS (Windows: waitress). Command-line options and $GUNICORN_CMD_ARGS override these. The
+worker class and the limits on slow clients were chosen by measurement (see the README's "Exposed
+to the network" and "Performance").
 """
 
-import math
 import os
 import signal
+import socket
 import sys
 
 import gevent
+from gunicorn.http.body import ChunkedReader
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
-from churn.config import startup_summary
+from churn.config import (
+    IDLE_SECONDS,
+    KEEPALIVE_SECONDS,
+    REQUEST_SECONDS,
+    ConfigurationError,
+    exit_unless,
+    listen_port,
+    startup_summary,
+    worker_count,
+)
 from churn.cpus import usable_cpus
 from churn.listen import listen_addresses
+from churn.web import SMALL_BODY_BYTES
 
 # All interfaces, IPv4 and, where the host has it, IPv6 (churn/listen.py).
-bind = listen_addresses(os.environ.get("PORT", "9696"))
-# Two workers per CPU, rounded up, at least one: a large batch keeps a worker busy for a while,
-# and its CPU then serves the other (one per CPU measured no faster).
-workers = int(os.environ.get("WEB_CONCURRENCY") or max(1, math.ceil(2 * usable_cpus())))
-# Bounds on slow clients (the README lists them): the headers of a request, and the wait for the
-# next request on a kept-alive connection, within keepalive seconds; no byte either way for
-# IDLE_SECONDS closes a connection; a request must be received and answered within REQUEST_SECONDS
-# (the largest body, 10 MiB, needs 0.7 Mbit/s).
-keepalive = 5
-IDLE_SECONDS = 10
-REQUEST_SECONDS = 120
+bind = exit_unless(lambda: listen_addresses(listen_port(os.environ)))
+# Two workers per CPU, rounded up, at least one (one per CPU measured no faster).
+workers = exit_unless(lambda: worker_count(os.environ, usable_cpus()))
+# Bounds on slow clients (churn/config.py; the README lists them): the headers of a request, and the
+# wait for the next request on a kept-alive connection, within keepalive seconds; no byte either
+# way for IDLE_SECONDS closes a connection; a request must be received and answered within
+# REQUEST_SECONDS (the largest body, 10 MiB, needs 0.7 Mbit/s).
+keepalive = KEEPALIVE_SECONDS
+LINGER_SECONDS = 1  # reading what a client still sends after an answer that did not need it
 worker_connections = 1000
 # On SIGTERM: stop accepting, finish what is in flight, close idle connections (within keepalive),
 # and exit within graceful_timeout, below Docker's and Kubernetes' default grace of 10 s.
@@ -57,16 +68,44 @@ class _BoundedGeventWorker(GeventWorker):
         AsyncWorker.handle(self, listener, client, addr)
 
     def handle_request(self, listener_name, req, sock, addr):
-        """Answer one request within REQUEST_SECONDS, else close the connection."""
+        """Answer one request within REQUEST_SECONDS, else close the connection; close it too when
+        the answer left a large part of the body unread."""
         with gevent.Timeout(REQUEST_SECONDS, False):
             try:
-                return super().handle_request(listener_name, req, sock, addr)
+                kept_open = super().handle_request(listener_name, req, sock, addr)
             finally:
                 # Let the worker's other connections have their turn: a kept-alive client whose next
                 # request is already there would otherwise be served on and on (p99 0.4 s measured).
                 gevent.sleep(0)
+            if kept_open and _unread_body_bytes(req) > SMALL_BODY_BYTES:
+                _close_gently(sock)
+                raise StopIteration  # gunicorn closes the connection
+            return kept_open
         self.log.info("churn service: a request from %s took over %s s; connection closed", addr, REQUEST_SECONDS)
         raise StopIteration  # gunicorn closes the connection
+
+
+def _unread_body_bytes(req):
+    """How much of the request's body the app did not read (an unfinished chunked body: all of it).
+    gunicorn would read and drop all that before the next request, for as long as the client sends:
+    a 10 GB body refused with 413 from its headers held a worker's CPU for as long."""
+    reader = req.body.reader if req.body is not None else None
+    if isinstance(reader, ChunkedReader):
+        return 0 if reader.parser is None else float("inf")
+    return getattr(reader, "length", 0)
+
+
+def _close_gently(sock):
+    """Say the answer is all sent, and read a little of what the client still sends before gunicorn
+    closes: closing with bytes unread resets the connection, and the client may lose the answer."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(LINGER_SECONDS)
+        drained = 0
+        while drained < SMALL_BODY_BYTES and (data := sock.recv(SMALL_BODY_BYTES)):
+            drained += len(data)
+    except OSError:
+        pass
 
 
 worker_class = _BoundedGeventWorker
@@ -78,6 +117,16 @@ def post_fork(server, worker):
     worker: a server stopped while a worker booted took graceful_timeout (8 s) to exit, not 1 s."""
     for signal_number in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         signal.signal(signal_number, signal.SIG_DFL)
+
+
+def on_starting(server):
+    """Refuse to start without a worker (--workers 0): gunicorn would listen and answer nothing."""
+    if server.cfg.workers < 1:
+        exit_unless(_no_worker)
+
+
+def _no_worker():
+    raise ConfigurationError("gunicorn has no worker to run (workers is 0); set WEB_CONCURRENCY or --workers to 1+")
 
 
 def when_ready(server):

@@ -1,5 +1,6 @@
-"""Servers as processes: how gunicorn, waitress and the Procfile's line are started on a loopback
-port, and a running server that can be waited for, asked, and stopped with its whole process group.
+"""Servers as processes: how gunicorn, waitress (as serve.py runs it, and as waitress-serve does) and
+the Procfile's line are started on a loopback port, and a running server that can be waited for,
+asked, and stopped with its whole process group.
 
 The one place that starts and stops servers, for the benchmark, graceful_stop.py and the tests.
 bench/ holds scripts that run without pytest, so the tests import them, never the other way round.
@@ -29,6 +30,15 @@ def _gunicorn(port, app, args):
 
 
 def _waitress(port, app, args):
+    """waitress as the README starts it: serve.py, which runs it with the service's bounds."""
+    if args:
+        raise ValueError("serve.py runs waitress with the service's own settings")
+    serve = [sys.executable, str(PROJECT_DIR / "serve.py"), "--server", "waitress", "--app", app]
+    return [*serve, "--listen", f"127.0.0.1:{port}"], {}
+
+
+def _waitress_serve(port, app, args):
+    """waitress-serve, waitress's own command, with its defaults: any app."""
     return [str(BIN_DIR / "waitress-serve"), f"--listen=127.0.0.1:{port}", *args, app], {}
 
 
@@ -46,7 +56,8 @@ def _procfile(port, app, args):
     return ["sh", "-c", "exec " + web.removeprefix("web:").strip()], env
 
 
-COMMANDS = {"gunicorn": _gunicorn, "waitress": _waitress, "procfile": _procfile}  # (port, app, args) -> (argv, env)
+# name -> (port, app, args) -> (argv, env)
+COMMANDS = {"gunicorn": _gunicorn, "waitress": _waitress, "waitress-serve": _waitress_serve, "procfile": _procfile}
 
 
 class ServerError(RuntimeError):

@@ -12,9 +12,7 @@ def _read(project_dir, name):
     return (project_dir / name).read_text()
 
 
-def test_procfile_web_line_serves_with_gunicorn_conf_py_when_run_as_a_platform_runs_it(
-    serve, book_customer, book_probability
-):
+def test_procfile_web_line_checks_the_settings_and_serves_with_gunicorn_conf_py(serve, book_customer, book_probability):
     server = serve("procfile")
     assert server.get("/ping") == (200, b"PONG")
     status, answer = server.post_json("/predict", book_customer)
@@ -34,7 +32,7 @@ def test_dockerfile_builds_a_small_non_root_image_with_a_health_check(project_di
     [user] = re.findall(r"^USER (\d+):\d+$", dockerfile, re.MULTILINE)
     assert int(user) > 0  # a number, which Kubernetes can check against runAsNonRoot
     assert "EXPOSE 9696" in dockerfile and "/ping" in dockerfile.split("HEALTHCHECK", 1)[1]
-    assert 'ENTRYPOINT ["gunicorn"]' in dockerfile
+    assert 'ENTRYPOINT ["python", "serve.py"]' in dockerfile
     copied = " ".join(line for line in dockerfile.splitlines() if line.startswith("COPY"))
     assert "tests" not in copied and ".bin" not in copied and "requirements-dev" not in copied
 

@@ -22,9 +22,10 @@ POSIX_ONLY_OS_CALLS = ("sched_getaffinity", "sched_setaffinity", "fork", "getuid
 
 
 def _serving_modules(project_dir):
-    """The project's files that serving loads: wsgi.py, gunicorn.conf.py and what they import."""
+    """The project's files that serving loads: wsgi.py, gunicorn.conf.py, serve.py and the waitress it runs,
+    and what they import."""
     code = (
-        "import json, runpy, sys, wsgi; runpy.run_path('gunicorn.conf.py');"
+        "import json, runpy, sys, wsgi, serve, churn.waitress_server; runpy.run_path('gunicorn.conf.py');"
         "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], cwd=project_dir, capture_output=True, text=True, check=True)

@@ -1,0 +1,101 @@
+"""Waitress as this service runs it (serve.py; the server on Windows): the bounds gunicorn.conf.py
+gives gunicorn, as far as waitress can be made to keep them. Waitress's defaults, measured: 100 idle
+connections left the service dark, an idle one was held 147 s, a 300 MB body was spooled to disk
+before the app could refuse it, and a request with both Content-Length and Transfer-Encoding was read
+by Transfer-Encoding, so that one smuggled behind it was answered.
+
+- up to CONNECTION_LIMIT connections at once (select() on Windows allows fewer: WINDOWS_CONNECTION_LIMIT);
+- a connection without a byte for IDLE_SECONDS is closed, checked every second;
+- a request not received and answered within REQUEST_SECONDS is closed (waitress has no such limit);
+- a body over MAX_BODY_BYTES gets 413 from its headers, before any of it is read;
+- Content-Length with Transfer-Encoding, or Transfer-Encoding in HTTP/1.0, gets 400 and is closed;
+- threads: one per large request that may run or wait (churn/admission.py), and LIGHT_THREADS more, so
+  that a probe or a single customer never waits behind large requests.
+"""
+
+import logging
+import sys
+import time
+
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.server import BaseWSGIServer, TcpWSGIServer, create_server
+
+from churn.config import IDLE_SECONDS, REQUEST_SECONDS
+
+CONNECTION_LIMIT = 1000
+WINDOWS_CONNECTION_LIMIT = 500  # Python's select() takes at most 512 sockets on Windows
+LIGHT_THREADS = 4
+_log = logging.getLogger("churn.waitress_server")
+
+
+def adjustments(settings, listen, platform=sys.platform):
+    """waitress's settings (its "adjustments") for the service's Settings, listening on `listen`
+    ("*:9696": every IPv4 and IPv6 address)."""
+    windows = platform == "win32"
+    return {
+        "listen": listen,
+        "threads": settings.large_requests + settings.large_requests_waiting + LIGHT_THREADS,
+        "connection_limit": WINDOWS_CONNECTION_LIMIT if windows else CONNECTION_LIMIT,
+        "asyncore_use_poll": not windows,  # select() takes no file descriptor over 1023
+        "channel_timeout": IDLE_SECONDS,
+        "cleanup_interval": 1,
+        "max_request_body_size": settings.max_body_bytes + 1,  # waitress refuses a body of this size or more
+        "ident": "churn",
+    }
+
+
+def bounded_server(app, settings, listen):
+    """A waitress server of `app`, with adjustments() and the bounds waitress lacks; .run() serves."""
+    server = create_server(app, **adjustments(settings, listen))
+    for listener in _listeners(server):
+        # waitress takes no server class: each listening server becomes the one that keeps the bounds.
+        listener.__class__ = _BoundedServer
+    return server
+
+
+def _listeners(server):
+    if isinstance(server, BaseWSGIServer):
+        return [server]
+    return [dispatcher for dispatcher in server.map.values() if isinstance(dispatcher, BaseWSGIServer)]
+
+
+class _StrictParser(HTTPRequestParser):
+    """waitress's request parser, refusing a request whose length its headers give two ways."""
+
+    def __init__(self, adj):
+        super().__init__(adj)
+        self.started = time.monotonic()
+
+    def parse_header(self, header_plus):
+        """Parse the request's headers; ParsingError (400, connection closed) for ambiguous framing."""
+        super().parse_header(header_plus)
+        if self.chunked and "CONTENT_LENGTH" in self.headers:
+            raise ParsingError("a request may not have both Content-Length and Transfer-Encoding")
+        if "TRANSFER_ENCODING" in self.headers:  # left for HTTP/1.0, which waitress reads by Content-Length
+            raise ParsingError("Transfer-Encoding is not allowed in HTTP/1.0")
+
+
+class _StrictChannel(HTTPChannel):
+    parser_class = _StrictParser
+
+
+class _BoundedServer(TcpWSGIServer):
+    channel_class = _StrictChannel
+
+    def maintenance(self, now):
+        """Close idle connections, saying so of a request that stopped arriving, and those whose
+        request has lasted REQUEST_SECONDS."""
+        channels = [channel for channel in self.active_channels.values() if not channel.will_close]
+        for channel in channels:
+            if not channel.requests and channel.request is not None and now - channel.last_activity > IDLE_SECONDS:
+                _log.info("churn service: the request from %s stopped arriving; connection closed", channel.addr)
+        super().maintenance(now)
+        too_old = time.monotonic() - REQUEST_SECONDS
+        for channel in channels:
+            request = channel.requests[0] if channel.requests else channel.request
+            if request is not None and request.started < too_old:
+                _log.info(
+                    "churn service: a request from %s took over %s s; connection closed", channel.addr, REQUEST_SECONDS
+                )
+                channel.will_close = True
