@@ -44,7 +44,7 @@ from churn.customer_requests import (
     file_customers,
     input_error,
     json_body_customers,
-    result_turns,
+    probabilities_in_turns,
     scores_response,
     validated,
 )
@@ -61,6 +61,7 @@ from churn.open_inference import (
 )
 from churn.openapi import openapi_document
 from churn.page import STATIC_FILES, asset, file_response, page_response, static_assets
+from churn.results import prediction_columns
 from churn.text import echo
 from churn.web import (
     CSV_CONTENT_TYPE,
@@ -108,11 +109,9 @@ def predict(environ, model, settings):
     explain_top = _explain_top(environ.get("QUERY_STRING"), model)
     kind = media_type(environ)
     if kind == JSON_CONTENT_TYPE:
-        limit = CustomerLimit("batch", settings.max_batch, explain_top)
-        customers, one = json_body_customers(environ, model, settings.max_body_bytes, limit)
+        customers, one = json_body_customers(environ, model, settings, explain_top)
     elif kind in (CSV_CONTENT_TYPE, JSON_LINES_CONTENT_TYPE):
-        limit = CustomerLimit("file", settings.max_batch, explain_top)
-        customers, one = file_customers(kind, environ, model, settings.max_body_bytes, limit), False
+        customers, one = file_customers(kind, environ, model, settings, explain_top), False
     else:
         raise _unsupported_media_type(environ)
     accept = environ.get("HTTP_ACCEPT")
@@ -169,8 +168,8 @@ def v2_infer(environ, model, settings):
     except ProtocolError as error:
         raise HTTPError(400, str(error)) from None
     customers = validated(enumerate(raw), model, "row", CustomerLimit("request", settings.max_batch))
-    results = [result for results in result_turns(model, customers) for result in results]
-    return json_response(200, inference_response(model.name, model.version, results, outputs, request.get("id")))
+    columns = prediction_columns(model, probabilities_in_turns(model, customers))
+    return json_response(200, inference_response(model.name, model.version, columns, outputs, request.get("id")))
 
 
 def _inference_request(environ, model, settings):
@@ -235,15 +234,15 @@ def create_app(model, settings=None):
         response, release = _respond(environ, model, settings, admission)
         start_response(STATUS_LINES[response.status], _headers(response, request))
 
-        def done(sent):
+        def sent(size):
             release()
             if settings.access_log is not None:
-                settings.access_log(access_line(environ, response.status, sent, started, request))
+                settings.access_log(access_line(environ, response.status, size, started, request))
 
-        if not isinstance(response.body, bytes):
-            return StreamedBody(response.body, done)
+        if type(response.body) is not bytes:
+            return StreamedBody(response.body, sent)
         body = b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body
-        done(len(body))
+        sent(len(body))
         return [body]
 
     return app

@@ -46,7 +46,7 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from app import create_app  # noqa: E402
 from bench.servers import Server  # noqa: E402
-from churn.access_log import access_log_writer  # noqa: E402
+from churn.access_log import AccessLog  # noqa: E402
 from churn.artifact import DEFAULT_MODEL_PATH  # noqa: E402
 from churn.config import Settings  # noqa: E402
 from churn.model import load_model, score  # noqa: E402
@@ -304,7 +304,7 @@ def measure_in_process(app, model, body, number):
     """µs per /predict request through the WSGI callable (plain, logged, explained), per score(), and sklearn's."""
     prepared = validate_customer(EXAMPLE_CUSTOMER, model.schema)
     with open(os.devnull, "w") as devnull:
-        logged_app = create_app(model, Settings(access_log=access_log_writer(devnull)))
+        logged_app = create_app(model, Settings(access_log=AccessLog(devnull)))
         logged_us = _best_microseconds(_wsgi_call(logged_app, body), number)
     return {
         "full_request_us": _best_microseconds(_wsgi_call(app, body), number),

@@ -1,6 +1,6 @@
-"""Servers as processes: how gunicorn, waitress (as serve.py runs it, and as waitress-serve does) and
-the Procfile's line are started on a loopback port, and a running server that can be waited for,
-asked, and stopped with its whole process group.
+"""Servers as processes: how gunicorn and waitress are started on a loopback port as the README starts
+them (serve.py), as their own commands start them, and as the Procfile's line; and a running server
+that can be waited for, asked, and stopped with its whole process group.
 
 The one place that starts and stops servers, for the benchmark, graceful_stop.py and the tests.
 bench/ holds scripts that run without pytest, so the tests import them, never the other way round.
@@ -25,6 +25,13 @@ _REQUEST_TIMEOUT_SECONDS = 5
 
 
 def _gunicorn(port, app, args):
+    """gunicorn as the README, the Procfile and the image start it: serve.py, which checks the settings
+    first; `args` go to gunicorn."""
+    return [*_serve_py(app), "--bind", f"127.0.0.1:{port}", *args], {}
+
+
+def _gunicorn_plain(port, app, args):
+    """gunicorn's own command, as a user may run it."""
     # From the project directory, so that gunicorn reads gunicorn.conf.py, as a user's gunicorn does.
     return [str(BIN_DIR / "gunicorn"), "--bind", f"127.0.0.1:{port}", *args, app], {}
 
@@ -33,13 +40,16 @@ def _waitress(port, app, args):
     """waitress as the README starts it: serve.py, which runs it with the service's bounds."""
     if args:
         raise ValueError("serve.py runs waitress with the service's own settings")
-    serve = [sys.executable, str(PROJECT_DIR / "serve.py"), "--server", "waitress", "--app", app]
-    return [*serve, "--listen", f"127.0.0.1:{port}"], {}
+    return [*_serve_py(app), "--server", "waitress", "--listen", f"127.0.0.1:{port}"], {}
 
 
 def _waitress_serve(port, app, args):
-    """waitress-serve, waitress's own command, with its defaults: any app."""
+    """waitress-serve, waitress's own command, with its defaults."""
     return [str(BIN_DIR / "waitress-serve"), f"--listen=127.0.0.1:{port}", *args, app], {}
+
+
+def _serve_py(app):
+    return [sys.executable, str(PROJECT_DIR / "serve.py"), "--app", app]
 
 
 def _procfile(port, app, args):
@@ -57,7 +67,13 @@ def _procfile(port, app, args):
 
 
 # name -> (port, app, args) -> (argv, env)
-COMMANDS = {"gunicorn": _gunicorn, "waitress": _waitress, "waitress-serve": _waitress_serve, "procfile": _procfile}
+COMMANDS = {
+    "gunicorn": _gunicorn,
+    "waitress": _waitress,
+    "procfile": _procfile,
+    "plain gunicorn": _gunicorn_plain,
+    "waitress-serve": _waitress_serve,
+}
 
 
 class ServerError(RuntimeError):

@@ -4,9 +4,12 @@ gunicorn and waitress log alike. Standard library only.
     time=2026-11-24T09:30:00.123Z method=POST path=/predict status=200 duration_ms=0.412 bytes=86 request_id=3f…
 """
 
+import atexit
+import itertools
 import json
 import os
 import re
+import threading
 import time
 
 from churn.text import ECHO_CHARS
@@ -14,36 +17,85 @@ from churn.text import ECHO_CHARS
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # nothing that could forge a log line or header
 _LOGGED_PATH_CHARS = 200
+_REMEMBERED_REQUESTS = 256
 _LOGFMT_PLAIN = re.compile(r"[!#-<>-~]+")  # printable ASCII but space, " and =
 
 
+FLUSH_SECONDS = 0.1
+
+
 def request_id(environ):
-    """The request's own X-Request-ID when it is 1-64 letters, digits or ._:-, else a new one."""
+    """The request's own X-Request-ID when it is 1-64 letters, digits or ._:-, else a new one: 32 hex
+    digits, this process's random half and a count (os.urandom per request cost a system call each)."""
     given = environ.get("HTTP_X_REQUEST_ID")
-    return given if given and _VALID_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+    return given if given and _VALID_REQUEST_ID.fullmatch(given) else f"{_process_id[0]}{next(_request_count):016x}"
+
+
+def _new_process_id():
+    _process_id[0] = os.urandom(8).hex()
+
+
+_process_id, _request_count = [""], itertools.count()
+_new_process_id()
+if hasattr(os, "register_at_fork"):  # POSIX: each of gunicorn's workers gets its own
+    os.register_at_fork(after_in_child=_new_process_id)
 
 
 def access_line(environ, status, size, started, request_id):
     """One logfmt line: when, what was asked, how it was answered, how long it took, which request."""
     milliseconds = (time.perf_counter() - started) * 1000
-    method, path = (
-        _logfmt(environ["REQUEST_METHOD"][:ECHO_CHARS]),
-        _logfmt(environ.get("PATH_INFO", "")[:_LOGGED_PATH_CHARS]),
-    )
     return (
-        f"time={_timestamp(time.time())} method={method} path={path} "
+        f"time={_timestamp(time.time())} {_request_fields(environ['REQUEST_METHOD'], environ.get('PATH_INFO', ''))} "
         f"status={status} duration_ms={milliseconds:.3f} bytes={size} request_id={request_id}"
     )
 
 
-def access_log_writer(stream):
-    """The service's access log: each line written to `stream` and flushed at once."""
+_written_requests = {}  # (method, path) -> their fields: requests are mostly to a few routes
 
-    def write(line):
-        stream.write(line + "\n")
-        stream.flush()  # a line now, not when a buffer fills: logs are read as they come
 
-    return write
+def _request_fields(method, path):
+    """'method=… path=…', each quoted if it would break the line."""
+    fields = _written_requests.get((method, path))
+    if fields is None:
+        fields = f"method={_logfmt(method[:ECHO_CHARS])} path={_logfmt(path[:_LOGGED_PATH_CHARS])}"
+        if len(_written_requests) < _REMEMBERED_REQUESTS:
+            _written_requests[method, path] = fields
+    return fields
+
+
+class AccessLog:
+    """The service's access log on `stream`, called with each line: its lines are written and flushed
+    a batch at a time, at most `flush_seconds` after they were made, and at exit. A write and flush
+    per request were 7 % of a served /predict's time; the batch is written by a thread of its own
+    (under gevent, a greenlet), started in each process by its first line."""
+
+    def __init__(self, stream, flush_seconds=FLUSH_SECONDS):
+        self._stream, self._flush_seconds = stream, flush_seconds
+        self._lines, self._lock, self._writer_pid = [], threading.Lock(), None
+
+    def __call__(self, line):
+        with self._lock:
+            self._lines.append(line)
+        if self._writer_pid != os.getpid():
+            self._start_writer()
+
+    def flush(self):
+        """Write the lines made since the last flush."""
+        with self._lock:
+            lines, self._lines = self._lines, []
+        if lines:
+            self._stream.write("\n".join(lines) + "\n")
+            self._stream.flush()
+
+    def _start_writer(self):
+        self._writer_pid = os.getpid()
+        threading.Thread(target=self._write_every, name="access log", daemon=True).start()
+        atexit.register(self.flush)
+
+    def _write_every(self):
+        while True:
+            time.sleep(self._flush_seconds)
+            self.flush()
 
 
 _last_second = [None, ""]  # (second, its text): strftime once a second, not once a request

@@ -23,7 +23,7 @@ import math
 import sys
 from collections.abc import Callable
 
-from churn.access_log import access_log_writer
+from churn.access_log import AccessLog
 from churn.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
 from churn.model import load_model
 from churn.text import whole_number
@@ -52,8 +52,8 @@ class Settings:
     # Large requests (a body over 64 KiB) served at once by a process, from reading their body to
     # sending their answer's last byte; how many more may wait, and for how long, before a 503
     # (churn/admission.py). A worker is one CPU's worth of Python: more at once only share it.
-    large_requests: int = 4
-    large_requests_waiting: int = 4
+    large_requests: int = 2
+    large_requests_waiting: int = 2
     large_request_wait_seconds: float = 2.0
 
 
@@ -97,7 +97,7 @@ def settings_from_environment(environ):
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", MAX_BODY_BYTES),
         max_batch=_positive_int(environ, "MAX_BATCH", MAX_BATCH),
         api_key=environ.get("CHURN_API_KEY") or None,
-        access_log=access_log_writer(sys.stdout) if _switch(environ, "ACCESS_LOG", default=True) else None,
+        access_log=AccessLog(sys.stdout) if _switch(environ, "ACCESS_LOG", default=True) else None,
     )
 
 

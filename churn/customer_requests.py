@@ -20,9 +20,10 @@ from churn.customer_files import (
     json_customers,
 )
 from churn.explain import DEFAULT_TOP
-from churn.results import predictions
+from churn.model import score
+from churn.results import predictions, result_json
 from churn.schema import InvalidCustomer, compact, describe, validate_customer
-from churn.turns import Turns, customers_per_turn, take_turn
+from churn.turns import Turns, customers_per_turn, parts_in_turns
 from churn.web import (
     CSV_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -31,7 +32,6 @@ from churn.web import (
     body_text,
     is_large,
     json_array_pieces,
-    json_response,
     read_json,
 )
 
@@ -67,18 +67,20 @@ class CustomerLimit(NamedTuple):
         return HTTPError(422, message)
 
 
-def json_body_customers(environ, model, max_body_bytes, limit):
+def json_body_customers(environ, model, settings, explain_top):
     """The validated customers of a JSON body, and whether it sent one customer (an object), not a batch."""
     if not is_large(environ):
-        payload = read_json(environ, max_body_bytes)
+        payload = read_json(environ, settings.max_body_bytes)
         if type(payload) is dict:
             return [validate_one(payload, model)], True
         if not isinstance(payload, list):
             raise HTTPError(400, NOT_CUSTOMERS)
-        return validated(enumerate(payload), model, "index", limit), False
-    reader = JSONReader(body_text(environ, max_body_bytes))
+        return validated(
+            enumerate(payload), model, "index", CustomerLimit("batch", settings.max_batch, explain_top)
+        ), False
+    reader = JSONReader(body_text(environ, settings.max_body_bytes))
     try:
-        return _read_json_customers(reader, model, limit)
+        return _read_json_customers(reader, model, CustomerLimit("batch", settings.max_batch, explain_top))
     except InputError as error:
         raise input_error(error, "the body is not valid JSON") from None
 
@@ -99,13 +101,13 @@ def _read_json_customers(reader, model, limit):
     return [validate_one(payload, model)], True
 
 
-def file_customers(kind, environ, model, max_body_bytes, limit):
+def file_customers(kind, environ, model, settings, explain_top):
     """The validated customers of a file in the body (CSV, else JSON lines), each named by its line, as
     predict.py reads them."""
-    text = body_text(environ, max_body_bytes)
+    text = body_text(environ, settings.max_body_bytes)
     rows = csv_customers(text, model.schema.fields) if kind == CSV_CONTENT_TYPE else json_customers(text, False)
     try:
-        customers = validated(rows, model, "line", limit)
+        customers = validated(rows, model, "line", CustomerLimit("file", settings.max_batch, explain_top))
     except InputError as error:
         raise HTTPError(400, EMPTY_FILE) if text.blank else input_error(error) from None
     if text.blank:
@@ -167,7 +169,7 @@ def scores_response(model, customers, explain_top, one, as_csv):
     """200 with the customers' results: as JSON (one result, or an array), or as predict.py's CSV.
     Streamed, a turn's work at a time, when they are more than a turn's work."""
     if one and not as_csv:
-        return json_response(200, predictions(model, customers, explain_top)[0])
+        return Response(200, JSON_CONTENT_TYPE, result_json(predictions(model, customers, explain_top)[0]).encode())
     result_lists = result_turns(model, customers, explain_top)
     if as_csv:
         pieces = (text.encode("utf-8") for text in csv_pieces(result_lists, explain_top))
@@ -181,8 +183,14 @@ def scores_response(model, customers, explain_top, one, as_csv):
 
 def result_turns(model, customers, explain_top=None):
     """The customers' results, as lists of a turn's work each; the process's other requests run between."""
-    size = customers_per_turn(explain_top)
-    for start in range(0, len(customers), size):
-        if start:
-            take_turn()
-        yield predictions(model, customers[start : start + size], explain_top)
+    for part in parts_in_turns(customers, customers_per_turn(explain_top)):
+        yield predictions(model, part, explain_top)
+
+
+def probabilities_in_turns(model, customers):
+    """The customers' churn probabilities, scored a turn's work at a time."""
+    return [
+        probability
+        for part in parts_in_turns(customers, customers_per_turn(None))
+        for probability in score(model, part)
+    ]

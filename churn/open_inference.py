@@ -119,14 +119,18 @@ def _read_tensor(reader, schema, max_batch):
 
 
 def _read_data(reader, max_batch):
-    values = []
-    for _ in reader.array_slots():
+    """A tensor's data, a value at a time; each text held once, however often it repeats (the
+    decoder makes a new one each time: a column of "Yes" and "No" held 10,000 of them)."""
+    values, texts = [], {}
+    for _ in in_turns(reader.array_slots()):
         if len(values) == max_batch:
             raise ProtocolError(f"an input has more than {max_batch} rows; the limit is {max_batch} per request")
         value, _ = reader.value()
         if isinstance(value, dict) or (isinstance(value, list) and (len(value) != 1 or _is_nested(value[0]))):
             raise ProtocolError(f"row {len(values)} of an input's data is {json_type(value)}, not a value")
-        values.append(value)
+        if type(value) is list and type(value[0]) is str:
+            value[0] = texts.setdefault(value[0], value[0])
+        values.append(texts.setdefault(value, value) if type(value) is str else value)
     return values
 
 
@@ -134,13 +138,14 @@ def _is_nested(value):
     return isinstance(value, (list, dict))
 
 
-def inference_response(name, version, results, outputs, request_id=None):
-    """The protocol's answer: the `outputs` (names) of `results` (/predict's, one per row) as tensors."""
+def inference_response(name, version, columns, outputs, request_id=None):
+    """The protocol's answer: the `outputs` (names) of `columns` (output -> its values, a row per
+    customer) as tensors."""
     response = {"model_name": name, "model_version": version}
     if request_id is not None:
         response["id"] = request_id
     response["outputs"] = [
-        {"name": output, "datatype": OUTPUTS[output], "shape": [len(results)], "data": [r[output] for r in results]}
+        {"name": output, "datatype": OUTPUTS[output], "shape": [len(columns[output])], "data": columns[output]}
         for output in outputs
     ]
     return response

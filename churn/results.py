@@ -1,10 +1,15 @@
 """The answer for each customer, the same for the service and for offline scoring (predict.py)."""
 
+import json
+from json.encoder import encode_basestring_ascii
+
 from churn.explain import explain
 from churn.model import score
 from churn.schema import ID_FIELD
 
 PROBABILITY, DECISION = "churn_probability", "churn"  # the book's answer: the keys of every result
+_BOOK_ANSWER = '{"churn_probability": %r, "churn": %s}'
+_BOOK_ANSWER_WITH_ID = '{"customerid": %s, "churn_probability": %r, "churn": %s}'
 
 
 def predictions(model, customers, explain_top=None):
@@ -12,10 +17,33 @@ def predictions(model, customers, explain_top=None):
     (probability >= the model's threshold), and with `explain_top` its explanation's top factors."""
     results = []
     for customer, probability in zip(customers, score(model, customers), strict=True):
-        result = {PROBABILITY: probability, DECISION: probability >= model.threshold}
+        result = {PROBABILITY: probability, DECISION: churns(model, probability)}
         if ID_FIELD in customer:
             result = {ID_FIELD: customer[ID_FIELD], **result}
         if explain_top:
             result["explanation"] = explain(model.explainer, customer, explain_top)
         results.append(result)
     return results
+
+
+def churns(model, probability):
+    """The decision: whether a customer of this probability is said to churn."""
+    return probability >= model.threshold
+
+
+def prediction_columns(model, probabilities):
+    """The results of customers of these probabilities as columns: PROBABILITY and DECISION -> values."""
+    return {PROBABILITY: probabilities, DECISION: [churns(model, probability) for probability in probabilities]}
+
+
+def result_json(result):
+    """A result as JSON text, exactly as json.dumps writes it. The book's answer, with or without a
+    customerid, the answer to almost every request, is written directly: a third of the time."""
+    decision = "true" if result[DECISION] else "false"
+    if len(result) == 2:
+        return _BOOK_ANSWER % (result[PROBABILITY], decision)
+    if len(result) == 3 and ID_FIELD in result:
+        customerid = result[ID_FIELD]
+        written = encode_basestring_ascii(customerid) if type(customerid) is str else repr(customerid)
+        return _BOOK_ANSWER_WITH_ID % (written, result[PROBABILITY], decision)
+    return json.dumps(result)

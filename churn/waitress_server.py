@@ -10,9 +10,14 @@ by Transfer-Encoding, so that one smuggled behind it was answered.
 - a body over MAX_BODY_BYTES gets 413 from its headers, before any of it is read;
 - Content-Length with Transfer-Encoding, or Transfer-Encoding in HTTP/1.0, gets 400 and is closed;
 - threads: one per large request that may run or wait (churn/admission.py), and LIGHT_THREADS more, so
-  that a probe or a single customer never waits behind large requests.
+  that a probe or a single customer never waits behind large requests;
+- on Linux, the threads share two malloc arenas: glibc gives each thread its own, and memory one
+  thread freed was not reused by another (16 slow readers of large answers: a peak 62 MiB over idle,
+  28 MiB with two arenas).
 """
 
+import contextlib
+import ctypes
 import logging
 import sys
 import time
@@ -26,6 +31,8 @@ from churn.config import IDLE_SECONDS, REQUEST_SECONDS
 CONNECTION_LIMIT = 1000
 WINDOWS_CONNECTION_LIMIT = 500  # Python's select() takes at most 512 sockets on Windows
 LIGHT_THREADS = 4
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's malloc.h
 _log = logging.getLogger("churn.waitress_server")
 
 
@@ -47,11 +54,21 @@ def adjustments(settings, listen, platform=sys.platform):
 
 def bounded_server(app, settings, listen):
     """A waitress server of `app`, with adjustments() and the bounds waitress lacks; .run() serves."""
+    _share_malloc_arenas()
     server = create_server(app, **adjustments(settings, listen))
     for listener in _listeners(server):
         # waitress takes no server class: each listening server becomes the one that keeps the bounds.
         listener.__class__ = _BoundedServer
     return server
+
+
+def _share_malloc_arenas():
+    """Limit glibc's malloc to MALLOC_ARENAS arenas, before waitress starts its threads (as the
+    variable MALLOC_ARENA_MAX would); elsewhere (macOS, Windows, musl) nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: not glibc
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def _listeners(server):

@@ -1,6 +1,7 @@
 """HTTP as the app speaks it, standard library only: one error type and the response tuple, reading a
 request's body within a limit, media types and content negotiation, JSON and problem responses."""
 
+import codecs
 import io
 import json
 import urllib.parse
@@ -186,8 +187,8 @@ def body_text(environ, max_body_bytes):
 
 def decode_utf8(body):
     """The body as text (a byte order mark is dropped); 400 when it is not UTF-8."""
-    try:
-        return body.decode("utf-8-sig")
+    try:  # not .decode("utf-8-sig"), a Python-level codec: 7 times slower
+        return body[3:].decode() if body.startswith(codecs.BOM_UTF8) else body.decode()
     except UnicodeDecodeError:
         raise HTTPError(400, NOT_UTF8) from None
 
@@ -258,7 +259,8 @@ def _content_length(environ):
 
 
 def _is_chunked(environ):
-    return bool(environ.get("wsgi.input_terminated")) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    # Not wsgi.input_terminated: gunicorn sets it on every request, those without a body too.
+    return "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
 
 
 def _read_until_end(stream, max_body_bytes):

@@ -289,7 +289,9 @@ class _CountingStream(io.BytesIO):
 def test_chunked_body_over_the_limit_gets_413_without_reading_it_all(model):
     stream = _CountingStream(b"[" + b" " * 10_000_000 + b"]")
     app = create_app(model, Settings(max_body_bytes=1000))
-    status, _, body = _call(app, **{"wsgi.input": stream, "wsgi.input_terminated": True})
+    status, _, body = _call(
+        app, HTTP_TRANSFER_ENCODING="chunked", **{"wsgi.input": stream, "wsgi.input_terminated": True}
+    )
     assert status.startswith("413") and body["detail"] == "the body is larger than the limit of 1000 bytes"
     assert stream.bytes_read <= 1001
 

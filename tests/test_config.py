@@ -1,12 +1,10 @@
 """The environment configures the service: limits, key, access log, model and threshold; a bad value is named."""
 
 import dataclasses
-import io
 import json
 
 import pytest
 
-from churn.access_log import access_log_writer
 from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
 from churn.config import (
     ConfigurationError,
@@ -37,12 +35,6 @@ def test_access_log_is_on_or_off_nothing_else():
 def test_a_bad_limit_in_the_environment_is_named(value):
     with pytest.raises(ConfigurationError, match=f"MAX_BATCH must be a positive whole number, not '{value}'"):
         settings_from_environment({"MAX_BATCH": value})
-
-
-def test_the_access_log_writes_each_line_at_once():
-    stream = io.StringIO()
-    access_log_writer(stream)("method=GET path=/ping")
-    assert stream.getvalue() == "method=GET path=/ping\n"
 
 
 def test_model_path_chooses_the_model(shipped_artifact, tmp_path):

@@ -92,7 +92,8 @@ def test_the_service_starts_and_answers_without_posix_only_modules_or_calls(proj
         [sys.executable, "-c", code], cwd=project_dir, input=json.dumps(book_customer).encode(), capture_output=True
     )
     assert result.returncode == 0, result.stderr.decode()
-    ping, predict = json.loads(result.stdout.decode().splitlines()[-1])
+    [answers] = [line for line in result.stdout.decode().splitlines() if line.startswith("[")]  # not the access log
+    ping, predict = json.loads(answers)
     assert ping == ["200 OK", "PONG"]
     assert predict[0] == "200 OK" and "churn_probability" in json.loads(predict[1])
 
