@@ -44,7 +44,8 @@ from churn.customer_requests import (
     file_customers,
     input_error,
     json_body_customers,
-    probabilities_in_turns,
+    one_customer_response,
+    scored,
     scores_response,
     validated,
 )
@@ -108,16 +109,18 @@ def predict(environ, model, settings):
     """Score a customer (JSON object), a batch (JSON array) or a file (CSV, JSON lines); ?explain=true says why."""
     explain_top = _explain_top(environ.get("QUERY_STRING"), model)
     kind = media_type(environ)
-    if kind == JSON_CONTENT_TYPE:
-        customers, one = json_body_customers(environ, model, settings, explain_top)
-    elif kind in (CSV_CONTENT_TYPE, JSON_LINES_CONTENT_TYPE):
-        customers, one = file_customers(kind, environ, model, settings, explain_top), False
-    else:
-        raise _unsupported_media_type(environ)
     accept = environ.get("HTTP_ACCEPT")
     as_csv = bool(accept) and "csv" in accept and preferred(accept, _ANSWER_TYPES) == CSV_CONTENT_TYPE
     # No Vary: answers to POST are not cached without freshness, which these never carry.
-    return scores_response(model, customers, explain_top, one, as_csv)
+    if kind == JSON_CONTENT_TYPE:
+        customers, one = json_body_customers(environ, model, settings, explain_top)
+        if one is not None:
+            return one_customer_response(model, one, explain_top, as_csv)
+    elif kind in (CSV_CONTENT_TYPE, JSON_LINES_CONTENT_TYPE):
+        customers = file_customers(kind, environ, model, settings, explain_top)
+    else:
+        raise _unsupported_media_type(environ)
+    return scores_response(model, customers, explain_top, as_csv)
 
 
 def model_info(environ, model, settings):
@@ -167,8 +170,9 @@ def v2_infer(environ, model, settings):
         raw, outputs = customers_of(request, model.schema, settings.max_batch, columns)
     except ProtocolError as error:
         raise HTTPError(400, str(error)) from None
-    customers = validated(enumerate(raw), model, "row", CustomerLimit("request", settings.max_batch))
-    columns = prediction_columns(model, probabilities_in_turns(model, customers))
+    limit = CustomerLimit("request", settings.max_batch)
+    probabilities = validated(enumerate(raw), model, "row", limit, lambda customer: scored(model, customer)[1])
+    columns = prediction_columns(model, probabilities)
     return json_response(200, inference_response(model.name, model.version, columns, outputs, request.get("id")))
 
 
@@ -362,6 +366,19 @@ def _explain_top(query, model):
     """How many factors of each explanation to give: None when no explanation is asked for."""
     if not query:
         return None
+    key = (query, len(model.schema.fields), model.explainer is not None)
+    top = _EXPLAIN_TOPS.get(key, _NOT_READ)
+    if top is _NOT_READ:
+        top = _read_explain_top(query, model)
+        if len(_EXPLAIN_TOPS) < _REMEMBERED_QUERIES:  # callers send the same few queries
+            _EXPLAIN_TOPS[key] = top
+    return top
+
+
+_EXPLAIN_TOPS, _NOT_READ, _REMEMBERED_QUERIES = {}, object(), 256
+
+
+def _read_explain_top(query, model):
     parameters = query_parameters(query)
     explain = parameters.get("explain", "false")
     if explain not in ("true", "false", "1", "0"):

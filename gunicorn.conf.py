@@ -2,7 +2,7 @@
 by `python serve.py`, which checks the environment before gunicorn reads it).
 
 Listens on $PORT when it is set (Heroku, Elastic Beanstalk), else 9696, the book's port, on every
-IPv4 and IPv6 address. Workers: $WEB_CONCURRENCY, else two per CPU this process may really use: a
+IPv4 and IPv6 address. Workers: $WEB_CONCURRENCY, else one per CPU this process may really use: a
 container's CPU limit counts, not the host's CPUs (churn/cpus.py). A value of either that cannot be
 used stops the start with one line (churn/config.py), as does a count of workers below one. Runs on
 Linux and macOS (Windows: waitress). Command-line options and $GUNICORN_CMD_ARGS override these. The
@@ -36,7 +36,7 @@ from churn.web import SMALL_BODY_BYTES
 
 # All interfaces, IPv4 and, where the host has it, IPv6 (churn/listen.py).
 bind = exit_unless(lambda: listen_addresses(listen_port(os.environ)))
-# Two workers per CPU, rounded up, at least one (one per CPU measured no faster).
+# One worker per CPU, rounded up, at least one (churn/config.py says why not two).
 workers = exit_unless(lambda: worker_count(os.environ, usable_cpus()))
 # Bounds on slow clients (churn/config.py; the README lists them): the headers of a request, and the
 # wait for the next request on a kept-alive connection, within keepalive seconds; no byte either

@@ -71,12 +71,14 @@ class AccessLog:
 
     def __init__(self, stream, flush_seconds=FLUSH_SECONDS):
         self._stream, self._flush_seconds = stream, flush_seconds
-        self._lines, self._lock, self._writer_pid = [], threading.Lock(), None
+        self._lines, self._lock, self._writing = [], threading.Lock(), False
+        if hasattr(os, "register_at_fork"):  # POSIX: a forked worker starts its own writer
+            os.register_at_fork(after_in_child=self._forget_writer)
 
     def __call__(self, line):
         with self._lock:
             self._lines.append(line)
-        if self._writer_pid != os.getpid():
+        if not self._writing:
             self._start_writer()
 
     def flush(self):
@@ -88,24 +90,31 @@ class AccessLog:
             self._stream.flush()
 
     def _start_writer(self):
-        self._writer_pid = os.getpid()
+        self._writing = True
         threading.Thread(target=self._write_every, name="access log", daemon=True).start()
         atexit.register(self.flush)
+
+    def _forget_writer(self):
+        self._writing = False
 
     def _write_every(self):
         while True:
             time.sleep(self._flush_seconds)
-            self.flush()
+            try:
+                self.flush()
+            except ValueError:  # the stream was closed: there is nowhere left to write
+                return
 
 
 _last_second = [None, ""]  # (second, its text): strftime once a second, not once a request
+_MILLISECONDS = tuple(f".{milliseconds:03d}Z" for milliseconds in range(1000))
 
 
 def _timestamp(now):
     second = int(now)
     if second != _last_second[0]:
         _last_second[:] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-    return f"{_last_second[1]}.{int(now % 1 * 1000):03d}Z"
+    return _last_second[1] + _MILLISECONDS[int(now % 1 * 1000)]
 
 
 def _logfmt(value):

@@ -11,7 +11,7 @@ the model. Functions of a plain mapping, so tests pass a dict; importing this mo
 and the server's, read by gunicorn.conf.py and serve.py:
 
     PORT             the port to listen on (default 9696, the book's)
-    WEB_CONCURRENCY  gunicorn's worker processes (default: two per CPU this process may use)
+    WEB_CONCURRENCY  gunicorn's worker processes (default: one per CPU this process may use)
 
 Anything wrong with them stops the start with one line on stderr and exit status 4
 (`load_or_exit`, `exit_unless`), which gunicorn reads as "the app failed to load": it stops instead
@@ -86,9 +86,11 @@ def listen_port(environ):
 
 
 def worker_count(environ, usable_cpus):
-    """gunicorn's workers: WEB_CONCURRENCY, else two per CPU of the `usable_cpus` (churn/cpus.py),
-    rounded up: a large batch keeps a worker busy for a while, and its CPU then serves the other."""
-    return _positive_int(environ, "WEB_CONCURRENCY", max(1, math.ceil(2 * usable_cpus)))
+    """gunicorn's workers: WEB_CONCURRENCY, else one per CPU of the `usable_cpus` (churn/cpus.py),
+    rounded up. One is enough: a worker serves its other connections between the turns of a large
+    request (churn/turns.py); and the served /predict was 0.83 of the floor app with one per CPU, 0.76
+    with two (bench/benchmark.py), which spent the difference switching between them."""
+    return _positive_int(environ, "WEB_CONCURRENCY", max(1, math.ceil(usable_cpus)))
 
 
 def settings_from_environment(environ):

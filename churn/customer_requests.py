@@ -20,8 +20,8 @@ from churn.customer_files import (
     json_customers,
 )
 from churn.explain import DEFAULT_TOP
-from churn.model import score
-from churn.results import predictions, result_json
+from churn.model import score, score_prepared
+from churn.results import predictions, result, result_json
 from churn.schema import InvalidCustomer, compact, describe, validate_customer
 from churn.turns import Turns, customers_per_turn, parts_in_turns
 from churn.web import (
@@ -68,46 +68,48 @@ class CustomerLimit(NamedTuple):
 
 
 def json_body_customers(environ, model, settings, explain_top):
-    """The validated customers of a JSON body, and whether it sent one customer (an object), not a batch."""
+    """The customers of a JSON body: (what hold_for holds of them, None) for a batch (a JSON array), or
+    (None, the customer as sent) for one customer (a JSON object): one_customer_response answers it."""
     if not is_large(environ):
         payload = read_json(environ, settings.max_body_bytes)
         if type(payload) is dict:
-            return [validate_one(payload, model)], True
+            return None, payload
         if not isinstance(payload, list):
             raise HTTPError(400, NOT_CUSTOMERS)
-        return validated(
-            enumerate(payload), model, "index", CustomerLimit("batch", settings.max_batch, explain_top)
-        ), False
+        limit = CustomerLimit("batch", settings.max_batch, explain_top)
+        return validated(enumerate(payload), model, "index", limit, hold_for(model, explain_top)), None
     reader = JSONReader(body_text(environ, settings.max_body_bytes))
     try:
-        return _read_json_customers(reader, model, CustomerLimit("batch", settings.max_batch, explain_top))
+        return _read_json_customers(reader, model, settings, explain_top)
     except InputError as error:
         raise input_error(error, "the body is not valid JSON") from None
 
 
-def _read_json_customers(reader, model, limit):
+def _read_json_customers(reader, model, settings, explain_top):
     first = reader.peek()
     if not first:
         raise HTTPError(400, "the body is empty; send a customer as JSON")
     if first == "[":
         items = (value for _, value in reader.array_items())
-        customers = validated(enumerate(items), model, "index", limit)
+        limit = CustomerLimit("batch", settings.max_batch, explain_top)
+        held = validated(enumerate(items), model, "index", limit, hold_for(model, explain_top))
         reader.finish()
-        return customers, False
+        return held, None
     payload, _ = reader.value()
     reader.finish()
     if type(payload) is not dict:
         raise HTTPError(400, NOT_CUSTOMERS)
-    return [validate_one(payload, model)], True
+    return None, payload
 
 
 def file_customers(kind, environ, model, settings, explain_top):
-    """The validated customers of a file in the body (CSV, else JSON lines), each named by its line, as
-    predict.py reads them."""
+    """What hold_for holds of the customers of a file in the body (CSV, else JSON lines), each named by
+    its line, as predict.py reads them."""
     text = body_text(environ, settings.max_body_bytes)
     rows = csv_customers(text, model.schema.fields) if kind == CSV_CONTENT_TYPE else json_customers(text, False)
+    limit = CustomerLimit("file", settings.max_batch, explain_top)
     try:
-        customers = validated(rows, model, "line", CustomerLimit("file", settings.max_batch, explain_top))
+        customers = validated(rows, model, "line", limit, hold_for(model, explain_top))
     except InputError as error:
         raise HTTPError(400, EMPTY_FILE) if text.blank else input_error(error) from None
     if text.blank:
@@ -126,35 +128,59 @@ def input_error(error, prefix=None):
     return HTTPError(400, f"{prefix}: {reason}")
 
 
-def validate_one(payload, model):
-    """One customer, validated; 422 naming each invalid field."""
+def one_customer_response(model, raw, explain_top, as_csv):
+    """200 with the answer for one customer, sent as a JSON object: the book's answer, explained or not,
+    or predict.py's CSV of it; 422 naming each invalid field."""
     try:
-        return validate_customer(payload, model.schema)
+        customer, probability = scored(model, raw)
     except InvalidCustomer as invalid:
         raise HTTPError(422, str(invalid), errors=invalid.errors) from None
+    answer = result(model, customer, probability, explain_top)
+    if as_csv:
+        return Response(200, _CSV_ANSWER_TYPE, "".join(csv_pieces([[answer]], explain_top)).encode("utf-8"))
+    return Response(200, JSON_CONTENT_TYPE, result_json(answer).encode())
 
 
-def validated(rows, model, position, limit):
-    """Every (position, raw customer) of `rows` validated, in turns; one invalid refuses them all,
-    naming each (the first MAX_REPORTED_ERRORS errors, and how many more); more than the CustomerLimit
-    `limit` allows are refused as soon as one too many is read."""
-    customers, shown, errors, turns = [], [], 0, Turns()
+def hold_for(model, explain_top):
+    """raw customer -> what a request holds of it until its answer is made: its result, scored at
+    once; or, to be explained, the customer (compact), explained as the answer is made. Raises
+    InvalidCustomer. A 10,000-customer batch holds 3 MB of results, or 6 MB of customers."""
+    if explain_top:
+        return lambda raw: compact(validate_customer(raw, model.schema), model.schema)
+    return lambda raw: result(model, *scored(model, raw))
+
+
+def scored(model, raw):
+    """(the customer as validation returns it, its churn probability): a customer already in the
+    model's spelling in one pass (churn.model.score_prepared), any other validated, then scored."""
+    probability = score_prepared(model, raw)
+    if probability is not None:
+        return raw, probability
+    customer = validate_customer(raw, model.schema)
+    return customer, score(model, [customer])[0]
+
+
+def validated(rows, model, position, limit, hold):
+    """What `hold` makes of every (position, raw customer) of `rows`, in turns; one invalid refuses them
+    all, naming each (the first MAX_REPORTED_ERRORS errors, and how many more); more than the
+    CustomerLimit `limit` allows are refused as soon as one too many is read."""
+    held, shown, errors, turns = [], [], 0, Turns()
     for count, (where, raw) in enumerate(rows, 1):
         if count > limit.count:
             raise limit.error()
         turns.tick()
         try:
-            customer = validate_customer(raw, model.schema)
+            kept = hold(raw)
         except InvalidCustomer as invalid:
             errors += len(invalid.errors)
             shown.extend({position: where, **error} for error in invalid.errors[: MAX_REPORTED_ERRORS - len(shown)])
-            customers.clear()  # none will be scored: hold none
+            held.clear()  # none will be answered: hold none
             continue
         if not errors:
-            customers.append(compact(customer, model.schema))
+            held.append(kept)
     if errors:
         raise _unprocessable(shown, errors, position)
-    return customers
+    return held
 
 
 def _unprocessable(shown, errors, position):
@@ -165,32 +191,22 @@ def _unprocessable(shown, errors, position):
     return HTTPError(422, detail, errors=shown)
 
 
-def scores_response(model, customers, explain_top, one, as_csv):
-    """200 with the customers' results: as JSON (one result, or an array), or as predict.py's CSV.
-    Streamed, a turn's work at a time, when they are more than a turn's work."""
-    if one and not as_csv:
-        return Response(200, JSON_CONTENT_TYPE, result_json(predictions(model, customers, explain_top)[0]).encode())
-    result_lists = result_turns(model, customers, explain_top)
+def scores_response(model, held, explain_top, as_csv):
+    """200 with the results of what hold_for held: as a JSON array, or as predict.py's CSV. Streamed, a
+    turn's work at a time, when they are more than a turn's work."""
+    if explain_top:
+        result_lists = (predictions(model, part, explain_top) for part in _turns_of(held, explain_top))
+    else:
+        result_lists = _turns_of(held, None)
     if as_csv:
         pieces = (text.encode("utf-8") for text in csv_pieces(result_lists, explain_top))
     else:
         pieces = json_array_pieces(result_lists)
     content_type = _CSV_ANSWER_TYPE if as_csv else JSON_CONTENT_TYPE
-    if len(customers) <= customers_per_turn(explain_top):
+    if len(held) <= customers_per_turn(explain_top):
         return Response(200, content_type, b"".join(pieces))
     return Response(200, content_type, pieces)
 
 
-def result_turns(model, customers, explain_top=None):
-    """The customers' results, as lists of a turn's work each; the process's other requests run between."""
-    for part in parts_in_turns(customers, customers_per_turn(explain_top)):
-        yield predictions(model, part, explain_top)
-
-
-def probabilities_in_turns(model, customers):
-    """The customers' churn probabilities, scored a turn's work at a time."""
-    return [
-        probability
-        for part in parts_in_turns(customers, customers_per_turn(None))
-        for probability in score(model, part)
-    ]
+def _turns_of(held, explain_top):
+    return parts_in_turns(held, customers_per_turn(explain_top))

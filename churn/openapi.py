@@ -168,10 +168,12 @@ _OPERATIONS = {
 }
 _PREDICT_ERRORS = {
     "400": "BadRequest",
+    "408": "RequestTimeout",
     "413": "ContentTooLarge",
     "415": "UnsupportedMediaType",
     "422": "UnprocessableContent",
     "500": "InternalServerError",
+    "503": "ServiceUnavailable",
 }
 _ERROR_DESCRIPTIONS = {
     "BadRequest": (
@@ -179,7 +181,8 @@ _ERROR_DESCRIPTIONS = {
         "neither an object nor an array"
     ),
     "Unauthorized": "The API key is required and was missing or wrong",
-    "ContentTooLarge": "The body is larger than the service accepts",
+    "RequestTimeout": "The body stopped arriving before its end",
+    "ContentTooLarge": "The body, or one customer in it (a JSON value, a CSV line), is larger than the service accepts",
     "NotFound": "The model has no such file beside it (a model converted from a pickle has no card)",
     "UnsupportedMediaType": "The body was not sent as application/json, text/csv or application/x-ndjson in UTF-8",
     "UnprocessableContent": (
@@ -187,6 +190,7 @@ _ERROR_DESCRIPTIONS = {
         "or line in a file), or a batch or file over the limit"
     ),
     "InternalServerError": "A fault in the service; the details are in its log",
+    "ServiceUnavailable": "Busy with other large requests (a body over 64 KiB); try again after Retry-After seconds",
 }
 
 
@@ -194,6 +198,7 @@ def _error_responses():
     problem = {"application/problem+json": {"schema": _ref("schemas", "Problem")}}
     responses = {name: {"description": text, "content": problem} for name, text in _ERROR_DESCRIPTIONS.items()}
     responses["Unauthorized"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
+    responses["ServiceUnavailable"]["headers"] = openapi_v2.RETRY_AFTER
     return responses
 
 

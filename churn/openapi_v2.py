@@ -6,6 +6,7 @@ from churn.open_inference import DATATYPES, OUTPUTS, datatype
 _JSON = "application/json"
 _ERROR = {_JSON: {"schema": {"$ref": "#/components/schemas/V2Error"}}}
 _SERVED = "the served model only; another answers 404"
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}, "required": True}}  # with a 503
 
 
 def path_parameters(path, model):
@@ -41,7 +42,9 @@ def _infer(model, max_batch):
             "description": f"one input per field of the model, each a column of the same n <= {max_batch} rows",
             "content": {_JSON: {"schema": {"$ref": "#/components/schemas/V2InferenceRequest"}}},
         },
-        "responses": _responses({"$ref": "#/components/schemas/V2InferenceResponse"}, ("400", "404", "413", "500")),
+        "responses": _responses(
+            {"$ref": "#/components/schemas/V2InferenceResponse"}, ("400", "404", "408", "413", "500", "503")
+        ),
     }
 
 
@@ -67,8 +70,10 @@ _ERRORS = {
     "400": ("V2BadRequest", "Not an inference request this model can answer; `error` says why (`row i: field: …`)"),
     "401": ("V2Unauthorized", "The API key is required and was missing or wrong"),
     "404": ("V2NotFound", "No such model, or no such version of it"),
-    "413": ("V2ContentTooLarge", "The body is larger than the service accepts"),
+    "408": ("V2RequestTimeout", "The body stopped arriving before its end"),
+    "413": ("V2ContentTooLarge", "The body, or one value in it, is larger than the service accepts"),
     "500": ("V2InternalServerError", "A fault in the service; the details are in its log"),
+    "503": ("V2ServiceUnavailable", "Busy with other large requests; try again after Retry-After seconds"),
 }
 
 
@@ -76,6 +81,7 @@ def responses():
     """The protocol's error answers, by name."""
     answers = {name: {"description": text, "content": _ERROR} for name, text in _ERRORS.values()}
     answers["V2Unauthorized"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
+    answers["V2ServiceUnavailable"]["headers"] = RETRY_AFTER
     return answers
 
 

@@ -95,7 +95,7 @@ def validate_customer(raw, schema):
     errors += [_error(field, MISSING) for field in schema.fields if field not in customer]
     errors += [_error(rule.name, problem) for rule in schema.rules if (problem := _value_problem(rule, customer))]
     id_key = next((key for key in raw if normalise(key) == ID_FIELD), None)
-    if id_key is not None and not _is_valid_id(raw[id_key]):
+    if id_key is not None and not is_valid_id(raw[id_key]):
         errors.append(_error(ID_FIELD, ID_RULE))
     if errors:
         raise InvalidCustomer(errors)
@@ -117,8 +117,9 @@ def compact(customer, schema):
     return held
 
 
-_SCALARS = frozenset({str, int, float})  # exact types: bool, a subclass of int, is never a value here
-_NUMBERS = frozenset({int, float})
+# The exact types of a value as validation returns it: bool, a subclass of int, is never one.
+VALUE_TYPES = frozenset({str, int, float})
+NUMBER_TYPES = frozenset({int, float})
 _NOT_GIVEN = object()
 
 
@@ -127,16 +128,16 @@ def _is_already_prepared(raw, schema):
     data (plus a valid customerid) and nothing else. The common case, checked without copying;
     anything else takes the full path, which prepares it or names what is wrong."""
     extra = len(raw) - len(schema.fields)
-    if extra and not (extra == 1 and _is_valid_id(raw.get(ID_FIELD))):
+    if extra and not (extra == 1 and is_valid_id(raw.get(ID_FIELD))):
         return False
     get = raw.get
     for name, allowed in schema._allowed_sets:
         value = get(name, _NOT_GIVEN)
-        if type(value) not in _SCALARS or value not in allowed:
+        if type(value) not in VALUE_TYPES or value not in allowed:
             return False
     for name in schema._number_fields:
         value = get(name)
-        if type(value) not in _NUMBERS or not MIN_NUMBER <= value <= MAX_NUMBER:
+        if type(value) not in NUMBER_TYPES or not MIN_NUMBER <= value <= MAX_NUMBER:
             return False
     return True
 
@@ -153,7 +154,8 @@ def _duplicate_names(raw, schema):
     return [_error(field, "is given more than once (names ignore case)") for field in known if counts[field] > 1]
 
 
-def _is_valid_id(value):
+def is_valid_id(value):
+    """Whether `value` is a customerid: a string or an integer of at most MAX_ID_CHARS characters."""
     if type(value) is int:  # exactly int: a JSON true is not an id
         return MIN_ID_INTEGER <= value <= MAX_ID_INTEGER
     if type(value) is float:  # 7590.0 is an integer too, in JSON Schema's terms (and OpenAPI's)

@@ -25,16 +25,17 @@ class Turns:
     """Takes a turn whenever TURN_SECONDS have passed since the last: for work whose pieces differ in
     cost (a customer with 5,000 extra fields, one line of a CSV)."""
 
-    __slots__ = ("_due",)
+    __slots__ = ("_clock", "_pause", "_due")
 
-    def __init__(self):
-        self._due = time.perf_counter() + TURN_SECONDS
+    def __init__(self, clock=time.perf_counter, pause=take_turn):
+        self._clock, self._pause = clock, pause
+        self._due = clock() + TURN_SECONDS
 
     def tick(self):
         """One piece of work done: take a turn if it is time."""
-        if time.perf_counter() >= self._due:
-            take_turn()
-            self._due = time.perf_counter() + TURN_SECONDS
+        if self._clock() >= self._due:
+            self._pause()
+            self._due = self._clock() + TURN_SECONDS
 
 
 def customers_per_turn(explain_top):

@@ -360,12 +360,13 @@ def test_invalid_content_length_gets_400(model, length):
 
 
 class _ExplodingWeights(dict):
-    def items(self):
+    def __getitem__(self, value):
         raise RuntimeError("scoring exploded")
 
 
 def test_unexpected_error_gets_a_generic_500_and_the_traceback_goes_to_the_log(model, book_customer):
-    broken = dataclasses.replace(model, categorical_weights=_ExplodingWeights(model.categorical_weights))
+    exploding = {field: _ExplodingWeights(weights) for field, weights in model.categorical_weights.items()}
+    broken = dataclasses.replace(model, categorical_weights=exploding)
     errors = io.StringIO()
     status, headers, body = _call(
         create_app(broken),

@@ -9,9 +9,11 @@ from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
 from churn.config import (
     ConfigurationError,
     Settings,
+    listen_port,
     model_from_environment,
     settings_from_environment,
     startup_summary,
+    worker_count,
 )
 
 
@@ -61,3 +63,26 @@ def test_the_startup_summary_names_the_model_its_quality_and_threshold(model):
         f"model {DEFAULT_MODEL_PATH} version {model.version} (test AUC {model.metadata['test_auc']:.3f}), "
         f"threshold {model.threshold}"
     )
+
+
+@pytest.mark.parametrize(("value", "port"), [("", 9696), ("8080", 8080), ("1", 1), ("65535", 65535)])
+def test_the_port_comes_from_port_else_the_books(value, port):
+    assert listen_port({"PORT": value}) == port
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "abc", "-1", "80.0", " 80"])
+def test_a_port_that_is_not_a_port_number_is_named(value):
+    with pytest.raises(ConfigurationError, match=f"^PORT must be a port number from 1 to 65535, not '{value}'$"):
+        listen_port({"PORT": value})
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(0.5, 1), (1, 1), (1.5, 2), (4, 4)])
+def test_gunicorn_runs_one_worker_per_usable_cpu_unless_web_concurrency_says(cpus, workers):
+    assert worker_count({}, cpus) == workers
+    assert worker_count({"WEB_CONCURRENCY": "3"}, cpus) == 3
+
+
+@pytest.mark.parametrize("value", ["0", "x", "-1", "2.5"])
+def test_a_web_concurrency_that_is_no_count_of_workers_is_named(value):
+    with pytest.raises(ConfigurationError, match=f"^WEB_CONCURRENCY must be a positive whole number, not '{value}'$"):
+        worker_count({"WEB_CONCURRENCY": value}, 2)

@@ -6,6 +6,7 @@ its CRDs in ../shared/kserve/, closed to unknown fields wherever the CRD does no
 Then what no schema says: the probes' paths, the ports, the user, the grace period, the memory.
 """
 
+import concurrent.futures
 import functools
 import json
 import re
@@ -22,8 +23,8 @@ import yaml
 import churn.cpus
 from app import create_app
 from bench import process_group
-from bench.benchmark import synthetic_batch
-from churn.config import MAX_BATCH, Settings
+from bench.hostile_clients import exchange, request_bytes, status_of, worst_bodies
+from churn.config import Settings
 from helpers import skip_or_fail
 
 KUBERNETES_VERSIONS = ("1.35.0", "1.36.0", "1.37.0")  # the releases supported in December 2026
@@ -220,7 +221,7 @@ def _peak_resident_bytes(pid):
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the processes' memory from /proc")
 @pytest.mark.parametrize("owner", ["Deployment", "ServingRuntime"])
-def test_the_memory_limit_covers_the_workers_that_the_cpu_limit_brings(
+def test_the_memory_limit_covers_the_workers_busy_with_the_worst_bodies_at_once(
     core, kserve, serve, model, project_dir, monkeypatch, owner
 ):
     [(_, _, container, volumes)] = [entry for entry in _pod_containers(core, kserve) if entry[0] == owner]
@@ -228,9 +229,12 @@ def test_the_memory_limit_covers_the_workers_that_the_cpu_limit_brings(
     monkeypatch.setattr(churn.cpus, "usable_cpus", lambda: _cpus(limits["cpu"]))  # as the cgroup quota says
     workers = runpy.run_path(str(project_dir / "gunicorn.conf.py"))["workers"]
     server = serve("gunicorn", args=["--workers", str(workers)])
-    batch = synthetic_batch(model.schema, MAX_BATCH)  # the largest request a worker takes
-    for _ in range(3 * workers):  # every worker gets some
-        assert server.post_json("/predict", batch)[0] == 200
+    clients = 2 * workers * (Settings().large_requests + Settings().large_requests_waiting)  # more than all places
+    for name, (path, content_type, body) in worst_bodies(model).items():  # each worker as full as it gets
+        requests = [request_bytes("POST", path, body, content_type)] * clients
+        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+            answers = [status_of(answer) for answer, _ in pool.map(functools.partial(exchange, server.port), requests)]
+        assert all(status is not None and (status < 500 or status == 503) for status in answers), (name, answers)
     measured = sum(_peak_resident_bytes(pid) for pid in process_group.live_members(server.process.pid))
     in_memory_volumes = sum(_bytes(volume["emptyDir"]["sizeLimit"]) for volume in volumes)
     assert measured * HEADROOM + in_memory_volumes <= _bytes(limits["memory"]), (workers, measured)

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from churn.artifact import DEFAULT_MODEL_PATH
 from churn.features import normalise
-from churn.model import load_model, score
-from churn.schema import MAX_NUMBER, InvalidCustomer, validate_customer
+from churn.model import load_model, score, score_prepared
+from churn.schema import MAX_NUMBER, InvalidCustomer, _is_already_prepared, validate_customer
 from helpers import reference_probability
 
 MODEL = load_model(DEFAULT_MODEL_PATH)
@@ -116,3 +116,20 @@ def test_text_that_a_fields_documented_pattern_admits_is_read_as_its_value(custo
     others = {key: value for key, value in customer.items() if key.lower() != rule.name}
     validated = validate_customer({**others, rule.name: text}, SCHEMA)
     assert validated[rule.name] == (float(text) if text.strip() else 0)
+
+
+def _scored_the_full_way(customer):
+    """validate, then score: the probability, or None for a customer validation refuses."""
+    outcome = _outcome(customer)
+    return score(MODEL, [outcome])[0] if isinstance(outcome, dict) else None
+
+
+@given(valid_customers(), st.sampled_from(SCHEMA.fields), st.one_of(_bad_numbers, _not_a_value, st.text(max_size=5)))
+def test_scoring_a_prepared_customer_in_one_pass_agrees_with_validating_then_scoring(customer, field, value):
+    """score_prepared takes exactly what validation's shortcut takes, and scores it to the same bit."""
+    for candidate in (customer, {**customer, field: value}):
+        prepared = _outcome(candidate)
+        for sent in (candidate, prepared) if isinstance(prepared, dict) else (candidate,):
+            fast = score_prepared(MODEL, sent)
+            assert fast is None or fast == _scored_the_full_way(sent)
+            assert (fast is not None) is _is_already_prepared(sent, SCHEMA)

@@ -1,0 +1,103 @@
+"""The attacks of bench/hostile_clients.py, in its bounded run (--quick), against gunicorn as shipped
+and waitress as the README starts it: each row keeps the bound the README states. No speed is
+asserted here but the 1 s in which a probe must answer at all; bench/hostile_clients.py measures."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench import process_group
+from helpers import require_process_groups
+
+pytestmark = pytest.mark.slow
+MEMORY_BOUND_MIB = 64  # a serving process's peak over its idle size, whatever one request sends
+
+
+@pytest.fixture(scope="module", params=["gunicorn", "waitress"])
+def rows(request, project_dir, tmp_path_factory):
+    """server, {row: what it measured} of one bounded run against that server."""
+    require_process_groups()
+    folder = tmp_path_factory.mktemp(f"hostile-{request.param}")
+    command = [sys.executable, "bench/hostile_clients.py", "--quick", "--server", request.param,
+               "--output", str(folder / "results.json"), "--log-dir", str(folder)]  # fmt: skip
+    completed = process_group.run(
+        command, cwd=project_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=900
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return request.param, json.loads((folder / "results.json").read_text())[request.param]
+
+
+def test_the_worst_bodies_get_4xx_or_their_answer_and_hold_at_most_64_mib(rows):
+    server, measured = rows
+    for name, row in measured["memory"].items():
+        assert row["status"] is not None and (row["status"] == 200 or 400 <= row["status"] < 500), (server, name, row)
+        assert row["peak_rise_mib"] <= MEMORY_BOUND_MIB, (server, name, row)
+
+
+def test_probes_never_fail_while_every_worker_is_busy_with_expensive_requests(rows):
+    server, measured = rows
+    cpu = measured["cpu"]
+    assert set(cpu["expensive_requests"]) <= {"200", "503"}, (server, cpu)
+    for name, probes in cpu["probes"].items():
+        assert probes["probes"] >= 10 and probes["failed"] == 0, (server, name, probes)
+
+
+def test_the_largest_answer_reaches_a_client_reading_at_8_mbit_s(rows):
+    server, measured = rows
+    assert all(row["whole"] for row in measured["send"].values()), (server, measured["send"])
+
+
+def test_slow_readers_of_large_answers_hold_at_most_64_mib(rows):
+    server, measured = rows
+    readers = measured["readers"]
+    assert set(readers["statuses"]) <= {"200", "503"} and readers["largest_peak_rise_mib"] <= MEMORY_BOUND_MIB, readers
+
+
+def test_a_stalled_body_gets_408_or_a_closed_connection_and_no_500_or_traceback(rows):
+    server, measured = rows
+    stalled = measured["stalled"]
+    assert set(stalled["answers"]) == ({"408"} if server == "gunicorn" else {"None"}), (server, stalled)
+    assert stalled["log_status_500_lines"] == 0 and stalled["log_tracebacks"] == 0, (server, stalled)
+
+
+def test_malformed_framing_and_hostile_json_get_a_4xx(rows):
+    server, measured = rows
+    for name, row in measured["malformed"].items():
+        status = row["status"]
+        # waitress waits for the rest of a body cut short, and closes the connection when none comes
+        assert (status is None and server == "waitress" and name == "JSON cut short") or 400 <= status < 500, (
+            name,
+            row,
+        )
+
+
+def test_customer_ids_that_begin_like_a_formula_are_neutralised_in_csv(rows):
+    server, measured = rows
+    injection = measured["injection"]
+    assert injection["status"] == 200 and all(cell.startswith("'") for cell in injection["id_cells"]), injection
+
+
+def test_idle_connections_are_closed_and_leave_the_probes_answered(rows):
+    server, measured = rows
+    idle = measured["idle"]
+    assert idle["still_open_at_end"] == 0 and all(p["failed"] == 0 for p in idle["probes"].values()), (server, idle)
+
+
+def test_an_oversized_body_is_refused_from_its_headers(rows):
+    server, measured = rows
+    oversized = measured["oversized"]
+    assert oversized["status"] == 413 and oversized["body_mb_sent"] < 32, (server, oversized)  # not 300 MB
+
+
+def test_a_request_smuggled_behind_two_framings_is_never_answered(rows):
+    server, measured = rows
+    smuggling = measured["smuggling"]
+    assert smuggling == {"status": 400, "answers": 1, "smuggled_answered": False}, (server, smuggling)
+
+
+def test_a_bad_setting_stops_the_start_with_one_line_naming_it(rows):
+    server, measured = rows
+    for name, row in measured["config"].items():
+        assert row["exit"] == 4 and row["lines"] == 1 and row["names_it"], (server, name, row)

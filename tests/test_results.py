@@ -1,0 +1,30 @@
+"""The result document: written as JSON exactly as json.dumps writes it, the book's answer by hand."""
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from churn.results import DECISION, PROBABILITY, predictions, result_json
+from churn.schema import ID_FIELD, MAX_ID_INTEGER, MIN_ID_INTEGER, validate_customer
+
+_ids = st.one_of(
+    st.text(max_size=128),
+    st.integers(MIN_ID_INTEGER, MAX_ID_INTEGER),
+    st.integers(-(2**53), 2**53).map(float),  # 7590.0 is an id too
+)
+
+
+@given(st.one_of(st.none(), _ids), st.floats(0, 1), st.booleans())
+def test_the_books_answer_is_written_as_json_dumps_writes_it(customerid, probability, churn):
+    result = {PROBABILITY: probability, DECISION: churn}
+    if customerid is not None:
+        result = {ID_FIELD: customerid, **result}
+    assert result_json(result) == json.dumps(result)
+
+
+def test_an_explained_result_is_written_as_json_dumps_writes_it(model, book_customer):
+    customer = validate_customer(book_customer, model.schema)
+    for top in (1, 3, len(model.schema.fields)):
+        [result] = predictions(model, [customer], top)
+        assert result_json(result) == json.dumps(result)
