@@ -52,7 +52,7 @@ class Settings:
     # Large requests (a body over 64 KiB) served at once by a process, from reading their body to
     # sending their answer's last byte; how many more may wait, and for how long, before a 503
     # (churn/admission.py). A worker is one CPU's worth of Python: more at once only share it.
-    large_requests: int = 2
+    large_requests: int = 4
     large_requests_waiting: int = 2
     large_request_wait_seconds: float = 2.0
 

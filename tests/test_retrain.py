@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 # Everything but what does not depend on the model (the benchmark, slow clients) and this module
 # (it would recurse).
-NOT_RERUN = ("test_bench.py", "test_slow_clients.py", "test_retrain.py")
+# What does not depend on the model: the benchmark, slow and hostile clients; and this test itself.
+NOT_RERUN = ("test_bench.py", "test_slow_clients.py", "test_hostile_clients.py", "test_retrain.py")
 _COPY_IGNORES = shutil.ignore_patterns(".git", ".venv", "data", "__pycache__", ".pytest_cache", ".hypothesis")
 
 

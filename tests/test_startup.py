@@ -100,8 +100,9 @@ def test_a_broken_model_stops_the_start_with_one_line(server, case, tmp_path, pr
 def test_gunicorn_without_preload_also_stops_instead_of_restarting_workers(tmp_path, project_dir):
     path = _write(tmp_path, "not json")
     env = {**os.environ, "MODEL_PATH": str(path), "PYTHONPATH": str(project_dir)}
-    # From another directory gunicorn.conf.py is not read: each worker loads the app itself.
-    result = _start("gunicorn", tmp_path, env)
+    # gunicorn's own command, from another directory: gunicorn.conf.py is not read, and each worker
+    # loads the app itself.
+    result = _start("plain gunicorn", tmp_path, env)
     assert result.returncode == EXIT_CANNOT_START
     assert "App failed to load" in result.stderr
 
