@@ -24,6 +24,7 @@ from churn.config import (
     IDLE_SECONDS,
     KEEPALIVE_SECONDS,
     REQUEST_SECONDS,
+    SEND_BUFFER_BYTES,
     ConfigurationError,
     exit_unless,
     listen_port,
@@ -44,7 +45,6 @@ workers = exit_unless(lambda: worker_count(os.environ, usable_cpus()))
 # REQUEST_SECONDS (the largest body, 10 MiB, needs 0.7 Mbit/s).
 keepalive = KEEPALIVE_SECONDS
 LINGER_SECONDS = 1  # reading what a client still sends after an answer that did not need it
-SEND_BUFFER_BYTES = 256 * 1024  # the kernel doubles it
 worker_connections = 1000
 # On SIGTERM: stop accepting, finish what is in flight, close idle connections (within keepalive),
 # and exit within graceful_timeout, below Docker's and Kubernetes' default grace of 10 s.
@@ -66,10 +66,7 @@ class _BoundedGeventWorker(GeventWorker):
     def handle(self, listener, client, addr):
         """Serve one connection, which IDLE_SECONDS of silence closes."""
         client.settimeout(IDLE_SECONDS)  # GeventWorker.handle would make it wait forever
-        # The kernel lets a write go on once half its buffer is free. Its own buffer grows to 4 MB, which
-        # a client reading at 1 Mbit/s frees half of in 16 s: the write timed out at IDLE_SECONDS,
-        # bytes still moving. Half of this one takes 2 s; it holds 42 Mbit/s at a 100 ms round trip.
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)  # churn/config.py says why
         AsyncWorker.handle(self, listener, client, addr)
 
     def handle_request(self, listener_name, req, sock, addr):

@@ -5,7 +5,8 @@ before the app could refuse it, and a request with both Content-Length and Trans
 by Transfer-Encoding, so that one smuggled behind it was answered.
 
 - up to CONNECTION_LIMIT connections at once (select() on Windows allows fewer: WINDOWS_CONNECTION_LIMIT);
-- a connection without a byte for IDLE_SECONDS is closed, checked every second;
+- a connection without a byte for IDLE_SECONDS is closed, checked every second; sockets send from a
+  buffer of SEND_BUFFER_BYTES (churn/config.py says why);
 - a request not received and answered within REQUEST_SECONDS is closed (waitress has no such limit);
 - a body over MAX_BODY_BYTES gets 413 from its headers, before any of it is read;
 - Content-Length with Transfer-Encoding, or Transfer-Encoding in HTTP/1.0, gets 400 and is closed;
@@ -19,6 +20,7 @@ by Transfer-Encoding, so that one smuggled behind it was answered.
 import contextlib
 import ctypes
 import logging
+import socket
 import sys
 import time
 
@@ -26,7 +28,7 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer, TcpWSGIServer, create_server
 
-from churn.config import IDLE_SECONDS, REQUEST_SECONDS
+from churn.config import IDLE_SECONDS, REQUEST_SECONDS, SEND_BUFFER_BYTES
 
 CONNECTION_LIMIT = 1000
 WINDOWS_CONNECTION_LIMIT = 500  # Python's select() takes at most 512 sockets on Windows
@@ -99,6 +101,11 @@ class _StrictChannel(HTTPChannel):
 
 class _BoundedServer(TcpWSGIServer):
     channel_class = _StrictChannel
+
+    def set_socket_options(self, conn):
+        """waitress's options for a new connection, and the send buffer churn/config.py sizes."""
+        super().set_socket_options(conn)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 
     def maintenance(self, now):
         """Close idle connections, saying so of a request that stopped arriving, and those whose
