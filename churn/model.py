@@ -27,7 +27,7 @@ from churn.artifact import (
 )
 from churn.explain import ExplainerError, build_explainer
 from churn.pickles import artifact_from_pickle
-from churn.schema import ID_FIELD, MAX_NUMBER, MIN_NUMBER, NUMBER_TYPES, VALUE_TYPES, Schema, is_valid_id
+from churn.schema import ID_FIELD, MAX_NUMBER, MIN_NUMBER, NUMBER_TYPES, Schema, is_valid_id
 
 _PICKLE_MAGIC = b"\x80"  # first byte of every pickle of protocol 2 or newer
 
@@ -52,12 +52,15 @@ class ChurnModel:
     _number_weights: tuple = dataclasses.field(init=False, repr=False, compare=False)
     _categorical_of: Callable = dataclasses.field(init=False, repr=False, compare=False)
     _numbers_of: Callable = dataclasses.field(init=False, repr=False, compare=False)
+    _number_valued: tuple = dataclasses.field(init=False, repr=False, compare=False)  # categoricals of numbers
 
     def __post_init__(self):
         object.__setattr__(self, "_weight_tables", tuple(self.categorical_weights.values()))
         object.__setattr__(self, "_number_weights", tuple(self.numerical_weights.values()))
         object.__setattr__(self, "_categorical_of", _tuple_getter(tuple(self.categorical_weights)))
         object.__setattr__(self, "_numbers_of", _tuple_getter(tuple(self.numerical_weights)))
+        number_valued = [i for i, table in enumerate(self._weight_tables) if not all(type(v) is str for v in table)]
+        object.__setattr__(self, "_number_valued", tuple(number_valued))
 
     @property
     def name(self):
@@ -203,15 +206,15 @@ def score_prepared(model, raw):
         categorical, numbers = model._categorical_of(raw), model._numbers_of(raw)
     except KeyError:
         return None
-    # The types first: a list or a dict cannot be looked up, a bool would be taken for 0 or 1.
-    if not (VALUE_TYPES.issuperset(map(type, categorical)) and NUMBER_TYPES.issuperset(map(type, numbers))):
-        return None
     for number in numbers:
-        if not MIN_NUMBER <= number <= MAX_NUMBER:  # also False for NaN
+        if type(number) not in NUMBER_TYPES or not MIN_NUMBER <= number <= MAX_NUMBER:  # also False for NaN
+            return None
+    for index in model._number_valued:  # a bool there would be taken for 0 or 1, as a bool is an int
+        if type(categorical[index]) is bool:
             return None
     try:
         return _sigmoid(_logit(model, categorical, numbers))
-    except KeyError:  # a value the model was not trained on: a key of no weight table
+    except (KeyError, TypeError):  # a value the model was not trained on; one that is no key (a list)
         return None
 
 
