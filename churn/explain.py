@@ -8,6 +8,7 @@ a factor reads "contract = month-to-month: +0.85".
 
 import math
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
 from churn.text import echo, whole_number
@@ -85,13 +86,26 @@ def explain(explainer, customer, top=DEFAULT_TOP):
 
 
 _DIRECTIONS = ("none", "raises", "lowers")  # indexed by the sign of the contribution: 0, 1, -1
+_FACTOR_JSON = '{"field": %s, "value": %s, "contribution": %r, "direction": "%s", "text": %s}'
+
+
+class Factor(dict):
+    """One field's contribution to an explanation, a dict as the answer has it, and `json`: that dict
+    as json.dumps writes it, written once (the encoder took a fifth of an explained request)."""
+
+    __slots__ = ("json",)
 
 
 def _factor(field, value, contribution):
-    return {
-        "field": field,
-        "value": value,
-        "contribution": contribution,
-        "direction": _DIRECTIONS[(contribution > 0) - (contribution < 0)],
-        "text": f"{field} = {value}: {contribution:+.2f}",
-    }
+    direction = _DIRECTIONS[(contribution > 0) - (contribution < 0)]
+    text = f"{field} = {value}: {contribution:+.2f}"
+    factor = Factor(field=field, value=value, contribution=contribution, direction=direction, text=text)
+    written_value = encode_basestring_ascii(value) if isinstance(value, str) else repr(value)  # a str, or a number
+    factor.json = _FACTOR_JSON % (
+        encode_basestring_ascii(field),
+        written_value,
+        contribution,
+        direction,
+        encode_basestring_ascii(text),
+    )
+    return factor

@@ -44,16 +44,25 @@ def prediction_columns(model, probabilities):
 
 
 def result_json(result):
-    """A result as JSON text, exactly as json.dumps writes it. The book's answer, with or without a
-    customerid, the answer to almost every request, is written directly: a third of the time."""
+    """A result as JSON text, exactly as json.dumps writes it, but faster: the book's answer, with or
+    without a customerid and an explanation, written directly, each factor of the explanation as it
+    was written when it was made (churn.explain.Factor). A third of the encoder's time."""
+    named = ID_FIELD in result
+    explained = "explanation" in result
+    if len(result) != 2 + named + explained:
+        return _encode(result)
     decision = "true" if result[DECISION] else "false"
-    if len(result) == 2:
-        return _BOOK_ANSWER % (result[PROBABILITY], decision)
-    if len(result) == 3 and ID_FIELD in result:
+    if named:
         customerid = result[ID_FIELD]
         written = encode_basestring_ascii(customerid) if type(customerid) is str else repr(customerid)
-        return _BOOK_ANSWER_WITH_ID % (written, result[PROBABILITY], decision)
-    return _encode(result)
+        text = _BOOK_ANSWER_WITH_ID % (written, result[PROBABILITY], decision)
+    else:
+        text = _BOOK_ANSWER % (result[PROBABILITY], decision)
+    if not explained:
+        return text
+    explanation = result["explanation"]
+    factors = ", ".join(getattr(factor, "json", None) or _encode(factor) for factor in explanation["factors"])
+    return f'{text[:-1]}, "explanation": {{"base_value": {explanation["base_value"]!r}, "factors": [{factors}]}}}}'
 
 
 def _encoder():

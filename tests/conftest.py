@@ -1,4 +1,5 @@
 import contextlib
+import csv
 import json
 import os
 import signal
@@ -67,6 +68,13 @@ def data_path():
 def customers(data_path):
     """All 7,043 real customers, prepared as for training."""
     return read_customers(data_path)
+
+
+@pytest.fixture(scope="session")
+def raw_rows(data_path):
+    """The 7,043 customers as the raw CSV writes them (original names and spellings)."""
+    with open(data_path, newline="") as file:
+        return list(csv.DictReader(file))
 
 
 @pytest.fixture(scope="session")

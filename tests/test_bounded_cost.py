@@ -257,3 +257,47 @@ def test_the_worst_bodies_of_every_media_type_hold_little_memory(model):
             tracemalloc.stop()
         assert int(status[:3]) < 500 and size, name
         assert peak < MEMORY_BOUND_BYTES, (name, peak)
+
+
+def _v2_request(data):
+    return b'{"inputs": [{"name": "gender", "datatype": "BYTES", "shape": [1], "data": [' + data + b"]}]}"
+
+
+# media type -> how a hostile value is sent in it: (path, content type, body around the value)
+CARRIERS = {
+    "JSON object": ("/predict", JSON, lambda value: b'{"tenure": ' + value + b"}"),
+    "JSON array": ("/predict", JSON, lambda value: b'[{"tenure": ' + value + b"}]"),
+    "JSON lines": ("/predict", JSON_LINES, lambda value: b'{"tenure": ' + value + b"}\n"),
+    "CSV": ("/predict", CSV, lambda value: b"tenure,gender\n" + value + b",female\n"),
+    "V2": ("/v2/models/churn/infer", JSON, _v2_request),
+}
+HOSTILE_VALUES = {
+    "deep nesting": b"[" * 100_000 + b"]" * 100_000,
+    "a 5,000-digit number": b"9" * 5000,
+    "NaN and Infinity": b"[NaN, Infinity, -Infinity]",
+    "invalid UTF-8": b'"\xff\xfe"',
+    "a value of 100,000 characters": b'"' + b"x" * 100_000 + b'"',
+    "200,000 tiny values": b"[" + b"0," * 200_000 + b"0]",
+}
+
+
+@pytest.mark.parametrize("carrier", list(CARRIERS))
+@pytest.mark.parametrize("value", list(HOSTILE_VALUES))
+@pytest.mark.parametrize("padded", [False, True], ids=["small", "large"])  # read whole, or as it is parsed
+def test_every_media_type_answers_every_hostile_value_with_a_4xx_and_logs_no_500(model, carrier, value, padded):
+    path, content_type, wrap = CARRIERS[carrier]
+    body = (b"\n" * SMALL_BODY_BYTES if padded and content_type != CSV else b"") + wrap(HOSTILE_VALUES[value])
+    lines = []
+    status, _, answer = _call(create_app(model, Settings(access_log=lines.append)), body, path, content_type)
+    b"".join(answer)
+    assert 400 <= int(status[:3]) < 500, (carrier, value, status)
+    assert len(lines) == 1 and " status=5" not in lines[0]
+
+
+@pytest.mark.parametrize("carrier", list(CARRIERS))
+def test_every_media_type_answers_a_body_cut_short_with_400(model, carrier):
+    path, content_type, wrap = CARRIERS[carrier]
+    body = wrap(b"41")
+    half = body[: len(body) // 2]
+    status, _, answer = _call(create_app(model), half, path, content_type, CONTENT_LENGTH=str(len(body)))
+    assert status.startswith("400") and "ended after" in json.dumps(json.loads(b"".join(answer)))

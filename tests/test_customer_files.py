@@ -6,7 +6,7 @@ import json
 import pytest
 
 from churn import customer_files
-from churn.customer_files import InputError, csv_customers, json_customers
+from churn.customer_files import CSVWriter, InputError, csv_customers, json_customers, spreadsheet_safe
 
 
 class _CountingStream(io.StringIO):
@@ -59,3 +59,30 @@ def test_csv_that_the_csv_module_cannot_read_is_named_by_its_line():
     text = 'a,b\n1,2\n"' + ("x" * 1000 + "\n") * 200 + '",2\n'  # a field of 200 kB over 200 lines
     with pytest.raises(InputError, match=r"^line \d+: not valid CSV: field larger than field limit"):
         list(csv_customers(io.StringIO(text), ()))
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tTAB", "'\tTAB"),
+        ("\rCR", "'\rCR"),
+        ("7590-VHVEG", "7590-VHVEG"),
+        ("", ""),
+        (-5, -5),  # a number stays a number
+        (7590.0, 7590.0),
+    ],
+)
+def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_made_text(cell, written):
+    assert spreadsheet_safe(cell) == written
+
+
+def test_scores_as_csv_neutralise_formula_ids_and_keep_numbers():
+    out = io.StringIO()
+    writer = CSVWriter(out, explain=False)
+    writer.write({"customerid": "=1+2", "churn_probability": 0.25, "churn": False})
+    writer.write({"customerid": -5, "churn_probability": 0.75, "churn": True})
+    assert out.getvalue() == "customerid,churn_probability,churn\n'=1+2,0.25,false\n-5,0.75,true\n"

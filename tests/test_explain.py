@@ -1,6 +1,5 @@
 """Explanations are exact: base value + contributions = log-odds, on every real customer."""
 
-import csv
 import math
 import pickle
 
@@ -11,13 +10,6 @@ from app import create_app
 from churn.config import MAX_BATCH
 from churn.customer_requests import CustomerLimit
 from churn.model import load_model
-
-
-@pytest.fixture(scope="module")
-def raw_rows(data_path):
-    """The 7,043 customers as the raw CSV writes them (original names and spellings)."""
-    with open(data_path, newline="") as file:
-        return list(csv.DictReader(file))
 
 
 def test_explanations_add_up_to_the_probability_for_every_real_customer(app, model, raw_rows):

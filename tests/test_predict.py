@@ -98,3 +98,17 @@ def test_a_row_with_more_values_than_columns_stops_with_its_line_not_a_traceback
 def test_a_missing_file_is_one_clear_error(project_dir, tmp_path):
     result = _run(project_dir, tmp_path / "absent.csv")
     assert result.returncode == 2 and result.stderr.startswith("predict.py: error: ")
+
+
+def test_ids_that_begin_like_a_formula_are_written_as_text_and_keep_the_quote_on_a_round_trip(
+    project_dir, tmp_path, book_customer
+):
+    customers = [dict(book_customer, customerid=formula) for formula in ('=HYPERLINK("http://x","y")', "@SUM(A1)")]
+    path = tmp_path / "customers.json"
+    path.write_text(json.dumps(customers))
+    first = _run(project_dir, path)
+    ids = [row["customerid"] for row in csv.DictReader(io.StringIO(first.stdout))]
+    assert ids == ['\'=HYPERLINK("http://x","y")', "'@SUM(A1)"]
+    again = tmp_path / "again.json"  # the scored ids, sent back as the README says: with their quote
+    again.write_text(json.dumps([dict(book_customer, customerid=customerid) for customerid in ids]))
+    assert [row["customerid"] for row in csv.DictReader(io.StringIO(_run(project_dir, again).stdout))] == ids

@@ -23,8 +23,9 @@ def test_the_books_answer_is_written_as_json_dumps_writes_it(customerid, probabi
     assert result_json(result) == json.dumps(result)
 
 
-def test_an_explained_result_is_written_as_json_dumps_writes_it(model, book_customer):
-    customer = validate_customer(book_customer, model.schema)
+def test_explained_results_are_written_as_json_dumps_writes_them(model, book_customer, raw_rows):
+    customers = [validate_customer(row, model.schema) for row in [book_customer, *raw_rows[:300]]]
+    anonymous = {field: value for field, value in customers[0].items() if field != ID_FIELD}
     for top in (1, 3, len(model.schema.fields)):
-        [result] = predictions(model, [customer], top)
-        assert result_json(result) == json.dumps(result)
+        for result in predictions(model, [*customers, anonymous], top):
+            assert result_json(result) == json.dumps(result)
