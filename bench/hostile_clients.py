@@ -521,57 +521,55 @@ def row_idle(start, model, quick):
 def row_oversized(start, model, quick):
     """A 300 MB body announced in its headers, sent as fast as the server takes it."""
     with start() as server:
-        size = 300 * 1000 * 1000
-        head = request_bytes("POST", "/predict", b"x").replace(
-            b"Content-Length: 1\r\n", f"Content-Length: {size}\r\n".encode()
-        )[:-1]
-        sent, started = 0, time.monotonic()
-        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
-            connection.sendall(head)
-            connection.setblocking(False)
-            piece, answer = b" " * 65536, b""
-            while time.monotonic() - started < 30 and sent < size:
-                try:
-                    answer += connection.recv(65536)
-                    if answer:
-                        break
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    break
-                try:
-                    sent += connection.send(piece)
-                except BlockingIOError:
-                    time.sleep(0.001)
-                except OSError:
-                    break
-            connection.settimeout(5)
+        return send_oversized(server.port)
+
+
+def send_oversized(port, size=300 * 1000 * 1000):
+    """Announce a body of `size` bytes and send it as fast as the server takes it, until it answers:
+    its status, how long that took, and how much of the body was sent by then."""
+    head = request_bytes("POST", "/predict", b"x").replace(
+        b"Content-Length: 1\r\n", f"Content-Length: {size}\r\n".encode()
+    )
+    sent, started, piece, answer = 0, time.monotonic(), b" " * 65536, b""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(head[:-1])
+        connection.setblocking(False)
+        while time.monotonic() - started < 30 and sent < size and not answer:
+            with contextlib.suppress(BlockingIOError):
+                answer += connection.recv(65536)
             try:
-                while chunk := connection.recv(65536):
-                    answer += chunk
+                sent += connection.send(piece)
+            except BlockingIOError:
+                time.sleep(0.001)
             except OSError:
-                pass
-        return {
-            "status": status_of(answer),
-            "seconds": round(time.monotonic() - started, 2),
-            "body_mb_sent": round(sent / 1e6, 1),
-        }
+                break
+        connection.settimeout(5)
+        with contextlib.suppress(OSError):
+            while chunk := connection.recv(65536):
+                answer += chunk
+    return {
+        "status": status_of(answer),
+        "seconds": round(time.monotonic() - started, 2),
+        "body_mb_sent": round(sent / 1e6, 1),
+    }
 
 
 def row_smuggling(start, model, quick):
     """Both framings at once, and a request behind that only one of them would see."""
     with start() as server:
-        smuggled = b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-        raw = (
-            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled
-        )
-        answer, _ = exchange(server.port, raw, timeout=10)
-        return {
-            "status": status_of(answer),
-            "answers": answer.count(b"HTTP/1.1 "),
-            "smuggled_answered": b"PONG" in answer,
-        }
+        return smuggle(server.port)
+
+
+def smuggle(port):
+    """A request with Content-Length and Transfer-Encoding, a GET /ping behind it that only the
+    chunked framing sees as a request of its own: its status, how many answers came, whether PONG."""
+    smuggled = b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    raw = (
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled
+    )
+    answer, _ = exchange(port, raw, timeout=10)
+    return {"status": status_of(answer), "answers": answer.count(b"HTTP/1.1 "), "smuggled_answered": b"PONG" in answer}
 
 
 CONFIGS = {
