@@ -2,8 +2,10 @@
 are turned away with 503 and Retry-After, instead of queueing without end. Standard library only.
 
 A large request (churn.web.is_large: a body over 64 KiB, or of unknown length) holds its place from
-before its body is read until the last byte of its answer is sent: the memory and CPU that large
-requests take in a worker stay bounded, whatever clients send and however slowly they read.
+before its body is read until the server is done with its answer (PEP 3333's close: under gunicorn,
+its last byte sent; waitress reads a body whole before the app sees it and buffers the answer): the
+memory and CPU that large requests take in a worker stay bounded, whatever clients send and however
+slowly they read.
 """
 
 import math

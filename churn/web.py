@@ -1,5 +1,6 @@
-"""HTTP as the app speaks it, standard library only: one error type and the response tuple, reading a
-request's body within a limit, media types and content negotiation, JSON and problem responses."""
+"""HTTP as the app speaks it, standard library only: one error type and the response tuple (its body
+whole, or streamed), reading a request's body within a limit (whole, or as a text stream read as it
+is parsed), media types and content negotiation, JSON and problem responses."""
 
 import codecs
 import contextlib
@@ -23,8 +24,9 @@ _READ_CHUNK_BYTES = 64 * 1024
 # larger one (or one of unknown length) is a large request: read as it is parsed, and admitted by
 # churn/admission.py.
 SMALL_BODY_BYTES = 64 * 1024
-# The most a streamed answer sends in one write: a client that reads at 6.5 kB/s still takes each
-# within the 10 s that gunicorn.conf.py allows a silent client.
+# The most a streamed answer hands the server in one write: a quarter of the socket's send buffer
+# (churn/config.py: SEND_BUFFER_BYTES), so that a write into a full buffer waits for a slow reader
+# to take a quarter of it, not for the whole answer.
 PIECE_BYTES = 64 * 1024
 NOT_UTF8 = "the body is not valid UTF-8"
 # json.loads and json.dumps with default arguments, without their per-call argument handling.
