@@ -17,7 +17,11 @@ RUN pip install --no-cache-dir --require-hashes -r requirements.txt \
     && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin churn
 
 COPY app.py wsgi.py serve.py gunicorn.conf.py ./
-COPY churn/ churn/
+# Serving code only: churn/training (data, fitting, model card; scikit-learn) stays out.
+COPY churn/__init__.py churn/
+COPY churn/core/ churn/core/
+COPY churn/http/ churn/http/
+COPY churn/server/ churn/server/
 COPY static/ static/
 # The model, and its card with the charts, which the page links to.
 COPY model/churn-model.json model/MODEL_CARD.md model/*.svg model/

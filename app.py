@@ -16,12 +16,12 @@ Endpoints:
     GET  /v2/health/live, /v2/health/ready, /v2, /v2/models/<name>[/versions/<version>][/ready]
     POST /v2/models/<name>[/versions/<version>]/infer
                         the Open Inference Protocol (KServe's V2) for the same model and customers
-                        (churn/open_inference.py); its errors are {"error": …}.
+                        (churn/http/open_inference.py); its errors are {"error": …}.
 
 The health checks, the page, its files and the model card need no API key: they hold no
 customer's data and score nothing; the page asks for the key before it calls the API.
 
-Every response carries X-Request-ID (churn/access_log.py). Every error is a JSON problem document
+Every response carries X-Request-ID (churn/http/access_log.py). Every error is a JSON problem document
 (RFC 9457, Content-Type application/problem+json):
     {"title": "Unprocessable Entity", "status": 422, "detail": "tenure: must not be negative, got -5",
      "errors": [{"field": "tenure", "message": "must not be negative, got -5"}]}
@@ -34,12 +34,16 @@ import time
 import traceback
 
 from churn import SERVICE_NAME
-from churn.access_log import REQUEST_ID_HEADER, access_line, request_id
-from churn.admission import Admission
-from churn.artifact import CARD_CHARTS, CARD_NAME
-from churn.config import Settings
-from churn.customer_files import InputError, JSONReader
-from churn.customer_requests import (
+from churn.core.artifact import CARD_CHARTS, CARD_NAME
+from churn.core.customer_files import InputError, JSONReader
+from churn.core.explain import CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
+from churn.core.messages import echo
+from churn.core.model import describe_model
+from churn.core.prediction import prediction_columns
+from churn.http.access_log import REQUEST_ID_HEADER, access_line, request_id
+from churn.http.admission import Admission
+from churn.http.config import Settings
+from churn.http.customer_requests import (
     CustomerLimit,
     file_customers,
     input_error,
@@ -49,9 +53,7 @@ from churn.customer_requests import (
     scores_response,
     validated,
 )
-from churn.explain import CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
-from churn.model import describe_model
-from churn.open_inference import (
+from churn.http.open_inference import (
     BINARY_HEADER,
     ProtocolError,
     customers_of,
@@ -60,11 +62,9 @@ from churn.open_inference import (
     read_request,
     server_metadata,
 )
-from churn.openapi import openapi_document
-from churn.page import STATIC_FILES, asset, file_response, page_response, static_assets
-from churn.results import prediction_columns
-from churn.text import echo
-from churn.web import (
+from churn.http.openapi import openapi_document
+from churn.http.static_files import STATIC_FILES, asset, file_response, page_response, static_assets
+from churn.http.web import (
     CSV_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
     JSON_LINES_CONTENT_TYPE,

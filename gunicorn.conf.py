@@ -3,8 +3,8 @@ by `python serve.py`, which checks the environment before gunicorn reads it).
 
 Listens on $PORT when it is set (Heroku, Elastic Beanstalk), else 9696, the book's port, on every
 IPv4 and IPv6 address. Workers: $WEB_CONCURRENCY, else one per CPU this process may really use: a
-container's CPU limit counts, not the host's CPUs (churn/cpus.py). A value of either that cannot be
-used stops the start with one line (churn/config.py), as does a count of workers below one. Runs on
+container's CPU limit counts, not the host's CPUs (churn/server/cpus.py). A value of either that cannot be
+used stops the start with one line (churn/http/config.py), as does a count of workers below one. Runs on
 Linux and macOS (Windows: waitress). Command-line options and $GUNICORN_CMD_ARGS override these. The
 worker class and the limits on slow clients were chosen by measurement (see the README's "Exposed
 to the network" and "Performance").
@@ -20,7 +20,7 @@ from gunicorn.http.body import ChunkedReader
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
-from churn.config import (
+from churn.http.config import (
     IDLE_SECONDS,
     KEEPALIVE_SECONDS,
     REQUEST_SECONDS,
@@ -31,15 +31,15 @@ from churn.config import (
     startup_summary,
     worker_count,
 )
-from churn.cpus import usable_cpus
-from churn.listen import listen_addresses
-from churn.web import SMALL_BODY_BYTES
+from churn.http.web import SMALL_BODY_BYTES
+from churn.server.cpus import usable_cpus
+from churn.server.listen import listen_addresses
 
-# All interfaces, IPv4 and, where the host has it, IPv6 (churn/listen.py).
+# All interfaces, IPv4 and, where the host has it, IPv6 (churn/server/listen.py).
 bind = exit_unless(lambda: listen_addresses(listen_port(os.environ)))
-# One worker per CPU, rounded up, at least one (churn/config.py says why not two).
+# One worker per CPU, rounded up, at least one (churn/http/config.py says why not two).
 workers = exit_unless(lambda: worker_count(os.environ, usable_cpus()))
-# Bounds on slow clients (churn/config.py; the README lists them): the headers of a request, and the
+# Bounds on slow clients (churn/http/config.py; the README lists them): the headers of a request, and the
 # wait for the next request on a kept-alive connection, within keepalive seconds; no byte either
 # way for IDLE_SECONDS closes a connection; a request must be received and answered within
 # REQUEST_SECONDS (the largest body, 10 MiB, needs 0.7 Mbit/s).
@@ -66,7 +66,7 @@ class _BoundedGeventWorker(GeventWorker):
     def handle(self, listener, client, addr):
         """Serve one connection, which IDLE_SECONDS of silence closes."""
         client.settimeout(IDLE_SECONDS)  # GeventWorker.handle would make it wait forever
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)  # churn/config.py says why
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)  # churn/http/config.py says why
         AsyncWorker.handle(self, listener, client, addr)
 
     def handle_request(self, listener_name, req, sock, addr):

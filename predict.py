@@ -18,12 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from churn.artifact import DEFAULT_MODEL_PATH, ModelError
-from churn.customer_files import WRITERS, InputError, csv_customers, json_customers
-from churn.explain import ALL, CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
-from churn.model import load_model
-from churn.results import predictions
-from churn.schema import InvalidCustomer, validate_customer
+from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
+from churn.core.customer_files import WRITERS, InputError, csv_customers, json_customers
+from churn.core.explain import ALL, CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
+from churn.core.model import load_model
+from churn.core.prediction import predictions
+from churn.core.schema import InvalidCustomer, validate_customer
 
 _PROGRESS_SECONDS = 0.2
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}

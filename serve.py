@@ -2,11 +2,11 @@
 
     python serve.py                     # as the Procfile and the Dockerfile start it
     python serve.py --workers 3         # any other option goes to gunicorn
-    python serve.py --server waitress   # waitress, with the same bounds (churn/waitress_server.py)
+    python serve.py --server waitress   # waitress, with the same bounds (churn/server/waitress_server.py)
     python serve.py --server waitress --listen 127.0.0.1:8080   # waitress listens on *:$PORT by default
     python serve.py --app bench.floor_app:app                    # another WSGI app, the same way (benchmarks)
 
-A setting that cannot be used (PORT, WEB_CONCURRENCY, MAX_BODY_BYTES, MAX_BATCH, …, churn/config.py)
+A setting that cannot be used (PORT, WEB_CONCURRENCY, MAX_BODY_BYTES, MAX_BATCH, …, churn/http/config.py)
 stops the start with one line naming it and exit status 4, before gunicorn reads any of them:
 gunicorn itself fails on WEB_CONCURRENCY=x with a traceback. `gunicorn wsgi:app` and
 `waitress-serve --listen=*:9696 wsgi:app` serve the same app, without that first check (and
@@ -20,8 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from churn.config import exit_unless, listen_port, settings_from_environment, worker_count
-from churn.cpus import usable_cpus
+from churn.http.config import exit_unless, listen_port, settings_from_environment, worker_count
+from churn.server.cpus import usable_cpus
 
 PROJECT_DIR = Path(__file__).resolve().parent
 SERVERS = ("gunicorn", "waitress")
@@ -63,7 +63,7 @@ def parse_args(argv):
 
 
 def _run_waitress(app, listen):
-    from churn.waitress_server import bounded_server
+    from churn.server.waitress_server import bounded_server
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # waitress's lines, and ours
     module, _, name = app.partition(":")

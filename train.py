@@ -24,13 +24,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, train_test_split
 
-from churn.artifact import CARD_NAME, MODEL_NAME, ModelError
-from churn.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
-from churn.export import DEFAULT_THRESHOLD, artifact_from_estimators
-from churn.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
-from churn.fitting import TrainingError, fit
-from churn.model_card import card_charts, model_card
-from churn.pickles import artifact_from_pickle
+from churn.core.artifact import CARD_NAME, MODEL_NAME, ModelError
+from churn.core.book_pickle import artifact_from_pickle
+from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
+from churn.core.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
+from churn.training.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
+from churn.training.fitting import TrainingError, fit
+from churn.training.model_card import card_charts, model_card
 
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "model"
 PICKLE_NAME = "churn-model.bin"
@@ -55,7 +55,7 @@ class TrainingResult:
     C: float
     test_targets: list
     test_predictions: list
-    solver: dict  # how the fit was solved: churn.fitting.fit's report
+    solver: dict  # how the fit was solved: churn.training.fitting.fit's report
 
 
 def train(customers, C=DEFAULT_C):

@@ -1,6 +1,6 @@
 """The deployed service: `gunicorn wsgi:app` or `waitress-serve wsgi:app`.
 
-Only wires: the model and the settings the environment asks for (churn/config.py lists the
+Only wires: the model and the settings the environment asks for (churn/http/config.py lists the
 variables), and the app around them. A bad model or setting stops the start here, with one line.
 """
 
@@ -8,7 +8,7 @@ import os
 import sys
 
 from app import create_app
-from churn.config import load_or_exit, startup_summary
+from churn.http.config import load_or_exit, startup_summary
 
 model, settings = load_or_exit(os.environ)
 app = create_app(model, settings)

@@ -46,13 +46,13 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from app import create_app  # noqa: E402
 from bench.servers import Server  # noqa: E402
-from churn.access_log import AccessLog  # noqa: E402
-from churn.artifact import DEFAULT_MODEL_PATH  # noqa: E402
-from churn.config import Settings  # noqa: E402
-from churn.model import load_model, score  # noqa: E402
-from churn.open_inference import inference_request  # noqa: E402
-from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
-from churn.schema import validate_customer  # noqa: E402
+from churn.core.artifact import DEFAULT_MODEL_PATH  # noqa: E402
+from churn.core.model import load_model, score  # noqa: E402
+from churn.core.schema import validate_customer  # noqa: E402
+from churn.http.access_log import AccessLog  # noqa: E402
+from churn.http.config import Settings  # noqa: E402
+from churn.http.open_inference import inference_request  # noqa: E402
+from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 
 APPS = {"service": "wsgi:app", "floor": "bench.floor_app:app", "parsing floor": "bench.floor_app:parsing_app"}
 BATCH_SIZE = 10_000
@@ -331,7 +331,7 @@ def _sklearn_reference(number):
 def _print_sklearn_reference(number):
     from threadpoolctl import threadpool_info
 
-    from churn.pickles import read_book_pickle
+    from churn.core.book_pickle import read_book_pickle
 
     (dv, sk_model), _ = read_book_pickle(PICKLE_PATH.read_bytes())
     microseconds = _best_microseconds(lambda: sk_model.predict_proba(dv.transform([EXAMPLE_CUSTOMER])), number)

@@ -49,11 +49,11 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from bench import process_group  # noqa: E402
 from bench.servers import COMMANDS, Server  # noqa: E402
-from churn.config import IDLE_SECONDS, MAX_BATCH, MAX_BODY_BYTES  # noqa: E402
-from churn.customer_requests import CustomerLimit  # noqa: E402
-from churn.model import load_model  # noqa: E402
-from churn.open_inference import inference_request  # noqa: E402
-from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
+from churn.core.model import load_model  # noqa: E402
+from churn.http.config import IDLE_SECONDS, MAX_BATCH, MAX_BODY_BYTES  # noqa: E402
+from churn.http.customer_requests import CustomerLimit  # noqa: E402
+from churn.http.open_inference import inference_request  # noqa: E402
+from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 
 SERVERS = ("gunicorn", "waitress")
 PROBE_TIMEOUT_SECONDS = 1.0

@@ -4,7 +4,7 @@
 
 Kinds of connection: "idle" connects and sends nothing; "headers" sends a request's headers one byte
 every 2 s; "body" sends whole headers announcing a 50,000-byte body (a small request: a large one
-holds one of its worker's few places for large requests, churn/admission.py), then one byte a
+holds one of its worker's few places for large requests, churn/http/admission.py), then one byte a
 second; "stalled" sends those headers and then nothing; "reader" asks for 50 customers explained in full
 (150 kB) and then reads one byte a second of the answer (which the kernel's buffers may hold
 whole: it shows a slow reader costs the server nothing). "mixed" opens all kinds at once.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from churn.openapi import EXAMPLE_CUSTOMER  # noqa: E402
+from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 
 KINDS = ("idle", "headers", "body", "stalled", "reader")
 PROBE_TIMEOUT_SECONDS = 1.0

@@ -1,8 +1,11 @@
-"""The churn service's pieces: data preparation, input schema, plain-Python scoring, and the HTTP
-they are served over.
+"""The churn service, in packages by when their code runs:
 
-Everything in this package that the service imports uses the standard library only; scikit-learn
-and numpy appear in train.py and the tests, never at serve time.
+- churn.core      the model and its customers (standard library only): everything imports it
+- churn.http      the web layer of the service (standard library only)
+- churn.server    gunicorn's master and waitress: CPUs, listen addresses, server bounds
+- churn.training  data, fitting, model card and charts (scikit-learn, matplotlib)
+
+tests/test_structure.py checks these directions; the image holds no churn.training.
 """
 
 SERVICE_NAME = "churn prediction service"

@@ -12,9 +12,9 @@ import webtest
 from app import create_app
 from bench import process_group
 from bench.servers import Server
-from churn.artifact import DEFAULT_MODEL_PATH
-from churn.data import DATA_FILE_NAME, read_customers
-from churn.model import load_model
+from churn.core.artifact import DEFAULT_MODEL_PATH
+from churn.core.model import load_model
+from churn.training.data import DATA_FILE_NAME, read_customers
 from helpers import reference_probability, require_process_groups, skip_or_fail
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

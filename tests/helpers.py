@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from churn.features import prepare_customer
+from churn.core.features import prepare_customer
 
 
 def skip_or_fail(reason):
@@ -23,7 +23,7 @@ def require_process_groups():
 
 def reference_probability(artifact, customer):
     """The churn probability the artifact's weights give, computed the way DictVectorizer and
-    LogisticRegression compute it, feature by feature: an oracle independent of churn.model."""
+    LogisticRegression compute it, feature by feature: an oracle independent of churn.core.model."""
     prepared = prepare_customer(customer)
     logit = artifact["intercept"]
     for feature, weight in artifact["weights"].items():

@@ -8,8 +8,8 @@ import pytest
 import webtest
 
 from app import ROUTES, create_app
-from churn.config import Settings
-from churn.customer_requests import MAX_REPORTED_ERRORS
+from churn.http.config import Settings
+from churn.http.customer_requests import MAX_REPORTED_ERRORS
 
 PROBLEM = "application/problem+json"
 

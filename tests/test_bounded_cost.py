@@ -12,13 +12,13 @@ import webtest
 
 from app import create_app
 from bench.hostile_clients import worst_bodies
-from churn.admission import Admission
-from churn.config import MAX_BATCH, Settings
-from churn.customer_files import MAX_CUSTOMER_CHARS
-from churn.customer_requests import CustomerLimit
-from churn.open_inference import inference_request
-from churn.turns import TURN_SECONDS, Turns
-from churn.web import PIECE_BYTES, SMALL_BODY_BYTES, HTTPError
+from churn.core.customer_files import MAX_CUSTOMER_CHARS
+from churn.http.admission import Admission
+from churn.http.config import MAX_BATCH, Settings
+from churn.http.customer_requests import CustomerLimit
+from churn.http.open_inference import inference_request
+from churn.http.turns import TURN_SECONDS, Turns
+from churn.http.web import PIECE_BYTES, SMALL_BODY_BYTES, HTTPError
 
 JSON, CSV, JSON_LINES = "application/json", "text/csv", "application/x-ndjson"
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
-from churn.config import (
+from churn.core.artifact import DEFAULT_MODEL_PATH, with_content_hash
+from churn.http.config import (
     ConfigurationError,
     Settings,
     listen_port,

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from churn.cpus import cgroup_cpu_limit, scheduler_cpus, usable_cpus
+from churn.server.cpus import cgroup_cpu_limit, scheduler_cpus, usable_cpus
 
 
 def _tree(root, files):

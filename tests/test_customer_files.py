@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from churn import customer_files
-from churn.customer_files import CSVWriter, InputError, csv_customers, json_customers, spreadsheet_safe
+from churn.core import customer_files
+from churn.core.customer_files import CSVWriter, InputError, csv_customers, json_customers, spreadsheet_safe
 
 
 class _CountingStream(io.StringIO):

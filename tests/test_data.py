@@ -4,7 +4,7 @@ import pytest
 
 import train
 from bench.process_group import free_port
-from churn.data import DATA_SHA256, DataError, download, locate_dataset
+from churn.training.data import DATA_SHA256, DataError, download, locate_dataset
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import pytest
 import webtest
 
 from app import create_app
-from churn.config import MAX_BATCH
-from churn.customer_requests import CustomerLimit
-from churn.model import load_model
+from churn.core.model import load_model
+from churn.http.config import MAX_BATCH
+from churn.http.customer_requests import CustomerLimit
 
 
 def test_explanations_add_up_to_the_probability_for_every_real_customer(app, model, raw_rows):
@@ -67,7 +67,7 @@ def test_bad_explain_parameters_get_400(app, book_customer, query, detail):
 
 
 def test_a_model_without_training_means_says_it_cannot_explain(tmp_path, book_customer):
-    from churn.pickles import read_book_pickle
+    from churn.core.book_pickle import read_book_pickle
     from train import DEFAULT_OUTPUT_DIR, PICKLE_NAME
 
     (dv, sk_model), _ = read_book_pickle((DEFAULT_OUTPUT_DIR / PICKLE_NAME).read_bytes())

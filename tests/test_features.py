@@ -1,4 +1,4 @@
-from churn.features import FIELDS, prepare_customer
+from churn.core.features import FIELDS, prepare_customer
 
 
 def test_prepare_lowercases_names_and_values_and_replaces_spaces():

@@ -20,11 +20,11 @@ import pytest
 import webtest
 import yaml
 
-import churn.cpus
+import churn.server.cpus
 from app import create_app
 from bench import process_group
 from bench.hostile_clients import exchange, request_bytes, status_of, worst_bodies
-from churn.config import Settings
+from churn.http.config import Settings
 from helpers import skip_or_fail
 
 KUBERNETES_VERSIONS = ("1.35.0", "1.36.0", "1.37.0")  # the releases supported in December 2026
@@ -226,7 +226,7 @@ def test_the_memory_limit_covers_the_workers_busy_with_the_worst_bodies_at_once(
 ):
     [(_, _, container, volumes)] = [entry for entry in _pod_containers(core, kserve) if entry[0] == owner]
     limits = container["resources"]["limits"]
-    monkeypatch.setattr(churn.cpus, "usable_cpus", lambda: _cpus(limits["cpu"]))  # as the cgroup quota says
+    monkeypatch.setattr(churn.server.cpus, "usable_cpus", lambda: _cpus(limits["cpu"]))  # as the cgroup quota says
     workers = runpy.run_path(str(project_dir / "gunicorn.conf.py"))["workers"]
     server = serve("gunicorn", args=["--workers", str(workers)])
     clients = 2 * workers * (Settings().large_requests + Settings().large_requests_waiting)  # more than all places

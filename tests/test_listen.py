@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from churn.listen import DUAL_STACK, IPV4_ONLY, SEPARATE, ipv6_support, listen_addresses
+from churn.server.listen import DUAL_STACK, IPV4_ONLY, SEPARATE, ipv6_support, listen_addresses
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from churn.artifact import ModelError, with_content_hash
-from churn.model import describe_model, load_model, model_from_artifact, score
+from churn.core.artifact import ModelError, with_content_hash
+from churn.core.model import describe_model, load_model, model_from_artifact, score
 
 # A two-field model small enough to check by hand.
 TINY_ARTIFACT = with_content_hash(

@@ -11,8 +11,8 @@ import pytest
 import webtest
 
 from app import create_app
-from churn.config import Settings
-from churn.open_inference import DATATYPES, datatype, inference_request
+from churn.http.config import Settings
+from churn.http.open_inference import DATATYPES, datatype, inference_request
 
 SUBMITTED = {"binary_data": False}  # the binary tensor extension is not supported: JSON tensors
 

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
 from app import ROUTES, create_app
-from churn.artifact import DEFAULT_MODEL_PATH
-from churn.config import MAX_BATCH, Settings
-from churn.model import load_model
+from churn.core.artifact import DEFAULT_MODEL_PATH
+from churn.core.model import load_model
+from churn.http.config import MAX_BATCH, Settings
 
 FUZZ_EXAMPLES = 500
 FILE_MEDIA_TYPES = ("text/csv", "application/x-ndjson")

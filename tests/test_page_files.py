@@ -8,10 +8,10 @@ import pytest
 import webtest
 
 from app import OPEN_PATHS, create_app
-from churn.artifact import CARD_CHARTS, CARD_NAME, with_content_hash
-from churn.config import Settings
-from churn.model import load_model
-from churn.page import PAGE_POLICY, STATIC_FILES
+from churn.core.artifact import CARD_CHARTS, CARD_NAME, with_content_hash
+from churn.core.model import load_model
+from churn.http.config import Settings
+from churn.http.static_files import PAGE_POLICY, STATIC_FILES
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}

@@ -25,7 +25,7 @@ def _serving_modules(project_dir):
     """The project's files that serving loads: wsgi.py, gunicorn.conf.py, serve.py and the waitress it runs,
     and what they import."""
     code = (
-        "import json, runpy, sys, wsgi, serve, churn.waitress_server; runpy.run_path('gunicorn.conf.py');"
+        "import json, runpy, sys, wsgi, serve, churn.server.waitress_server; runpy.run_path('gunicorn.conf.py');"
         "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], cwd=project_dir, capture_output=True, text=True, check=True)

@@ -1,6 +1,6 @@
 import pytest
 
-from churn.schema import InvalidCustomer, validate_customer
+from churn.core.schema import InvalidCustomer, validate_customer
 
 
 def _errors(raw, schema):

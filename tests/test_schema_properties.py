@@ -6,10 +6,10 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from churn.artifact import DEFAULT_MODEL_PATH
-from churn.features import normalise
-from churn.model import load_model, score, score_prepared
-from churn.schema import MAX_NUMBER, InvalidCustomer, _is_already_prepared, validate_customer
+from churn.core.artifact import DEFAULT_MODEL_PATH
+from churn.core.features import normalise
+from churn.core.model import load_model, score, score_prepared
+from churn.core.schema import MAX_NUMBER, InvalidCustomer, _is_already_prepared, validate_customer
 from helpers import reference_probability
 
 MODEL = load_model(DEFAULT_MODEL_PATH)

@@ -11,8 +11,14 @@ import pytest
 from waitress.adjustments import Adjustments
 
 from bench import process_group
-from churn.config import EXIT_CANNOT_START, IDLE_SECONDS, Settings
-from churn.waitress_server import CONNECTION_LIMIT, LIGHT_THREADS, WINDOWS_CONNECTION_LIMIT, _StrictParser, adjustments
+from churn.http.config import EXIT_CANNOT_START, IDLE_SECONDS, Settings
+from churn.server.waitress_server import (
+    CONNECTION_LIMIT,
+    LIGHT_THREADS,
+    WINDOWS_CONNECTION_LIMIT,
+    _StrictParser,
+    adjustments,
+)
 from helpers import require_process_groups
 
 BAD_SETTINGS = [("WEB_CONCURRENCY", "x"), ("WEB_CONCURRENCY", "0"), ("PORT", "abc"), ("MAX_BATCH", "lots")]

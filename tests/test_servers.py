@@ -10,10 +10,10 @@ import urllib.request
 import pytest
 from gunicorn.workers.ggevent import GeventWorker
 
-import churn.cpus
+import churn.server.cpus
 from bench.process_group import free_port
 from bench.servers import COMMANDS
-from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
+from churn.core.artifact import DEFAULT_MODEL_PATH, with_content_hash
 from helpers import reference_probability
 
 SERVERS = ["gunicorn", "waitress"]
@@ -246,7 +246,7 @@ def test_the_books_pickle_serves_like_its_json(serve, project_dir, book_customer
 @pytest.mark.parametrize(("cpus", "workers"), [(0.5, 1), (1, 1), (1.5, 2), (2, 2), (64, 64)])
 def test_gunicorn_runs_one_gevent_worker_per_usable_cpu_rounded_up(project_dir, monkeypatch, cpus, workers):
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
-    monkeypatch.setattr(churn.cpus, "usable_cpus", lambda: cpus)  # what a cgroup quota or affinity allows
+    monkeypatch.setattr(churn.server.cpus, "usable_cpus", lambda: cpus)  # what a cgroup quota or affinity allows
     config = runpy.run_path(str(project_dir / "gunicorn.conf.py"))
     assert config["workers"] == workers
     assert issubclass(config["worker_class"], GeventWorker) and config["preload_app"] is True

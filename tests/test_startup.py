@@ -12,8 +12,8 @@ import pytest
 
 from bench import process_group
 from bench.servers import COMMANDS
-from churn.artifact import DEFAULT_MODEL_PATH, with_content_hash
-from churn.config import EXIT_CANNOT_START
+from churn.core.artifact import DEFAULT_MODEL_PATH, with_content_hash
+from churn.http.config import EXIT_CANNOT_START
 from helpers import require_process_groups
 
 pytestmark = pytest.mark.slow  # each test starts a real server process

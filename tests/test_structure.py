@@ -1,5 +1,5 @@
-"""The project's modules form no import cycle, and nothing imports the entry point (wsgi.py) but the
-servers that run it."""
+"""The project's modules form no import cycle, its packages keep their layers (by when their code runs),
+and nothing imports the entry point (wsgi.py) but the servers that run it."""
 
 import ast
 
@@ -61,3 +61,55 @@ def test_the_cycle_check_finds_a_cycle():
 
 def test_no_module_imports_the_entry_point(import_graph):
     assert [module for module, imported in import_graph.items() if "wsgi" in imported] == []
+
+
+# Which of our packages each layer may import (besides itself and the top-level `churn`). Serving is
+# churn.core, churn.http and churn.server with the entry points that run them; training is apart.
+LAYERS = {
+    "churn.core": set(),
+    "churn.http": {"churn.core"},
+    "churn.server": {"churn.core", "churn.http"},
+    "churn.training": {"churn.core"},
+    "app": {"churn.core", "churn.http"},
+    "wsgi": {"app", "churn.core", "churn.http"},
+    "serve": {"churn.core", "churn.http", "churn.server"},
+    "gunicorn.conf": {"churn.core", "churn.http", "churn.server"},
+}
+
+
+def _layer(module):
+    return next((layer for layer in LAYERS if module == layer or module.startswith(layer + ".")), None)
+
+
+def _layer_violations(graph):
+    """(module, imported) pairs where a module of a layer imports one its layer may not."""
+    violations = []
+    for module, imported in sorted(graph.items()):
+        layer = _layer(module)
+        if layer is None:
+            continue
+        allowed = {layer, *LAYERS[layer]}
+        violations += [
+            (module, other) for other in sorted(imported) if _layer(other) not in allowed and other != "churn"
+        ]
+    return violations
+
+
+def test_every_package_of_churn_has_a_layer(project_dir):
+    packages = {path.parent.name for path in (project_dir / "churn").glob("*/__init__.py")}
+    assert {f"churn.{name}" for name in packages} == {layer for layer in LAYERS if layer.startswith("churn.")}
+    assert [path.name for path in (project_dir / "churn").glob("*.py")] == ["__init__.py"]
+
+
+def test_each_layer_imports_only_the_layers_it_may(import_graph):
+    assert _layer_violations(import_graph) == []
+
+
+def test_the_layer_check_finds_core_importing_http_and_serving_importing_training():
+    graph = {
+        "churn.core.model": {"churn.http.web", "churn"},
+        "churn.http.web": {"churn.core.model"},
+        "app": {"churn.training.data"},
+        "churn.training.data": {"churn.core.model"},
+    }
+    assert _layer_violations(graph) == [("app", "churn.training.data"), ("churn.core.model", "churn.http.web")]

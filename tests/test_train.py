@@ -12,12 +12,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 import train
-from churn import fitting
-from churn.artifact import CARD_CHARTS, CARD_NAME
-from churn.data import file_sha256
-from churn.features import TARGET
-from churn.model import load_model, score
-from churn.schema import validate_customer
+from churn.core.artifact import CARD_CHARTS, CARD_NAME
+from churn.core.features import TARGET
+from churn.core.model import load_model, score
+from churn.core.schema import validate_customer
+from churn.training import fitting
+from churn.training.data import file_sha256
 from helpers import skip_or_fail
 
 SHIPPED_MODEL = train.DEFAULT_OUTPUT_DIR / train.ARTIFACT_NAME
@@ -160,7 +160,7 @@ def _relative_gradient_norm(weights, intercept, C, x, y):
     """|∇f(w)| / |∇f(0)| for liblinear's objective f(w) = ½|w|² + C Σ log(1 + exp(−yᵢ w·xᵢ)), yᵢ = ±1,
     where w includes the intercept as the weight of a constant feature 1 (intercept_scaling=1),
     which liblinear regularises like any other weight. f is 1-strongly convex, so the distance
-    from w to the unique optimum is at most |∇f(w)|. Written here again, apart from churn.fitting."""
+    from w to the unique optimum is at most |∇f(w)|. Written here again, apart from churn.training.fitting."""
     w = np.append(weights, intercept)
     features = np.hstack([x, np.ones((len(x), 1))])
     signs = 2 * y - 1

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from churn.config import EXIT_CANNOT_START
+from churn.http.config import EXIT_CANNOT_START
 
 
 def _import_wsgi(project_dir, code="", **env):

@@ -13,10 +13,10 @@ import io
 import json
 import re
 
-from churn.features import normalise
-from churn.results import DECISION, PROBABILITY
-from churn.schema import ID_FIELD
-from churn.text import TOO_DEEP, TOO_MANY_DIGITS
+from churn.core.features import normalise
+from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS
+from churn.core.prediction import DECISION, PROBABILITY
+from churn.core.schema import ID_FIELD
 
 # The longest JSON value or CSV line read as one customer: a customer takes under 1 KiB, also in the
 # raw data set's spellings and with extra fields; decoding 64 KiB of anything takes a few MiB at most.

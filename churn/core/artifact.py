@@ -9,7 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model" / "churn-model.json"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "model" / "churn-model.json"
 FORMAT_VERSION = 1
 MODEL_NAME = "churn"  # what train.py and the pickle reader name the model (metadata.name)
 HASH_KEY = "sha256"

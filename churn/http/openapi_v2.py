@@ -1,7 +1,7 @@
 """The Open Inference Protocol's part of /openapi.json: its operations, path parameters, schemas and
-error answers ({"error": …}, not problem documents). churn/openapi.py assembles the document."""
+error answers ({"error": …}, not problem documents). churn/http/openapi.py assembles the document."""
 
-from churn.open_inference import DATATYPES, OUTPUTS, datatype
+from churn.http.open_inference import DATATYPES, OUTPUTS, datatype
 
 _JSON = "application/json"
 _ERROR = {_JSON: {"schema": {"$ref": "#/components/schemas/V2Error"}}}

@@ -3,9 +3,9 @@
 import json
 from json.encoder import encode_basestring_ascii
 
-from churn.explain import explain
-from churn.model import score
-from churn.schema import ID_FIELD
+from churn.core.explain import explain
+from churn.core.model import score
+from churn.core.schema import ID_FIELD
 
 PROBABILITY, DECISION = "churn_probability", "churn"  # the book's answer: the keys of every result
 _BOOK_ANSWER = '{"churn_probability": %r, "churn": %s}'
@@ -46,7 +46,7 @@ def prediction_columns(model, probabilities):
 def result_json(result):
     """A result as JSON text, exactly as json.dumps writes it, but faster: the book's answer, with or
     without a customerid and an explanation, written directly, each factor of the explanation as it
-    was written when it was made (churn.explain.Factor). A third of the encoder's time."""
+    was written when it was made (churn.core.explain.Factor). A third of the encoder's time."""
     named = ID_FIELD in result
     explained = "explanation" in result
     if len(result) != 2 + named + explained:

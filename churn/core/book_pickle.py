@@ -13,8 +13,8 @@ import pickle
 import sys
 import warnings
 
-from churn.artifact import MODEL_NAME, ModelError
-from churn.export import artifact_from_estimators, schema_from_vectorizer
+from churn.core.artifact import MODEL_NAME, ModelError
+from churn.core.export import artifact_from_estimators, schema_from_vectorizer
 
 # The globals a pickle of the book's (DictVectorizer, LogisticRegression) names: (module, name).
 ALLOWED_GLOBALS = frozenset(

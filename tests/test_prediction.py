@@ -5,8 +5,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from churn.results import DECISION, PROBABILITY, predictions, result_json
-from churn.schema import ID_FIELD, MAX_ID_INTEGER, MIN_ID_INTEGER, validate_customer
+from churn.core.prediction import DECISION, PROBABILITY, predictions, result_json
+from churn.core.schema import ID_FIELD, MAX_ID_INTEGER, MIN_ID_INTEGER, validate_customer
 
 _ids = st.one_of(
     st.text(max_size=128),

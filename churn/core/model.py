@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from churn.artifact import (
+from churn.core.artifact import (
     CARD_CHARTS,
     CARD_NAME,
     FORMAT_VERSION,
@@ -25,9 +25,9 @@ from churn.artifact import (
     content_sha256,
     version_of,
 )
-from churn.explain import ExplainerError, build_explainer
-from churn.pickles import artifact_from_pickle
-from churn.schema import ID_FIELD, MAX_NUMBER, MIN_NUMBER, NUMBER_TYPES, Schema, is_valid_id
+from churn.core.book_pickle import artifact_from_pickle
+from churn.core.explain import ExplainerError, build_explainer
+from churn.core.schema import ID_FIELD, MAX_NUMBER, MIN_NUMBER, NUMBER_TYPES, Schema, is_valid_id
 
 _PICKLE_MAGIC = b"\x80"  # first byte of every pickle of protocol 2 or newer
 
@@ -43,7 +43,7 @@ class ChurnModel:
     threshold: float
     metadata: dict
     sha256: str  # of the artifact's content: identifies the model
-    explainer: object = None  # churn.explain.Explainer, when the artifact has the training means
+    explainer: object = None  # churn.core.explain.Explainer, when the artifact has the training means
     card: dict = None  # file name -> bytes: the model card and its charts, when they are beside the artifact
     # The weights as logit() reads them, in the order it adds them (the fields sorted, categorical then
     # numerical): each categorical field's {value: weight}, each number's weight, and a customer's
@@ -192,7 +192,7 @@ def logit(model, customer):
 def score_prepared(model, raw):
     """The churn probability of `raw` if it is a customer exactly as validation returns one (the
     model's fields, and at most a valid customerid besides; each categorical value one the model was
-    trained on, each number in range), else None: then validate it (churn.schema) and score() it.
+    trained on, each number in range), else None: then validate it (churn.core.schema) and score() it.
 
     The most common request: checked and scored in one pass over its fields, made in C (map), where
     validating, then scoring took two in Python; a served /predict was 9 % faster for it. A property

@@ -10,8 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from churn.customer_files import InputError, csv_customers
-from churn.features import FIELDS, TARGET, prepare_customer
+from churn.core.customer_files import InputError, csv_customers
+from churn.core.features import FIELDS, TARGET, prepare_customer
 
 DATA_FILE_NAME = "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 DATA_URL = (
@@ -20,7 +20,7 @@ DATA_URL = (
 )
 DATA_SHA256 = "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a"
 # Where a downloaded copy is kept: data/ in the project, which git ignores.
-DEFAULT_DATA_PATH = Path(__file__).resolve().parent.parent / "data" / DATA_FILE_NAME
+DEFAULT_DATA_PATH = Path(__file__).resolve().parents[2] / "data" / DATA_FILE_NAME
 _DOWNLOAD_TIMEOUT_SECONDS = 30
 _CHUNK_BYTES = 1 << 16
 

@@ -1,16 +1,16 @@
 """The customers a request sends and the answer of their scores, within bounds on what they cost.
 
-A small body (churn.web.SMALL_BODY_BYTES) is read and decoded whole. A larger one is read as it is
+A small body (churn.http.web.SMALL_BODY_BYTES) is read and decoded whole. A larger one is read as it is
 parsed, one customer at a time, each validated at once and refused past the request's limit, so that
 what a request holds is its valid customers, whatever its body holds. Long work goes in turns
-(churn/turns.py), and a large answer is streamed, each piece made as the client takes the last.
+(churn/http/turns.py), and a large answer is streamed, each piece made as the client takes the last.
 Standard library only.
 """
 
 import itertools
 from typing import NamedTuple
 
-from churn.customer_files import (
+from churn.core.customer_files import (
     InputError,
     InvalidJSON,
     JSONReader,
@@ -19,12 +19,12 @@ from churn.customer_files import (
     csv_pieces,
     json_customers,
 )
-from churn.explain import DEFAULT_TOP
-from churn.model import score, score_prepared
-from churn.results import predictions, result, result_json
-from churn.schema import InvalidCustomer, compact, describe, validate_customer
-from churn.turns import Turns, customers_per_turn, parts_in_turns
-from churn.web import (
+from churn.core.explain import DEFAULT_TOP
+from churn.core.model import score, score_prepared
+from churn.core.prediction import predictions, result, result_json
+from churn.core.schema import InvalidCustomer, compact, describe, validate_customer
+from churn.http.turns import Turns, customers_per_turn, parts_in_turns
+from churn.http.web import (
     CSV_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
     HTTPError,
@@ -152,7 +152,7 @@ def hold_for(model, explain_top):
 
 def scored(model, raw):
     """(the customer as validation returns it, its churn probability): a customer already in the
-    model's spelling in one pass (churn.model.score_prepared), any other validated, then scored."""
+    model's spelling in one pass (churn.core.model.score_prepared), any other validated, then scored."""
     probability = score_prepared(model, raw)
     if probability is not None:
         return raw, probability

@@ -10,10 +10,10 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 import train
-from churn.artifact import ModelError
-from churn.model import load_model, model_from_artifact, score
-from churn.pickles import artifact_from_pickle
-from churn.schema import validate_customer
+from churn.core.artifact import ModelError
+from churn.core.book_pickle import artifact_from_pickle
+from churn.core.model import load_model, model_from_artifact, score
+from churn.core.schema import validate_customer
 
 
 class _Gadget:

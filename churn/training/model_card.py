@@ -1,15 +1,15 @@
 """MODEL_CARD.md: what the shipped model is, how good it is, and what it is for, and the charts it
-embeds (churn/charts.py). Written by train.py.
+embeds (churn/training/charts.py). Written by train.py.
 
 Training-time only (numpy, matplotlib); the service serves the files, never imports this.
 """
 
 import numpy as np
 
-from churn.artifact import CARD_CHARTS, version_of
-from churn.charts import calibration_svg, coefficients_svg, roc_svg
-from churn.data import DATA_URL
-from churn.features import CATEGORICAL, NUMERICAL
+from churn.core.artifact import CARD_CHARTS, version_of
+from churn.core.features import CATEGORICAL, NUMERICAL
+from churn.training.charts import calibration_svg, coefficients_svg, roc_svg
+from churn.training.data import DATA_URL
 
 STRONGEST = 10
 DECILES = 10

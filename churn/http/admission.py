@@ -1,7 +1,7 @@
 """How many large requests a process serves at once. The others wait their turn for a moment, then
 are turned away with 503 and Retry-After, instead of queueing without end. Standard library only.
 
-A large request (churn.web.is_large: a body over 64 KiB, or of unknown length) holds its place from
+A large request (churn.http.web.is_large: a body over 64 KiB, or of unknown length) holds its place from
 before its body is read until the server is done with its answer (PEP 3333's close: under gunicorn,
 its last byte sent; waitress reads a body whole before the app sees it and buffers the answer): the
 memory and CPU that large requests take in a worker stay bounded, whatever clients send and however
@@ -12,7 +12,7 @@ import math
 import threading
 import time
 
-from churn.web import SMALL_BODY_BYTES, HTTPError
+from churn.http.web import SMALL_BODY_BYTES, HTTPError
 
 _POLL_SECONDS = 0.01
 

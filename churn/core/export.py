@@ -3,8 +3,8 @@
 Reads only the estimators' attributes: scikit-learn itself is not imported here.
 """
 
-from churn.artifact import FORMAT_VERSION, with_content_hash
-from churn.features import CATEGORICAL
+from churn.core.artifact import FORMAT_VERSION, with_content_hash
+from churn.core.features import CATEGORICAL
 
 DEFAULT_THRESHOLD = 0.5
 

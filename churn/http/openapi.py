@@ -5,8 +5,9 @@ docstring as the summary: a route added to the table without its description her
 the document, and the tests say so.
 """
 
-from churn import SERVICE_VERSION, openapi_v2
-from churn.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MAX_NUMBER, MIN_ID_INTEGER, MIN_NUMBER
+from churn import SERVICE_VERSION
+from churn.core.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MAX_NUMBER, MIN_ID_INTEGER, MIN_NUMBER
+from churn.http import openapi_v2
 
 # The book's example customer (Machine Learning Bookcamp, chapter 5).
 EXAMPLE_CUSTOMER = {

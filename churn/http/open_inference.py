@@ -10,9 +10,9 @@ data extension is not supported: tensors travel as JSON.
 """
 
 from churn import SERVICE_NAME, SERVICE_VERSION
-from churn.results import DECISION, PROBABILITY
-from churn.text import echo, json_type
-from churn.turns import in_turns
+from churn.core.messages import echo, json_type
+from churn.core.prediction import DECISION, PROBABILITY
+from churn.http.turns import in_turns
 
 PLATFORM = "python"  # the model runs as plain Python arithmetic (no framework at serve time)
 OUTPUTS = {PROBABILITY: "FP64", DECISION: "BOOL"}  # the book's answer, a tensor each
@@ -36,7 +36,7 @@ def server_metadata():
 
 
 def datatype(rule):
-    """The tensor data type of a customer field (a churn.schema.FieldRule)."""
+    """The tensor data type of a customer field (a churn.core.schema.FieldRule)."""
     if rule.values is None:
         return "FP64"
     return "BYTES" if all(isinstance(value, str) for value in rule.values) else "INT64"
@@ -87,7 +87,7 @@ def customers_of(request, schema, max_batch, columns=None):
 
 
 def read_request(reader, schema, max_batch):
-    """(request, columns) of the inference request that a churn.customer_files.JSONReader holds, for
+    """(request, columns) of the inference request that a churn.core.customer_files.JSONReader holds, for
     customers_of: its inputs read a value at a time, each checked as it is read (a value, or [value]),
     so that what is held is at most max_batch values per input, whatever the request holds."""
     if reader.peek() != "{":

@@ -23,16 +23,16 @@ import math
 import sys
 from collections.abc import Callable
 
-from churn.access_log import AccessLog
-from churn.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
-from churn.model import load_model
-from churn.text import whole_number
+from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
+from churn.core.messages import whole_number
+from churn.core.model import load_model
+from churn.http.access_log import AccessLog
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_BATCH = 10_000
 DEFAULT_PORT = 9696
 EXIT_CANNOT_START = 4  # gunicorn's APP_LOAD_ERROR
-# Bounds on slow clients, which both servers keep (gunicorn.conf.py, churn/waitress_server.py): the
+# Bounds on slow clients, which both servers keep (gunicorn.conf.py, churn/server/waitress_server.py): the
 # headers of a request, and the wait for the next request on a kept-alive connection, within
 # KEEPALIVE_SECONDS; no byte either way for IDLE_SECONDS closes a connection; a request must be
 # received and answered within REQUEST_SECONDS.
@@ -56,7 +56,7 @@ class Settings:
     access_log: Callable[[str], None] | None = None  # takes one line per request; None: no access log
     # Large requests (a body over 64 KiB) served at once by a process, from reading their body to
     # sending their answer's last byte; how many more may wait, and for how long, before a 503
-    # (churn/admission.py). A worker is one CPU's worth of Python: more at once only share it.
+    # (churn/http/admission.py). A worker is one CPU's worth of Python: more at once only share it.
     large_requests: int = 4
     large_requests_waiting: int = 2
     large_request_wait_seconds: float = 2.0
@@ -91,9 +91,9 @@ def listen_port(environ):
 
 
 def worker_count(environ, usable_cpus):
-    """gunicorn's workers: WEB_CONCURRENCY, else one per CPU of the `usable_cpus` (churn/cpus.py),
+    """gunicorn's workers: WEB_CONCURRENCY, else one per CPU of the `usable_cpus` (churn/server/cpus.py),
     rounded up. One is enough: a worker serves its other connections between the turns of a large
-    request (churn/turns.py); and the served /predict was 0.83 of the floor app with one per CPU, 0.76
+    request (churn/http/turns.py); and the served /predict was 0.83 of the floor app with one per CPU, 0.76
     with two (bench/benchmark.py), which spent the difference switching between them."""
     return _positive_int(environ, "WEB_CONCURRENCY", max(1, math.ceil(usable_cpus)))
 

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 
-from churn.text import ECHO_CHARS
+from churn.core.messages import ECHO_CHARS
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # nothing that could forge a log line or header

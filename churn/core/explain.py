@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
-from churn.text import echo, whole_number
+from churn.core.messages import echo, whole_number
 
 DEFAULT_TOP = 3
 ALL = "all"

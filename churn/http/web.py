@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from typing import NamedTuple
 
-from churn.text import TOO_DEEP, TOO_MANY_DIGITS, echo, whole_number
+from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS, echo, whole_number
 
 JSON_CONTENT_TYPE = "application/json"
 CSV_CONTENT_TYPE = "text/csv"
@@ -22,10 +22,10 @@ STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HT
 _READ_CHUNK_BYTES = 64 * 1024
 # A body up to this size is read whole and decoded at once: a customer, or a batch of about 100. A
 # larger one (or one of unknown length) is a large request: read as it is parsed, and admitted by
-# churn/admission.py.
+# churn/http/admission.py.
 SMALL_BODY_BYTES = 64 * 1024
 # The most a streamed answer hands the server in one write: a quarter of the socket's send buffer
-# (churn/config.py: SEND_BUFFER_BYTES), so that a write into a full buffer waits for a slow reader
+# (churn/http/config.py: SEND_BUFFER_BYTES), so that a write into a full buffer waits for a slow reader
 # to take a quarter of it, not for the whole answer.
 PIECE_BYTES = 64 * 1024
 NOT_UTF8 = "the body is not valid UTF-8"

@@ -15,8 +15,8 @@ import dataclasses
 import math
 from collections import Counter
 
-from churn.features import normalise, prepare_customer, text_pattern
-from churn.text import echo_value, json_repr, json_type
+from churn.core.features import normalise, prepare_customer, text_pattern
+from churn.core.messages import echo_value, json_repr, json_type
 
 # Every number a field takes lies in [MIN_NUMBER, MAX_NUMBER]: never negative, and far beyond any
 # tenure or charge, which keeps the arithmetic meaningful.

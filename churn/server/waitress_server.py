@@ -6,11 +6,11 @@ by Transfer-Encoding, so that one smuggled behind it was answered.
 
 - up to CONNECTION_LIMIT connections at once (select() on Windows allows fewer: WINDOWS_CONNECTION_LIMIT);
 - a connection without a byte for IDLE_SECONDS is closed, checked every second; sockets send from a
-  buffer of SEND_BUFFER_BYTES (churn/config.py says why);
+  buffer of SEND_BUFFER_BYTES (churn/http/config.py says why);
 - a request not received and answered within REQUEST_SECONDS is closed (waitress has no such limit);
 - a body over MAX_BODY_BYTES gets 413 from its headers, before any of it is read;
 - Content-Length with Transfer-Encoding, or Transfer-Encoding in HTTP/1.0, gets 400 and is closed;
-- threads: one per large request that may run or wait (churn/admission.py), and LIGHT_THREADS more, so
+- threads: one per large request that may run or wait (churn/http/admission.py), and LIGHT_THREADS more, so
   that a probe or a single customer never waits behind large requests;
 - on Linux, the threads share two malloc arenas: glibc gives each thread its own, and memory one
   thread freed was not reused by another (16 slow readers of large answers: a peak 62 MiB over idle,
@@ -28,14 +28,14 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import BaseWSGIServer, TcpWSGIServer, create_server
 
-from churn.config import IDLE_SECONDS, REQUEST_SECONDS, SEND_BUFFER_BYTES
+from churn.http.config import IDLE_SECONDS, REQUEST_SECONDS, SEND_BUFFER_BYTES
 
 CONNECTION_LIMIT = 1000
 WINDOWS_CONNECTION_LIMIT = 500  # Python's select() takes at most 512 sockets on Windows
 LIGHT_THREADS = 4
 MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's malloc.h
-_log = logging.getLogger("churn.waitress_server")
+_log = logging.getLogger("churn.server.waitress_server")
 
 
 def adjustments(settings, listen, platform=sys.platform):
@@ -103,7 +103,7 @@ class _BoundedServer(TcpWSGIServer):
     channel_class = _StrictChannel
 
     def set_socket_options(self, conn):
-        """waitress's options for a new connection, and the send buffer churn/config.py sizes."""
+        """waitress's options for a new connection, and the send buffer churn/http/config.py sizes."""
         super().set_socket_options(conn)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 

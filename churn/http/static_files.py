@@ -11,9 +11,9 @@ import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
-from churn.web import Response
+from churn.http.web import Response
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 PAGE = "index.html"
 # URL path -> file in STATIC_DIR: the page's script, style and icon. The page itself is GET / for a browser.
 STATIC_FILES = {"/static/app.js": "app.js", "/static/style.css": "style.css", "/static/favicon.svg": "favicon.svg"}
