@@ -32,3 +32,13 @@ def reference_probability(artifact, customer):
     if logit < 0:  # the same function, written so that exp() cannot overflow
         return math.exp(logit) / (1 + math.exp(logit))
     return 1 / (1 + math.exp(-logit))
+
+
+def documentation_files(project_dir):
+    """The user's documentation: the README, then docs/ by name."""
+    return [project_dir / "README.md", *sorted((project_dir / "docs").glob("*.md"))]
+
+
+def documentation_text(project_dir):
+    """The README and docs/ as one text, in that order, for tests that find an example by its words."""
+    return "\n".join(path.read_text() for path in documentation_files(project_dir))

@@ -76,8 +76,8 @@ def test_elastic_beanstalk_rolls_out_by_health_and_drains_before_stopping(projec
 
 
 def _deploy_commands(project_dir, platform):
-    """The commands of the README's Deploy section for one platform (its ### heading), one per line."""
-    readme = _read(project_dir, "README.md")
+    """The commands of the documentation's Deploy section for one platform (its ### heading), one per line."""
+    readme = _read(project_dir, "docs/deploy.md")
     section = readme[readme.index(f"### {platform}\n") :].split("\n### ", 1)[0].split("\n## ", 1)[0]
     blocks = re.findall(r"^```bash\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
     return [line for block in blocks for line in block.splitlines()]
@@ -93,7 +93,7 @@ def test_readme_docker_commands_run_the_image_they_build_on_its_exposed_port(pro
     [tag] = re.fullmatch(r"docker build -t (\S+) \.", build).groups()
     host_port, container_port, image = re.fullmatch(r"docker run --rm -p (\d+):(\d+) (\S+)", run).groups()
     assert image == tag and container_port == _exposed_port(project_dir)
-    assert host_port == "9696"  # where every other example of the README calls the service
+    assert host_port == "9696"  # where every other documented example calls the service
 
 
 def test_readme_elastic_beanstalk_commands_name_one_environment_and_a_full_platform(project_dir):

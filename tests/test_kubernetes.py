@@ -158,7 +158,7 @@ def test_each_container_listens_where_it_says_and_is_probed_and_served_there(cor
 
 def test_the_pods_run_the_dockerfiles_image_as_its_non_root_user_with_no_privilege(core, kserve, project_dir):
     [uid] = re.findall(r"^USER (\d+):\d+$", (project_dir / "Dockerfile").read_text(), re.MULTILINE)
-    [tag] = re.findall(r"docker build -t (\S+) \.", (project_dir / "README.md").read_text())[:1]
+    [tag] = re.findall(r"docker build -t (\S+) \.", (project_dir / "docs" / "deploy.md").read_text())[:1]
     for owner, pod_security, container, _ in _pod_containers(core, kserve):
         security = {**pod_security, **container["securityContext"]}
         assert security["runAsNonRoot"] is True and security["runAsUser"] == int(uid) != 0, owner

@@ -1,8 +1,11 @@
-"""The README's examples are real: run them against a live server and compare with what it shows.
+"""The examples of the README and docs/ are real: run them against a live server and compare with what
+they show.
 
-What the examples print depends on the model in model/. They always must have the shape the README
-shows; their numbers must be the README's when model/ holds the model the README was written
-from (it names its version). After a retrain they differ, and only that comparison is skipped.
+What the examples print depends on the model in model/. They always must have the shape the
+documentation shows; their numbers must be the documentation's when model/ holds the model it was
+written from (the README names its version). After a retrain they differ, and only that comparison
+is skipped. The data set's path in an example is the one train.py downloads to; here it is the
+tests' copy (../shared/data or $CHURN_DATA).
 """
 
 import ast
@@ -11,27 +14,32 @@ import io
 import itertools
 import json
 import math
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from helpers import skip_or_fail
+from churn.training.data import DATA_FILE_NAME
+from helpers import documentation_files, documentation_text, skip_or_fail
 
 BOOK_URL = "http://localhost:9696"
+DOCUMENTED_DATA = f"data/{DATA_FILE_NAME}"  # where train.py downloads the data set
 EXAMPLES_VERSION = re.compile(r"answers of the shipped model, version `([0-9a-f]{12})`")
 
 
 @pytest.fixture(scope="module")
 def readme_text(project_dir):
-    return (project_dir / "README.md").read_text()
+    """The README and docs/, as one text."""
+    return documentation_text(project_dir)
 
 
 @pytest.fixture(scope="module")
 def readme_blocks(readme_text):
-    """The README's fenced code blocks, in order, as (language, text)."""
+    """The fenced code blocks of the README and docs/, in order, as (language, text)."""
     return re.findall(r"^```(\w*)\n(.*?)^```$", readme_text, flags=re.MULTILINE | re.DOTALL)
 
 
@@ -114,24 +122,26 @@ def test_readme_curl_examples_answer_what_the_readme_shows(readme_blocks, readme
         assert _same(answer, shown), f"{command}\nanswered {answer}"
 
 
-def _csv_example(readme_blocks, serve, project_dir):
-    """What the README's CSV upload prints against a live server, and what the README shows."""
+def _csv_example(readme_blocks, serve, project_dir, data_path):
+    """What the documented CSV upload prints against a live server, and what the documentation shows."""
     command, shown = _block_after(readme_blocks, "bash", "-H 'Content-Type: text/csv'")
+    assert f"@{DOCUMENTED_DATA}" in command
     server = serve("gunicorn")
-    result = subprocess.run(
-        command.replace(BOOK_URL, server.url), shell=True, cwd=project_dir, capture_output=True, text=True, check=True
-    )
+    command = command.replace(BOOK_URL, server.url).replace(f"@{DOCUMENTED_DATA}", f"@{data_path}")
+    result = subprocess.run(command, shell=True, cwd=project_dir, capture_output=True, text=True, check=True)
     return list(csv.reader(io.StringIO(result.stdout))), list(csv.reader(io.StringIO(shown)))
 
 
-def test_readme_csv_upload_answers_csv_in_the_shape_the_readme_shows(readme_blocks, serve, project_dir):
-    printed, shown = _csv_example(readme_blocks, serve, project_dir)
+def test_readme_csv_upload_answers_csv_in_the_shape_the_readme_shows(readme_blocks, serve, project_dir, data_path):
+    printed, shown = _csv_example(readme_blocks, serve, project_dir, data_path)
     assert printed[0] == shown[0] and len(printed) == len(shown)
     assert [row[0] for row in printed] == [row[0] for row in shown]
 
 
-def test_readme_csv_upload_answers_what_the_readme_shows(readme_blocks, serve, project_dir, readme_describes_model):
-    printed, shown = _csv_example(readme_blocks, serve, project_dir)
+def test_readme_csv_upload_answers_what_the_readme_shows(
+    readme_blocks, serve, project_dir, data_path, readme_describes_model
+):
+    printed, shown = _csv_example(readme_blocks, serve, project_dir, data_path)
     for row, shown_row in zip(printed[1:], shown[1:], strict=True):
         assert math.isclose(float(row[1]), float(shown_row[1]), rel_tol=1e-12) and row[2] == shown_row[2], row
 
@@ -185,11 +195,14 @@ def test_readme_test_command_is_what_ci_runs(readme_blocks, project_dir):
 
 
 def _run_example(readme_blocks, marker, project_dir, data_path=None):
-    """Run the README's command containing `marker` (data path and interpreter this run's); return
-    (what it printed, what the README shows)."""
+    """Run the documented command containing `marker` (the data set and interpreter this run's); return
+    (what it printed, what the documentation shows)."""
     command, shown = _block_after(readme_blocks, "bash", marker)
-    arguments = [str(data_path) if data_path and arg.endswith(".csv") else arg for arg in command.split()[1:]]
-    result = subprocess.run([sys.executable, *arguments], cwd=project_dir, capture_output=True, text=True, check=True)
+    arguments = [str(data_path) if arg == DOCUMENTED_DATA else arg for arg in command.split()[1:]]
+    env = {**os.environ, "CHURN_DATA": str(data_path)} if data_path else None  # where train.py looks first
+    result = subprocess.run(
+        [sys.executable, *arguments], cwd=project_dir, env=env, capture_output=True, text=True, check=True
+    )
     return result.stdout, shown
 
 
@@ -198,7 +211,7 @@ def _prediction_and_verdict(text):
 
 
 def test_readme_offline_scoring_example_prints_like_the_books_script(readme_blocks, project_dir, model):
-    printed, shown = _run_example(readme_blocks, "predict.py ../shared/examples/customer.json", project_dir)
+    printed, shown = _run_example(readme_blocks, "predict.py examples/customer.json", project_dir)
     probability, verdict = _prediction_and_verdict(printed)
     assert _prediction_and_verdict(shown)
     assert verdict == ("Churn" if float(probability) >= model.threshold else "Not churn")
@@ -207,7 +220,7 @@ def test_readme_offline_scoring_example_prints_like_the_books_script(readme_bloc
 def test_readme_offline_scoring_example_shows_the_models_probability(
     readme_blocks, project_dir, book_probability, readme_describes_model
 ):
-    _, shown = _block_after(readme_blocks, "bash", "predict.py ../shared/examples/customer.json")
+    _, shown = _block_after(readme_blocks, "bash", "predict.py examples/customer.json")
     probability, _ = _prediction_and_verdict(shown)
     assert abs(float(probability) - book_probability) <= 0.0005 + 1e-12  # three decimals, rounded
 
@@ -218,7 +231,8 @@ def _scored_file(readme_blocks, project_dir, data_path, tmp_path):
     command, shown = readme_blocks[index][1], readme_blocks[index + 2][1]
     output = tmp_path / "scores.csv"
     replaced = {"scores.csv": str(output)}
-    arguments = [replaced.get(arg, str(data_path) if arg.endswith(".csv") else arg) for arg in command.split()[1:]]
+    replaced[DOCUMENTED_DATA] = str(data_path)
+    arguments = [replaced.get(arg, arg) for arg in command.split()[1:]]
     subprocess.run([sys.executable, *arguments], cwd=project_dir, capture_output=True, check=True)
     shown_rows = list(csv.reader(io.StringIO(shown)))
     with open(output, newline="") as file:
@@ -252,3 +266,74 @@ def test_readme_cross_validation_example_is_what_train_prints(readme_blocks, pro
         for printed_number, shown_number in zip(printed_row[1:], shown_row[1:], strict=True):
             # Three decimals: equal up to the rounding of the last one, whatever side of it a CPU lands on.
             assert abs(float(printed_number) - float(shown_number)) <= 0.001 + 1e-9, (printed_row, shown_row)
+
+
+README_MAX_BYTES = 12 * 1024
+# Options whose value is a file or folder the command writes, not one it reads.
+_OUTPUT_OPTIONS = ("--output", "--output-dir")
+_PATH = re.compile(r"@?([\w.-]*/[\w./-]*|[\w.-]+\.(?:py|txt|in|json|csv|yaml))")
+
+
+def test_readme_is_short_enough_to_read_in_five_minutes(project_dir):
+    assert (project_dir / "README.md").stat().st_size <= README_MAX_BYTES
+
+
+def _documented_commands(project_dir):
+    """Each shell command line of the README and docs/, split as the shell splits it."""
+    blocks = re.findall(r"^```(?:bash|powershell)\n(.*?)^```$", documentation_text(project_dir), re.M | re.S)
+    return [shlex.split(line.replace("\\", "/")) for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def _paths_read_and_written(words):
+    """The project paths a command names: (those it reads, those it writes)."""
+    read, written = [], []
+    for before, word in itertools.pairwise(["", *words]):
+        match = _PATH.fullmatch(word)
+        if match and "://" not in word:
+            (written if before in _OUTPUT_OPTIONS else read).append(match.group(1))
+    return read, written
+
+
+def test_documented_commands_name_only_files_a_clone_has(project_dir):
+    for words in _documented_commands(project_dir):
+        read, _ = _paths_read_and_written(words)
+        for path in read:
+            made_by_the_commands = path.startswith((".venv/", "deployment/")) or path == DOCUMENTED_DATA
+            assert made_by_the_commands or (project_dir / path).exists(), f"{' '.join(words)}: no {path} in a clone"
+
+
+def test_git_ignores_what_documented_commands_write(project_dir):
+    if not (project_dir / ".git").exists():
+        pytest.skip("not a git checkout")
+    written = [path for words in _documented_commands(project_dir) for path in _paths_read_and_written(words)[1]]
+    written += [".venv/", DOCUMENTED_DATA]
+    assert written and all(
+        subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=project_dir).returncode == 0
+        for path in written
+    ), written
+
+
+def test_paths_read_and_written_tell_outputs_from_inputs():
+    words = shlex.split("python predict.py data/x.csv --explain --output scores.csv --model model/m.json")
+    assert _paths_read_and_written(words) == (["predict.py", "data/x.csv", "model/m.json"], ["scores.csv"])
+
+
+def _links(path):
+    return re.findall(r"\]\(([^)\s]+)\)", path.read_text())
+
+
+def _anchors(path):
+    """The anchors GitHub makes for a Markdown file's headings."""
+    headings = re.findall(r"^#+ (.*)$", path.read_text(), re.M)
+    return {re.sub(r"[^\w -]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_every_link_between_the_documents_reaches_a_file_and_heading_that_exist(project_dir):
+    for document in documentation_files(project_dir):
+        for link in _links(document):
+            if re.match(r"[a-z]+:", link):
+                continue
+            target, _, anchor = link.partition("#")
+            target = (document.parent / target).resolve() if target else document
+            assert target.exists(), f"{document.name}: {link}"
+            assert not anchor or anchor in _anchors(target), f"{document.name}: {link}"

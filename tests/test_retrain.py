@@ -1,7 +1,8 @@
-"""Retraining as the README says works, and the tests still pass on the model it makes.
+"""Retraining as the documentation says works, and the tests still pass on the model it makes.
 
-Each test copies the project to a temporary directory (with ../shared beside it, as here) and runs
-the README's retraining command there, so the model/ of this checkout is never touched.
+Each test copies the project to a temporary directory (with ../shared beside it, as here, and the
+data set in its data/, where train.py downloads it) and runs the documented retraining command there,
+so the model/ of this checkout is never touched.
 """
 
 import csv
@@ -14,6 +15,8 @@ import sys
 
 import pytest
 
+from churn.training.data import DATA_FILE_NAME
+
 pytestmark = pytest.mark.slow
 
 # Everything but what does not depend on the model (the benchmark, slow clients) and this module
@@ -24,18 +27,20 @@ _COPY_IGNORES = shutil.ignore_patterns(".git", ".venv", "data", "__pycache__", "
 
 
 @pytest.fixture
-def project_copy(project_dir, tmp_path):
-    """A copy of the project, with the same ../shared beside it."""
+def project_copy(project_dir, tmp_path, data_path):
+    """A copy of the project, with the same ../shared beside it and the data set in data/."""
     copy = tmp_path / "project"
     shutil.copytree(project_dir, copy, ignore=_COPY_IGNORES)
+    (copy / "data").mkdir()
+    shutil.copyfile(data_path, copy / "data" / DATA_FILE_NAME)
     (tmp_path / "shared").symlink_to(project_dir.parent / "shared", target_is_directory=True)
     return copy
 
 
 @pytest.fixture(scope="module")
 def retraining_example(project_dir):
-    """The README's retraining command and the output it shows."""
-    text = (project_dir / "README.md").read_text()
+    """The documented retraining command and the output it shows."""
+    text = (project_dir / "docs" / "model.md").read_text()
     section = text[text.index("## Retraining") :]
     command, shown = re.findall(r"^```\w*\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)[:2]
     assert command.startswith(".venv/bin/python train.py")
@@ -43,13 +48,14 @@ def retraining_example(project_dir):
 
 
 def _train(copy, arguments):
+    env = {key: value for key, value in os.environ.items() if key != "CHURN_DATA"}  # data/ of the copy, as documented
     return subprocess.run(
-        [sys.executable, *arguments], cwd=copy, capture_output=True, text=True, check=True, timeout=300
+        [sys.executable, *arguments], cwd=copy, env=env, capture_output=True, text=True, check=True, timeout=300
     ).stdout
 
 
 def _masked(output, copy):
-    """The output with what may differ from the README's run masked: the folder, and how many Newton
+    """The output with what may differ from the documented run masked: the folder, and how many Newton
     steps the last digits of one CPU's arithmetic needed."""
     output = output.replace(str(copy), "…")
     return re.sub(r"\d+ liblinear iterations, \d+ Newton steps?", "N liblinear iterations, N Newton steps", output)
@@ -69,7 +75,7 @@ def test_the_suite_passes_on_a_model_retrained_with_other_data_and_C(
     arguments, _ = retraining_example
     other_data = project_copy.parent / "other-customers.csv"
     _write_every_row_but_each_tenth(data_path, other_data)
-    _train(project_copy, [*[str(other_data) if arg.endswith(".csv") else arg for arg in arguments], "--C", "0.01"])
+    _train(project_copy, [*arguments, "--data", str(other_data), "--C", "0.01"])
     metadata = json.loads((project_copy / "model" / "churn-model.json").read_text())["metadata"]
     assert metadata["C"] == 0.01 and metadata["training_rows"] < shipped_artifact["metadata"]["training_rows"]
 
