@@ -12,9 +12,11 @@ rest and counts what it skipped.
 """
 
 import argparse
+import contextlib
 import io
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -186,7 +188,7 @@ def main(argv=None):
     """Score the input the command line names; return the exit status."""
     args = parse_args(argv)
     try:
-        with open(args.output, "w", encoding="utf-8", newline="") if args.output else _stdout() as out:
+        with _whole_or_nothing(args.output) if args.output else _stdout() as out:
             return run(args, out)
     except InputError as error:
         hint = "" if args.skip_invalid else " (--skip-invalid scores the other rows)"
@@ -198,6 +200,29 @@ def main(argv=None):
     except (OSError, ModelError, UsageError) as error:
         print(f"predict.py: error: {error}", file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def _whole_or_nothing(path):
+    """The output file, written to a temporary file beside it and renamed over it only when the run
+    succeeds: a bad row, an interrupt or a full disk leaves no partial file, and an earlier one intact."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with open(handle, "w", encoding="utf-8", newline="") as out:
+            yield out
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600, as open() would have made it
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _stdout():

@@ -8,6 +8,8 @@ Writes churn-model.bin, the book's pickle of (DictVectorizer, LogisticRegression
 churn-model.json, the portable artifact the service reads without scikit-learn, and MODEL_CARD.md.
 """
 
+from __future__ import annotations  # the annotations name scikit-learn classes, which may be missing
+
 import argparse
 import json
 import os
@@ -17,20 +19,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import sklearn
-from sklearn.feature_extraction import DictVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import KFold, train_test_split
-
 from churn.core.artifact import CARD_NAME, MODEL_NAME, ModelError
 from churn.core.book_pickle import artifact_from_pickle
 from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.core.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
 from churn.training.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
-from churn.training.fitting import TrainingError, fit
-from churn.training.model_card import card_charts, model_card
+
+# The development requirements: without them --help still works, and training says in one line what
+# to install (as --export does).
+DEVELOPMENT_PACKAGES = ("numpy", "scipy", "sklearn", "matplotlib")
+try:
+    import numpy as np
+    import sklearn
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import KFold, train_test_split
+
+    from churn.training.fitting import TrainingError, fit
+    from churn.training.model_card import card_charts, model_card
+except ModuleNotFoundError as error:
+    if (error.name or "").split(".")[0] not in DEVELOPMENT_PACKAGES:
+        raise
+    MISSING_PACKAGE = error.name
+else:
+    MISSING_PACKAGE = None
 
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "model"
 PICKLE_NAME = "churn-model.bin"
@@ -224,6 +237,13 @@ def main(argv=None, default_data_path=DEFAULT_DATA_PATH):
     args = parse_args(argv)
     if args.export:
         return _export_command(args.export, args.output_dir)
+    if MISSING_PACKAGE:
+        print(
+            f"train.py: error: training needs the development requirements (no module named {MISSING_PACKAGE!r}); "
+            "install them with .venv/bin/pip install --require-hashes -r requirements-dev.txt",
+            file=sys.stderr,
+        )
+        return 2
     try:
         data_path = locate_dataset(args.data, default=default_data_path, url=args.data_url)
         customers = read_customers(data_path)

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -93,6 +94,48 @@ def test_a_row_with_more_values_than_columns_stops_with_its_line_not_a_traceback
     result = _run(project_dir, path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"predict.py: {path}: line 3: 1 more values than the header has columns" in result.stderr
+
+
+def _customers_with_a_bad_third(book_customer, tmp_path):
+    customers = [dict(book_customer, customerid=str(number)) for number in range(5)]
+    customers[2]["tenure"] = -1
+    path = tmp_path / "customers.jsonl"
+    path.write_text("".join(json.dumps(customer) + "\n" for customer in customers))
+    return path
+
+
+def test_output_is_written_whole_or_not_at_all_when_a_later_row_fails(project_dir, tmp_path, book_customer):
+    output = tmp_path / "out" / "scores.csv"
+    output.parent.mkdir()
+    result = _run(project_dir, _customers_with_a_bad_third(book_customer, tmp_path), "--output", output)
+    assert result.returncode == 1 and "line 3: tenure" in result.stderr
+    assert list(output.parent.iterdir()) == []
+
+
+def test_a_failed_run_leaves_an_earlier_output_as_it_was(project_dir, tmp_path, book_customer):
+    output = tmp_path / "scores.csv"
+    output.write_text("an earlier run\n")
+    result = _run(project_dir, _customers_with_a_bad_third(book_customer, tmp_path), "--output", output)
+    assert result.returncode == 1 and output.read_text() == "an earlier run\n"
+
+
+def test_a_successful_run_replaces_the_output_with_a_file_others_may_read(project_dir, tmp_path, book_customer):
+    output = tmp_path / "out" / "scores.csv"
+    output.parent.mkdir()
+    result = _run(
+        project_dir, _customers_with_a_bad_third(book_customer, tmp_path), "--skip-invalid", "--output", output
+    )
+    assert result.returncode == 0
+    assert [row["customerid"] for row in csv.DictReader(io.StringIO(output.read_text()))] == ["0", "1", "3", "4"]
+    assert list(output.parent.iterdir()) == [output]
+    if os.name == "posix":
+        assert output.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_a_missing_file_is_one_clear_error(project_dir, tmp_path):

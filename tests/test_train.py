@@ -2,6 +2,8 @@ import hashlib
 import json
 import math
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -234,3 +236,34 @@ def test_model_card_confusion_matrix_adds_up_to_the_test_split(trained_dir, arti
 def test_shipped_model_card_belongs_to_the_shipped_model():
     card = (train.DEFAULT_OUTPUT_DIR / "MODEL_CARD.md").read_text()
     assert json.loads(SHIPPED_MODEL.read_text())["sha256"] in card
+
+
+# train.py as run where the development requirements are not installed: their imports fail.
+_WITHOUT_DEVELOPMENT_REQUIREMENTS = """
+import runpy, sys
+for name in ("numpy", "scipy", "sklearn", "matplotlib"):
+    sys.modules[name] = None
+sys.argv = ["train.py", *sys.argv[1:]]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+def _train_without_development_requirements(project_dir, *arguments):
+    return subprocess.run(
+        [sys.executable, "-c", _WITHOUT_DEVELOPMENT_REQUIREMENTS, *arguments],
+        cwd=project_dir, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_train_help_works_without_the_development_requirements(project_dir):
+    result = _train_without_development_requirements(project_dir, "--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: train.py") and result.stderr == ""
+
+
+def test_training_without_the_development_requirements_says_in_one_line_what_to_install(project_dir, tmp_path):
+    result = _train_without_development_requirements(project_dir, "--output-dir", tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("train.py: error: training needs the development requirements")
+    assert "pip install --require-hashes -r requirements-dev.txt" in line
+    assert list(tmp_path.iterdir()) == []
