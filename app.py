@@ -40,6 +40,7 @@ from churn.core.explain import CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
 from churn.core.messages import echo
 from churn.core.model import describe_model
 from churn.core.prediction import prediction_columns
+from churn.http import openapi, openapi_v2
 from churn.http.access_log import REQUEST_ID_HEADER, access_line, request_id
 from churn.http.admission import Admission
 from churn.http.config import Settings
@@ -63,6 +64,7 @@ from churn.http.open_inference import (
     server_metadata,
 )
 from churn.http.openapi import openapi_document
+from churn.http.routing import V2, V2_MODEL, V2_VERSION, Route, Router
 from churn.http.static_files import STATIC_FILES, asset, file_response, page_response, static_assets
 from churn.http.web import (
     CSV_CONTENT_TYPE,
@@ -84,29 +86,27 @@ from churn.http.web import (
 )
 
 CARD_PATH = "/model/card"
-V2 = "/v2"
-_V2_MODELS = f"{V2}/models/"
 HTML_CONTENT_TYPE = "text/html"
 _VARY_ACCEPT = (("Vary", "Accept"),)
 _ANSWER_TYPES = (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)
 
 
+# The handlers: (environ, model, settings) -> Response. What each answers is its row in ROUTES.
+
+
 def index(environ, model, settings):
-    """An index of the service: its model version and routes; a browser gets the page instead."""
     if _wants_page(environ):
         return page_response(environ, _VARY_ACCEPT)
-    routes = {f"{method} {path}": handler.__doc__.splitlines()[0] for (method, path), handler in ROUTES.items()}
+    routes = {f"{route.method} {route.path}": route.summary for route in ROUTES}
     document = {"service": SERVICE_NAME, "model_version": model.version, "routes": routes}
     return json_response(200, document, _VARY_ACCEPT)
 
 
 def ping(environ, model, settings):
-    """Health check: answers PONG."""
     return Response(200, TEXT_CONTENT_TYPE, b"PONG")
 
 
 def predict(environ, model, settings):
-    """Score a customer (JSON object), a batch (JSON array) or a file (CSV, JSON lines); ?explain=true says why."""
     explain_top = _explain_top(environ.get("QUERY_STRING"), model)
     kind = media_type(environ)
     accept = environ.get("HTTP_ACCEPT")
@@ -124,44 +124,36 @@ def predict(environ, model, settings):
 
 
 def model_info(environ, model, settings):
-    """The deployed model: version, training date and rows, test AUC, threshold, features."""
     return json_response(200, describe_model(model))
 
 
-def openapi(environ, model, settings):
-    """The OpenAPI 3.1 document of this service, with the model's fields and allowed values."""
-    document = openapi_document(model, ROUTES, OPEN_PATHS, settings.max_batch, settings.api_key is not None)
+def openapi_json(environ, model, settings):
+    document = openapi_document(model, ROUTES, settings.max_batch, settings.api_key is not None)
     return json_response(200, document)
 
 
 def v2_live(environ, model, settings):
-    """Open Inference Protocol: the server is live (a liveness probe)."""
     return json_response(200, {"live": True})
 
 
 def v2_ready(environ, model, settings):
-    """Open Inference Protocol: the server is ready: its model is loaded and checked (a readiness probe)."""
     # The app exists only around a loaded, checked model: anything that reaches it may be scored.
     return json_response(200, {"ready": True})
 
 
 def v2_server_metadata(environ, model, settings):
-    """Open Inference Protocol: the server's name, version and extensions (none)."""
     return json_response(200, server_metadata())
 
 
 def v2_model_metadata(environ, model, settings):
-    """Open Inference Protocol: the model's name, version, inputs (one per field) and outputs."""
     return json_response(200, model_metadata(model.name, model.version, model.schema))
 
 
 def v2_model_ready(environ, model, settings):
-    """Open Inference Protocol: the model is ready."""
     return json_response(200, {"name": model.name, "ready": True})
 
 
 def v2_infer(environ, model, settings):
-    """Open Inference Protocol: score the customers of a columnar request, exactly as /predict does."""
     if environ.get(BINARY_HEADER) is not None:
         raise HTTPError(400, "the binary tensor data extension is not supported: send the tensors as JSON")
     # The protocol's body is JSON whatever Content-Type says: tritonclient sends none, curl -d a form's.
@@ -188,42 +180,59 @@ def _inference_request(environ, model, settings):
 
 
 def static_file(environ, model, settings):
-    """A file of the page: its script, style or icon."""
     return file_response(environ, static_assets()[STATIC_FILES[environ["PATH_INFO"]]])
 
 
 def model_card_file(environ, model, settings):
-    """The model card (Markdown) or one of its charts (SVG), as train.py wrote them beside the model."""
     name = environ["PATH_INFO"].rpartition("/")[2]
     if not model.card or name not in model.card:
         raise HTTPError(404, f"this model has no {name} beside it; train.py writes the card and its charts")
     return file_response(environ, asset(name, model.card[name]))
 
 
-# The Open Inference Protocol's paths of the served model, by its name and, optionally, version: a
-# request's path is matched with the model's own name and version in their place (_route).
-V2_MODEL, V2_VERSION = f"{V2}/models/{{model}}", f"{V2}/models/{{model}}/versions/{{version}}"
-ROUTES = {
-    ("GET", "/"): index,
-    ("GET", "/ping"): ping,
-    ("POST", "/predict"): predict,
-    ("GET", "/model"): model_info,
-    ("GET", "/openapi.json"): openapi,
-    **{("GET", path): static_file for path in STATIC_FILES},
-    **{("GET", f"{CARD_PATH}/{name}"): model_card_file for name in (CARD_NAME, *CARD_CHARTS)},
-    ("GET", f"{V2}/health/live"): v2_live,
-    ("GET", f"{V2}/health/ready"): v2_ready,
-    ("GET", V2): v2_server_metadata,
-    **{("GET", base): v2_model_metadata for base in (V2_MODEL, V2_VERSION)},
-    **{("GET", f"{base}/ready"): v2_model_ready for base in (V2_MODEL, V2_VERSION)},
-    **{("POST", f"{base}/infer"): v2_infer for base in (V2_MODEL, V2_VERSION)},
-}
-# Open to anyone: the health checks, which platforms call without a key, and the page's files and the
-# model card (the page itself is GET / for a browser: see _is_open).
-OPEN_PATHS = frozenset(
-    {"/ping", f"{V2}/health/live", f"{V2}/health/ready", *STATIC_FILES}
-    | {path for _, path in ROUTES if path.startswith(CARD_PATH)}
-)
+# The routing table: the / index, /openapi.json and the API key check are built from its rows.
+_PUBLIC = False  # answered without the API key: health checks, and the page's files and card, which
+# hold no customer's data and score nothing
+
+
+def _not_for_the_page(environ):
+    """The index needs the key, but the page (/ for a browser) does not: it asks for the key itself."""
+    return not _wants_page(environ)
+
+
+ROUTES = (
+    Route("GET", "/", index, "An index of the service: its model version and routes; a browser gets the page instead.",
+          openapi.INDEX, needs_key=_not_for_the_page),
+    Route("GET", "/ping", ping, "Health check: answers PONG.", openapi.PING, needs_key=_PUBLIC),
+    Route("POST", "/predict", predict,
+          "Score a customer (JSON object), a batch (JSON array) or a file (CSV, JSON lines); ?explain=true says why.",
+          openapi.PREDICT),
+    Route("GET", "/model", model_info,
+          "The deployed model: version, training date and rows, test AUC, threshold, features.", openapi.MODEL_INFO),
+    Route("GET", "/openapi.json", openapi_json,
+          "The OpenAPI 3.1 document of this service, with the model's fields and allowed values.", openapi.OPENAPI),
+    *(Route("GET", path, static_file, "A file of the page: its script, style or icon.", openapi.STATIC_FILE,
+            needs_key=_PUBLIC) for path in STATIC_FILES),
+    *(Route("GET", f"{CARD_PATH}/{name}", model_card_file,
+            "The model card (Markdown) or one of its charts (SVG), as train.py wrote them beside the model.",
+            openapi.MODEL_CARD_FILE, needs_key=_PUBLIC) for name in (CARD_NAME, *CARD_CHARTS)),
+    Route("GET", f"{V2}/health/live", v2_live, "Open Inference Protocol: the server is live (a liveness probe).",
+          openapi_v2.LIVE, needs_key=_PUBLIC),
+    Route("GET", f"{V2}/health/ready", v2_ready,
+          "Open Inference Protocol: the server is ready: its model is loaded and checked (a readiness probe).",
+          openapi_v2.READY, needs_key=_PUBLIC),
+    Route("GET", V2, v2_server_metadata, "Open Inference Protocol: the server's name, version and extensions (none).",
+          openapi_v2.SERVER_METADATA),
+    *(Route("GET", base, v2_model_metadata,
+            "Open Inference Protocol: the model's name, version, inputs (one per field) and outputs.",
+            openapi_v2.MODEL_METADATA) for base in (V2_MODEL, V2_VERSION)),
+    *(Route("GET", f"{base}/ready", v2_model_ready, "Open Inference Protocol: the model is ready.",
+            openapi_v2.MODEL_READY) for base in (V2_MODEL, V2_VERSION)),
+    *(Route("POST", f"{base}/infer", v2_infer,
+            "Open Inference Protocol: score the customers of a columnar request, exactly as /predict does.",
+            openapi_v2.INFER) for base in (V2_MODEL, V2_VERSION)),
+)  # fmt: skip
+_ROUTER = Router(ROUTES)
 
 
 def create_app(model, settings=None):
@@ -296,55 +305,15 @@ def _error_response(environ, error):
     return error_response(error)
 
 
-def _allowed_methods(routes):
-    """path -> the methods it answers, HEAD wherever GET is."""
-    allowed = {}
-    for method, path in routes:
-        allowed.setdefault(path, []).extend([method, "HEAD"] if method == "GET" else [method])
-    return {path: sorted(methods) for path, methods in allowed.items()}
-
-
-_ALLOWED_METHODS = _allowed_methods(ROUTES)
-# The routes by their paths as requested, and those that name the model (a {placeholder}) by template.
-_EXACT_ROUTES = {route: handler for route, handler in ROUTES.items() if "{" not in route[1]}
-_TEMPLATE_ROUTES = {route: handler for route, handler in ROUTES.items() if "{" in route[1]}
-
-
 def _handler(environ, model, settings):
     """The handler of the request's route; 401, 404 or 405 when there is none for this client."""
-    path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
+    route, missing = _ROUTER.find(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), model)
     # The key first: without it, a client learns nothing, not even which paths or models exist.
-    if settings.api_key is not None and not _is_open(environ, path):
+    if settings.api_key is not None and (route is None or route.needs_key_for(environ)):
         _authorize(environ, settings.api_key)
-    method_route = "GET" if method == "HEAD" else method
-    handler, route = _EXACT_ROUTES.get((method_route, path)), path
-    if handler is None and path.startswith(_V2_MODELS):  # after the exact routes: /predict pays nothing
-        route = _route(path, model)
-        handler = _TEMPLATE_ROUTES.get((method_route, route))
-    if handler is None:
-        allowed = _ALLOWED_METHODS.get(route)
-        if allowed is None:
-            raise HTTPError(404, f"no such endpoint: {echo(path)}; see GET /openapi.json")
-        raise HTTPError(405, f"{path} does not accept {echo(method)}", headers=[("Allow", ", ".join(allowed))])
-    return handler
-
-
-def _route(path, model):
-    """The route of an inference protocol path: the model's name and version in it replaced by their
-    placeholders; 404 for another model or version."""
-    parts = path.split("/")  # "", "v2", "models", name, ["versions", version,] …
-    if parts[3] != model.name:
-        raise HTTPError(404, f"no model {echo(parts[3])} here; this server serves {model.name}")
-    parts[3] = "{model}"
-    if len(parts) > 5 and parts[4] == "versions":
-        if parts[5] != model.version:
-            raise HTTPError(404, f"model {model.name} has no version {echo(parts[5])}; it serves {model.version}")
-        parts[5] = "{version}"
-    return "/".join(parts)
-
-
-def _is_open(environ, path):
-    return path in OPEN_PATHS or (path == "/" and _wants_page(environ))
+    if route is None:
+        raise missing
+    return route.handler
 
 
 def _wants_page(environ):

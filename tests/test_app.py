@@ -385,7 +385,7 @@ def test_unexpected_error_gets_a_generic_500_and_the_traceback_goes_to_the_log(m
 def test_index_lists_the_service_its_model_version_and_every_route(app, model):
     index = app.get("/").json
     assert index["service"] == "churn prediction service" and index["model_version"] == model.version
-    assert set(index["routes"]) == {f"{method} {path}" for method, path in ROUTES}
+    assert set(index["routes"]) == {f"{route.method} {route.path}" for route in ROUTES}
     assert all(description and "\n" not in description for description in index["routes"].values())
 
 

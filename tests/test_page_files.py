@@ -7,7 +7,7 @@ import json
 import pytest
 import webtest
 
-from app import OPEN_PATHS, create_app
+from app import ROUTES, create_app
 from churn.core.artifact import CARD_CHARTS, CARD_NAME, with_content_hash
 from churn.core.model import load_model
 from churn.http.config import Settings
@@ -89,7 +89,9 @@ def locked(model):
 
 def test_with_an_api_key_the_page_and_its_files_need_none_but_the_json_index_does(locked):
     assert locked.get("/", headers={"Accept": BROWSER}).content_type == "text/html"
-    for path in sorted(OPEN_PATHS - {"/ping"}):
+    open_paths = {route.path for route in ROUTES if route.needs_key is False}
+    assert {"/ping", "/v2/health/live", "/v2/health/ready"} < open_paths
+    for path in sorted(open_paths - {"/ping"}):
         assert locked.get(path).status_int == 200, path
     assert locked.get("/", status=401).headers["WWW-Authenticate"] == "Bearer"
     assert locked.get("/", headers={"Accept": "application/json"}, status=401).json["status"] == 401

@@ -1,8 +1,7 @@
 """The service's OpenAPI 3.1 document, built from the app's routing table and the model's field rules.
 
-Each route's handler is documented here under its name (_OPERATIONS), with the first line of its
-docstring as the summary: a route added to the table without its description here fails to build
-the document, and the tests say so.
+Each row of the table (churn.http.routing.Route) names its summary and one of the operations below,
+and says whether it needs the API key.
 """
 
 from churn import SERVICE_VERSION
@@ -34,9 +33,9 @@ EXAMPLE_CUSTOMER = {
 }
 
 
-def openapi_document(model, routes, open_paths, max_batch, api_key_required):
-    """The OpenAPI document of `routes` ((method, path) -> handler), those outside `open_paths` behind
-    the API key when one is required, with the customer schema of the model's field rules."""
+def openapi_document(model, routes, max_batch, api_key_required):
+    """The OpenAPI document of `routes` (Route rows), those that need it behind the API key when one is
+    required, with the customer schema of the model's field rules."""
     document = {
         "openapi": "3.1.0",
         "info": {
@@ -44,7 +43,7 @@ def openapi_document(model, routes, open_paths, max_batch, api_key_required):
             "version": SERVICE_VERSION,
             "description": "How likely is a customer to churn? The Machine Learning Bookcamp churn model.",
         },
-        "paths": _paths(routes, open_paths, model, max_batch),
+        "paths": _paths(routes, model, max_batch),
         "components": {
             "schemas": {**_component_schemas(model.schema), **openapi_v2.schemas(model)},
             "responses": {**_error_responses(), **openapi_v2.responses()},
@@ -56,21 +55,21 @@ def openapi_document(model, routes, open_paths, max_batch, api_key_required):
     return document
 
 
-def _paths(routes, open_paths, model, max_batch):
+def _paths(routes, model, max_batch):
     paths = {}
-    for (method, path), handler in routes.items():
-        operation = _operation(handler, model, max_batch, secured=path not in open_paths)
-        if parameters := openapi_v2.path_parameters(path, model):
+    for route in routes:
+        operation = _operation(route, model, max_batch)
+        if parameters := openapi_v2.path_parameters(route.path, model):
             operation["parameters"] = parameters
-        paths.setdefault(path, {})[method.lower()] = operation
-        if method == "GET":  # the app answers HEAD wherever it answers GET
-            paths[path]["head"] = {**operation, "responses": _without_bodies(operation["responses"])}
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+        if route.method == "GET":  # the app answers HEAD wherever it answers GET
+            paths[route.path]["head"] = {**operation, "responses": _without_bodies(operation["responses"])}
     return paths
 
 
-def _operation(handler, model, max_batch, secured):
-    operation = {"summary": handler.__doc__.splitlines()[0], **_OPERATIONS[handler.__name__](model, max_batch)}
-    if not secured:
+def _operation(route, model, max_batch):
+    operation = {"summary": route.summary, **route.operation(model, max_batch)}
+    if route.needs_key is False:  # a route open to some requests only is documented as needing the key
         operation["security"] = []
         operation["responses"].pop("401", None)
     elif "401" not in operation["responses"]:
@@ -155,18 +154,15 @@ def _predict_results():
     }
 
 
-# Handler name -> (model, max_batch) -> the operation, but for its summary and security.
+# The operations of the app's routes: (model, max_batch) -> the operation, but for summary and security.
 _TEXT = {"schema": {"type": "string"}}
-_OPERATIONS = {
-    "index": _answers({**_json_ref("Index"), "text/html": _TEXT}),
-    "ping": _answers({"text/plain": {"schema": {"const": "PONG"}}}),
-    "predict": _predict_operation,
-    "model_info": _answers(_json_ref("ModelInfo")),
-    "openapi": _answers({"application/json": {"schema": {"type": "object"}}}),
-    "static_file": _answers({"text/javascript": _TEXT, "text/css": _TEXT, "image/svg+xml": _TEXT}),
-    "model_card_file": _answers({"text/markdown": _TEXT, "image/svg+xml": _TEXT}, missing=True),
-    **openapi_v2.OPERATIONS,
-}
+INDEX = _answers({**_json_ref("Index"), "text/html": _TEXT})
+PING = _answers({"text/plain": {"schema": {"const": "PONG"}}})
+PREDICT = _predict_operation
+MODEL_INFO = _answers(_json_ref("ModelInfo"))
+OPENAPI = _answers({"application/json": {"schema": {"type": "object"}}})
+STATIC_FILE = _answers({"text/javascript": _TEXT, "text/css": _TEXT, "image/svg+xml": _TEXT})
+MODEL_CARD_FILE = _answers({"text/markdown": _TEXT, "image/svg+xml": _TEXT}, missing=True)
 _PREDICT_ERRORS = {
     "400": "BadRequest",
     "408": "RequestTimeout",

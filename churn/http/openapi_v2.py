@@ -49,22 +49,18 @@ def _infer(model, max_batch):
 
 
 _BOOLEAN, _STRING = {"type": "boolean"}, {"type": "string"}
-# Handler name (app.py) -> (model, max_batch) -> its operation, but for its summary.
-OPERATIONS = {
-    "v2_live": _answers({"type": "object", "required": ["live"], "properties": {"live": _BOOLEAN}}),
-    "v2_ready": _answers({"type": "object", "required": ["ready"], "properties": {"ready": _BOOLEAN}}),
-    "v2_server_metadata": _answers({"$ref": "#/components/schemas/V2ServerMetadata"}),
-    "v2_model_metadata": _answers({"$ref": "#/components/schemas/V2ModelMetadata"}, ("404",)),
-    "v2_model_ready": _answers(
-        {
-            "type": "object",
-            "required": ["name", "ready"],
-            "properties": {"name": {"type": "string"}, "ready": _BOOLEAN},
-        },
-        ("404",),
-    ),
-    "v2_infer": _infer,
+# The operations of the protocol's routes: (model, max_batch) -> the operation, but for its summary.
+LIVE = _answers({"type": "object", "required": ["live"], "properties": {"live": _BOOLEAN}})
+READY = _answers({"type": "object", "required": ["ready"], "properties": {"ready": _BOOLEAN}})
+SERVER_METADATA = _answers({"$ref": "#/components/schemas/V2ServerMetadata"})
+MODEL_METADATA = _answers({"$ref": "#/components/schemas/V2ModelMetadata"}, ("404",))
+_MODEL_READY = {
+    "type": "object",
+    "required": ["name", "ready"],
+    "properties": {"name": {"type": "string"}, "ready": _BOOLEAN},
 }
+MODEL_READY = _answers(_MODEL_READY, ("404",))
+INFER = _infer
 # Status -> (the response's name, what it means), all with the protocol's {"error": …}.
 _ERRORS = {
     "400": ("V2BadRequest", "Not an inference request this model can answer; `error` says why (`row i: field: …`)"),
