@@ -39,6 +39,13 @@ from churn.core.customer_files import InputError, JSONReader
 from churn.core.explain import CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
 from churn.core.messages import echo
 from churn.core.model import describe_model
+from churn.core.output_formats import (
+    CSV_MEDIA_TYPE,
+    FORMAT_FOR_MEDIA_TYPE,
+    JSON_LINES_MEDIA_TYPE,
+    JSON_MEDIA_TYPE,
+    OUTPUT_FORMATS,
+)
 from churn.core.prediction import prediction_columns
 from churn.http import openapi, openapi_v2
 from churn.http.access_log import REQUEST_ID_HEADER, access_line, request_id
@@ -67,9 +74,6 @@ from churn.http.openapi import openapi_document
 from churn.http.routing import V2, V2_MODEL, V2_VERSION, Route, Router
 from churn.http.static_files import STATIC_FILES, asset, file_response, page_response, static_assets
 from churn.http.web import (
-    CSV_CONTENT_TYPE,
-    JSON_CONTENT_TYPE,
-    JSON_LINES_CONTENT_TYPE,
     STATUS_LINES,
     TEXT_CONTENT_TYPE,
     HTTPError,
@@ -88,7 +92,7 @@ from churn.http.web import (
 CARD_PATH = "/model/card"
 HTML_CONTENT_TYPE = "text/html"
 _VARY_ACCEPT = (("Vary", "Accept"),)
-_ANSWER_TYPES = (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)
+_ANSWER_TYPES = tuple(output.media_type for output in OUTPUT_FORMATS)
 
 
 # The handlers: (environ, model, settings) -> Response. What each answers is its row in ROUTES.
@@ -109,18 +113,24 @@ def ping(environ, model, settings):
 def predict(environ, model, settings):
     explain_top = _explain_top(environ.get("QUERY_STRING"), model)
     kind = media_type(environ)
-    accept = environ.get("HTTP_ACCEPT")
-    as_csv = bool(accept) and "csv" in accept and preferred(accept, _ANSWER_TYPES) == CSV_CONTENT_TYPE
+    answer_format = _answer_format(environ.get("HTTP_ACCEPT"))
     # No Vary: answers to POST are not cached without freshness, which these never carry.
-    if kind == JSON_CONTENT_TYPE:
+    if kind == JSON_MEDIA_TYPE:
         customers, one = json_body_customers(environ, model, settings, explain_top)
         if one is not None:
-            return one_customer_response(model, one, explain_top, as_csv)
-    elif kind in (CSV_CONTENT_TYPE, JSON_LINES_CONTENT_TYPE):
+            return one_customer_response(model, one, explain_top, answer_format)
+    elif kind in (CSV_MEDIA_TYPE, JSON_LINES_MEDIA_TYPE):
         customers = file_customers(kind, environ, model, settings, explain_top)
     else:
         raise _unsupported_media_type(environ)
-    return scores_response(model, customers, explain_top, as_csv)
+    return scores_response(model, customers, explain_top, answer_format)
+
+
+def _answer_format(accept):
+    """The OutputFormat the Accept header prefers; JSON without one, or for any type (*/*)."""
+    if not accept or accept == "*/*":  # most callers: no negotiation to pay for
+        return OUTPUT_FORMATS[0]
+    return FORMAT_FOR_MEDIA_TYPE[preferred(accept, _ANSWER_TYPES)]
 
 
 def model_info(environ, model, settings):
@@ -317,7 +327,7 @@ def _handler(environ, model, settings):
 
 
 def _wants_page(environ):
-    return preferred(environ.get("HTTP_ACCEPT"), (JSON_CONTENT_TYPE, HTML_CONTENT_TYPE)) == HTML_CONTENT_TYPE
+    return preferred(environ.get("HTTP_ACCEPT"), (JSON_MEDIA_TYPE, HTML_CONTENT_TYPE)) == HTML_CONTENT_TYPE
 
 
 def _authorize(environ, api_key):
@@ -368,5 +378,5 @@ def _unsupported_media_type(environ):
     return HTTPError(
         415,
         "send the body as JSON with 'Content-Type: application/json', or a file of customers as "
-        f"{CSV_CONTENT_TYPE} or {JSON_LINES_CONTENT_TYPE} (got {sent})",
+        f"{CSV_MEDIA_TYPE} or {JSON_LINES_MEDIA_TYPE} (got {sent})",
     )

@@ -5,10 +5,10 @@
     python predict.py customers.jsonl --format jsonl --explain
     cat customers.json | python predict.py -           # stdin: JSON object, array, JSON lines or CSV
 
-Writes CSV (customerid, churn_probability, churn) or JSON lines to stdout (or --output), reading
-and writing one customer at a time, so memory stays the same however large the input. A bad row
-stops the run with its line number and what is wrong (exit status 1); --skip-invalid scores the
-rest and counts what it skipped.
+Writes CSV (customerid, churn_probability, churn), a JSON array or JSON lines (--format) to stdout,
+or to --output (written whole or not at all), reading and writing one customer at a time, so memory
+stays the same however large the input. A bad row stops the run with its line number and what is
+wrong (exit status 1); --skip-invalid scores the rest and counts what it skipped.
 """
 
 import argparse
@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
-from churn.core.customer_files import WRITERS, InputError, csv_customers, json_customers
+from churn.core.customer_files import InputError, csv_customers, json_customers
 from churn.core.explain import ALL, CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
 from churn.core.model import load_model
+from churn.core.output_formats import FORMAT_NAMED
 from churn.core.prediction import predictions
 from churn.core.schema import InvalidCustomer, validate_customer
 
@@ -98,9 +99,13 @@ class _Progress:
             sys.stderr.write("\r\033[K")
 
 
-def score_stream(model, rows, writer, explain_top, skip_invalid, progress):
-    """Validate, score and write each customer; return (scored, skipped), or raise InputError."""
+class _Counts:
     scored = skipped = 0
+
+
+def score_stream(model, rows, explain_top, skip_invalid, progress, counts):
+    """Validate and score each customer: a list of its one result each, as OutputFormat.pieces takes
+    them; counts what it scored and skipped. Raises InputError for an invalid one but with skip_invalid."""
     for line, raw in rows:
         try:
             customer = _validate_or_raise(model, line, raw)
@@ -108,12 +113,11 @@ def score_stream(model, rows, writer, explain_top, skip_invalid, progress):
             if not skip_invalid:
                 raise
             print(f"predict.py: skipped {error}", file=sys.stderr)
-            skipped += 1
+            counts.skipped += 1
             continue
-        writer.write(predictions(model, [customer], explain_top)[0])
-        scored += 1
-        progress.update(scored + skipped)
-    return scored, skipped
+        yield predictions(model, [customer], explain_top)
+        counts.scored += 1
+        progress.update(counts.scored + counts.skipped)
 
 
 def run(args, out):
@@ -132,10 +136,12 @@ def run(args, out):
             return 0
         rows = _chain([row for row in (first, second) if row], rows)
         progress, started = _Progress(stream, size), time.monotonic()
-        writer = WRITERS[args.format or "csv"](out, explain_top)
-        scored, skipped = score_stream(model, rows, writer, explain_top, args.skip_invalid, progress)
+        counts = _Counts()
+        results = score_stream(model, rows, explain_top, args.skip_invalid, progress, counts)
+        for piece in FORMAT_NAMED[args.format or "csv"].pieces(results, explain_top):
+            out.write(piece)
     progress.finish()
-    _report(scored, skipped, time.monotonic() - started)
+    _report(counts.scored, counts.skipped, time.monotonic() - started)
     return 0
 
 
@@ -175,7 +181,7 @@ def parse_args(argv):
     """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", help="a .csv, .json or .jsonl file, or - for standard input")
-    parser.add_argument("--format", choices=sorted(WRITERS), help="output format (default csv)")
+    parser.add_argument("--format", choices=list(FORMAT_NAMED), help="output format (default csv)")
     parser.add_argument("--explain", action="store_true", help="add why: the largest contributions")
     parser.add_argument("--top", default=str(DEFAULT_TOP), help=f"factors per explanation, or {ALL} (default 3)")
     parser.add_argument("--skip-invalid", action="store_true", help="skip bad rows instead of stopping")

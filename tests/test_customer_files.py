@@ -6,7 +6,8 @@ import json
 import pytest
 
 from churn.core import customer_files
-from churn.core.customer_files import CSVWriter, InputError, csv_customers, json_customers, spreadsheet_safe
+from churn.core.customer_files import InputError, csv_customers, json_customers
+from churn.core.output_formats import OUTPUT_FORMATS, csv_pieces, spreadsheet_safe
 
 
 class _CountingStream(io.StringIO):
@@ -80,9 +81,30 @@ def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_made_text(cell, written)
     assert spreadsheet_safe(cell) == written
 
 
+_RESULTS = [
+    [{"customerid": "=1+2", "churn_probability": 0.25, "churn": False}],
+    [],
+    [{"customerid": -5, "churn_probability": 0.75, "churn": True}, {"churn_probability": 0.5, "churn": True}],
+]
+
+
 def test_scores_as_csv_neutralise_formula_ids_and_keep_numbers():
-    out = io.StringIO()
-    writer = CSVWriter(out, explain=False)
-    writer.write({"customerid": "=1+2", "churn_probability": 0.25, "churn": False})
-    writer.write({"customerid": -5, "churn_probability": 0.75, "churn": True})
-    assert out.getvalue() == "customerid,churn_probability,churn\n'=1+2,0.25,false\n-5,0.75,true\n"
+    written = "".join(csv_pieces(_RESULTS))
+    assert written == "customerid,churn_probability,churn\n'=1+2,0.25,false\n-5,0.75,true\n,0.5,true\n"
+
+
+def test_csv_of_no_results_is_the_header_alone():
+    assert "".join(csv_pieces([], explain_top=3)) == "customerid,churn_probability,churn,explanation\n"
+
+
+@pytest.mark.parametrize("output", OUTPUT_FORMATS, ids=lambda output: output.name)
+def test_every_output_format_writes_every_result_in_order_and_a_piece_per_list(output):
+    pieces = list(output.pieces(iter(_RESULTS)))
+    text = "".join(pieces)
+    if output.name == "json":
+        assert json.loads(text) == [result for results in _RESULTS for result in results]
+    elif output.name == "jsonl":
+        assert [json.loads(line) for line in text.splitlines()] == [r for results in _RESULTS for r in results]
+    else:
+        assert [row.split(",")[0] for row in text.splitlines()[1:]] == ["'=1+2", "-5", ""]
+    assert len(pieces) <= len(_RESULTS) + 2  # made as the results come, not all at the end

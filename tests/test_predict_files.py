@@ -10,6 +10,7 @@ import pytest
 import webtest
 
 from app import create_app
+from churn.core.output_formats import OUTPUT_FORMATS
 from churn.http.config import Settings
 from churn.http.customer_requests import MAX_REPORTED_ERRORS
 
@@ -63,8 +64,38 @@ def test_one_customer_sent_as_json_can_be_answered_as_csv(app, book_customer):
 
 
 @pytest.mark.parametrize("accept", ["*/*", "application/json", "text/csv;q=0.5, application/json", "text/html"])
-def test_json_is_the_answer_unless_csv_is_preferred(app, book_customer, accept):
+def test_json_is_the_answer_unless_another_format_is_preferred(app, book_customer, accept):
     assert app.post_json("/predict", [book_customer], headers={"Accept": accept}).content_type == "application/json"
+
+
+def test_json_lines_can_be_answered_as_json_lines_as_predict_py_writes_them(app, book_customer, project_dir, tmp_path):
+    customers = [book_customer, dict(book_customer, customerid="second", contract="month-to-month")]
+    body = "".join(json.dumps(customer) + "\n" for customer in customers)
+    answer = app.post("/predict?explain=true", body, content_type=JSON_LINES, headers={"Accept": JSON_LINES})
+    assert answer.content_type == JSON_LINES
+    assert [json.loads(line) for line in answer.text.splitlines()] == app.post_json(
+        "/predict?explain=true", customers
+    ).json
+    path, output = tmp_path / "customers.jsonl", tmp_path / "scores.jsonl"
+    path.write_text(body)
+    command = [sys.executable, "predict.py", str(path), "--explain", "--format", "jsonl", "--output", str(output)]
+    subprocess.run(command, cwd=project_dir, check=True, capture_output=True)
+    assert answer.body == output.read_bytes()
+
+
+def test_predict_py_writes_a_json_array_as_the_service_answers_a_batch(app, book_customer, project_dir, tmp_path):
+    customers = [book_customer, dict(book_customer, customerid=7590)]
+    path = tmp_path / "customers.json"
+    path.write_text(json.dumps(customers))
+    command = [sys.executable, "predict.py", str(path), "--format", "json"]
+    printed = subprocess.run(command, cwd=project_dir, check=True, capture_output=True).stdout
+    assert printed == app.post_json("/predict", customers).body
+
+
+def test_the_answer_formats_documented_are_the_ones_served(app):
+    document = app.get("/openapi.json").json
+    answers = document["paths"]["/predict"]["post"]["responses"]["200"]["content"]
+    assert set(answers) == {output.media_type for output in OUTPUT_FORMATS}
 
 
 def test_an_invalid_row_is_named_by_its_line_in_the_file(app, raw_csv):

@@ -1,21 +1,18 @@
-"""Customers read from files and their scores written to files: the formats that predict.py and
-POST /predict share.
+"""Customers read from files: the formats that predict.py and POST /predict share (their scores are
+written by churn.core.output_formats).
 
 Readers yield (line, raw customer) one at a time, the line where the customer is in the file, and
 raise InputError naming the line of anything that is not CSV or JSON. Memory stays bounded whatever
 the input: a customer (a JSON value, a CSV line) longer than MAX_CUSTOMER_CHARS raises TooLarge
-before it is decoded. Writers write one result at a time; a CSV cell that a spreadsheet would run as
-a formula is neutralised. Standard library only.
+before it is decoded. Standard library only.
 """
 
 import csv
-import io
 import json
 import re
 
 from churn.core.features import normalise
 from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS
-from churn.core.prediction import DECISION, PROBABILITY
 from churn.core.schema import ID_FIELD
 
 # The longest JSON value or CSV line read as one customer: a customer takes under 1 KiB, also in the
@@ -25,9 +22,6 @@ _CHUNK_CHARS = 1 << 16
 _JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
 _raw_decode = json.JSONDecoder().raw_decode
 _LONGEST_LITERAL = len("-Infinity")
-SCORE_COLUMNS = (ID_FIELD, PROBABILITY, DECISION)
-# OWASP's CSV injection advice: a text cell starting so is read as a formula by spreadsheets.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class InputError(ValueError):
@@ -221,53 +215,3 @@ def _lines(stream, max_chars):
         if len(line) > max_chars:
             raise TooLarge(f"line {number}: longer than {max_chars} characters")
         yield line
-
-
-def spreadsheet_safe(cell):
-    """A CSV cell as spreadsheets read it safely: text that begins like a formula (=, +, -, @, tab or
-    carriage return) gets a ' in front, so it stays text (OWASP); numbers and other text are unchanged."""
-    return "'" + cell if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) else cell
-
-
-class CSVWriter:
-    """Scores as CSV: customerid, churn_probability, churn, and with explanations their factors."""
-
-    def __init__(self, out, explain):
-        self.writer, self.explain = csv.writer(out, lineterminator="\n"), explain
-        self.writer.writerow([*SCORE_COLUMNS, *(["explanation"] if explain else [])])
-
-    def write(self, result):
-        """One result as a CSV row."""
-        row = [spreadsheet_safe(result.get(ID_FIELD, "")), repr(result[PROBABILITY]), str(result[DECISION]).lower()]
-        if self.explain:
-            row.append(spreadsheet_safe("; ".join(factor["text"] for factor in result["explanation"]["factors"])))
-        self.writer.writerow(row)
-
-
-def csv_pieces(result_lists, explain):
-    """Scores as CSVWriter writes them, as pieces of text: the header and the first list's rows, then
-    one piece per further list of results."""
-    out = io.StringIO()
-    writer = CSVWriter(out, explain)
-    for results in result_lists:
-        for result in results:
-            writer.write(result)
-        yield out.getvalue()
-        out.seek(0)
-        out.truncate()
-    if out.tell():  # no list at all: the header alone
-        yield out.getvalue()
-
-
-class JSONLinesWriter:
-    """Scores as JSON lines: each result as /predict answers it."""
-
-    def __init__(self, out, explain):
-        self.out = out
-
-    def write(self, result):
-        """One result as a JSON line."""
-        self.out.write(json.dumps(result) + "\n")
-
-
-WRITERS = {"csv": CSVWriter, "jsonl": JSONLinesWriter}

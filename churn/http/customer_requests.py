@@ -16,30 +16,20 @@ from churn.core.customer_files import (
     JSONReader,
     TooLarge,
     csv_customers,
-    csv_pieces,
     json_customers,
 )
 from churn.core.explain import DEFAULT_TOP
 from churn.core.model import score, score_prepared
+from churn.core.output_formats import CSV_MEDIA_TYPE, JSON_MEDIA_TYPE
 from churn.core.prediction import predictions, result, result_json
 from churn.core.schema import InvalidCustomer, compact, describe, validate_customer
 from churn.http.turns import Turns, customers_per_turn, parts_in_turns
-from churn.http.web import (
-    CSV_CONTENT_TYPE,
-    JSON_CONTENT_TYPE,
-    HTTPError,
-    Response,
-    body_text,
-    is_large,
-    json_array_pieces,
-    read_json,
-)
+from churn.http.web import HTTPError, Response, body_text, is_large, read_json
 
 MAX_REPORTED_ERRORS = 20
 NOT_CUSTOMERS = "the body must be a customer (JSON object) or a list of customers (JSON array)"
 EMPTY_FILE = "the body is empty; send customers as CSV with a header row, or as JSON lines"
 _POSITIONS = {"index": "customer", "line": "line", "row": "row"}  # where an invalid customer is -> its name
-_CSV_ANSWER_TYPE = f"{CSV_CONTENT_TYPE}; charset=utf-8"
 
 
 class CustomerLimit(NamedTuple):
@@ -106,7 +96,7 @@ def file_customers(kind, environ, model, settings, explain_top):
     """What hold_for holds of the customers of a file in the body (CSV, else JSON lines), each named by
     its line, as predict.py reads them."""
     text = body_text(environ, settings.max_body_bytes)
-    rows = csv_customers(text, model.schema.fields) if kind == CSV_CONTENT_TYPE else json_customers(text, False)
+    rows = csv_customers(text, model.schema.fields) if kind == CSV_MEDIA_TYPE else json_customers(text, False)
     limit = CustomerLimit("file", settings.max_batch, explain_top)
     try:
         customers = validated(rows, model, "line", limit, hold_for(model, explain_top))
@@ -128,17 +118,18 @@ def input_error(error, prefix=None):
     return HTTPError(400, f"{prefix}: {reason}")
 
 
-def one_customer_response(model, raw, explain_top, as_csv):
+def one_customer_response(model, raw, explain_top, answer_format):
     """200 with the answer for one customer, sent as a JSON object: the book's answer, explained or not,
-    or predict.py's CSV of it; 422 naming each invalid field."""
+    as a JSON object, or in another OutputFormat (a CSV row, a JSON line); 422 naming each invalid field."""
     try:
         customer, probability = scored(model, raw)
     except InvalidCustomer as invalid:
         raise HTTPError(422, str(invalid), errors=invalid.errors) from None
     answer = result(model, customer, probability, explain_top)
-    if as_csv:
-        return Response(200, _CSV_ANSWER_TYPE, "".join(csv_pieces([[answer]], explain_top)).encode("utf-8"))
-    return Response(200, JSON_CONTENT_TYPE, result_json(answer).encode())
+    if answer_format.media_type == JSON_MEDIA_TYPE:
+        return Response(200, JSON_MEDIA_TYPE, result_json(answer).encode())
+    text = "".join(answer_format.pieces([[answer]], explain_top))
+    return Response(200, answer_format.content_type, text.encode("utf-8"))
 
 
 def hold_for(model, explain_top):
@@ -191,21 +182,17 @@ def _unprocessable(shown, errors, position):
     return HTTPError(422, detail, errors=shown)
 
 
-def scores_response(model, held, explain_top, as_csv):
-    """200 with the results of what hold_for held: as a JSON array, or as predict.py's CSV. Streamed, a
-    turn's work at a time, when they are more than a turn's work."""
+def scores_response(model, held, explain_top, answer_format):
+    """200 with the results of what hold_for held, in an OutputFormat (a JSON array, CSV, JSON lines).
+    Streamed, a turn's work at a time, when they are more than a turn's work."""
     if explain_top:
         result_lists = (predictions(model, part, explain_top) for part in _turns_of(held, explain_top))
     else:
         result_lists = _turns_of(held, None)
-    if as_csv:
-        pieces = (text.encode("utf-8") for text in csv_pieces(result_lists, explain_top))
-    else:
-        pieces = json_array_pieces(result_lists)
-    content_type = _CSV_ANSWER_TYPE if as_csv else JSON_CONTENT_TYPE
+    pieces = (text.encode("utf-8") for text in answer_format.pieces(result_lists, explain_top))
     if len(held) <= customers_per_turn(explain_top):
-        return Response(200, content_type, b"".join(pieces))
-    return Response(200, content_type, pieces)
+        return Response(200, answer_format.content_type, b"".join(pieces))
+    return Response(200, answer_format.content_type, pieces)
 
 
 def _turns_of(held, explain_top):

@@ -151,6 +151,10 @@ def _predict_results():
             "schema": {"type": "string", "description": "with Accept: text/csv; the columns of predict.py's CSV"},
             "example": "customerid,churn_probability,churn\n8879-zkjof,0.0676,false\n",
         },
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "with Accept: application/x-ndjson; a result per line"},
+            "example": '{"customerid": "8879-zkjof", "churn_probability": 0.0676, "churn": false}\n',
+        },
     }
 
 

@@ -12,10 +12,8 @@ from http import HTTPStatus
 from typing import NamedTuple
 
 from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS, echo, whole_number
+from churn.core.output_formats import JSON_MEDIA_TYPE
 
-JSON_CONTENT_TYPE = "application/json"
-CSV_CONTENT_TYPE = "text/csv"
-JSON_LINES_CONTENT_TYPE = "application/x-ndjson"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
@@ -82,19 +80,7 @@ class StreamedBody:
 
 def json_response(status, document, headers=()):
     """`document` as JSON."""
-    return Response(status, JSON_CONTENT_TYPE, _encode_json(document).encode("utf-8"), headers)
-
-
-def json_array_pieces(item_lists):
-    """A JSON array of the items of `item_lists` (lists), as pieces of bytes: one per list. Joined,
-    the same bytes as json_response's body of the whole array."""
-    yield b"["
-    separator = b""
-    for items in item_lists:
-        if items:
-            yield separator + _encode_json(items)[1:-1].encode("utf-8")
-            separator = b", "
-    yield b"]"
+    return Response(status, JSON_MEDIA_TYPE, _encode_json(document).encode("utf-8"), headers)
 
 
 def error_response(error):
@@ -109,7 +95,7 @@ def error_response(error):
 def media_type(environ):
     """The request's media type, lower-cased, without parameters; 415 for a charset other than UTF-8."""
     content_type = environ.get("CONTENT_TYPE", "")
-    if content_type == JSON_CONTENT_TYPE:
+    if content_type == JSON_MEDIA_TYPE:
         return content_type  # the usual case, without parsing
     kind, *parameters = content_type.split(";")
     charset = next((p.split("=", 1)[1] for p in parameters if p.strip().lower().startswith("charset=")), "utf-8")
