@@ -36,7 +36,7 @@ import traceback
 from churn import SERVICE_NAME
 from churn.core.artifact import CARD_CHARTS, CARD_NAME
 from churn.core.customer_files import InputError, JSONReader
-from churn.core.explain import CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
+from churn.core.explain import DEFAULT_TOP, ExplainRequestError, requested_top
 from churn.core.messages import echo
 from churn.core.model import describe_model
 from churn.core.output_formats import (
@@ -63,6 +63,7 @@ from churn.http.customer_requests import (
 )
 from churn.http.open_inference import (
     BINARY_HEADER,
+    INFERENCE_REQUEST,
     ProtocolError,
     customers_of,
     inference_response,
@@ -181,7 +182,7 @@ def v2_infer(environ, model, settings):
 def _inference_request(environ, model, settings):
     """The inference request, and its inputs as columns when it was large and read a tensor at a time."""
     if not is_large(environ):
-        return read_json(environ, settings.max_body_bytes), None
+        return read_json(environ, settings.max_body_bytes, INFERENCE_REQUEST), None
     reader = JSONReader(body_text(environ, settings.max_body_bytes))
     try:
         return read_request(reader, model.schema, settings.max_batch)
@@ -359,18 +360,10 @@ _EXPLAIN_TOPS, _NOT_READ, _REMEMBERED_QUERIES = {}, object(), 256
 
 def _read_explain_top(query, model):
     parameters = query_parameters(query)
-    explain = parameters.get("explain", "false")
-    if explain not in ("true", "false", "1", "0"):
-        raise HTTPError(400, f"explain must be true or false, not {echo(explain)}")
     try:
-        top = parse_top(parameters.get("top", str(DEFAULT_TOP)), len(model.schema.fields))
-    except ValueError as error:
-        raise HTTPError(400, f"top {error}") from None
-    if explain in ("false", "0"):
-        return None
-    if model.explainer is None:
-        raise HTTPError(400, CANNOT_EXPLAIN)
-    return top
+        return requested_top(parameters.get("explain", "false"), parameters.get("top", str(DEFAULT_TOP)), model)
+    except ExplainRequestError as error:
+        raise HTTPError(400, str(error)) from None
 
 
 def _unsupported_media_type(environ):

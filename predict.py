@@ -22,7 +22,7 @@ from pathlib import Path
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
 from churn.core.customer_files import InputError, csv_customers, json_customers
-from churn.core.explain import ALL, CANNOT_EXPLAIN, DEFAULT_TOP, parse_top
+from churn.core.explain import ALL, DEFAULT_TOP, ExplainRequestError, requested_top
 from churn.core.model import load_model
 from churn.core.output_formats import FORMAT_NAMED
 from churn.core.prediction import predictions
@@ -147,14 +147,10 @@ def run(args, out):
 
 def _explain_top(args, model):
     """How many factors each explanation gives; None without --explain."""
-    if not args.explain:
-        return None
-    if model.explainer is None:
-        raise UsageError(f"--explain: {args.model}: {CANNOT_EXPLAIN}")
     try:
-        return parse_top(args.top, len(model.schema.fields))
-    except ValueError as error:
-        raise UsageError(f"--top {error}") from None
+        return requested_top(args.explain, args.top, model)
+    except ExplainRequestError as error:
+        raise UsageError(f"--{error}" if error.option else f"--explain: {args.model}: {error}") from None
 
 
 def _validate_or_raise(model, line, raw):

@@ -468,3 +468,25 @@ def test_with_api_key_an_unknown_path_gets_401_not_404(locked_app):
     response = locked_app.get("/nope", status=401)  # without the key, nothing says which paths exist
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert locked_app.get("/nope", headers={"Authorization": "Bearer s3cret-key"}, status=404).json["status"] == 404
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+@pytest.mark.parametrize(
+    ("path", "content_type", "expected"),
+    [
+        ("/predict", "application/json", "a customer as JSON"),
+        ("/predict", "text/csv", "customers as CSV with a header row, or as JSON lines"),
+        ("/v2/models/{name}/infer", "application/json", "an inference request as JSON"),
+    ],
+)
+def test_an_empty_body_says_what_to_send(model, path, content_type, expected, chunked):
+    framing = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True} if chunked else {}
+    environ = {
+        "PATH_INFO": path.format(name=model.name),
+        "CONTENT_TYPE": content_type,
+        "wsgi.input": io.BytesIO(b""),
+        **framing,
+    }
+    status, _, body = _call(create_app(model), CONTENT_LENGTH="0", **environ)
+    assert status.startswith("400")
+    assert (body.get("detail") or body.get("error")) == f"the body is empty; send {expected}"

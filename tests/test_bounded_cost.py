@@ -228,7 +228,7 @@ def test_a_large_inference_request_scores_as_a_small_one(app, model, book_custom
     [
         (b"{}," * 30_000 + b"{}", "row 0 of an input's data is an object, not a value"),
         (b"[1, 2]," * 30_000 + b"0", "row 0 of an input's data is an array, not a value"),
-        (b"0," * (MAX_BATCH + 1) + b"0", f"an input has more than {MAX_BATCH} rows"),
+        (b"0," * (MAX_BATCH + 1) + b"0", f"the request has more than {MAX_BATCH} customers"),
     ],
 )
 def test_a_large_inference_request_is_refused_at_its_first_bad_value(app, data, detail):

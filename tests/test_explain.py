@@ -1,12 +1,17 @@
 """Explanations are exact: base value + contributions = log-odds, on every real customer."""
 
+import dataclasses
+import json
 import math
 import pickle
+import subprocess
+import sys
 
 import pytest
 import webtest
 
 from app import create_app
+from churn.core.explain import ExplainRequestError, requested_top
 from churn.core.model import load_model
 from churn.http.config import MAX_BATCH
 from churn.http.customer_requests import CustomerLimit
@@ -77,3 +82,37 @@ def test_a_model_without_training_means_says_it_cannot_explain(tmp_path, book_cu
     response = app.post_json("/predict?explain=true", book_customer, status=400)
     assert "cannot explain" in response.json["detail"]
     assert app.get("/model").json["explains"] is False
+
+
+@pytest.mark.parametrize(
+    ("explain", "top", "option"),
+    [
+        ("maybe", "0", "explain"),  # explain first
+        ("false", "99", "top"),  # top always, also without explanations
+        ("true", "none", "top"),  # top before whether the model can explain
+    ],
+)
+def test_a_request_for_explanations_is_checked_in_one_order(model, explain, top, option):
+    cannot_explain = dataclasses.replace(model, explainer=None)
+    with pytest.raises(ExplainRequestError) as raised:
+        requested_top(explain, top, cannot_explain)
+    assert raised.value.option == option and str(raised.value).startswith(f"{option} must be")
+
+
+def test_a_model_that_cannot_explain_is_the_last_reason_and_only_when_explanations_are_asked_for(model):
+    cannot_explain = dataclasses.replace(model, explainer=None)
+    assert requested_top(False, "all", cannot_explain) is None
+    with pytest.raises(ExplainRequestError, match="cannot explain") as raised:
+        requested_top("1", "all", cannot_explain)
+    assert raised.value.option is None
+    assert requested_top(True, "all", model) == requested_top("true", str(len(model.schema.fields)), model)
+
+
+def test_the_service_and_predict_py_refuse_a_bad_top_alike(app, project_dir, tmp_path, book_customer):
+    detail = app.post_json("/predict?top=99", book_customer, status=400).json["detail"]
+    path = tmp_path / "customer.json"
+    path.write_text(json.dumps(book_customer))
+    printed = subprocess.run(
+        [sys.executable, "predict.py", str(path), "--top", "99"], cwd=project_dir, capture_output=True, text=True
+    )
+    assert printed.returncode == 2 and printed.stderr == f"predict.py: error: --{detail}\n"

@@ -69,6 +69,11 @@ def test_load_model_reads_the_shipped_artifact(model):
         (_artifact(intercept=float("nan")), "intercept is not a finite number"),
         (_artifact(weights={**TINY_ARTIFACT["weights"], "tenure": "big"}), "weight of 'tenure' is not a finite number"),
         (
+            _artifact(weights={**TINY_ARTIFACT["weights"], "tenure": 10**400}),
+            "weight of 'tenure' is not a finite number",
+        ),
+        (_artifact(weights={**TINY_ARTIFACT["weights"], "tenure": True}), "weight of 'tenure' is not a finite number"),
+        (
             _artifact(weights={**TINY_ARTIFACT["weights"], "contract=weekly": 1.0}),
             "weights for features the schema does not describe: contract=weekly",
         ),

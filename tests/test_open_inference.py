@@ -138,7 +138,7 @@ def test_columns_of_different_lengths_are_refused(app, model, book_customer):
 def test_the_batch_limit_of_predict_holds(model, book_customer):
     app = webtest.TestApp(create_app(model, Settings(max_batch=2)))
     request = inference_request([book_customer] * 3, model.schema)
-    assert _error(app, model, request) == "the request has 3 rows; the limit is 2 per request"
+    assert _error(app, model, request) == "the request has more than 2 customers; the limit is 2 per request"
 
 
 def test_binary_tensors_are_refused_clearly(app, model, book_customer):

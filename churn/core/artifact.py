@@ -9,6 +9,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from churn.core.messages import is_number
+
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "model" / "churn-model.json"
 FORMAT_VERSION = 1
 MODEL_NAME = "churn"  # what train.py and the pickle reader name the model (metadata.name)
@@ -44,6 +46,6 @@ def version_of(sha256):
 def checked_threshold(value):
     """`value` as the probability from which "churn" is true: a number strictly between 0 and 1;
     anything else raises ValueError, whose message completes "threshold …"."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+    if not is_number(value) or not 0 < value < 1:
         raise ValueError(f"must be a number between 0 and 1, not {value!r}")
     return float(value)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 
-from churn.core.messages import echo, whole_number
+from churn.core.messages import echo, is_finite_number, whole_number
 
 DEFAULT_TOP = 3
 ALL = "all"
@@ -40,7 +40,7 @@ def build_explainer(means, weights, schema, categorical_weights, intercept):
     if not isinstance(means, dict) or set(means) != set(weights):
         raise ExplainerError("feature_means must give a mean for every feature that has a weight")
     for feature, mean in means.items():
-        if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not math.isfinite(mean):
+        if not is_finite_number(mean):
             raise ExplainerError(f"the mean of {feature!r} is not a finite number: {mean!r}")
     categorical = {}
     for field, by_value in categorical_weights.items():
@@ -65,6 +65,36 @@ def parse_top(text, fields):
     if number is None or not 1 <= number <= fields or text[0] == "0":
         raise ValueError(f"must be a whole number from 1 to {fields}, or {ALL}, not {echo(text)}")
     return number
+
+
+class ExplainRequestError(ValueError):
+    """Explanations asked for in a way that cannot be met. The message is whole ("top must be …");
+    `option` names what to change ("explain", "top"), None when it is the model that cannot explain."""
+
+    def __init__(self, message, option=None):
+        super().__init__(message)
+        self.option = option
+
+
+_EXPLAIN_VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+
+def requested_top(explain, top, model):
+    """How many factors of each explanation to give, None when none is asked for. `explain` is a bool
+    or its text ("true", "false", "1", "0"), `top` the text of a count or "all": checked in that
+    order, both always, then whether the model can explain. Raises ExplainRequestError."""
+    wanted = explain if isinstance(explain, bool) else _EXPLAIN_VALUES.get(explain)
+    if wanted is None:
+        raise ExplainRequestError(f"explain must be true or false, not {echo(explain)}", "explain")
+    try:
+        count = parse_top(top, len(model.schema.fields))
+    except ValueError as error:
+        raise ExplainRequestError(f"top {error}", "top") from None
+    if not wanted:
+        return None
+    if model.explainer is None:
+        raise ExplainRequestError(CANNOT_EXPLAIN)
+    return count
 
 
 def explain(explainer, customer, top=DEFAULT_TOP):

@@ -1,10 +1,27 @@
-"""Reading and repeating what callers write: whole numbers given as text, values shown as JSON
-writes them, and short echoes of either in error messages. Standard library only."""
+"""Reading and repeating what callers write: JSON numbers, whole numbers given as text, values shown
+as JSON writes them, and short echoes of either in error messages. Standard library only."""
+
+import math
 
 ECHO_CHARS = 40  # the longest piece of a caller's text repeated back in a message or a log line
 # Why JSON that the standard library could not decode is refused, in the caller's terms.
 TOO_DEEP = "it is nested too deeply"
 TOO_MANY_DIGITS = "it has a number with too many digits"
+
+
+def is_number(value):
+    """A JSON number: an int or a float, never a bool (True is an int in Python)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_finite_number(value):
+    """A JSON number that a float can hold: not NaN, not infinite, not an int beyond a float's range."""
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int of more than about 308 digits
+        return False
 
 
 def whole_number(text):

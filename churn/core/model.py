@@ -27,6 +27,7 @@ from churn.core.artifact import (
 )
 from churn.core.book_pickle import artifact_from_pickle
 from churn.core.explain import ExplainerError, build_explainer
+from churn.core.messages import is_finite_number
 from churn.core.schema import ID_FIELD, MAX_NUMBER, MIN_NUMBER, NUMBER_TYPES, Schema, is_valid_id
 
 _PICKLE_MAGIC = b"\x80"  # first byte of every pickle of protocol 2 or newer
@@ -303,7 +304,7 @@ def _finite_weights(weights):
 
 
 def _finite(number, what):
-    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+    if not is_finite_number(number):
         raise ModelError(f"{what} is not a finite number: {number!r}")
     return float(number)
 

@@ -12,11 +12,10 @@ The contract, shared by the service and offline scoring:
 """
 
 import dataclasses
-import math
 from collections import Counter
 
 from churn.core.features import normalise, prepare_customer, text_pattern
-from churn.core.messages import echo_value, json_repr, json_type
+from churn.core.messages import echo_value, is_finite_number, is_number, json_repr, json_type
 
 # Every number a field takes lies in [MIN_NUMBER, MAX_NUMBER]: never negative, and far beyond any
 # tenure or charge, which keeps the arithmetic meaningful.
@@ -180,9 +179,9 @@ def _category_problem(value, allowed):
 
 
 def _number_problem(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         return f"must be a number, not {echo_value(value)}"
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not is_finite_number(value):  # an int goes on to the bounds
         return "must be a finite number"
     if value < MIN_NUMBER:
         return f"must not be negative, got {echo_value(value)}"

@@ -24,11 +24,13 @@ from churn.core.output_formats import CSV_MEDIA_TYPE, JSON_MEDIA_TYPE
 from churn.core.prediction import predictions, result, result_json
 from churn.core.schema import InvalidCustomer, compact, describe, validate_customer
 from churn.http.turns import Turns, customers_per_turn, parts_in_turns
-from churn.http.web import HTTPError, Response, body_text, is_large, read_json
+from churn.http.web import HTTPError, Response, body_text, empty_body, is_large, read_json
 
 MAX_REPORTED_ERRORS = 20
 NOT_CUSTOMERS = "the body must be a customer (JSON object) or a list of customers (JSON array)"
-EMPTY_FILE = "the body is empty; send customers as CSV with a header row, or as JSON lines"
+# What to send, said when the body is empty.
+JSON_CUSTOMERS = "a customer as JSON"
+FILE_OF_CUSTOMERS = "customers as CSV with a header row, or as JSON lines"
 _POSITIONS = {"index": "customer", "line": "line", "row": "row"}  # where an invalid customer is -> its name
 
 
@@ -61,7 +63,7 @@ def json_body_customers(environ, model, settings, explain_top):
     """The customers of a JSON body: (what hold_for holds of them, None) for a batch (a JSON array), or
     (None, the customer as sent) for one customer (a JSON object): one_customer_response answers it."""
     if not is_large(environ):
-        payload = read_json(environ, settings.max_body_bytes)
+        payload = read_json(environ, settings.max_body_bytes, JSON_CUSTOMERS)
         if type(payload) is dict:
             return None, payload
         if not isinstance(payload, list):
@@ -78,7 +80,7 @@ def json_body_customers(environ, model, settings, explain_top):
 def _read_json_customers(reader, model, settings, explain_top):
     first = reader.peek()
     if not first:
-        raise HTTPError(400, "the body is empty; send a customer as JSON")
+        raise empty_body(JSON_CUSTOMERS)
     if first == "[":
         items = (value for _, value in reader.array_items())
         limit = CustomerLimit("batch", settings.max_batch, explain_top)
@@ -101,9 +103,9 @@ def file_customers(kind, environ, model, settings, explain_top):
     try:
         customers = validated(rows, model, "line", limit, hold_for(model, explain_top))
     except InputError as error:
-        raise HTTPError(400, EMPTY_FILE) if text.blank else input_error(error) from None
+        raise empty_body(FILE_OF_CUSTOMERS) if text.blank else input_error(error) from None
     if text.blank:
-        raise HTTPError(400, EMPTY_FILE)
+        raise empty_body(FILE_OF_CUSTOMERS)
     return customers
 
 

@@ -12,7 +12,9 @@ data extension is not supported: tensors travel as JSON.
 from churn import SERVICE_NAME, SERVICE_VERSION
 from churn.core.messages import echo, json_type
 from churn.core.prediction import DECISION, PROBABILITY
+from churn.http.customer_requests import CustomerLimit
 from churn.http.turns import in_turns
+from churn.http.web import empty_body
 
 PLATFORM = "python"  # the model runs as plain Python arithmetic (no framework at serve time)
 OUTPUTS = {PROBABILITY: "FP64", DECISION: "BOOL"}  # the book's answer, a tensor each
@@ -23,6 +25,7 @@ DATATYPES = (
     "FP16", "FP32", "FP64", "BF16", "BYTES",
 )  # fmt: skip
 BINARY_HEADER = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"  # set by a client that sends binary tensors
+INFERENCE_REQUEST = "an inference request as JSON"  # what to send, said when the body is empty
 NO_INPUTS = "the request must have inputs: a list of tensors, one per field of the model"
 
 
@@ -90,7 +93,10 @@ def read_request(reader, schema, max_batch):
     """(request, columns) of the inference request that a churn.core.customer_files.JSONReader holds, for
     customers_of: its inputs read a value at a time, each checked as it is read (a value, or [value]),
     so that what is held is at most max_batch values per input, whatever the request holds."""
-    if reader.peek() != "{":
+    first = reader.peek()
+    if not first:
+        raise empty_body(INFERENCE_REQUEST)
+    if first != "{":
         customers_of(reader.value()[0], schema, max_batch)  # names what the request is instead
     request, columns = {}, None
     for key in reader.object_keys():
@@ -124,7 +130,7 @@ def _read_data(reader, max_batch):
     values, texts = [], {}
     for _ in in_turns(reader.array_slots()):
         if len(values) == max_batch:
-            raise ProtocolError(f"an input has more than {max_batch} rows; the limit is {max_batch} per request")
+            raise CustomerLimit("request", max_batch).error()
         value, _ = reader.value()
         if isinstance(value, dict) or (isinstance(value, list) and (len(value) != 1 or _is_nested(value[0]))):
             raise ProtocolError(f"row {len(values)} of an input's data is {json_type(value)}, not a value")
@@ -189,7 +195,7 @@ def _values(name, shape, data, max_batch):
     if not (isinstance(shape, list) and 1 <= len(shape) <= 2 and _is_count(shape[0]) and shape[1:] in ([], [1])):
         raise ProtocolError(f"input {name}: shape must be [n] or [n, 1] (a column of n customers), not {shape!r}")
     if shape[0] > max_batch:
-        raise ProtocolError(f"the request has {shape[0]} rows; the limit is {max_batch} per request")
+        raise CustomerLimit("request", max_batch).error()
     if not isinstance(data, list):
         raise ProtocolError(f"input {name}: data must be a list of its {shape[0]} values")
     values = [item[0] if isinstance(item, list) and len(item) == 1 and len(shape) == 2 else item for item in data]

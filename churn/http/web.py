@@ -190,14 +190,20 @@ def decode_utf8(body):
         raise HTTPError(400, NOT_UTF8) from None
 
 
-def read_json(environ, max_body_bytes):
-    """The JSON document the body holds (read_body's limits apply); 400 saying why when it holds none."""
+def empty_body(expected):
+    """The 400 for a body with nothing in it; `expected` says what to send ("a customer as JSON")."""
+    return HTTPError(400, f"the body is empty; send {expected}")
+
+
+def read_json(environ, max_body_bytes, expected):
+    """The JSON document the body holds (read_body's limits apply); 400 saying why when it holds none,
+    and what to send (`expected`) when it is empty."""
     text = decode_utf8(read_body(environ, max_body_bytes))
     try:
         return _decode_json(text)
     except json.JSONDecodeError as error:
         if not text.strip():
-            raise HTTPError(400, "the body is empty; send a customer as JSON") from None
+            raise empty_body(expected) from None
         raise HTTPError(400, f"the body is not valid JSON: {error}") from None
     except RecursionError:
         raise HTTPError(400, f"the body is not valid JSON: {TOO_DEEP}") from None
