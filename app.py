@@ -113,15 +113,15 @@ def ping(environ, model, settings):
 
 def predict(environ, model, settings):
     explain_top = _explain_top(environ.get("QUERY_STRING"), model)
-    kind = media_type(environ)
+    sent_as = media_type(environ)
     answer_format = _answer_format(environ.get("HTTP_ACCEPT"))
     # No Vary: answers to POST are not cached without freshness, which these never carry.
-    if kind == JSON_MEDIA_TYPE:
+    if sent_as == JSON_MEDIA_TYPE:
         customers, one = json_body_customers(environ, model, settings, explain_top)
         if one is not None:
             return one_customer_response(model, one, explain_top, answer_format)
-    elif kind in (CSV_MEDIA_TYPE, JSON_LINES_MEDIA_TYPE):
-        customers = file_customers(kind, environ, model, settings, explain_top)
+    elif sent_as in (CSV_MEDIA_TYPE, JSON_LINES_MEDIA_TYPE):
+        customers = file_customers(sent_as, environ, model, settings, explain_top)
     else:
         raise _unsupported_media_type(environ)
     return scores_response(model, customers, explain_top, answer_format)

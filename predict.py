@@ -40,7 +40,7 @@ class UsageError(Exception):
 
 
 def open_input(source):
-    """A text stream of `source` ('-' for stdin), its kind ('csv' or 'json'), and its size or None."""
+    """A text stream of `source` ('-' for stdin), its format ('csv' or 'json'), and its size or None."""
     if source == "-":
         stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
         return stream, None, None
@@ -55,9 +55,9 @@ def sniff(stream):
     return "json" if head.lstrip("\ufeff \t\r\n")[:1] in ("{", "[") else "csv"
 
 
-def customers_in(stream, kind, columns):
+def customers_in(stream, file_format, columns):
     """(line, raw customer) from the stream; a CSV header must name `columns`."""
-    return json_customers(stream) if kind == "json" else csv_customers(stream, columns)
+    return json_customers(stream) if file_format == "json" else csv_customers(stream, columns)
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -124,13 +124,13 @@ def run(args, out):
     """Score the input; return the exit status."""
     model = load_model(args.model)
     explain_top = _explain_top(args, model)
-    stream, kind, size = open_input(args.input)
+    stream, file_format, size = open_input(args.input)
     with stream:
-        kind = kind or sniff(stream)
-        rows = customers_in(stream, kind, model.schema.fields)
+        file_format = file_format or sniff(stream)
+        rows = customers_in(stream, file_format, model.schema.fields)
         first = next(rows, None)
         second = next(rows, None) if first else None
-        if kind == "json" and first and second is None and args.format is None:
+        if file_format == "json" and first and second is None and args.format is None:
             customer = _validate_or_raise(model, *first)
             print_like_the_book(predictions(model, [customer], explain_top)[0], out)
             return 0

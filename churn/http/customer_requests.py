@@ -31,7 +31,8 @@ NOT_CUSTOMERS = "the body must be a customer (JSON object) or a list of customer
 # What to send, said when the body is empty.
 JSON_CUSTOMERS = "a customer as JSON"
 FILE_OF_CUSTOMERS = "customers as CSV with a header row, or as JSON lines"
-_POSITIONS = {"index": "customer", "line": "line", "row": "row"}  # where an invalid customer is -> its name
+# How an error names where its customer is: "index" in a batch, "line" in a file, "row" in a V2 request.
+_WHERE_NAMED = {"index": "customer", "line": "line", "row": "row"}
 
 
 class CustomerLimit(NamedTuple):
@@ -94,11 +95,11 @@ def _read_json_customers(reader, model, settings, explain_top):
     return None, payload
 
 
-def file_customers(kind, environ, model, settings, explain_top):
+def file_customers(media_type, environ, model, settings, explain_top):
     """What hold_for holds of the customers of a file in the body (CSV, else JSON lines), each named by
     its line, as predict.py reads them."""
     text = body_text(environ, settings.max_body_bytes)
-    rows = csv_customers(text, model.schema.fields) if kind == CSV_MEDIA_TYPE else json_customers(text, False)
+    rows = csv_customers(text, model.schema.fields) if media_type == CSV_MEDIA_TYPE else json_customers(text, False)
     limit = CustomerLimit("file", settings.max_batch, explain_top)
     try:
         customers = validated(rows, model, "line", limit, hold_for(model, explain_top))
@@ -178,7 +179,7 @@ def validated(rows, model, position, limit, hold):
 
 def _unprocessable(shown, errors, position):
     by_customer = itertools.groupby(shown, key=lambda error: error[position])
-    detail = "; ".join(f"{_POSITIONS[position]} {where}: {describe(list(group))}" for where, group in by_customer)
+    detail = "; ".join(f"{_WHERE_NAMED[position]} {where}: {describe(list(group))}" for where, group in by_customer)
     if errors > len(shown):
         detail += f"; and {errors - len(shown)} more errors"
     return HTTPError(422, detail, errors=shown)

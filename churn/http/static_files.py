@@ -25,7 +25,8 @@ _CONTENT_TYPES = {
     ".svg": "image/svg+xml",
     ".md": "text/markdown; charset=utf-8",
 }
-_SAFE = (("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-cache"))
+# Every file: its type is the one we say, and a browser asks again (a 304 when unchanged) before using it.
+_FILE_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-cache"))
 
 
 class Asset(NamedTuple):
@@ -50,7 +51,7 @@ def static_assets():
 
 def file_response(environ, served, headers=()):
     """200 with the Asset `served`, or 304 without a body when the client already holds it."""
-    headers = (("ETag", served.etag), *_SAFE, *headers)
+    headers = (("ETag", served.etag), *_FILE_HEADERS, *headers)
     if_none_match = environ.get("HTTP_IF_NONE_MATCH", "")
     if if_none_match == "*" or served.etag in if_none_match:  # weak comparison, as RFC 9110 asks here
         return Response(304, served.content_type, b"", headers)

@@ -97,11 +97,11 @@ def media_type(environ):
     content_type = environ.get("CONTENT_TYPE", "")
     if content_type == JSON_MEDIA_TYPE:
         return content_type  # the usual case, without parsing
-    kind, *parameters = content_type.split(";")
+    essence, *parameters = content_type.split(";")
     charset = next((p.split("=", 1)[1] for p in parameters if p.strip().lower().startswith("charset=")), "utf-8")
     if charset.strip(' "').lower() not in ("utf-8", "utf8"):
         raise HTTPError(415, f"send the body in UTF-8 (got {echo(content_type)})")
-    return kind.strip().lower()
+    return essence.strip().lower()
 
 
 def preferred(accept, offered):
@@ -110,13 +110,13 @@ def preferred(accept, offered):
     if not accept:
         return offered[0]
     ranges = [_media_range(part) for part in accept.split(",")]
-    qualities = [_quality(ranges, kind) for kind in offered]
+    qualities = [_quality(ranges, essence) for essence in offered]
     return offered[max(range(len(offered)), key=lambda i: (qualities[i], -i))]
 
 
 def _media_range(text):
     """("type/subtype", quality) of one Accept entry."""
-    kind, *parameters = text.split(";")
+    essence, *parameters = text.split(";")
     quality = 1.0
     for parameter in parameters:
         name, _, value = parameter.strip().partition("=")
@@ -125,19 +125,19 @@ def _media_range(text):
                 quality = min(max(float(value), 0.0), 1.0)
             except ValueError:
                 quality = 0.0
-    return kind.strip().lower(), quality
+    return essence.strip().lower(), quality
 
 
-def _quality(ranges, kind):
-    """The quality of the most specific range that matches `kind` (RFC 9110, 12.5.1), 0 if none does."""
-    specific = [(_specificity(pattern, kind), quality) for pattern, quality in ranges]
+def _quality(ranges, essence):
+    """The quality of the most specific range that matches `essence` (RFC 9110, 12.5.1), 0 if none does."""
+    specific = [(_specificity(pattern, essence), quality) for pattern, quality in ranges]
     return max(((rank, quality) for rank, quality in specific if rank >= 0), default=(-1, 0.0))[1]
 
 
-def _specificity(pattern, kind):
-    if pattern == kind:
+def _specificity(pattern, essence):
+    if pattern == essence:
         return 2
-    if pattern.endswith("/*") and kind.startswith(pattern[:-1]):
+    if pattern.endswith("/*") and essence.startswith(pattern[:-1]):
         return 1
     return 0 if pattern == "*/*" else -1
 
