@@ -50,6 +50,7 @@ from churn.core.prediction import prediction_columns
 from churn.http import openapi, openapi_v2
 from churn.http.access_log import REQUEST_ID_HEADER, access_line, request_id
 from churn.http.admission import Admission
+from churn.http.card_page import CARD_PAGE_NAME, card_page
 from churn.http.config import Settings
 from churn.http.customer_requests import (
     CustomerLimit,
@@ -73,7 +74,7 @@ from churn.http.open_inference import (
 )
 from churn.http.openapi import openapi_document
 from churn.http.routing import V2, V2_MODEL, V2_VERSION, Route, Router
-from churn.http.static_files import STATIC_FILES, asset, file_response, page_response, static_assets
+from churn.http.static_files import PAGE_POLICY, STATIC_FILES, asset, file_response, page_response, static_assets
 from churn.http.web import (
     STATUS_LINES,
     TEXT_CONTENT_TYPE,
@@ -194,6 +195,13 @@ def static_file(environ, model, settings):
     return file_response(environ, static_assets()[STATIC_FILES[environ["PATH_INFO"]]])
 
 
+def model_card_page(environ, model, settings):
+    if not model.card:
+        raise HTTPError(404, f"this model has no card beside it; train.py writes {CARD_NAME} and its charts")
+    page = asset(CARD_PAGE_NAME, card_page(model.card[CARD_NAME]))
+    return file_response(environ, page, (("Content-Security-Policy", PAGE_POLICY),))
+
+
 def model_card_file(environ, model, settings):
     name = environ["PATH_INFO"].rpartition("/")[2]
     if not model.card or name not in model.card:
@@ -224,6 +232,9 @@ ROUTES = (
           "The OpenAPI 3.1 document of this service, with the model's fields and allowed values.", openapi.OPENAPI),
     *(Route("GET", path, static_file, "A file of the page: its script, style or icon.", openapi.STATIC_FILE,
             needs_key=_PUBLIC) for path in STATIC_FILES),
+    Route("GET", f"{CARD_PATH}/{CARD_PAGE_NAME}", model_card_page,
+          "The model card as a page to read, with its charts: data, quality, intended use and limits.",
+          openapi.MODEL_CARD_PAGE, needs_key=_PUBLIC),
     *(Route("GET", f"{CARD_PATH}/{name}", model_card_file,
             "The model card (Markdown) or one of its charts (SVG), as train.py wrote them beside the model.",
             openapi.MODEL_CARD_FILE, needs_key=_PUBLIC) for name in (CARD_NAME, *CARD_CHARTS)),

@@ -61,18 +61,37 @@ async function start() {
 
 // --- the model ----------------------------------------------------------------------------------
 
+// Each field with what people read for it (its title, its values' x-enumNames) and what the model
+// accepts, from the OpenAPI document's customer schema.
 function fieldsOf(model, customerSchema) {
   const example = customerSchema.example || {};
-  const categorical = Object.entries(model.features.categorical).map(([name, values]) => ({
-    name,
-    values,
-    value: values.some((value) => value === example[name]) ? example[name] : values[0],
-  }));
-  const numerical = model.features.numerical.map((name) => {
-    const number = (customerSchema.properties[name].oneOf || []).find((schema) => schema.type === "number") || {};
-    return { name, minimum: number.minimum, maximum: number.maximum, value: example[name] ?? "" };
+  const property = (name) => customerSchema.properties[name] || {};
+  const labelOf = (name) => property(name).title || name;
+  const categorical = Object.entries(model.features.categorical).map(([name, values]) => {
+    const names = valueSchema(property(name))["x-enumNames"] || values.map(String);
+    return {
+      name,
+      label: labelOf(name),
+      values: values.map((value, index) => ({ value, label: names[index] ?? String(value) })),
+      value: values.some((value) => value === example[name]) ? example[name] : values[0],
+    };
   });
-  return { categorical, numerical, customerid: example.customerid ?? "" };
+  const numerical = model.features.numerical.map((name) => {
+    const number = valueSchema(property(name));
+    return { name, label: labelOf(name), minimum: number.minimum, maximum: number.maximum, value: example[name] ?? "" };
+  });
+  return { categorical, numerical, customerid: example.customerid ?? "", customeridLabel: labelOf("customerid") };
+}
+
+// The schema of a field's JSON value: itself, or its first choice when it may also be sent as text.
+const valueSchema = (property) => (property.oneOf ? property.oneOf[0] : property);
+
+// "Contract: One year", for a factor of an explanation.
+function factorText(field, value) {
+  const categorical = state.fields.categorical.find((candidate) => candidate.name === field);
+  const numerical = state.fields.numerical.find((candidate) => candidate.name === field);
+  const named = categorical && categorical.values.find((allowed) => allowed.value === value);
+  return `${(categorical || numerical || { label: field }).label}: ${named ? named.label : value}`;
 }
 
 function showModel(model) {
@@ -82,9 +101,10 @@ function showModel(model) {
   $("model-auc").textContent = auc;
   $("model-threshold").textContent = `${percent(model.threshold)}: at or above it, a customer is flagged as churn`;
   $("model-trained").textContent = model.trained_at || "unknown";
-  fetch("model/card/MODEL_CARD.md", { method: "HEAD" }).then((response) => {
-    $("card").hidden = !response.ok;
-  });
+  $("card").hidden = !model.model_card;
+  if (model.model_card) {
+    for (const chart of $("card").querySelectorAll("img[data-chart]")) chart.src = `model/card/${chart.dataset.chart}`;
+  }
 }
 
 const percent = (probability) => `${(probability * 100).toFixed(1)} %`;
@@ -93,22 +113,22 @@ const percent = (probability) => `${(probability * 100).toFixed(1)} %`;
 
 function buildForm(fields, container) {
   container.replaceChildren();
-  container.append(field("customerid", "customerid (optional)", textInput("customerid", fields.customerid)));
-  for (const { name, values, value } of fields.categorical) {
+  const customerid = textInput("customerid", fields.customerid);
+  container.append(field("customerid", `${fields.customeridLabel} (optional)`, customerid));
+  for (const { name, label, values, value } of fields.categorical) {
     const select = document.createElement("select");
     for (const allowed of values) {
-      const option = new Option(String(allowed), JSON.stringify(allowed), false, allowed === value);
-      select.add(option);
+      select.add(new Option(allowed.label, JSON.stringify(allowed.value), false, allowed.value === value));
     }
-    container.append(field(name, name, select));
+    container.append(field(name, label, select));
   }
-  for (const { name, minimum, maximum, value } of fields.numerical) {
+  // The bounds are the model's (the browser checks them too); the service's message says them if crossed.
+  for (const { name, label, minimum, maximum, value } of fields.numerical) {
     const input = textInput(name, value);
     Object.assign(input, { type: "number", step: "any", inputMode: "decimal" });
     if (minimum !== undefined) input.min = minimum;
     if (maximum !== undefined) input.max = maximum;
-    const bounds = [minimum, maximum].map((bound) => (bound === undefined ? "…" : bound.toLocaleString("en")));
-    container.append(field(name, `${name} (${bounds.join(" to ")})`, input));
+    container.append(field(name, label, input));
   }
 }
 
@@ -155,7 +175,10 @@ function showFieldErrors(form, problem) {
     $(`error-${error.field}`).textContent = error.message;
     $(`field-${error.field}`).setAttribute("aria-invalid", "true");
   }
-  $("form-message").textContent = named.length ? "Please correct the fields marked below." : problem.detail;
+  const labels = named.map((error) => $(`field-${error.field}`).labels[0].textContent);
+  $("form-message").textContent = named.length
+    ? `${named.length === 1 ? "One field needs" : `${named.length} fields need`} a change: ${labels.join(", ")}.`
+    : problem.detail;
   if (named.length) $(`field-${named[0].field}`).focus();
 }
 
@@ -164,7 +187,8 @@ async function scoreCustomer(event) {
   const form = event.target;
   clearFieldErrors(form);
   try {
-    const response = await api("predict?explain=true&top=all", {
+    // A model that cannot explain (the book's pickle) still scores: ask it for the score alone.
+    const response = await api(state.model.explains ? "predict?explain=true&top=all" : "predict", {
       body: JSON.stringify(customerFromForm(form)),
       contentType: "application/json",
     });
@@ -182,14 +206,19 @@ function showResult(result, threshold) {
   $("decision").textContent = churn
     ? `churn: at or above the threshold of ${percent(threshold)}`
     : `not churn: below the threshold of ${percent(threshold)}`;
-  const { base_value: base, factors } = result.explanation;
+  $("why").hidden = !result.explanation;
+  $("no-explanation").hidden = Boolean(result.explanation);
+  if (result.explanation) showExplanation(result.explanation, result.churn_probability);
+  $("result").hidden = false;
+  $("result-title").focus();
+}
+
+function showExplanation({ base_value: base, factors }, probability) {
   const logOdds = base + factors.reduce((sum, factor) => sum + factor.contribution, 0);
   $("explanation-summary").textContent =
     `The average customer in training has log-odds ${signed(base)}. Each field of this customer adds its ` +
-    `contribution below; together they make ${signed(logOdds)}, a probability of ${percent(result.churn_probability)}.`;
+    `contribution below; together they make ${signed(logOdds)}, a probability of ${percent(probability)}.`;
   drawFactors(factors, $("factors"));
-  $("result").hidden = false;
-  $("result-title").focus();
 }
 
 const signed = (number) => (number < 0 ? `−${Math.abs(number).toFixed(2)}` : `+${number.toFixed(2)}`);
@@ -199,7 +228,7 @@ function drawFactors(factors, list) {
   list.replaceChildren(
     ...factors.map((factor) => {
       const item = document.createElement("li");
-      const label = span("factor-label", `${factor.field} = ${factor.value}`);
+      const label = span("factor-label", factorText(factor.field, factor.value));
       const said = span("visually-hidden", ` ${factor.direction === "lowers" ? "lowers" : "raises"} the log-odds by ${Math.abs(factor.contribution).toFixed(2)}`);
       label.append(said);
       const [negative, positive] = [span("half negative"), span("half positive")];
@@ -251,7 +280,6 @@ function showFileResults(results, threshold) {
   $("flagged").textContent =
     `${flagged.toLocaleString("en")} of ${results.length.toLocaleString("en")} customers flagged as churn ` +
     `(probability at or above ${percent(threshold)}).`;
-  drawHistogram(results.map((result) => result.churn_probability), threshold, $("histogram"));
   const rows = document.createDocumentFragment();
   for (const result of results) {
     const row = document.createElement("tr");
@@ -264,37 +292,65 @@ function showFileResults(results, threshold) {
   }
   $("scores").tBodies[0].replaceChildren(rows);
   $("file-result").hidden = false;
+  drawHistogram(results.map((result) => result.churn_probability), threshold, $("histogram")); // once it has a width
 }
 
+// A histogram as wide as its place on the page (drawn at its width in pixels, so text stays readable
+// on a phone), with a y axis of customers and the threshold marked.
 function drawHistogram(probabilities, threshold, svg) {
   const counts = new Array(BINS).fill(0);
   for (const p of probabilities) counts[Math.min(BINS - 1, Math.floor(p * BINS))] += 1;
-  const [left, top, width, height] = [30, 18, 360, 140];
-  const highest = Math.max(...counts, 1);
-  const shapes = counts.map((count, bin) => {
-    const barHeight = (count / highest) * height;
-    return svgElement("rect", {
-      class: bin / BINS >= threshold ? "bin flagged" : "bin",
-      x: left + (bin * width) / BINS + 1,
-      y: top + height - barHeight,
-      width: width / BINS - 2,
-      height: barHeight,
-    });
+  const [fullWidth, fullHeight] = [Math.max(svg.clientWidth, 280), 240];
+  const [left, top, right, bottom] = [44, 26, 12, 34];
+  const [width, height] = [fullWidth - left - right, fullHeight - top - bottom];
+  const ticks = countTicks(Math.max(...counts, 1));
+  const scale = height / ticks[ticks.length - 1];
+  const shapes = ticks.flatMap((tick) => {
+    const y = top + height - tick * scale;
+    return [
+      svgElement("line", { class: "grid", x1: left, y1: y, x2: left + width, y2: y }),
+      svgElement("text", { class: "y-tick", x: left - 6, y: y + 4, "text-anchor": "end" }, tick.toLocaleString("en")),
+    ];
   });
+  counts.forEach((count, bin) =>
+    shapes.push(
+      svgElement("rect", {
+        class: bin / BINS >= threshold ? "bin flagged" : "bin",
+        x: left + (bin * width) / BINS + 1,
+        y: top + height - count * scale,
+        width: Math.max(width / BINS - 2, 1),
+        height: count * scale,
+      }),
+    ),
+  );
+  for (const share of [0, 0.25, 0.5, 0.75, 1]) {
+    const anchor = share === 0 ? "start" : share === 1 ? "end" : "middle";
+    shapes.push(svgElement("text", { x: left + share * width, y: top + height + 18, "text-anchor": anchor }, `${share * 100} %`));
+  }
   const x = left + threshold * width;
   shapes.push(
+    svgElement("line", { class: "axis", x1: left, y1: top, x2: left, y2: top + height }),
     svgElement("line", { class: "axis", x1: left, y1: top + height, x2: left + width, y2: top + height }),
     svgElement("line", { class: "threshold", x1: x, y1: top - 8, x2: x, y2: top + height }),
-    svgElement("text", { x: x + 4, y: top - 2 }, `threshold ${percent(threshold)}`),
-    svgElement("text", { x: left, y: top + height + 16 }, "0 %"),
-    svgElement("text", { x: left + width / 2 - 12, y: top + height + 16 }, "50 %"),
-    svgElement("text", { x: left + width - 30, y: top + height + 16 }, "100 %"),
-    svgElement("text", { x: 0, y: top + 8 }, highest.toLocaleString("en")),
+    svgElement("text", { x: x + 4, y: top - 12 }, `threshold ${percent(threshold)}`),
+    svgElement("text", { x: 0, y: 12 }, "customers"),
+    svgElement("text", { x: left + width, y: fullHeight - 2, "text-anchor": "end" }, "churn probability"),
   );
+  svg.setAttribute("viewBox", `0 0 ${fullWidth} ${fullHeight}`);
   svg.replaceChildren(...shapes);
   $("histogram-caption").textContent =
     `Churn probabilities of ${probabilities.length.toLocaleString("en")} customers, in ${BINS} bins of 5 %; ` +
-    `the tallest holds ${highest.toLocaleString("en")}. The bins entirely at or above the threshold are red.`;
+    `the tallest holds ${Math.max(...counts).toLocaleString("en")}. The bins entirely at or above the threshold are red.`;
+}
+
+// Round steps for an axis of counts up to `highest`: 0, then steps of 1, 2 or 5 times a power of ten.
+function countTicks(highest) {
+  const rough = highest / 4;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = Math.max(1, [1, 2, 5, 10].map((multiple) => multiple * power).find((candidate) => candidate >= rough));
+  const ticks = [0];
+  while (ticks[ticks.length - 1] < highest) ticks.push(ticks[ticks.length - 1] + step);
+  return ticks;
 }
 
 function svgElement(name, attributes, text) {

@@ -1,16 +1,19 @@
 """The page for people, in a real browser (Debian's Chromium, driven by Playwright) against a live server.
 
-Screenshots of each run go to screenshots/ (git-ignored), desktop and 375 px wide, for a person to look at.
+Screenshots of each run go to screenshots/ (git-ignored), 1280, 390 and 375 px wide, for a person to look
+at; docs/ holds a copy of the 1280 and 390 px ones of the shipped model.
 """
 
 import csv
 import io
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
 
+from churn.core.labels import field_label, value_label
 from helpers import skip_or_fail
 
 pytestmark = pytest.mark.slow
@@ -97,9 +100,8 @@ def test_the_page_loads_with_no_console_error_and_no_request_leaving_its_origin(
     assert tab.requests and all(url.startswith(server.url + "/") for url in tab.requests), tab.requests
     summary = tab.page.text_content("#model-summary")
     assert model.version in summary and f"{model.metadata['test_auc']:.3f}" in summary
-    assert (
-        tab.page.is_visible("#card-link") and tab.page.get_attribute("#card-link", "href") == "model/card/MODEL_CARD.md"
-    )
+    assert tab.page.is_visible("#card-link")
+    assert tab.page.get_attribute("#card-link", "href") == "model/card/MODEL_CARD.html"
 
 
 def test_scoring_the_book_customer_shows_the_apis_probability_and_why(serve, visit, model, book_customer):
@@ -115,14 +117,17 @@ def test_scoring_the_book_customer_shows_the_apis_probability_and_why(serve, vis
     factors = tab.page.locator("#factors li")
     assert factors.count() == len(model.schema.fields)
     for shown, factor in zip(factors.all(), answer["explanation"]["factors"], strict=True):
-        assert shown.locator(".factor-label").text_content().startswith(f"{factor['field']} = {factor['value']}")
+        value = value_label(factor["value"]) if factor["field"] in model.schema.categorical else str(factor["value"])
+        assert shown.locator(".factor-label").text_content().startswith(f"{field_label(factor['field'])}: {value}")
         assert shown.locator(f".bar.{'lowers' if factor['contribution'] < 0 else 'raises'}").count() == 1
         assert f"{abs(factor['contribution']):.2f}" in shown.text_content()
     tab.screenshot("one-customer-desktop")
     assert tab.errors == []
 
 
-def test_an_invalid_value_shows_the_fields_message_next_to_it(serve, visit, book_customer):
+def test_an_invalid_value_shows_the_fields_message_next_to_it_and_a_summary_above_the_fields(
+    serve, visit, book_customer
+):
     server = serve("gunicorn")
     tab = visit(server).ready()
     tab.page.fill("#field-tenure", "-5")
@@ -134,6 +139,33 @@ def test_an_invalid_value_shows_the_fields_message_next_to_it(serve, visit, book
     assert tab.page.text_content("#error-tenure") == problem["message"]
     assert tab.page.get_attribute("#field-tenure", "aria-invalid") == "true"
     assert tab.page.is_hidden("#result")
+    assert tab.page.text_content("#form-message") == f"One field needs a change: {field_label('tenure')}."
+    summary, fields = (tab.page.locator(selector).bounding_box() for selector in ("#form-message", "#fields"))
+    assert summary["y"] + summary["height"] <= fields["y"]  # read before the fields, not after them
+
+
+def test_fields_and_values_read_as_people_write_them_from_the_served_models_table(serve, visit, model):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    for field in model.schema.fields:
+        assert tab.page.text_content(f"label[for=field-{field}]") == field_label(field)
+    for field, values in model.schema.categorical.items():
+        shown = tab.page.locator(f"#field-{field} option").all_text_contents()
+        assert shown == [value_label(value) for value in values]
+    assert "1,000,000,000" not in tab.page.text_content("#fields")
+
+
+def test_a_model_that_cannot_explain_still_scores_on_the_page_and_says_why_there_is_no_explanation(
+    serve, visit, project_dir, book_customer
+):
+    server = serve("gunicorn", env={"MODEL_PATH": str(project_dir / "model" / "churn-model.bin")})
+    tab = visit(server).ready()
+    tab.page.click("#score-customer")
+    tab.page.wait_for_selector("#result:not([hidden])")
+    status, answer = server.post_json("/predict", book_customer)
+    assert status == 200 and tab.page.text_content("#probability") == _percent(answer["churn_probability"])
+    assert tab.page.is_hidden("#why") and "cannot say why" in tab.page.text_content("#no-explanation")
+    assert tab.errors == []
 
 
 def test_uploading_a_100_row_csv_shows_100_rows_the_histogram_and_the_count_flagged(serve, visit, hundred_rows, model):
@@ -155,6 +187,14 @@ def test_uploading_a_100_row_csv_shows_100_rows_the_histogram_and_the_count_flag
     ]
     assert tab.page.locator("#histogram rect.bin").count() == 20
     assert tab.page.locator("#histogram line.threshold").count() == 1
+    histogram, figure = (tab.page.locator(selector).bounding_box() for selector in ("#histogram", "figure.histogram"))
+    assert histogram["width"] >= 0.95 * figure["width"]  # it uses its width
+    ticks = [int(text.replace(",", "")) for text in tab.page.locator("#histogram text.y-tick").all_text_contents()]
+    bins = [0] * 20
+    for answer in answers:
+        bins[min(19, int(answer["churn_probability"] * 20))] += 1
+    step = ticks[1] - ticks[0]
+    assert ticks == list(range(0, ticks[-1] + 1, step)) and ticks[-1] - step < max(bins) <= ticks[-1]  # a y axis
     tab.screenshot("file-desktop")
     assert tab.errors == []
 
@@ -215,6 +255,63 @@ def test_at_375_px_nothing_needs_sideways_scrolling(serve, visit, hundred_rows):
     assert tab.errors == []
 
 
+# The selects too narrow for one of their values: each value's text measured in the select's font,
+# against the select's room for text (its width less its padding and its arrow).
+_SELECTS_CUTTING_A_VALUE = """
+[...document.querySelectorAll("#fields select")].filter((select) => {
+  const style = getComputedStyle(select);
+  const probe = Object.assign(document.createElement("span"), { style: `font: ${style.font}; white-space: pre` });
+  document.body.append(probe);
+  const widest = Math.max(...[...select.options].map((option) => {
+    probe.textContent = option.text;
+    return probe.getBoundingClientRect().width;
+  }));
+  probe.remove();
+  const arrow = 20;
+  return widest > select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - arrow;
+}).map((select) => select.id)
+"""
+
+
+@pytest.fixture(scope="module")
+def made_up_customers(model, tmp_path_factory):
+    """100 customers made up from the model's allowed values: what the screenshots in docs/ show (they
+    may not show the data set's customers)."""
+    chosen = random.Random(0)
+    riskiest = {field: max(weights, key=weights.get) for field, weights in model.categorical_weights.items()}
+    rows = []
+    for number in range(100):
+        risk = chosen.random()  # how many of a customer's fields take their riskiest value
+        customer = {
+            field: riskiest[field] if chosen.random() < risk else chosen.choice(values)
+            for field, values in model.schema.categorical.items()
+        }
+        tenure, monthly = chosen.randint(0, 72), round(chosen.uniform(18, 120), 2)
+        rows.append({"customerid": f"demo-{number:03}", **customer, "tenure": tenure, "monthlycharges": monthly,
+                     "totalcharges": round(tenure * monthly, 2)})  # fmt: skip
+    path = tmp_path_factory.mktemp("made-up") / "customers.csv"
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_page_with_a_customer_and_a_file_scored_fits_its_width(serve, visit, made_up_customers, width):
+    server = serve("gunicorn")
+    tab = visit(server, width=width).ready()
+    tab.page.click("#score-customer")
+    tab.page.wait_for_selector("#result:not([hidden])")
+    tab.page.set_input_files("#file", str(made_up_customers))
+    tab.page.wait_for_selector("#file-result:not([hidden])")
+    tab.page.wait_for_selector("#card:not([hidden])")
+    assert tab.page.evaluate("document.documentElement.scrollWidth") <= width
+    assert tab.page.evaluate(_SELECTS_CUTTING_A_VALUE) == []
+    tab.screenshot(f"page-{width}px")  # docs/page-1280px.png and docs/page-390px.png are copies
+    assert tab.errors == []
+
+
 def test_every_control_has_a_label_and_the_keyboard_alone_scores_a_customer(serve, visit):
     server = serve("gunicorn")
     tab = visit(server).ready()
@@ -232,12 +329,18 @@ def test_every_control_has_a_label_and_the_keyboard_alone_scores_a_customer(serv
     assert tab.page.evaluate("document.activeElement.id") == "result-title"  # focus follows the answer
 
 
-def test_the_model_card_and_its_charts_open_from_the_page(serve, visit, model):
+def test_the_model_card_and_its_charts_open_from_the_page_as_a_page(serve, visit, model):
     server = serve("gunicorn")
     tab = visit(server).ready()
     tab.page.wait_for_selector("#card:not([hidden])")
     widths = tab.page.evaluate("[...document.querySelectorAll('.charts img')].map((image) => image.naturalWidth)")
     assert len(widths) == 3 and all(width > 0 for width in widths)  # each chart loaded and drew
     tab.page.click("#card-link")
-    tab.page.wait_for_url("**/model/card/MODEL_CARD.md")
-    assert model.sha256 in tab.page.text_content("body")
+    tab.page.wait_for_url("**/model/card/MODEL_CARD.html")
+    tab.page.wait_for_load_state("networkidle")
+    assert model.version in tab.page.text_content("h1") and model.sha256 in tab.page.text_content("main")
+    assert tab.page.locator("main table").count() >= 2
+    widths = tab.page.evaluate("[...document.querySelectorAll('main img')].map((image) => image.naturalWidth)")
+    assert len(widths) == 3 and all(width > 0 for width in widths)
+    assert tab.page.evaluate("getComputedStyle(document.body).fontFamily").startswith("system-ui")  # the page's style
+    assert tab.errors == []

@@ -170,7 +170,7 @@ def describe_model(model):
         "test_auc": metadata.get("test_auc"),
         "sklearn_version": metadata.get("sklearn_version"),
         "source": metadata.get("source", "train.py"),
-        "model_card": metadata.get("model_card"),
+        "model_card": CARD_NAME if model.card else None,  # served beside it, at /model/card/
         "explains": model.explainer is not None,
         "threshold": model.threshold,
         "features": {

@@ -5,6 +5,7 @@ and says whether it needs the API key.
 """
 
 from churn import SERVICE_VERSION
+from churn.core.labels import field_label, value_label
 from churn.core.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MAX_NUMBER, MIN_ID_INTEGER, MIN_NUMBER
 from churn.http import openapi_v2
 
@@ -166,6 +167,7 @@ PREDICT = _predict_operation
 MODEL_INFO = _answers(_json_ref("ModelInfo"))
 OPENAPI = _answers({"application/json": {"schema": {"type": "object"}}})
 STATIC_FILE = _answers({"text/javascript": _TEXT, "text/css": _TEXT, "image/svg+xml": _TEXT})
+MODEL_CARD_PAGE = _answers({"text/html": _TEXT}, missing=True)
 MODEL_CARD_FILE = _answers({"text/markdown": _TEXT, "image/svg+xml": _TEXT}, missing=True)
 _PREDICT_ERRORS = {
     "400": "BadRequest",
@@ -313,6 +315,7 @@ _PROBLEM_SCHEMAS = {
 def _customer_schema(schema):
     properties = {rule.name: _field_schema(rule) for rule in schema.rules}
     properties[ID_FIELD] = {
+        "title": field_label(ID_FIELD),
         "oneOf": [
             {"type": "string", "maxLength": MAX_ID_CHARS},
             {"type": "integer", "minimum": MIN_ID_INTEGER, "maximum": MAX_ID_INTEGER},
@@ -334,13 +337,14 @@ def _customer_schema(schema):
 
 
 def _field_schema(rule):
-    """A field's JSON Schema: its allowed values, or a number in range; also as text, where it is read so."""
+    """A field's JSON Schema: its allowed values, or a number in range; also as text, where it is read
+    so. Its title and its values' names (x-enumNames) are what people read (churn.core.labels)."""
     if rule.values is None:
         value = {"type": "number", "minimum": MIN_NUMBER, "maximum": MAX_NUMBER}
-    elif all(isinstance(allowed, str) for allowed in rule.values):
-        value = {"type": "string", "enum": list(rule.values)}
     else:
-        value = {"type": "number", "enum": list(rule.values)}
+        json_type = "string" if all(isinstance(allowed, str) for allowed in rule.values) else "number"
+        value = {"type": json_type, "enum": list(rule.values), "x-enumNames": [value_label(v) for v in rule.values]}
     if rule.text is None:
-        return value
-    return {"oneOf": [value, {"type": "string", "pattern": rule.text, "description": "digits as in the CSV"}]}
+        return {"title": field_label(rule.name), **value}
+    text = {"type": "string", "pattern": rule.text, "description": "digits as in the CSV"}
+    return {"title": field_label(rule.name), "oneOf": [value, text]}
