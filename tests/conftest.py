@@ -79,8 +79,8 @@ def raw_rows(data_path):
 
 @pytest.fixture(scope="session")
 def book_customer():
-    """The example customer of the book's chapter 5."""
-    return json.loads(_shared_file(SHARED_DIR / "examples" / "customer.json").read_text())
+    """The example customer of the book's chapter 5, as the repository ships it."""
+    return json.loads((PROJECT_DIR / "examples" / "customer.json").read_text())
 
 
 @pytest.fixture(scope="session")

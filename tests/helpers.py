@@ -1,5 +1,6 @@
 """Small helpers that test modules share (the fixtures are in conftest.py)."""
 
+import io
 import math
 import os
 
@@ -42,3 +43,14 @@ def documentation_files(project_dir):
 def documentation_text(project_dir):
     """The README and docs/ as one text, in that order, for tests that find an example by its words."""
     return "\n".join(path.read_text() for path in documentation_files(project_dir))
+
+
+class CountingStream(io.BytesIO):
+    """A request body that counts the bytes the app reads from it."""
+
+    bytes_read = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data

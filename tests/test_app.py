@@ -10,6 +10,7 @@ import webtest
 from app import ROUTES, create_app
 from churn.http.config import Settings
 from churn.http.customer_requests import MAX_REPORTED_ERRORS
+from helpers import CountingStream
 
 PROBLEM = "application/problem+json"
 
@@ -241,7 +242,7 @@ def test_utf8_with_byte_order_mark_is_accepted(app, book_customer, book_probabil
 
 def test_body_over_the_limit_gets_413_before_it_is_read(model, book_customer):
     body = json.dumps(book_customer).encode()
-    stream = _CountingStream(body)
+    stream = CountingStream(body)
     app = create_app(model, Settings(max_body_bytes=100))
     status, _, problem = _call(app, CONTENT_LENGTH=str(len(body)), **{"wsgi.input": stream})
     assert status.startswith("413") and problem["detail"] == f"the body is {len(body)} bytes; the limit is 100 bytes"
@@ -275,19 +276,8 @@ def _call(wsgi_app, **environ):
     return captured["status"], captured["headers"], json.loads(body)
 
 
-class _CountingStream(io.BytesIO):
-    """A request body that counts the bytes the app reads from it."""
-
-    bytes_read = 0
-
-    def read(self, size=-1):
-        data = super().read(size)
-        self.bytes_read += len(data)
-        return data
-
-
 def test_chunked_body_over_the_limit_gets_413_without_reading_it_all(model):
-    stream = _CountingStream(b"[" + b" " * 10_000_000 + b"]")
+    stream = CountingStream(b"[" + b" " * 10_000_000 + b"]")
     app = create_app(model, Settings(max_body_bytes=1000))
     status, _, body = _call(
         app, HTTP_TRANSFER_ENCODING="chunked", **{"wsgi.input": stream, "wsgi.input_terminated": True}

@@ -19,19 +19,9 @@ from churn.http.customer_requests import CustomerLimit
 from churn.http.open_inference import inference_request
 from churn.http.turns import TURN_SECONDS, Turns
 from churn.http.web import PIECE_BYTES, SMALL_BODY_BYTES, HTTPError
+from helpers import CountingStream
 
 JSON, CSV, JSON_LINES = "application/json", "text/csv", "application/x-ndjson"
-
-
-class _CountingStream(io.BytesIO):
-    """A request body that counts the bytes the app reads from it."""
-
-    bytes_read = 0
-
-    def read(self, size=-1):
-        data = super().read(size)
-        self.bytes_read += len(data)
-        return data
 
 
 class _FailingStream:
@@ -89,7 +79,7 @@ def test_a_large_answer_is_streamed_in_pieces_and_is_the_same_json(model, book_c
 
 def test_a_body_of_nothing_but_tiny_values_is_refused_once_it_holds_more_than_the_limit(model):
     body = b"[" + b"{}," * 3_000_000 + b"{}]"
-    stream = _CountingStream(body)
+    stream = CountingStream(body)
     status, _, answer = _call(create_app(model), stream, CONTENT_LENGTH=str(len(body)))
     problem = json.loads(b"".join(answer))
     assert status.startswith("422") and problem["detail"].startswith(f"the batch has more than {MAX_BATCH} customers")

@@ -1,5 +1,6 @@
 """The OpenAPI document describes the service as it behaves: schemathesis fuzzes the app against it."""
 
+import json
 import os
 
 import pytest
@@ -12,6 +13,7 @@ from app import ROUTES, create_app
 from churn.core.artifact import DEFAULT_MODEL_PATH
 from churn.core.model import load_model
 from churn.http.config import MAX_BATCH, Settings
+from churn.http.openapi import EXAMPLE_CUSTOMER
 
 FUZZ_EXAMPLES = 500
 FILE_MEDIA_TYPES = ("text/csv", "application/x-ndjson")
@@ -78,3 +80,10 @@ def test_the_operations_documented_as_open_are_the_ones_served_without_the_key(m
             path = template.format(**{name: values.get(name) for name in ("model", "version")})
             response = locked.request(path, method=method.upper(), expect_errors=True)
             assert (response.status_int == 401) is (operation.get("security") != []), (method, path)
+
+
+def test_the_shipped_example_customer_is_the_books_and_the_one_openapi_shows(book_customer, project_dir):
+    shared = project_dir.parent / "shared" / "examples" / "customer.json"
+    if shared.is_file():
+        assert book_customer == json.loads(shared.read_text())
+    assert book_customer == EXAMPLE_CUSTOMER

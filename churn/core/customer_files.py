@@ -108,31 +108,29 @@ class JSONReader:
     def array_slots(self):
         """Step through the array that starts here: yields before each item (its line), which the
         caller reads before the next; then steps past the closing ']'."""
-        self.skip("[")
-        if self.peek() == "]":
-            self._advance(1)
-            return
-        while True:
+        for _ in self._members("[", "]"):
             yield self.line
-            if self.peek() == "]":
-                self._advance(1)
-                return
-            self.skip(",")
 
     def object_keys(self):
         """Step through the object that starts here: yields each key, its ':' passed, whose value the
         caller reads before the next; then steps past the closing '}'."""
-        self.skip("{")
-        if self.peek() == "}":
-            self._advance(1)
-            return
-        while True:
+        for _ in self._members("{", "}"):
             if self.peek() != '"':
                 raise InvalidJSON(self.line, "Expecting property name enclosed in double quotes")
             key, _ = self.value()
             self.skip(":")
             yield key
-            if self.peek() == "}":
+
+    def _members(self, opening, closing):
+        """Step from an array's or object's opening character to past its closing one, yielding before
+        each member (read by the caller) and passing the commas between them."""
+        self.skip(opening)
+        if self.peek() == closing:
+            self._advance(1)
+            return
+        while True:
+            yield
+            if self.peek() == closing:
                 self._advance(1)
                 return
             self.skip(",")
