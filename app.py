@@ -95,6 +95,7 @@ CARD_PATH = "/model/card"
 HTML_CONTENT_TYPE = "text/html"
 _VARY_ACCEPT = (("Vary", "Accept"),)
 _ANSWER_TYPES = tuple(output.media_type for output in OUTPUT_FORMATS)
+_JSON_ANSWER = OUTPUT_FORMATS[0]
 
 
 # The handlers: (environ, model, settings) -> Response. What each answers is its row in ROUTES.
@@ -115,7 +116,9 @@ def ping(environ, model, settings):
 def predict(environ, model, settings):
     explain_top = _explain_top(environ.get("QUERY_STRING"), model)
     sent_as = media_type(environ)
-    answer_format = _answer_format(environ.get("HTTP_ACCEPT"))
+    accept = environ.get("HTTP_ACCEPT")
+    # Most callers send no Accept, or */*: they pay for no negotiation.
+    answer_format = _answer_format(accept) if accept and accept != "*/*" else _JSON_ANSWER
     # No Vary: answers to POST are not cached without freshness, which these never carry.
     if sent_as == JSON_MEDIA_TYPE:
         customers, one = json_body_customers(environ, model, settings, explain_top)
@@ -129,9 +132,7 @@ def predict(environ, model, settings):
 
 
 def _answer_format(accept):
-    """The OutputFormat the Accept header prefers; JSON without one, or for any type (*/*)."""
-    if not accept or accept == "*/*":  # most callers: no negotiation to pay for
-        return OUTPUT_FORMATS[0]
+    """The OutputFormat the Accept header prefers (JSON when it prefers none of them)."""
     return FORMAT_FOR_MEDIA_TYPE[preferred(accept, _ANSWER_TYPES)]
 
 
@@ -329,7 +330,10 @@ def _error_response(environ, error):
 
 def _handler(environ, model, settings):
     """The handler of the request's route; 401, 404 or 405 when there is none for this client."""
-    route, missing = _ROUTER.find(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), model)
+    method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+    route, missing = _ROUTER.exact.get((method, path)), None
+    if route is None:
+        route, missing = _ROUTER.find(method, path, model)
     # The key first: without it, a client learns nothing, not even which paths or models exist.
     if settings.api_key is not None and (route is None or route.needs_key_for(environ)):
         _authorize(environ, settings.api_key)

@@ -40,14 +40,15 @@ class Router:
 
     def __init__(self, routes):
         self.routes = tuple(routes)
-        self._exact = {(r.method, r.path): r for r in self.routes if "{" not in r.path}
+        # (method, path) -> route, for the paths without placeholders: the lookup of nearly every request.
+        self.exact = {(r.method, r.path): r for r in self.routes if "{" not in r.path}
         self._templates = {(r.method, r.path): r for r in self.routes if "{" in r.path}
         self._allowed = _allowed_methods(self.routes)
 
     def find(self, method, path, model):
         """(the route, None), or (None, the HTTPError to answer: 404, or 405 with Allow)."""
         answered_as = "GET" if method == "HEAD" else method
-        route = self._exact.get((answered_as, path))
+        route = self.exact.get((answered_as, path))
         if route is not None:
             return route, None
         template = path
