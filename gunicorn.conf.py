@@ -6,8 +6,8 @@ IPv4 and IPv6 address. Workers: $WEB_CONCURRENCY, else one per CPU this process 
 container's CPU limit counts, not the host's CPUs (churn/server/cpus.py). A value of either that cannot be
 used stops the start with one line (churn/http/config.py), as does a count of workers below one. Runs on
 Linux and macOS (Windows: waitress). Command-line options and $GUNICORN_CMD_ARGS override these. The
-worker class and the limits on slow clients were chosen by measurement (see the README's "Exposed
-to the network" and "Performance").
+worker class and the limits on slow clients were chosen by measurement (see docs/operations.md and
+docs/performance.md).
 """
 
 import os
@@ -39,7 +39,7 @@ from churn.server.listen import listen_addresses
 bind = exit_unless(lambda: listen_addresses(listen_port(os.environ)))
 # One worker per CPU, rounded up, at least one (churn/http/config.py says why not two).
 workers = exit_unless(lambda: worker_count(os.environ, usable_cpus()))
-# Bounds on slow clients (churn/http/config.py; the README lists them): the headers of a request, and the
+# Bounds on slow clients (churn/http/config.py; docs/operations.md lists them): the headers of a request, and the
 # wait for the next request on a kept-alive connection, within keepalive seconds; no byte either
 # way for IDLE_SECONDS closes a connection; a request must be received and answered within
 # REQUEST_SECONDS (the largest body, 10 MiB, needs 0.7 Mbit/s).

@@ -1,7 +1,7 @@
 """The model artifact's format: its version, its content hash, its threshold rule, where the shipped
 one is, the model card's files beside it, and the error that reading a model raises.
 
-The loader (model.py), the exporter (export.py) and the pickle reader (pickles.py) all import this
+The loader (model.py), the exporter (export.py) and the pickle reader (book_pickle.py) all import this
 module and none of them imports another for it. Standard library only.
 """
 
