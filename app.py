@@ -7,12 +7,14 @@ Endpoints:
     POST /predict       a customer (JSON object) -> {"churn_probability": float, "churn": bool},
                         plus "customerid" when the customer has one; a batch (JSON array of
                         customers), or a file of them (text/csv, or JSON lines as application/x-ndjson)
-                        -> an array of those results, in the same order; as CSV with Accept: text/csv.
+                        -> an array of those results, in the same order; as CSV or JSON lines with
+                        Accept: text/csv or application/x-ndjson.
                         ?explain=true adds each customer's exact explanation (&top=N or all).
     GET  /model         what model is deployed: version, provenance, test AUC, threshold, inputs.
     GET  /openapi.json  the OpenAPI 3.1 description of these endpoints, built from the model.
     GET  /static/…      the page's script and style.
-    GET  /model/card/…  the model card (MODEL_CARD.md) and its charts (SVG), as train.py wrote them.
+    GET  /model/card/…  the model card as a page (MODEL_CARD.html), and as train.py wrote it
+                        (MODEL_CARD.md) with its charts (SVG).
     GET  /v2/health/live, /v2/health/ready, /v2, /v2/models/<name>[/versions/<version>][/ready]
     POST /v2/models/<name>[/versions/<version>]/infer
                         the Open Inference Protocol (KServe's V2) for the same model and customers
@@ -211,8 +213,9 @@ def model_card_file(environ, model, settings):
 
 
 # The routing table: the / index, /openapi.json and the API key check are built from its rows.
-_PUBLIC = False  # answered without the API key: health checks, and the page's files and card, which
-# hold no customer's data and score nothing
+# needs_key=_PUBLIC: answered without the API key. The health checks, which platforms call without one,
+# and the page's files and the model card, which hold no customer's data and score nothing.
+_PUBLIC = False
 
 
 def _not_for_the_page(environ):

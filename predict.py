@@ -29,6 +29,7 @@ from churn.core.prediction import predictions
 from churn.core.schema import InvalidCustomer, validate_customer
 
 _PROGRESS_SECONDS = 0.2
+RESULTS_PER_PIECE = 256  # written at once: a few tens of KiB, however large the file
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
 
 
@@ -100,12 +101,16 @@ class _Progress:
 
 
 class _Counts:
+    """How many customers a run has scored, and skipped as invalid."""
+
     scored = skipped = 0
 
 
 def score_stream(model, rows, explain_top, skip_invalid, progress, counts):
-    """Validate and score each customer: a list of its one result each, as OutputFormat.pieces takes
-    them; counts what it scored and skipped. Raises InputError for an invalid one but with skip_invalid."""
+    """Validate and score each customer, yielding their results in lists of RESULTS_PER_PIECE, as
+    OutputFormat.pieces takes them; counts what it scored and skipped. Raises InputError for an
+    invalid customer, unless skip_invalid."""
+    results = []
     for line, raw in rows:
         try:
             customer = _validate_or_raise(model, line, raw)
@@ -115,9 +120,13 @@ def score_stream(model, rows, explain_top, skip_invalid, progress, counts):
             print(f"predict.py: skipped {error}", file=sys.stderr)
             counts.skipped += 1
             continue
-        yield predictions(model, [customer], explain_top)
+        results.append(predictions(model, [customer], explain_top)[0])
         counts.scored += 1
         progress.update(counts.scored + counts.skipped)
+        if len(results) == RESULTS_PER_PIECE:
+            yield results
+            results = []
+    yield results
 
 
 def run(args, out):
