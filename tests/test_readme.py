@@ -337,3 +337,10 @@ def test_every_link_between_the_documents_reaches_a_file_and_heading_that_exist(
             target = (document.parent / target).resolve() if target else document
             assert target.exists(), f"{document.name}: {link}"
             assert not anchor or anchor in _anchors(target), f"{document.name}: {link}"
+
+
+def test_the_readmes_training_command_is_the_retraining_command_the_tests_run(project_dir):
+    readme = (project_dir / "README.md").read_text()
+    [command] = [block for block in re.findall(r"^```bash\n(.*?)^```$", readme, re.M | re.S) if "train.py" in block]
+    retraining = (project_dir / "docs" / "model.md").read_text().split("## Retraining", 1)[1]
+    assert command == re.findall(r"^```bash\n(.*?)^```$", retraining, re.M | re.S)[0]
