@@ -64,6 +64,7 @@ from churn.http.customer_requests import (
     scores_response,
     validated,
 )
+from churn.http.metrics import EXPOSITION_CONTENT_TYPE, Metrics
 from churn.http.open_inference import (
     BINARY_HEADER,
     INFERENCE_REQUEST,
@@ -94,6 +95,7 @@ from churn.http.web import (
 )
 
 CARD_PATH = "/model/card"
+METRICS_KEY = "churn.metrics"  # the instance's Metrics, in a request's environ
 HTML_CONTENT_TYPE = "text/html"
 _VARY_ACCEPT = (("Vary", "Accept"),)
 _ANSWER_TYPES = tuple(output.media_type for output in OUTPUT_FORMATS)
@@ -136,6 +138,13 @@ def predict(environ, model, settings):
 def _answer_format(accept):
     """The OutputFormat the Accept header prefers (JSON when it prefers none of them)."""
     return FORMAT_FOR_MEDIA_TYPE[preferred(accept, _ANSWER_TYPES)]
+
+
+def metrics_text(environ, model, settings):
+    metrics = environ.get(METRICS_KEY)
+    if metrics is None:
+        raise HTTPError(404, "metrics are off (METRICS=off)")
+    return Response(200, EXPOSITION_CONTENT_TYPE, metrics.exposition())
 
 
 def model_info(environ, model, settings):
@@ -230,6 +239,8 @@ ROUTES = (
     Route("POST", "/predict", predict,
           "Score a customer (JSON object), a batch (JSON array) or a file (CSV, JSON lines); ?explain=true says why.",
           openapi.PREDICT),
+    Route("GET", "/metrics", metrics_text,
+          "The instance's counts, every worker's summed, in the Prometheus text exposition format.", openapi.METRICS),
     Route("GET", "/model", model_info,
           "The deployed model: version, training date and rows, test AUC, threshold, features.", openapi.MODEL_INFO),
     Route("GET", "/openapi.json", openapi_json,
@@ -262,21 +273,32 @@ _ROUTER = Router(ROUTES)
 
 
 def create_app(model, settings=None):
-    """Build the WSGI callable around an already-loaded model (and Settings, else the defaults)."""
+    """Build the WSGI callable around an already-loaded model (and Settings, else the defaults). Its
+    `metrics` (None when they are off) are made here: under gunicorn, in the master, before the
+    workers are forked, so that they all count in one table."""
     settings = settings or Settings()
     static_assets()  # read the page's files now: a missing one stops the start, not a request
     admission = Admission(settings.large_requests, settings.large_requests_waiting, settings.large_request_wait_seconds)
+    metrics = Metrics(route.path for route in ROUTES) if settings.metrics else None
+    timed = settings.access_log is not None or metrics is not None
 
     def app(environ, start_response):
-        started = time.perf_counter() if settings.access_log else None
+        started = time.perf_counter() if timed else None
         request = request_id(environ)
-        response, release = _respond(environ, model, settings, admission)
+        if metrics is not None:
+            counted_at = metrics.started()
+            environ[METRICS_KEY] = metrics
+        response, release, route = _respond(environ, model, settings, admission)
         start_response(STATUS_LINES[response.status], _headers(response, request))
 
         def sent(size):
             release()
             if settings.access_log is not None:
                 settings.access_log(access_line(environ, response.status, size, started, request))
+            if metrics is not None:
+                method = environ["REQUEST_METHOD"]
+                seconds = time.perf_counter() - started
+                metrics.finished(counted_at, route and route.path, method, response.status, seconds)
 
         if type(response.body) is not bytes:
             return StreamedBody(response.body, sent)
@@ -284,6 +306,7 @@ def create_app(model, settings=None):
         sent(len(body))
         return [body]
 
+    app.metrics = metrics
     return app
 
 
@@ -299,23 +322,27 @@ def _headers(response, request):
 
 
 def _respond(environ, model, settings, admission):
-    """The response, and the function to call once it is sent: it gives back a large request's place."""
+    """The response, the function to call once it is sent (it gives back a large request's place), and
+    the request's Route (None when it matched none)."""
+    route = None
     try:
-        handler = _handler(environ, model, settings)
+        route = _route(environ, model, settings)
         if not is_large(environ):
-            return handler(environ, model, settings), _nothing
+            return route.handler(environ, model, settings), _nothing, route
         release = admission.enter()
         try:
-            return handler(environ, model, settings), release
+            return route.handler(environ, model, settings), release, route
         except BaseException:
             release()
             raise
     except HTTPError as error:
-        return _error_response(environ, error), _nothing
+        if error.status == 503 and METRICS_KEY in environ:
+            environ[METRICS_KEY].shed()
+        return _error_response(environ, error), _nothing, route
     except Exception:
         # The client learns only that it failed; the operator gets the traceback.
         environ["wsgi.errors"].write(traceback.format_exc())
-        return _error_response(environ, HTTPError(500, "the server could not answer this request")), _nothing
+        return _error_response(environ, HTTPError(500, "the server could not answer this request")), _nothing, route
 
 
 def _nothing():
@@ -331,8 +358,8 @@ def _error_response(environ, error):
     return error_response(error)
 
 
-def _handler(environ, model, settings):
-    """The handler of the request's route; 401, 404 or 405 when there is none for this client."""
+def _route(environ, model, settings):
+    """The request's Route; 401, 404 or 405 when there is none for this client."""
     method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
     route, missing = _ROUTER.exact.get((method, path)), None
     if route is None:
@@ -342,7 +369,7 @@ def _handler(environ, model, settings):
         _authorize(environ, settings.api_key)
     if route is None:
         raise missing
-    return route.handler
+    return route
 
 
 def _wants_page(environ):

@@ -116,9 +116,39 @@ worker_class = _BoundedGeventWorker
 def post_fork(server, worker):
     """A worker that is still booting stops at once on SIGTERM, SIGINT or SIGQUIT: it holds no
     request yet. Until the worker sets its own handlers, it has the master's, which ignore them in a
-    worker: a server stopped while a worker booted took graceful_timeout (8 s) to exit, not 1 s."""
+    worker: a server stopped while a worker booted took graceful_timeout (8 s) to exit, not 1 s.
+    The worker counts in the row of the metrics' table that the master gave it (pre_fork)."""
     for signal_number in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         signal.signal(signal_number, signal.SIG_DFL)
+    if (metrics := _metrics()) is not None:
+        metrics.table.use_slot(worker.churn_slot)
+
+
+# The metrics' table has a row per worker slot (churn/http/counters.py): the master gives each new
+# worker a free one, and frees it, with its gauges zeroed, once the worker is gone. Its counters stay:
+# the next worker in that slot adds to them, so no sum ever decreases.
+_taken_slots = set()
+
+
+def pre_fork(server, worker):
+    """Give the worker about to be forked a slot of the metrics' table."""
+    if (metrics := _metrics()) is not None:
+        free = [slot for slot in range(metrics.table.slots) if slot not in _taken_slots]
+        worker.churn_slot = free[0] if free else metrics.table.slots - 1  # shared, past 64 at once
+        _taken_slots.add(worker.churn_slot)
+
+
+def child_exit(server, worker):
+    """Free a gone worker's slot, its requests in flight no longer in flight."""
+    metrics, slot = _metrics(), getattr(worker, "churn_slot", None)
+    if metrics is not None and slot is not None:
+        metrics.table.zero(slot, metrics.layout.gauges)
+        _taken_slots.discard(slot)
+
+
+def _metrics():
+    """The app's metrics, when gunicorn preloaded the app (this configuration does) and they are on."""
+    return getattr(getattr(sys.modules.get("wsgi"), "app", None), "metrics", None)
 
 
 def on_starting(server):

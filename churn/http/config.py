@@ -8,6 +8,7 @@ the model. Functions of a plain mapping, so tests pass a dict; importing this mo
     CHURN_API_KEY    when set, the API needs "Authorization: Bearer <key>" (app.ROUTES says which
                      routes are open: the health checks, the page, its files and the model card)
     ACCESS_LOG       "on" (default): one logfmt line per request on standard output; "off": none
+    METRICS          "on" (default): count requests and customers, GET /metrics; "off": neither
 
 and the server's, read by gunicorn.conf.py and serve.py:
 
@@ -61,6 +62,7 @@ class Settings:
     large_requests: int = 4
     large_requests_waiting: int = 2
     large_request_wait_seconds: float = 2.0
+    metrics: bool = True  # count what the instance does, for GET /metrics (churn/http/metrics.py)
 
 
 class ConfigurationError(Exception):
@@ -106,6 +108,7 @@ def settings_from_environment(environ):
         max_batch=_positive_int(environ, "MAX_BATCH", MAX_BATCH),
         api_key=environ.get("CHURN_API_KEY") or None,
         access_log=AccessLog(sys.stdout) if _switch(environ, "ACCESS_LOG", default=True) else None,
+        metrics=_switch(environ, "METRICS", default=True),
     )
 
 

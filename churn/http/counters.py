@@ -1,0 +1,80 @@
+"""Counters that every worker of an instance adds to and any worker reads whole: a table of floats in
+shared memory, made before the workers are forked, with a row per worker slot.
+
+Each process (each thread, under waitress) adds only to its own row, so no add waits for a lock and
+none is lost; a reader sums the rows. A row outlives the worker that wrote it: a worker that is
+killed, recycled or restarted by SIGHUP leaves its counts in its row, and the next worker given that
+slot adds to them, so that a sum never decreases while the instance lives. Gauges (requests in
+flight) are the exception: a slot's gauges are zeroed when its worker is gone. Nothing grows: the
+table's size is fixed when it is made. Standard library only.
+"""
+
+import math
+import mmap
+import threading
+
+_FLOAT_BYTES = 8
+
+
+class CounterTable:
+    """`width` floats a slot, for `slots` slots, in memory shared with the processes forked after it
+    is made. `use_slot` chooses the calling process's row; a thread without one takes a free row."""
+
+    def __init__(self, width, slots):
+        self.width, self.slots = width, slots
+        self._memory = mmap.mmap(-1, width * slots * _FLOAT_BYTES)  # anonymous and shared (MAP_SHARED)
+        self._values = memoryview(self._memory).cast("d")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._next_free = 0  # the first slot no thread of this process has taken yet
+
+    def use_slot(self, slot):
+        """Add this process's counts to row `slot` from now on (a gunicorn worker, just forked)."""
+        if not 0 <= slot < self.slots:
+            raise ValueError(f"slot {slot} is not one of the table's {self.slots}")
+        self._local = _ProcessSlot(slot * self.width)
+
+    def add(self, index, amount=1.0):
+        """Add `amount` to counter `index` of this process's (or thread's) row."""
+        self._values[self._row() + index] += amount
+
+    def row(self):
+        """The offset of this process's (or thread's) row, for adding to several counters at once."""
+        return self._row()
+
+    @property
+    def values(self):
+        """The table's floats, row after row (add at row() + index)."""
+        return self._values
+
+    def totals(self):
+        """Each counter summed over every row."""
+        width, values = self.width, self._values
+        rows = (values[start : start + width] for start in range(0, width * self.slots, width))
+        return [math.fsum(column) for column in zip(*rows, strict=True)]
+
+    def zero(self, slot, indexes):
+        """Set counters `indexes` of row `slot` to 0: the gauges of a worker that is gone."""
+        start = slot * self.width
+        for index in indexes:
+            self._values[start + index] = 0.0
+
+    def _row(self):
+        row = getattr(self._local, "row", None)
+        return self._take_slot() if row is None else row
+
+    def _take_slot(self):
+        """A row for a thread that has none (waitress's threads, or a process that chose none): the next
+        free one, or the last row, shared, once all are taken (then adds may race: size slots for it)."""
+        with self._lock:
+            slot = min(self._next_free, self.slots - 1)
+            self._next_free += 1
+        self._local.row = slot * self.width
+        return self._local.row
+
+
+class _ProcessSlot:
+    """The row of every thread of a process: a gunicorn worker's gevent greenlets share it."""
+
+    def __init__(self, row):
+        self.row = row

@@ -1,0 +1,127 @@
+"""What the service counts, and /metrics: the Prometheus text exposition format 0.0.4, standard
+library only.
+
+Every series has a fixed place in a row of a CounterTable (Layout), so that all of an instance's
+workers count in the same shared table and any of them answers a scrape with the sums. The label
+sets are bounded by what the app knows when it starts: its route templates (never a raw path), the
+methods and statuses it answers ("other" for anything else), the model's fields. No label or value
+holds anything a client sent.
+"""
+
+import bisect
+import itertools
+import math
+
+from churn.http.counters import CounterTable
+
+EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+METHODS = ("GET", "HEAD", "POST")
+STATUSES = (200, 304, 400, 401, 404, 405, 408, 413, 415, 422, 500, 503)
+OTHER = "other"
+UNMATCHED = "unmatched"  # the route of a request that matched none: 404, 405, or 401 before either
+# A row of the table per worker slot: enough for 32 workers and as many again while SIGHUP replaces
+# them (it starts the new workers before the old ones are gone). About 1 MiB in all.
+SLOTS = 64
+
+
+class Layout:
+    """The index of every counter in a row: requests by (route, method, status), and each route's
+    duration histogram (its bucket counts, its sum), the requests in flight, the requests shed. A
+    route's requests and its histogram are blocks of their own, so that counting a request is a few
+    offsets added, not a lookup of its labels."""
+
+    def __init__(self, routes):
+        self.routes = (*dict.fromkeys(routes), UNMATCHED)
+        self.methods, self.statuses = (*METHODS, OTHER), (*STATUSES, OTHER)
+        names = [("in_flight",), ("shed",)]
+        self.requests_at, self.durations_at = {}, {}
+        for route in self.routes:
+            self.requests_at[route] = len(names)
+            names += [("requests", route, method, status) for method in self.methods for status in self.statuses]
+            self.durations_at[route] = len(names)
+            names += [("duration_bucket", route, bound) for bound in (*DURATION_BUCKETS, math.inf)]
+            names.append(("duration_sum", route))
+        self.names = tuple(names)
+        self.index = {name: position for position, name in enumerate(self.names)}
+        self.method_offset = {method: i * len(self.statuses) for i, method in enumerate(self.methods)}
+        self.status_offset = {status: i for i, status in enumerate(self.statuses)}
+        self.gauges = (self.index[("in_flight",)],)
+
+    @property
+    def width(self):
+        return len(self.names)
+
+
+class Metrics:
+    """The counts of one instance: made once, before the workers are forked, and shared by them."""
+
+    def __init__(self, routes, slots=SLOTS):
+        self.layout = layout = Layout(routes)
+        self.table = CounterTable(layout.width, slots)
+        self._in_flight = layout.index[("in_flight",)]
+        self._requests_at, self._durations_at = layout.requests_at, layout.durations_at
+        self._method_offset, self._status_offset = layout.method_offset, layout.status_offset
+        self._other_method, self._other_status = layout.method_offset[OTHER], layout.status_offset[OTHER]
+        self._unmatched = (layout.requests_at[UNMATCHED], layout.durations_at[UNMATCHED])
+        self._sum_offset = len(DURATION_BUCKETS) + 1
+
+    def started(self):
+        """A request has begun; returns what finished() takes: where this process counts."""
+        row = self.table.row()
+        self.table.values[row + self._in_flight] += 1
+        return row
+
+    def finished(self, row, route, method, status, seconds):
+        """A request counted from `row` has ended with `status` after `seconds`; `route` is its template,
+        or None."""
+        values = self.table.values
+        requests = self._requests_at.get(route)
+        durations = self._durations_at.get(route) if requests is not None else None
+        if requests is None:
+            requests, durations = self._unmatched
+        method = self._method_offset.get(method, self._other_method)
+        values[row + requests + method + self._status_offset.get(status, self._other_status)] += 1
+        values[row + durations + bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
+        values[row + durations + self._sum_offset] += seconds
+        values[row + self._in_flight] -= 1
+
+    def shed(self):
+        """A request was refused with 503: its worker was busy with other large requests."""
+        self.table.add(self.layout.index[("shed",)])
+
+    def exposition(self):
+        """Every series, summed over the instance's workers, as Prometheus reads them."""
+        totals = self.table.totals()
+        value = dict(zip(self.layout.names, totals, strict=True))
+        return "".join(_request_lines(self.layout, value)).encode("utf-8")
+
+
+def _request_lines(layout, value):
+    yield "# HELP churn_http_requests_total HTTP requests answered, by route template, method and status code.\n"
+    yield "# TYPE churn_http_requests_total counter\n"
+    for route, method, status in itertools.product(layout.routes, layout.methods, layout.statuses):
+        count = value[("requests", route, method, status)]
+        if count:
+            yield f'churn_http_requests_total{{route="{route}",method="{method}",code="{status}"}} {_number(count)}\n'
+    yield "# HELP churn_http_request_duration_seconds Time from a request's start to its answer's end.\n"
+    yield "# TYPE churn_http_request_duration_seconds histogram\n"
+    for route in layout.routes:
+        cumulative = 0.0
+        for bound in (*DURATION_BUCKETS, math.inf):
+            cumulative += value[("duration_bucket", route, bound)]
+            le = "+Inf" if bound == math.inf else repr(bound)
+            yield f'churn_http_request_duration_seconds_bucket{{route="{route}",le="{le}"}} {_number(cumulative)}\n'
+        yield f'churn_http_request_duration_seconds_sum{{route="{route}"}} {_number(value[("duration_sum", route)])}\n'
+        yield f'churn_http_request_duration_seconds_count{{route="{route}"}} {_number(cumulative)}\n'
+    yield "# HELP churn_http_requests_in_flight Requests being answered now.\n"
+    yield "# TYPE churn_http_requests_in_flight gauge\n"
+    yield f"churn_http_requests_in_flight {_number(value[('in_flight',)])}\n"
+    yield "# HELP churn_http_requests_shed_total Requests refused with 503: the worker was busy with large ones.\n"
+    yield "# TYPE churn_http_requests_shed_total counter\n"
+    yield f"churn_http_requests_shed_total {_number(value[('shed',)])}\n"
+
+
+def _number(value):
+    """A sample value as Prometheus writes it: whole numbers without a fraction."""
+    return str(int(value)) if value.is_integer() else repr(value)

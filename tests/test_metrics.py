@@ -1,0 +1,79 @@
+"""GET /metrics: the whole instance's counts, every worker's summed, never decreasing."""
+
+import json
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+import webtest
+
+from app import create_app
+from churn.http.config import Settings
+
+
+def _samples(text):
+    """{(name, labels): value} of an exposition's samples."""
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, labels, value = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line).groups()
+            samples[(name, labels or "")] = float(value)
+    return samples
+
+
+def _requests(samples, route, method, code):
+    return samples.get(("churn_http_requests_total", f'route="{route}",method="{method}",code="{code}"'), 0)
+
+
+def test_metrics_count_each_request_by_its_route_template_method_and_status(model, book_customer):
+    app = webtest.TestApp(create_app(model))
+    for _ in range(3):
+        app.post_json("/predict", book_customer)
+    app.post_json("/predict", {}, status=422)
+    app.get("/no/such/path", status=404)
+    app.get(f"/v2/models/{model.name}/ready")
+    samples = _samples(app.get("/metrics").text)
+    assert _requests(samples, "/predict", "POST", 200) == 3 and _requests(samples, "/predict", "POST", 422) == 1
+    assert _requests(samples, "unmatched", "GET", 404) == 1
+    assert _requests(samples, "/v2/models/{model}/ready", "GET", 200) == 1  # the template, not the path
+    count = samples[("churn_http_request_duration_seconds_count", 'route="/predict"')]
+    assert count == 4 == samples[("churn_http_request_duration_seconds_bucket", 'route="/predict",le="+Inf"')]
+    assert samples[("churn_http_requests_in_flight", "")] == 1  # this scrape
+
+
+def test_metrics_off_counts_nothing_and_answers_404(model):
+    app = webtest.TestApp(create_app(model, Settings(metrics=False)))
+    assert app.get("/metrics", status=404).json["detail"] == "metrics are off (METRICS=off)"
+
+
+def _workers(server):
+    pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    parent = {pid: _parent(pid) for pid in pids}
+    return [pid for pid, ppid in parent.items() if ppid == server.process.pid]
+
+
+def _parent(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@pytest.mark.slow
+def test_one_scrape_sums_every_worker_and_keeps_the_counts_of_a_killed_one(serve, book_customer):
+    server = serve("gunicorn", env={"WEB_CONCURRENCY": "4"})
+    server.wait_until(lambda: len(_workers(server)) == 4)
+    body = json.dumps(book_customer).encode()
+    for _ in range(200):
+        assert server.post("/predict", body, "application/json")[0] == 200
+    os.kill(_workers(server)[0], signal.SIGKILL)
+    for _ in range(100):
+        assert server.post("/predict", body, "application/json")[0] == 200
+        assert server.post("/predict", b"{}", "application/json")[0] == 422
+    server.wait_until(lambda: len(_workers(server)) == 4)  # gunicorn has replaced the killed worker
+    status, text = server.get("/metrics")
+    samples = _samples(text.decode())
+    assert status == 200
+    assert _requests(samples, "/predict", "POST", 200) == 300 and _requests(samples, "/predict", "POST", 422) == 100
