@@ -48,7 +48,8 @@ from churn.core.output_formats import (
     JSON_MEDIA_TYPE,
     OUTPUT_FORMATS,
 )
-from churn.core.prediction import prediction_columns
+from churn.core.prediction import DECISION, PROBABILITY, prediction_columns
+from churn.core.schema import ID_FIELD
 from churn.http import openapi, openapi_v2
 from churn.http.access_log import REQUEST_ID_HEADER, access_line, request_id
 from churn.http.admission import Admission
@@ -64,7 +65,7 @@ from churn.http.customer_requests import (
     scores_response,
     validated,
 )
-from churn.http.metrics import EXPOSITION_CONTENT_TYPE, Metrics
+from churn.http.metrics import EXPOSITION_CONTENT_TYPE, NOT_COUNTED, Metrics
 from churn.http.open_inference import (
     BINARY_HEADER,
     INFERENCE_REQUEST,
@@ -125,14 +126,22 @@ def predict(environ, model, settings):
     answer_format = _answer_format(accept) if accept and accept != "*/*" else _JSON_ANSWER
     # No Vary: answers to POST are not cached without freshness, which these never carry.
     if sent_as == JSON_MEDIA_TYPE:
-        customers, one = json_body_customers(environ, model, settings, explain_top)
+        counts = _counts(environ, "json")
+        customers, one = json_body_customers(environ, model, settings, explain_top, counts)
         if one is not None:
-            return one_customer_response(model, one, explain_top, answer_format)
+            return one_customer_response(model, one, explain_top, answer_format, counts)
     elif sent_as in (CSV_MEDIA_TYPE, JSON_LINES_MEDIA_TYPE):
-        customers = file_customers(sent_as, environ, model, settings, explain_top)
+        counts = _counts(environ, "file")
+        customers = file_customers(sent_as, environ, model, settings, explain_top, counts)
     else:
         raise _unsupported_media_type(environ)
-    return scores_response(model, customers, explain_top, answer_format)
+    return scores_response(model, customers, explain_top, answer_format, counts)
+
+
+def _counts(environ, interface):
+    """What counts this request's customers: the instance's metrics for `interface`, or nothing."""
+    metrics = environ.get(METRICS_KEY)
+    return NOT_COUNTED if metrics is None else metrics.counts_for(interface)
 
 
 def _answer_format(accept):
@@ -187,8 +196,10 @@ def v2_infer(environ, model, settings):
     except ProtocolError as error:
         raise HTTPError(400, str(error)) from None
     limit = CustomerLimit("request", settings.max_batch)
-    probabilities = validated(enumerate(raw), model, "row", limit, lambda customer: scored(model, customer)[1])
+    counts = _counts(environ, "v2")
+    probabilities = validated(enumerate(raw), model, "row", limit, lambda customer: scored(model, customer)[1], counts)
     columns = prediction_columns(model, probabilities)
+    counts.scored(columns[PROBABILITY], columns[DECISION])
     return json_response(200, inference_response(model.name, model.version, columns, outputs, request.get("id")))
 
 
@@ -279,7 +290,7 @@ def create_app(model, settings=None):
     settings = settings or Settings()
     static_assets()  # read the page's files now: a missing one stops the start, not a request
     admission = Admission(settings.large_requests, settings.large_requests_waiting, settings.large_request_wait_seconds)
-    metrics = Metrics(route.path for route in ROUTES) if settings.metrics else None
+    metrics = Metrics((route.path for route in ROUTES), (*model.schema.fields, ID_FIELD)) if settings.metrics else None
     timed = settings.access_log is not None or metrics is not None
 
     def app(environ, start_response):

@@ -11,6 +11,7 @@ import webtest
 
 from app import create_app
 from churn.http.config import Settings
+from churn.http.open_inference import inference_request
 
 
 def _samples(text):
@@ -77,3 +78,34 @@ def test_one_scrape_sums_every_worker_and_keeps_the_counts_of_a_killed_one(serve
     samples = _samples(text.decode())
     assert status == 200
     assert _requests(samples, "/predict", "POST", 200) == 300 and _requests(samples, "/predict", "POST", 422) == 100
+
+
+def _scored(samples, interface, churn):
+    return samples.get(("churn_customers_scored_total", f'interface="{interface}",churn="{churn}"'), 0)
+
+
+def test_metrics_count_customers_by_interface_and_decision_and_invalid_ones_by_field(model, book_customer):
+    app = webtest.TestApp(create_app(model))
+    risky = dict(book_customer, customerid="=secret-id", contract="month-to-month", tenure=1)
+    app.post_json("/predict", book_customer)
+    app.post_json("/predict?explain=true", [book_customer, risky, book_customer])
+    app.post("/predict", "".join(json.dumps(c) + "\n" for c in (risky, risky)), content_type="application/x-ndjson")
+    app.post_json(f"/v2/models/{model.name}/infer", inference_request([risky], model.schema))
+    app.post_json(
+        "/predict", [dict(book_customer, tenure=-1, contract="weekly"), dict(book_customer, tenure=-2)], status=422
+    )
+    text = app.get("/metrics").text
+    samples = _samples(text)
+    churns = {
+        name: app.post_json("/predict", customer).json["churn"]
+        for name, customer in (("book", book_customer), ("risky", risky))
+    }
+    expected = {("json", "book"): 3, ("json", "risky"): 1, ("file", "risky"): 2, ("v2", "risky"): 1}
+    for interface in ("json", "file", "v2"):
+        for churn in ("true", "false"):
+            wanted = sum(n for (i, who), n in expected.items() if i == interface and str(churns[who]).lower() == churn)
+            assert _scored(samples, interface, churn) == wanted, (interface, churn)
+    assert samples[("churn_prediction_probability_count", "")] == 7
+    assert samples[("churn_invalid_customers_total", 'field="tenure"')] == 2
+    assert samples[("churn_invalid_customers_total", 'field="contract"')] == 1
+    assert "secret-id" not in text and "weekly" not in text  # nothing a client sent

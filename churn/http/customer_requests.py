@@ -21,8 +21,9 @@ from churn.core.customer_files import (
 from churn.core.explain import DEFAULT_TOP
 from churn.core.model import score, score_prepared
 from churn.core.output_formats import CSV_MEDIA_TYPE, JSON_MEDIA_TYPE
-from churn.core.prediction import predictions, result, result_json
+from churn.core.prediction import DECISION, predictions, result, result_json
 from churn.core.schema import InvalidCustomer, compact, describe, validate_customer
+from churn.http.metrics import NOT_COUNTED
 from churn.http.turns import Turns, customers_per_turn, parts_in_turns
 from churn.http.web import HTTPError, Response, body_text, empty_body, is_large, read_json
 
@@ -60,7 +61,7 @@ class CustomerLimit(NamedTuple):
         return HTTPError(422, message)
 
 
-def json_body_customers(environ, model, settings, explain_top):
+def json_body_customers(environ, model, settings, explain_top, counts=NOT_COUNTED):
     """The customers of a JSON body: (what hold_for holds of them, None) for a batch (a JSON array), or
     (None, the customer as sent) for one customer (a JSON object): one_customer_response answers it."""
     if not is_large(environ):
@@ -70,22 +71,22 @@ def json_body_customers(environ, model, settings, explain_top):
         if not isinstance(payload, list):
             raise HTTPError(400, NOT_CUSTOMERS)
         limit = CustomerLimit("batch", settings.max_batch, explain_top)
-        return validated(enumerate(payload), model, "index", limit, hold_for(model, explain_top)), None
+        return validated(enumerate(payload), model, "index", limit, hold_for(model, explain_top), counts), None
     reader = JSONReader(body_text(environ, settings.max_body_bytes))
     try:
-        return _read_json_customers(reader, model, settings, explain_top)
+        return _read_json_customers(reader, model, settings, explain_top, counts)
     except InputError as error:
         raise input_error(error, "the body is not valid JSON") from None
 
 
-def _read_json_customers(reader, model, settings, explain_top):
+def _read_json_customers(reader, model, settings, explain_top, counts):
     first = reader.peek()
     if not first:
         raise empty_body(JSON_CUSTOMERS)
     if first == "[":
         items = (value for _, value in reader.array_items())
         limit = CustomerLimit("batch", settings.max_batch, explain_top)
-        held = validated(enumerate(items), model, "index", limit, hold_for(model, explain_top))
+        held = validated(enumerate(items), model, "index", limit, hold_for(model, explain_top), counts)
         reader.finish()
         return held, None
     payload, _ = reader.value()
@@ -95,14 +96,14 @@ def _read_json_customers(reader, model, settings, explain_top):
     return None, payload
 
 
-def file_customers(media_type, environ, model, settings, explain_top):
+def file_customers(media_type, environ, model, settings, explain_top, counts=NOT_COUNTED):
     """What hold_for holds of the customers of a file in the body (CSV, else JSON lines), each named by
     its line, as predict.py reads them."""
     text = body_text(environ, settings.max_body_bytes)
     rows = csv_customers(text, model.schema.fields) if media_type == CSV_MEDIA_TYPE else json_customers(text, False)
     limit = CustomerLimit("file", settings.max_batch, explain_top)
     try:
-        customers = validated(rows, model, "line", limit, hold_for(model, explain_top))
+        customers = validated(rows, model, "line", limit, hold_for(model, explain_top), counts)
     except InputError as error:
         raise empty_body(FILE_OF_CUSTOMERS) if text.blank else input_error(error) from None
     if text.blank:
@@ -121,14 +122,16 @@ def input_error(error, prefix=None):
     return HTTPError(400, f"{prefix}: {reason}")
 
 
-def one_customer_response(model, raw, explain_top, answer_format):
+def one_customer_response(model, raw, explain_top, answer_format, counts=NOT_COUNTED):
     """200 with the answer for one customer, sent as a JSON object: the book's answer, explained or not,
     as a JSON object, or in another OutputFormat (a CSV row, a JSON line); 422 naming each invalid field."""
     try:
         customer, probability = scored(model, raw)
     except InvalidCustomer as invalid:
+        counts.invalid(invalid.errors)
         raise HTTPError(422, str(invalid), errors=invalid.errors) from None
     answer = result(model, customer, probability, explain_top)
+    counts.scored((probability,), (answer[DECISION],))
     if answer_format.media_type == JSON_MEDIA_TYPE:
         return Response(200, JSON_MEDIA_TYPE, result_json(answer).encode())
     text = "".join(answer_format.pieces([[answer]], explain_top))
@@ -154,10 +157,10 @@ def scored(model, raw):
     return customer, score(model, [customer])[0]
 
 
-def validated(rows, model, position, limit, hold):
+def validated(rows, model, position, limit, hold, counts=NOT_COUNTED):
     """What `hold` makes of every (position, raw customer) of `rows`, in turns; one invalid refuses them
-    all, naming each (the first MAX_REPORTED_ERRORS errors, and how many more); more than the
-    CustomerLimit `limit` allows are refused as soon as one too many is read."""
+    all, naming each (the first MAX_REPORTED_ERRORS errors, and how many more), each counted; more than
+    the CustomerLimit `limit` allows are refused as soon as one too many is read."""
     held, shown, errors, turns = [], [], 0, Turns()
     for count, (where, raw) in enumerate(rows, 1):
         if count > limit.count:
@@ -166,6 +169,7 @@ def validated(rows, model, position, limit, hold):
         try:
             kept = hold(raw)
         except InvalidCustomer as invalid:
+            counts.invalid(invalid.errors)
             errors += len(invalid.errors)
             shown.extend({position: where, **error} for error in invalid.errors[: MAX_REPORTED_ERRORS - len(shown)])
             held.clear()  # none will be answered: hold none
@@ -185,17 +189,23 @@ def _unprocessable(shown, errors, position):
     return HTTPError(422, detail, errors=shown)
 
 
-def scores_response(model, held, explain_top, answer_format):
-    """200 with the results of what hold_for held, in an OutputFormat (a JSON array, CSV, JSON lines).
-    Streamed, a turn's work at a time, when they are more than a turn's work."""
+def scores_response(model, held, explain_top, answer_format, counts=NOT_COUNTED):
+    """200 with the results of what hold_for held, in an OutputFormat (a JSON array, CSV, JSON lines),
+    each counted as it is made. Streamed, a turn's work at a time, when they are more than a turn's work."""
     if explain_top:
         result_lists = (predictions(model, part, explain_top) for part in _turns_of(held, explain_top))
     else:
         result_lists = _turns_of(held, None)
+    result_lists = (_counted(results, counts) for results in result_lists)
     pieces = (text.encode("utf-8") for text in answer_format.pieces(result_lists, explain_top))
     if len(held) <= customers_per_turn(explain_top):
         return Response(200, answer_format.content_type, b"".join(pieces))
     return Response(200, answer_format.content_type, pieces)
+
+
+def _counted(results, counts):
+    counts.scored_results(results)
+    return results
 
 
 def _turns_of(held, explain_top):

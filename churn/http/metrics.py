@@ -12,6 +12,7 @@ import bisect
 import itertools
 import math
 
+from churn.core.prediction import DECISION, PROBABILITY
 from churn.http.counters import CounterTable
 
 EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -19,6 +20,8 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 METHODS = ("GET", "HEAD", "POST")
 STATUSES = (200, 304, 400, 401, 404, 405, 408, 413, 415, 422, 500, 503)
 OTHER = "other"
+PROBABILITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+INTERFACES = ("json", "file", "v2")  # POST /predict with JSON, with a file (CSV, JSON lines); V2 infer
 UNMATCHED = "unmatched"  # the route of a request that matched none: 404, 405, or 401 before either
 # A row of the table per worker slot: enough for 32 workers and as many again while SIGHUP replaces
 # them (it starts the new workers before the old ones are gone). About 1 MiB in all.
@@ -31,10 +34,16 @@ class Layout:
     route's requests and its histogram are blocks of their own, so that counting a request is a few
     offsets added, not a lookup of its labels."""
 
-    def __init__(self, routes):
+    def __init__(self, routes, fields):
         self.routes = (*dict.fromkeys(routes), UNMATCHED)
         self.methods, self.statuses = (*METHODS, OTHER), (*STATUSES, OTHER)
+        self.fields = (*fields, OTHER)
         names = [("in_flight",), ("shed",)]
+        names += [("scored", interface, churn) for interface in INTERFACES for churn in (True, False)]
+        self.probabilities_at = len(names)
+        names += [("probability_bucket", bound) for bound in (*PROBABILITY_BUCKETS, math.inf)]
+        names += [("probability_sum",)]
+        names += [("invalid", field) for field in self.fields]
         self.requests_at, self.durations_at = {}, {}
         for route in self.routes:
             self.requests_at[route] = len(names)
@@ -56,8 +65,8 @@ class Layout:
 class Metrics:
     """The counts of one instance: made once, before the workers are forked, and shared by them."""
 
-    def __init__(self, routes, slots=SLOTS):
-        self.layout = layout = Layout(routes)
+    def __init__(self, routes, fields, slots=SLOTS):
+        self.layout = layout = Layout(routes, fields)
         self.table = CounterTable(layout.width, slots)
         self._in_flight = layout.index[("in_flight",)]
         self._requests_at, self._durations_at = layout.requests_at, layout.durations_at
@@ -86,6 +95,10 @@ class Metrics:
         values[row + durations + self._sum_offset] += seconds
         values[row + self._in_flight] -= 1
 
+    def counts_for(self, interface):
+        """What counts the customers of one request that came by `interface` (one of INTERFACES)."""
+        return InterfaceCounts(self, interface)
+
     def shed(self):
         """A request was refused with 503: its worker was busy with other large requests."""
         self.table.add(self.layout.index[("shed",)])
@@ -94,7 +107,54 @@ class Metrics:
         """Every series, summed over the instance's workers, as Prometheus reads them."""
         totals = self.table.totals()
         value = dict(zip(self.layout.names, totals, strict=True))
-        return "".join(_request_lines(self.layout, value)).encode("utf-8")
+        lines = itertools.chain(_request_lines(self.layout, value), _customer_lines(self.layout, value))
+        return "".join(lines).encode("utf-8")
+
+
+class InterfaceCounts:
+    """The customers a request scored, and those it refused, counted for its interface."""
+
+    def __init__(self, metrics, interface):
+        index = metrics.layout.index
+        self._table = metrics.table
+        self._decision = {churn: index[("scored", interface, churn)] for churn in (True, False)}
+        self._probabilities = metrics.layout.probabilities_at
+        self._probability_sum = index[("probability_sum",)]
+        self._invalid = {field: index[("invalid", field)] for field in metrics.layout.fields}
+
+    def scored(self, probabilities, decisions):
+        """Count customers scored with these probabilities and decisions (churn or not)."""
+        values, row = self._table.values, self._table.row()
+        for probability, churn in zip(probabilities, decisions, strict=True):
+            values[row + self._decision[churn]] += 1
+            values[row + self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
+            values[row + self._probability_sum] += probability
+
+    def scored_results(self, results):
+        """Count the customers of these results (the prediction document's)."""
+        self.scored([result[PROBABILITY] for result in results], [result[DECISION] for result in results])
+
+    def invalid(self, errors):
+        """Count one refused customer's invalid fields (its errors: {"field", "message"})."""
+        other = self._invalid[OTHER]
+        for error in errors:
+            self._table.add(self._invalid.get(error["field"], other))
+
+
+class NotCounted:
+    """InterfaceCounts when the metrics are off: counts nothing."""
+
+    def scored(self, probabilities, decisions):
+        pass
+
+    def scored_results(self, results):
+        pass
+
+    def invalid(self, errors):
+        pass
+
+
+NOT_COUNTED = NotCounted()
 
 
 def _request_lines(layout, value):
@@ -120,6 +180,30 @@ def _request_lines(layout, value):
     yield "# HELP churn_http_requests_shed_total Requests refused with 503: the worker was busy with large ones.\n"
     yield "# TYPE churn_http_requests_shed_total counter\n"
     yield f"churn_http_requests_shed_total {_number(value[('shed',)])}\n"
+
+
+def _customer_lines(layout, value):
+    yield "# HELP churn_customers_scored_total Customers scored, by interface and decision.\n"
+    yield "# TYPE churn_customers_scored_total counter\n"
+    for interface in INTERFACES:
+        for churn in (True, False):
+            labels = f'interface="{interface}",churn="{str(churn).lower()}"'
+            yield f"churn_customers_scored_total{{{labels}}} {_number(value[('scored', interface, churn)])}\n"
+    yield "# HELP churn_prediction_probability Churn probabilities of the customers scored.\n"
+    yield "# TYPE churn_prediction_probability histogram\n"
+    cumulative = 0.0
+    for bound in (*PROBABILITY_BUCKETS, math.inf):
+        cumulative += value[("probability_bucket", bound)]
+        le = "+Inf" if bound == math.inf else repr(bound)
+        yield f'churn_prediction_probability_bucket{{le="{le}"}} {_number(cumulative)}\n'
+    yield f"churn_prediction_probability_sum {_number(value[('probability_sum',)])}\n"
+    yield f"churn_prediction_probability_count {_number(cumulative)}\n"
+    yield "# HELP churn_invalid_customers_total Invalid fields of the customers refused, by field.\n"
+    yield "# TYPE churn_invalid_customers_total counter\n"
+    for field in layout.fields:
+        count = value[("invalid", field)]
+        if count:
+            yield f'churn_invalid_customers_total{{field="{field}"}} {_number(count)}\n'
 
 
 def _number(value):
