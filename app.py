@@ -290,7 +290,7 @@ def create_app(model, settings=None):
     settings = settings or Settings()
     static_assets()  # read the page's files now: a missing one stops the start, not a request
     admission = Admission(settings.large_requests, settings.large_requests_waiting, settings.large_request_wait_seconds)
-    metrics = Metrics((route.path for route in ROUTES), (*model.schema.fields, ID_FIELD)) if settings.metrics else None
+    metrics = _metrics(model) if settings.metrics else None
     timed = settings.access_log is not None or metrics is not None
 
     def app(environ, start_response):
@@ -310,6 +310,7 @@ def create_app(model, settings=None):
                 method = environ["REQUEST_METHOD"]
                 seconds = time.perf_counter() - started
                 metrics.finished(counted_at, route and route.path, method, response.status, seconds)
+                metrics.refresh_process()
 
         if type(response.body) is not bytes:
             return StreamedBody(response.body, sent)
@@ -319,6 +320,13 @@ def create_app(model, settings=None):
 
     app.metrics = metrics
     return app
+
+
+def _metrics(model):
+    """The instance's Metrics: its routes, the model's fields (for invalid ones), what model it serves."""
+    info = {"name": model.name, "version": model.version, "trained_at": model.metadata.get("trained_at") or "",
+            "threshold": model.threshold}  # fmt: skip
+    return Metrics((route.path for route in ROUTES), (*model.schema.fields, ID_FIELD), info)
 
 
 def _headers(response, request):

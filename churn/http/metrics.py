@@ -11,6 +11,8 @@ holds anything a client sent.
 import bisect
 import itertools
 import math
+import os
+import time
 
 from churn.core.prediction import DECISION, PROBABILITY
 from churn.http.counters import CounterTable
@@ -23,6 +25,8 @@ OTHER = "other"
 PROBABILITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 INTERFACES = ("json", "file", "v2")  # POST /predict with JSON, with a file (CSV, JSON lines); V2 infer
 UNMATCHED = "unmatched"  # the route of a request that matched none: 404, 405, or 401 before either
+_PROCESS_REFRESH_SECONDS = 1.0
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # A row of the table per worker slot: enough for 32 workers and as many again while SIGHUP replaces
 # them (it starts the new workers before the old ones are gone). About 1 MiB in all.
 SLOTS = 64
@@ -38,7 +42,7 @@ class Layout:
         self.routes = (*dict.fromkeys(routes), UNMATCHED)
         self.methods, self.statuses = (*METHODS, OTHER), (*STATUSES, OTHER)
         self.fields = (*fields, OTHER)
-        names = [("in_flight",), ("shed",)]
+        names = [("in_flight",), ("shed",), ("cpu_seconds",), ("resident_bytes",), ("open_fds",)]
         names += [("scored", interface, churn) for interface in INTERFACES for churn in (True, False)]
         self.probabilities_at = len(names)
         names += [("probability_bucket", bound) for bound in (*PROBABILITY_BUCKETS, math.inf)]
@@ -55,7 +59,8 @@ class Layout:
         self.index = {name: position for position, name in enumerate(self.names)}
         self.method_offset = {method: i * len(self.statuses) for i, method in enumerate(self.methods)}
         self.status_offset = {status: i for i, status in enumerate(self.statuses)}
-        self.gauges = (self.index[("in_flight",)],)
+        # Zeroed when a worker is gone: what it held then is no longer held.
+        self.gauges = tuple(self.index[(name,)] for name in ("in_flight", "resident_bytes", "open_fds"))
 
     @property
     def width(self):
@@ -65,9 +70,12 @@ class Layout:
 class Metrics:
     """The counts of one instance: made once, before the workers are forked, and shared by them."""
 
-    def __init__(self, routes, fields, slots=SLOTS):
+    def __init__(self, routes, fields, model_info=None, slots=SLOTS):
         self.layout = layout = Layout(routes, fields)
         self.table = CounterTable(layout.width, slots)
+        self.model_info = dict(model_info or {})
+        self.started_at = time.time()  # the instance's start: under gunicorn, the master's
+        self._process = _ProcessUse()
         self._in_flight = layout.index[("in_flight",)]
         self._requests_at, self._durations_at = layout.requests_at, layout.durations_at
         self._method_offset, self._status_offset = layout.method_offset, layout.status_offset
@@ -103,12 +111,61 @@ class Metrics:
         """A request was refused with 503: its worker was busy with other large requests."""
         self.table.add(self.layout.index[("shed",)])
 
+    def refresh_process(self, force=False):
+        """Write this process's CPU, memory and open files into its row, at most once a second."""
+        self._process.refresh(self.table, self.layout.index, force)
+
     def exposition(self):
         """Every series, summed over the instance's workers, as Prometheus reads them."""
+        self.refresh_process(force=True)
         totals = self.table.totals()
         value = dict(zip(self.layout.names, totals, strict=True))
-        lines = itertools.chain(_request_lines(self.layout, value), _customer_lines(self.layout, value))
+        lines = itertools.chain(
+            _request_lines(self.layout, value),
+            _customer_lines(self.layout, value),
+            _model_lines(self.model_info),
+            _process_lines(value, self.started_at),
+        )
         return "".join(lines).encode("utf-8")
+
+
+class _ProcessUse:
+    """What this process has used, written into its row: CPU seconds as it adds up (a counter), its
+    resident memory and open files as they are now (gauges). Linux tells memory and files; elsewhere
+    they stay 0."""
+
+    def __init__(self):
+        self.pid, self.refreshed, self.cpu_counted = None, -math.inf, 0.0
+
+    def refresh(self, table, index, force):
+        now = time.monotonic()
+        if not force and now - self.refreshed < _PROCESS_REFRESH_SECONDS:
+            return
+        if self.pid != os.getpid():  # a new worker: fork began its CPU time at 0
+            self.pid, self.cpu_counted = os.getpid(), 0.0
+        self.refreshed = now
+        times = os.times()
+        cpu = times.user + times.system
+        values, row = table.values, table.row()
+        values[row + index[("cpu_seconds",)]] += cpu - self.cpu_counted
+        self.cpu_counted = cpu
+        values[row + index[("resident_bytes",)]] = _resident_bytes()
+        values[row + index[("open_fds",)]] = _open_fds()
+
+
+def _resident_bytes():
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _open_fds():
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
 
 
 class InterfaceCounts:
@@ -204,6 +261,32 @@ def _customer_lines(layout, value):
         count = value[("invalid", field)]
         if count:
             yield f'churn_invalid_customers_total{{field="{field}"}} {_number(count)}\n'
+
+
+def _model_lines(info):
+    yield "# HELP churn_model_info The model served: its name, version, training date and threshold.\n"
+    yield "# TYPE churn_model_info gauge\n"
+    labels = ",".join(f'{key}="{_label_value(value)}"' for key, value in info.items())
+    yield f"churn_model_info{{{labels}}} 1\n"
+
+
+def _label_value(value):
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _process_lines(value, started_at):
+    yield "# HELP process_cpu_seconds_total CPU seconds of every worker the instance has run, summed.\n"
+    yield "# TYPE process_cpu_seconds_total counter\n"
+    yield f"process_cpu_seconds_total {_number(value[('cpu_seconds',)])}\n"
+    yield "# HELP process_resident_memory_bytes Resident memory of the instance's live workers, summed.\n"
+    yield "# TYPE process_resident_memory_bytes gauge\n"
+    yield f"process_resident_memory_bytes {_number(value[('resident_bytes',)])}\n"
+    yield "# HELP process_open_fds Open file descriptors of the instance's live workers, summed.\n"
+    yield "# TYPE process_open_fds gauge\n"
+    yield f"process_open_fds {_number(value[('open_fds',)])}\n"
+    yield "# HELP process_start_time_seconds When the instance started, in seconds since the epoch.\n"
+    yield "# TYPE process_start_time_seconds gauge\n"
+    yield f"process_start_time_seconds {_number(round(started_at, 3))}\n"
 
 
 def _number(value):
