@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import webtest
+from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from churn.http.config import Settings
@@ -109,3 +110,30 @@ def test_metrics_count_customers_by_interface_and_decision_and_invalid_ones_by_f
     assert samples[("churn_invalid_customers_total", 'field="tenure"')] == 2
     assert samples[("churn_invalid_customers_total", 'field="contract"')] == 1
     assert "secret-id" not in text and "weekly" not in text  # nothing a client sent
+
+
+def test_prometheus_own_parser_reads_every_family_the_service_writes(model, book_customer):
+    app = webtest.TestApp(create_app(model))
+    app.post_json("/predict", [book_customer] * 3)
+    app.post_json("/predict", {}, status=422)
+    app.get("/nowhere", status=404)
+    families = {family.name: family for family in text_string_to_metric_families(app.get("/metrics").text)}
+    kinds = {name: family.type for name, family in families.items()}
+    assert kinds == {
+        "churn_http_requests": "counter",
+        "churn_http_request_duration_seconds": "histogram",
+        "churn_http_requests_in_flight": "gauge",
+        "churn_http_requests_shed": "counter",
+        "churn_customers_scored": "counter",
+        "churn_prediction_probability": "histogram",
+        "churn_invalid_customers": "counter",
+        "churn_model_info": "gauge",
+        "process_cpu_seconds": "counter",
+        "process_resident_memory_bytes": "gauge",
+        "process_open_fds": "gauge",
+        "process_start_time_seconds": "gauge",
+    }
+    [info] = families["churn_model_info"].samples
+    assert info.labels["version"] == model.version and float(info.labels["threshold"]) == model.threshold
+    scored = sum(sample.value for sample in families["churn_customers_scored"].samples)
+    assert scored == 3
