@@ -3,7 +3,9 @@
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import create_app
 from churn.http.config import Settings
 from churn.http.open_inference import inference_request
+from helpers import skip_or_fail
 
 
 def _samples(text):
@@ -137,3 +140,14 @@ def test_prometheus_own_parser_reads_every_family_the_service_writes(model, book
     assert info.labels["version"] == model.version and float(info.labels["threshold"]) == model.threshold
     scored = sum(sample.value for sample in families["churn_customers_scored"].samples)
     assert scored == 3
+
+
+def test_promtool_finds_nothing_to_say_of_the_exposition(model, book_customer):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        skip_or_fail("promtool is not installed (apt-get install prometheus, as .ci/run does)")
+    app = webtest.TestApp(create_app(model))
+    app.post_json("/predict", [book_customer] * 2)
+    app.post_json("/predict", {}, status=422)
+    checked = subprocess.run([promtool, "check", "metrics"], input=app.get("/metrics").body, capture_output=True)
+    assert checked.returncode == 0 and checked.stdout == b"" and checked.stderr == b"", checked
