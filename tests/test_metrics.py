@@ -1,5 +1,6 @@
 """GET /metrics: the whole instance's counts, every worker's summed, never decreasing."""
 
+import concurrent.futures
 import json
 import os
 import re
@@ -151,3 +152,14 @@ def test_promtool_finds_nothing_to_say_of_the_exposition(model, book_customer):
     app.post_json("/predict", {}, status=422)
     checked = subprocess.run([promtool, "check", "metrics"], input=app.get("/metrics").body, capture_output=True)
     assert checked.returncode == 0 and checked.stdout == b"" and checked.stderr == b"", checked
+
+
+@pytest.mark.slow
+def test_under_waitress_every_thread_counts_and_one_scrape_sums_them(serve, book_customer):
+    server = serve("waitress")
+    body = json.dumps(book_customer).encode()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: server.post("/predict", body, "application/json")[0], range(400)))
+    assert statuses == [200] * 400
+    samples = _samples(server.get("/metrics")[1].decode())
+    assert _requests(samples, "/predict", "POST", 200) == 400
