@@ -23,6 +23,7 @@ from churn.core.artifact import CARD_NAME, MODEL_NAME, ModelError
 from churn.core.book_pickle import artifact_from_pickle
 from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.core.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
+from churn.core.reference import build_reference
 from churn.training.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
 
 # The development requirements: without them --help still works, and training says in one line what
@@ -69,6 +70,7 @@ class TrainingResult:
     test_targets: list
     test_predictions: list
     solver: dict  # how the fit was solved: churn.training.fitting.fit's report
+    reference: dict  # the distributions the service watches live customers against (churn.core.reference)
 
 
 def train(customers, C=DEFAULT_C):
@@ -76,10 +78,11 @@ def train(customers, C=DEFAULT_C):
     full_train, test = train_test_split(customers, test_size=TEST_SIZE, random_state=RANDOM_STATE)
     fitted = _fit_and_predict(full_train, test, C)
     targets = targets_of(test)
+    schema = schema_of(full_train)
     return TrainingResult(
         dv=fitted.dv,
         model=fitted.model,
-        schema=schema_of(full_train),
+        schema=schema,
         feature_means=fitted.feature_means,
         training_rows=len(full_train),
         test_rows=len(test),
@@ -88,6 +91,7 @@ def train(customers, C=DEFAULT_C):
         test_targets=targets,
         test_predictions=fitted.predictions.tolist(),
         solver=fitted.solver,
+        reference=build_reference(full_train, schema, fitted.predictions.tolist()),
     )
 
 
@@ -161,7 +165,7 @@ def artifact(result, pickle_sha256, data_sha256):
         "model_card": CARD_NAME,
     }
     return artifact_from_estimators(
-        result.dv, result.model, result.schema, metadata, DEFAULT_THRESHOLD, result.feature_means
+        result.dv, result.model, result.schema, metadata, DEFAULT_THRESHOLD, result.feature_means, result.reference
     )
 
 

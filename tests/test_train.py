@@ -267,3 +267,11 @@ def test_training_without_the_development_requirements_says_in_one_line_what_to_
     assert line.startswith("train.py: error: training needs the development requirements")
     assert "pip install --require-hashes -r requirements-dev.txt" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_training_writes_the_reference_the_service_watches_live_customers_against(artifact, customers):
+    reference = artifact["reference"]
+    assert set(reference["features"]) == set(train.FIELDS)
+    assert len(reference["score"]["shares"]) == len(reference["score"]["edges"]) + 1 >= 5
+    gender = reference["features"]["gender"]
+    assert sum(gender["shares"]) == pytest.approx(1) and gender["values"] == sorted({c["gender"] for c in customers})

@@ -9,9 +9,12 @@ from churn.core.features import CATEGORICAL
 DEFAULT_THRESHOLD = 0.5
 
 
-def artifact_from_estimators(dv, model, schema, metadata, threshold=DEFAULT_THRESHOLD, feature_means=None):
+def artifact_from_estimators(
+    dv, model, schema, metadata, threshold=DEFAULT_THRESHOLD, feature_means=None, reference=None
+):
     """The artifact: weights by feature name, intercept, schema, threshold, metadata and its sha256;
-    with the training set's feature means (in the vectorizer's order), it can explain predictions."""
+    with the training set's feature means (in the vectorizer's order), it can explain predictions;
+    with the reference distributions (churn.core.reference), the service watches its inputs."""
     if len(model.classes_) != 2 or model.coef_.shape != (1, len(dv.feature_names_)):
         raise ValueError("expected a binary LogisticRegression fitted on the DictVectorizer's features")
     document = {
@@ -24,6 +27,8 @@ def artifact_from_estimators(dv, model, schema, metadata, threshold=DEFAULT_THRE
     }
     if feature_means is not None:
         document["feature_means"] = dict(zip(dv.feature_names_, [float(mean) for mean in feature_means], strict=True))
+    if reference is not None:
+        document["reference"] = reference
     return with_content_hash(document)
 
 

@@ -28,6 +28,7 @@ from churn.core.artifact import (
 from churn.core.book_pickle import artifact_from_pickle
 from churn.core.explain import ExplainerError, build_explainer
 from churn.core.messages import is_finite_number
+from churn.core.reference import InvalidReference, checked_reference
 from churn.core.schema import ID_FIELD, MAX_NUMBER, MIN_NUMBER, NUMBER_TYPES, Schema, is_valid_id
 
 _PICKLE_MAGIC = b"\x80"  # first byte of every pickle of protocol 2 or newer
@@ -46,6 +47,7 @@ class ChurnModel:
     sha256: str  # of the artifact's content: identifies the model
     explainer: object = None  # churn.core.explain.Explainer, when the artifact has the training means
     card: dict = None  # file name -> bytes: the model card and its charts, when they are beside the artifact
+    reference: dict = None  # the training data's distributions (churn.core.reference), when the artifact has them
     # The weights as logit() reads them, in the order it adds them (the fields sorted, categorical then
     # numerical): each categorical field's {value: weight}, each number's weight, and a customer's
     # values of those fields as two tuples (KeyError when one is missing).
@@ -128,6 +130,7 @@ def model_from_artifact(document):
         metadata=_metadata(document["metadata"]),
         sha256=sha256,
         explainer=_explainer(document.get("feature_means"), weights, schema, categorical_weights, intercept),
+        reference=_reference(document.get("reference"), schema),
     )
 
 
@@ -154,6 +157,15 @@ def _explainer(means, weights, schema, categorical_weights, intercept):
     try:
         return build_explainer(means, weights, schema, categorical_weights, intercept)
     except ExplainerError as error:
+        raise ModelError(str(error)) from None
+
+
+def _reference(document, schema):
+    if document is None:
+        return None  # an older artifact, or one converted from the book's pickle: nothing to watch against
+    try:
+        return checked_reference(document, schema)
+    except InvalidReference as error:
         raise ModelError(str(error)) from None
 
 
