@@ -97,6 +97,10 @@ from churn.http.web import (
 
 CARD_PATH = "/model/card"
 METRICS_KEY = "churn.metrics"  # the instance's Metrics, in a request's environ
+NO_REFERENCE = (
+    "this model has no reference distributions to watch its inputs against (an older artifact, or the "
+    "book's pickle); retrain it with train.py, which writes them into the artifact"
+)
 HTML_CONTENT_TYPE = "text/html"
 _VARY_ACCEPT = (("Vary", "Accept"),)
 _ANSWER_TYPES = tuple(output.media_type for output in OUTPUT_FORMATS)
@@ -156,6 +160,16 @@ def metrics_text(environ, model, settings):
     return Response(200, EXPOSITION_CONTENT_TYPE, metrics.exposition())
 
 
+def model_monitoring(environ, model, settings):
+    metrics = environ.get(METRICS_KEY)
+    if metrics is None:
+        raise HTTPError(404, "metrics are off (METRICS=off): nothing is counted to watch")
+    watched = metrics.monitoring()
+    if watched is None:
+        return json_response(200, {"model_version": model.version, "reference": False, "detail": NO_REFERENCE})
+    return json_response(200, {"model_version": model.version, "reference": True, **watched})
+
+
 def model_info(environ, model, settings):
     return json_response(200, describe_model(model))
 
@@ -197,10 +211,21 @@ def v2_infer(environ, model, settings):
         raise HTTPError(400, str(error)) from None
     limit = CustomerLimit("request", settings.max_batch)
     counts = _counts(environ, "v2")
-    probabilities = validated(enumerate(raw), model, "row", limit, lambda customer: scored(model, customer)[1], counts)
+    probabilities = validated(enumerate(raw), model, "row", limit, _scored_counting(model, counts), counts)
     columns = prediction_columns(model, probabilities)
     counts.scored(columns[PROBABILITY], columns[DECISION])
     return json_response(200, inference_response(model.name, model.version, columns, outputs, request.get("id")))
+
+
+def _scored_counting(model, counts):
+    """raw customer -> its probability, its inputs counted."""
+
+    def probability(raw):
+        customer, churn_probability = scored(model, raw)
+        counts.inputs(customer)
+        return churn_probability
+
+    return probability
 
 
 def _inference_request(environ, model, settings):
@@ -252,6 +277,9 @@ ROUTES = (
           openapi.PREDICT),
     Route("GET", "/metrics", metrics_text,
           "The instance's counts, every worker's summed, in the Prometheus text exposition format.", openapi.METRICS),
+    Route("GET", "/model/monitoring", model_monitoring,
+          "The model's inputs and score against its training data: each feature's PSI over the last hour.",
+          openapi.MODEL_MONITORING),
     Route("GET", "/model", model_info,
           "The deployed model: version, training date and rows, test AUC, threshold, features.", openapi.MODEL_INFO),
     Route("GET", "/openapi.json", openapi_json,
@@ -326,7 +354,7 @@ def _metrics(model):
     """The instance's Metrics: its routes, the model's fields (for invalid ones), what model it serves."""
     info = {"name": model.name, "version": model.version, "trained_at": model.metadata.get("trained_at") or "",
             "threshold": model.threshold}  # fmt: skip
-    return Metrics((route.path for route in ROUTES), (*model.schema.fields, ID_FIELD), info)
+    return Metrics((route.path for route in ROUTES), (*model.schema.fields, ID_FIELD), info, model.reference)
 
 
 def _headers(response, request):

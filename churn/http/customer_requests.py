@@ -71,7 +71,7 @@ def json_body_customers(environ, model, settings, explain_top, counts=NOT_COUNTE
         if not isinstance(payload, list):
             raise HTTPError(400, NOT_CUSTOMERS)
         limit = CustomerLimit("batch", settings.max_batch, explain_top)
-        return validated(enumerate(payload), model, "index", limit, hold_for(model, explain_top), counts), None
+        return validated(enumerate(payload), model, "index", limit, hold_for(model, explain_top, counts), counts), None
     reader = JSONReader(body_text(environ, settings.max_body_bytes))
     try:
         return _read_json_customers(reader, model, settings, explain_top, counts)
@@ -86,7 +86,7 @@ def _read_json_customers(reader, model, settings, explain_top, counts):
     if first == "[":
         items = (value for _, value in reader.array_items())
         limit = CustomerLimit("batch", settings.max_batch, explain_top)
-        held = validated(enumerate(items), model, "index", limit, hold_for(model, explain_top), counts)
+        held = validated(enumerate(items), model, "index", limit, hold_for(model, explain_top, counts), counts)
         reader.finish()
         return held, None
     payload, _ = reader.value()
@@ -103,7 +103,7 @@ def file_customers(media_type, environ, model, settings, explain_top, counts=NOT
     rows = csv_customers(text, model.schema.fields) if media_type == CSV_MEDIA_TYPE else json_customers(text, False)
     limit = CustomerLimit("file", settings.max_batch, explain_top)
     try:
-        customers = validated(rows, model, "line", limit, hold_for(model, explain_top), counts)
+        customers = validated(rows, model, "line", limit, hold_for(model, explain_top, counts), counts)
     except InputError as error:
         raise empty_body(FILE_OF_CUSTOMERS) if text.blank else input_error(error) from None
     if text.blank:
@@ -130,7 +130,7 @@ def one_customer_response(model, raw, explain_top, answer_format, counts=NOT_COU
     except InvalidCustomer as invalid:
         counts.invalid(invalid.errors)
         raise HTTPError(422, str(invalid), errors=invalid.errors) from None
-    answer = result(model, customer, probability, explain_top)
+    answer = result(model, counts.inputs(customer), probability, explain_top)
     counts.scored((probability,), (answer[DECISION],))
     if answer_format.media_type == JSON_MEDIA_TYPE:
         return Response(200, JSON_MEDIA_TYPE, result_json(answer).encode())
@@ -138,13 +138,19 @@ def one_customer_response(model, raw, explain_top, answer_format, counts=NOT_COU
     return Response(200, answer_format.content_type, text.encode("utf-8"))
 
 
-def hold_for(model, explain_top):
+def hold_for(model, explain_top, counts=NOT_COUNTED):
     """raw customer -> what a request holds of it until its answer is made: its result, scored at
-    once; or, to be explained, the customer (compact), explained as the answer is made. Raises
-    InvalidCustomer. A 10,000-customer batch holds 3 MB of results, or 6 MB of customers."""
+    once; or, to be explained, the customer (compact), explained as the answer is made. Its inputs
+    are counted as it is validated. Raises InvalidCustomer. A 10,000-customer batch holds 3 MB of
+    results, or 6 MB of customers."""
     if explain_top:
-        return lambda raw: compact(validate_customer(raw, model.schema), model.schema)
-    return lambda raw: result(model, *scored(model, raw))
+        return lambda raw: compact(counts.inputs(validate_customer(raw, model.schema)), model.schema)
+
+    def hold(raw):
+        customer, probability = scored(model, raw)
+        return result(model, counts.inputs(customer), probability)
+
+    return hold
 
 
 def scored(model, raw):

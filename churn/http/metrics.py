@@ -16,6 +16,7 @@ import time
 
 from churn.core.prediction import DECISION, PROBABILITY
 from churn.http.counters import CounterTable
+from churn.http.drift import MINIMUM_CUSTOMERS, WINDOW_SECONDS, Bins, Window, monitoring
 
 EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -38,7 +39,7 @@ class Layout:
     route's requests and its histogram are blocks of their own, so that counting a request is a few
     offsets added, not a lookup of its labels."""
 
-    def __init__(self, routes, fields):
+    def __init__(self, routes, fields, reference=None):
         self.routes = (*dict.fromkeys(routes), UNMATCHED)
         self.methods, self.statuses = (*METHODS, OTHER), (*STATUSES, OTHER)
         self.fields = (*fields, OTHER)
@@ -55,6 +56,9 @@ class Layout:
             self.durations_at[route] = len(names)
             names += [("duration_bucket", route, bound) for bound in (*DURATION_BUCKETS, math.inf)]
             names.append(("duration_sum", route))
+        self.bins = None if reference is None else Bins(reference, len(names))
+        if self.bins is not None:
+            names += self.bins.names()
         self.names = tuple(names)
         self.index = {name: position for position, name in enumerate(self.names)}
         self.method_offset = {method: i * len(self.statuses) for i, method in enumerate(self.methods)}
@@ -70,9 +74,11 @@ class Layout:
 class Metrics:
     """The counts of one instance: made once, before the workers are forked, and shared by them."""
 
-    def __init__(self, routes, fields, model_info=None, slots=SLOTS):
-        self.layout = layout = Layout(routes, fields)
+    def __init__(self, routes, fields, model_info=None, reference=None, slots=SLOTS):
+        self.layout = layout = Layout(routes, fields, reference)
         self.table = CounterTable(layout.width, slots)
+        self.bins = layout.bins
+        self.window = None if self.bins is None else Window(self.bins.end - self.bins.at_first)
         self.model_info = dict(model_info or {})
         self.started_at = time.time()  # the instance's start: under gunicorn, the master's
         self._process = _ProcessUse()
@@ -112,8 +118,23 @@ class Metrics:
         self.table.add(self.layout.index[("shed",)])
 
     def refresh_process(self, force=False):
-        """Write this process's CPU, memory and open files into its row, at most once a second."""
-        self._process.refresh(self.table, self.layout.index, force)
+        """Write this process's CPU, memory and open files into its row, at most once a second; note
+        the drift window's snapshot when an epoch begins."""
+        if self._process.refresh(self.table, self.layout.index, force) and self.window is not None:
+            self.window.note(self._bin_totals())
+
+    def _bin_totals(self):
+        return self.table.totals()[self.bins.at_first : self.bins.end]
+
+    def monitoring(self):
+        """The inputs and the score against the reference over the window (churn.http.drift), or None
+        when the model has no reference."""
+        if self.bins is None:
+            return None
+        totals = self._bin_totals()
+        self.window.note(totals)
+        return {"window_seconds": WINDOW_SECONDS, "minimum_customers": MINIMUM_CUSTOMERS,
+                **monitoring(self.bins, self.window.counts(totals))}  # fmt: skip
 
     def exposition(self):
         """Every series, summed over the instance's workers, as Prometheus reads them."""
@@ -138,9 +159,10 @@ class _ProcessUse:
         self.pid, self.refreshed, self.cpu_counted = None, -math.inf, 0.0
 
     def refresh(self, table, index, force):
+        """Refresh at most once a second (always, if `force`); say whether it did."""
         now = time.monotonic()
         if not force and now - self.refreshed < _PROCESS_REFRESH_SECONDS:
-            return
+            return False
         if self.pid != os.getpid():  # a new worker: fork began its CPU time at 0
             self.pid, self.cpu_counted = os.getpid(), 0.0
         self.refreshed = now
@@ -151,6 +173,7 @@ class _ProcessUse:
         self.cpu_counted = cpu
         values[row + index[("resident_bytes",)]] = _resident_bytes()
         values[row + index[("open_fds",)]] = _open_fds()
+        return True
 
 
 def _resident_bytes():
@@ -178,11 +201,14 @@ class InterfaceCounts:
         self._probabilities = metrics.layout.probabilities_at
         self._probability_sum = index[("probability_sum",)]
         self._invalid = {field: index[("invalid", field)] for field in metrics.layout.fields}
+        self._bins = metrics.bins
 
     def scored(self, probabilities, decisions):
         """Count customers scored with these probabilities and decisions (churn or not)."""
         values, row = self._table.values, self._table.row()
         for probability, churn in zip(probabilities, decisions, strict=True):
+            if self._bins is not None:
+                self._bins.count_score(values, row, probability)
             values[row + self._decision[churn]] += 1
             values[row + self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
             values[row + self._probability_sum] += probability
@@ -190,6 +216,12 @@ class InterfaceCounts:
     def scored_results(self, results):
         """Count the customers of these results (the prediction document's)."""
         self.scored([result[PROBABILITY] for result in results], [result[DECISION] for result in results])
+
+    def inputs(self, customer):
+        """Count a validated customer's fields in the reference's bins; return the customer."""
+        if self._bins is not None:
+            self._bins.count_inputs(self._table.values, self._table.row(), customer)
+        return customer
 
     def invalid(self, errors):
         """Count one refused customer's invalid fields (its errors: {"field", "message"})."""
@@ -206,6 +238,9 @@ class NotCounted:
 
     def scored_results(self, results):
         pass
+
+    def inputs(self, customer):
+        return customer
 
     def invalid(self, errors):
         pass

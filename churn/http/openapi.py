@@ -165,6 +165,7 @@ INDEX = _answers({**_json_ref("Index"), "text/html": _TEXT})
 PING = _answers({"text/plain": {"schema": {"const": "PONG"}}})
 PREDICT = _predict_operation
 MODEL_INFO = _answers(_json_ref("ModelInfo"))
+MODEL_MONITORING = _answers({"application/json": {"schema": {"type": "object"}}}, missing=True)
 METRICS = _answers({"text/plain": {"schema": {"type": "string"}}}, missing=True)
 OPENAPI = _answers({"application/json": {"schema": {"type": "object"}}})
 STATIC_FILE = _answers({"text/javascript": _TEXT, "text/css": _TEXT, "image/svg+xml": _TEXT})
