@@ -2,9 +2,13 @@
 stable on every feature; a shifted population drifts on exactly what was shifted, and on the score."""
 
 import dataclasses
+import math
+import shutil
+import subprocess
 
 import pytest
 import webtest
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.model_selection import train_test_split
 
 from app import create_app
@@ -66,3 +70,20 @@ def test_a_shifted_population_drifts_on_exactly_what_was_shifted_and_moves_the_s
     psi = _psi(_replayed(watched_model, [shift(customer) for customer in split[1]]))
     assert psi.pop("score") > 0.05
     assert {feature for feature, index in psi.items() if index >= 0.25} == shifted, psi
+
+
+def test_metrics_expose_each_features_psi_bins_and_reference_shares_cleanly(watched_model, split):
+    app = webtest.TestApp(create_app(watched_model))
+    app.post_json("/predict", [{field: customer[field] for field in FIELDS} for customer in split[1][:1000]])
+    text = app.get("/metrics").text
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    psi = {sample.labels["feature"]: sample.value for sample in families["churn_feature_psi"].samples}
+    assert set(psi) == {*FIELDS, "score"} and all(value < 0.1 for value in psi.values())
+    shares = [s for s in families["churn_feature_reference_share"].samples if s.labels["feature"] == "contract"]
+    assert math.fsum(sample.value for sample in shares) == pytest.approx(1)
+    counted = [s for s in families["churn_feature_customers"].samples if s.labels["feature"] == "tenure"]
+    assert sum(sample.value for sample in counted) == 1000
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        checked = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True)
+        assert checked.returncode == 0 and checked.stdout == checked.stderr == b"", checked

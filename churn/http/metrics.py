@@ -16,7 +16,7 @@ import time
 
 from churn.core.prediction import DECISION, PROBABILITY
 from churn.http.counters import CounterTable
-from churn.http.drift import MINIMUM_CUSTOMERS, WINDOW_SECONDS, Bins, Window, monitoring
+from churn.http.drift import MINIMUM_CUSTOMERS, WINDOW_SECONDS, Bins, Window, bin_labels, monitoring
 
 EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -146,6 +146,7 @@ class Metrics:
             _customer_lines(self.layout, value),
             _model_lines(self.model_info),
             _process_lines(value, self.started_at),
+            _drift_lines(self.bins, totals, self.monitoring()),
         )
         return "".join(lines).encode("utf-8")
 
@@ -322,6 +323,30 @@ def _process_lines(value, started_at):
     yield "# HELP process_start_time_seconds When the instance started, in seconds since the epoch.\n"
     yield "# TYPE process_start_time_seconds gauge\n"
     yield f"process_start_time_seconds {_number(round(started_at, 3))}\n"
+
+
+def _drift_lines(bins, totals, watched):
+    """Each feature's (and the score's) customers per bin since the start, its reference shares, and
+    its PSI over the window (absent until the window holds MINIMUM_CUSTOMERS customers)."""
+    if bins is None:
+        return
+    yield "# HELP churn_feature_customers_total Customers scored, by field (and score) and reference bin.\n"
+    yield "# TYPE churn_feature_customers_total counter\n"
+    position = bins.at_first
+    for name, feature in bins.features.items():
+        for label in bin_labels(feature):
+            yield f'churn_feature_customers_total{{feature="{name}",bin="{label}"}} {_number(totals[position])}\n'
+            position += 1
+    yield "# HELP churn_feature_reference_share Share of the reference (training data) in each bin.\n"
+    yield "# TYPE churn_feature_reference_share gauge\n"
+    for name, feature in bins.features.items():
+        for label, share in zip(bin_labels(feature), feature["shares"], strict=True):
+            yield f'churn_feature_reference_share{{feature="{name}",bin="{label}"}} {_number(share)}\n'
+    yield "# HELP churn_feature_psi Population stability index of the last hour's customers against the reference.\n"
+    yield "# TYPE churn_feature_psi gauge\n"
+    for feature in [*watched["features"], watched["score"]]:
+        if feature["psi"] is not None:
+            yield f'churn_feature_psi{{feature="{feature["feature"]}"}} {_number(feature["psi"])}\n'
 
 
 def _number(value):
