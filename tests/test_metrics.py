@@ -136,6 +136,9 @@ def test_prometheus_own_parser_reads_every_family_the_service_writes(model, book
         "process_resident_memory_bytes": "gauge",
         "process_open_fds": "gauge",
         "process_start_time_seconds": "gauge",
+        "churn_feature_customers": "counter",  # the shipped model has a reference to watch against
+        "churn_feature_reference_share": "gauge",
+        "churn_feature_psi": "gauge",
     }
     [info] = families["churn_model_info"].samples
     assert info.labels["version"] == model.version and float(info.labels["threshold"]) == model.threshold
