@@ -57,6 +57,7 @@ async function start() {
   showModel(state.model);
   buildForm(state.fields, $("fields"));
   for (const id of ["customer-section", "file-section", "model-section"]) $(id).hidden = false;
+  showMonitoring();
 }
 
 // --- the model ----------------------------------------------------------------------------------
@@ -269,6 +270,7 @@ async function scoreFile(file) {
     const results = await response.json();
     $("file-message").textContent = `${file.name}: ${results.length.toLocaleString("en")} customers scored.`;
     showFileResults(results, state.model.threshold);
+    showMonitoring();
   } catch (error) {
     $("file-message").className = "message";
     if (error.status !== 401) $("file-message").textContent = `${file.name}: ${error.message}`;
@@ -387,6 +389,66 @@ function acceptDrops(zone) {
   });
 }
 
+// --- the inputs against the training data --------------------------------------------------------
+
+async function showMonitoring() {
+  let watched;
+  try {
+    watched = await (await api("model/monitoring")).json();
+  } catch (error) {
+    $("monitoring-section").hidden = true; // metrics are off, or the key is missing: nothing to show
+    return;
+  }
+  $("monitoring-section").hidden = false;
+  if (!watched.reference) {
+    $("monitoring-summary").textContent = watched.detail;
+    $("drift").replaceChildren();
+    return;
+  }
+  const score = watched.score;
+  const minutes = Math.round(watched.window_seconds / 60);
+  $("monitoring-summary").textContent =
+    score.psi === null
+      ? `${score.customers.toLocaleString("en")} customers scored in the last ${minutes} minutes: at least ` +
+        `${watched.minimum_customers} are needed to compare them with the training data.`
+      : `${score.customers.toLocaleString("en")} customers in the last ${minutes} minutes. The score's PSI is ` +
+        `${score.psi.toFixed(2)} (${score.status}); below 0.1 is stable, from 0.25 drifted. Worst fields first:`;
+  $("drift").replaceChildren(...[score, ...watched.features].map(driftItem));
+}
+
+function driftItem(feature) {
+  const item = document.createElement("li");
+  const label = feature.feature === "score" ? "Churn probability" : fieldLabel(feature.feature);
+  const verdict = feature.psi === null ? "not enough customers yet" : `PSI ${feature.psi.toFixed(2)}, ${feature.status}`;
+  const title = span(`drift-title ${feature.status || ""}`, `${label}: ${verdict}`);
+  const bins = document.createElement("div");
+  bins.className = "drift-bins";
+  const highest = Math.max(...feature.bins.flatMap((bin) => [bin.reference, bin.live]), 1e-9);
+  const categorical = state.fields.categorical.find((candidate) => candidate.name === feature.feature);
+  for (const [index, bin] of feature.bins.entries()) {
+    if (categorical) bin.bin = categorical.values[index].label; // "Fiber optic", as the form writes it
+    const column = span("drift-bin");
+    column.title = `${bin.bin}: training ${percent(bin.reference)}, last hour ${percent(bin.live)}`;
+    for (const [kind, share] of [["reference", bin.reference], ["live", bin.live]]) {
+      const bar = span(`drift-bar ${kind}`);
+      bar.style.height = `${(share / highest) * 100}%`;
+      column.append(bar);
+    }
+    column.append(span("drift-bin-label", bin.bin));
+    bins.append(column);
+  }
+  bins.setAttribute("aria-hidden", "true");
+  const said = span("visually-hidden",
+    feature.bins.map((bin) => `${bin.bin}: training ${percent(bin.reference)}, last hour ${percent(bin.live)}`).join("; "));
+  item.append(title, bins, said);
+  return item;
+}
+
+function fieldLabel(name) {
+  const field = [...state.fields.categorical, ...state.fields.numerical].find((candidate) => candidate.name === name);
+  return field ? field.label : name;
+}
+
 // --- wiring -------------------------------------------------------------------------------------
 
 $("key-form").addEventListener("submit", (event) => {
@@ -404,5 +466,6 @@ $("key-form").addEventListener("submit", (event) => {
 $("customer-form").addEventListener("submit", scoreCustomer);
 $("file").addEventListener("change", (event) => event.target.files.length && scoreFile(event.target.files[0]));
 $("download").addEventListener("click", downloadScores);
+$("refresh-monitoring").addEventListener("click", showMonitoring);
 acceptDrops($("drop-zone"));
 start();

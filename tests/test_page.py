@@ -332,3 +332,28 @@ def test_the_model_card_and_its_charts_open_from_the_page_as_a_page(serve, visit
     assert len(widths) == 3 and all(width > 0 for width in widths)
     assert tab.page.evaluate("getComputedStyle(document.body).fontFamily").startswith("system-ui")  # the page's style
     assert tab.errors == []
+
+
+def test_the_inputs_are_shown_against_the_training_data_worst_first(serve, visit, made_up_customers, model):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    tab.page.set_input_files("#file", str(made_up_customers))
+    tab.page.wait_for_selector("#file-result:not([hidden])")
+    tab.page.click("#refresh-monitoring")
+    tab.page.wait_for_selector("#drift li >> nth=0")
+    status, body = server.get("/model/monitoring")
+    watched = json.loads(body)
+    assert status == 200 and watched["reference"] is True
+    titles = tab.page.locator("#drift .drift-title").all_text_contents()
+    assert len(titles) == len(model.schema.fields) + 1 and titles[0].startswith("Churn probability")
+    worst = watched["features"][0]
+    assert titles[1].startswith(field_label(worst["feature"]))
+    assert tab.page.locator("#drift li").nth(1).locator(".drift-bin").count() == len(worst["bins"])
+    assert tab.errors == []
+
+
+def test_a_model_without_a_reference_says_how_to_get_one(serve, visit, project_dir):
+    server = serve("gunicorn", env={"MODEL_PATH": str(project_dir / "model" / "churn-model.bin")})
+    tab = visit(server).ready()
+    tab.page.wait_for_selector("#monitoring-section:not([hidden])")
+    assert "retrain it with train.py" in tab.page.text_content("#monitoring-summary")
