@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import webtest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
+from bench import process_group
 from churn.http.config import Settings
 from churn.http.open_inference import inference_request
 from helpers import skip_or_fail
@@ -166,3 +168,49 @@ def test_under_waitress_every_thread_counts_and_one_scrape_sums_them(serve, book
     assert statuses == [200] * 400
     samples = _samples(server.get("/metrics")[1].decode())
     assert _requests(samples, "/predict", "POST", 200) == 400
+
+
+def _prometheus_sum(prometheus, query):
+    """The value of a PromQL query that sums to one number, as Prometheus' HTTP API answers it."""
+    status, body = prometheus.get("/api/v1/query?" + urllib.parse.urlencode({"query": query}))
+    result = json.loads(body)["data"]["result"] if status == 200 else []
+    return float(result[0]["value"][1]) if result else None
+
+
+@pytest.mark.slow
+def test_a_real_prometheus_scraping_four_workers_sums_exactly_what_was_sent(
+    serve, start_server, book_customer, tmp_path
+):
+    binary = shutil.which("prometheus")
+    if binary is None:
+        skip_or_fail("prometheus is not installed (apt-get install prometheus, as .ci/run does)")
+    service = serve("gunicorn", env={"WEB_CONCURRENCY": "4"})
+    service.wait_until(lambda: len(_workers(service)) == 4)
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s}\n"
+        f"scrape_configs: [{{job_name: churn, static_configs: [{{targets: ['127.0.0.1:{service.port}']}}]}}]\n"
+    )
+    port = process_group.free_port()
+    prometheus = start_server(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        port,
+    )  # fmt: skip
+    prometheus.wait_until(lambda: prometheus.get("/-/ready")[0] == 200)
+    body = json.dumps(book_customer).encode()
+    for number in range(300):
+        if number == 150:
+            os.kill(_workers(service)[0], signal.SIGKILL)
+        assert service.post("/predict", body, "application/json")[0] == 200
+        if number % 3 == 0:
+            assert service.post("/predict", b"{}", "application/json")[0] == 422
+            assert service.get("/no/such/path")[0] == 404
+    queries = {
+        'sum(churn_http_requests_total{route="/predict",code="200"})': 300,
+        'sum(churn_http_requests_total{route="/predict",code="422"})': 100,
+        'sum(churn_http_requests_total{route="unmatched",code="404"})': 100,
+        'sum(churn_http_request_duration_seconds_count{route="/predict"})': 400,
+        'sum(churn_customers_scored_total{interface="json"})': 300,
+    }
+    prometheus.wait_until(lambda: all(_prometheus_sum(prometheus, q) == n for q, n in queries.items()), timeout=30)
