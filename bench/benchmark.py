@@ -106,6 +106,14 @@ TARGETS = {
         "service / floor RSS per worker", 1.5, False,
         lambda r: _cold(r, "service", "rss_per_worker_kib") / _cold(r, "floor", "rss_per_worker_kib"),
     ),
+    "metrics_in_process": Target(
+        "µs per request, metrics on / off (in process)", 1.15, False,
+        lambda r: _in_process(r, "full_request_us") / _in_process(r, "metrics_off_request_us"),
+    ),
+    "metrics_under_gunicorn": Target(
+        "requests/s, metrics on / off (gunicorn)", 0.95, True,
+        lambda r: r["metrics"]["on"]["requests_per_second"] / r["metrics"]["off"]["requests_per_second"],
+    ),
     "explain_vs_plain": Target(
         "?explain=true request µs / plain request µs", 2.0, False,
         lambda r: _in_process(r, "explain_request_us") / _in_process(r, "full_request_us"),
@@ -239,6 +247,24 @@ def measure_servers(body, duration, connections, load, rounds, servers):
     return results
 
 
+def measure_metrics_cost(body, duration, connections, load, rounds):
+    """The service under gunicorn with its metrics on and off (METRICS=off), side by side, the loads
+    alternating: "on" and "off" -> the median run of each."""
+    with contextlib.ExitStack() as stack:
+        running = {
+            switch: stack.enter_context(Server.launch("gunicorn", env={"METRICS": switch}))
+            for switch in ("on", "off")
+        }
+        for one in running.values():
+            _seconds_to_first_prediction(one, body)
+            load(one.port, body, min(1, duration), connections)  # warm up
+        runs = {switch: [] for switch in running}
+        for _ in range(rounds):
+            for switch, one in running.items():
+                runs[switch].append(load(one.port, body, duration, connections))
+    return {switch: _median_run(measured) for switch, measured in runs.items()}
+
+
 def measure_protocols(model, body, duration, connections, load, rounds):
     """The same customer through POST /predict and through the inference protocol's infer, on one
     gunicorn as gunicorn.conf.py sets it, the loads alternating: path -> the median run of each."""
@@ -311,8 +337,10 @@ def measure_in_process(app, model, body, number):
     devnull = open(os.devnull, "w")  # noqa: SIM115 (the log's writer writes to it until the process ends)
     logged_app = create_app(model, Settings(access_log=AccessLog(devnull)))
     logged_us = _best_microseconds(_wsgi_call(logged_app, body), number)
+    metrics_off_app = create_app(model, Settings(metrics=False))
     return {
         "full_request_us": _best_microseconds(_wsgi_call(app, body), number),
+        "metrics_off_request_us": _best_microseconds(_wsgi_call(metrics_off_app, body), number),
         "logged_request_us": logged_us,
         "explain_request_us": _best_microseconds(_wsgi_call(app, body, "explain=true"), number),
         "score_us": _best_microseconds(lambda: score(model, [prepared]), number),
@@ -486,6 +514,7 @@ def measure(args):
         f"{args.rounds} x {args.duration:g} s per server, median)",
         "servers": servers_with(SERVERS),
         "protocols": measure_protocols(model, body, args.duration, args.connections, load, args.rounds),
+        "metrics": measure_metrics_cost(body, args.duration, args.connections, load, args.rounds),
         "in_process": measure_in_process(app, model, body, 2_000 if args.quick else 50_000),
         "batch": measure_batch(app, model, repeat=1 if args.quick else 5),
         "offline_scoring": measure_offline_scoring(model),
