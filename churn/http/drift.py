@@ -11,6 +11,7 @@ verdict is given on fewer than MINIMUM_CUSTOMERS customers in the window. Standa
 import bisect
 import math
 import mmap
+import operator
 import time
 
 from churn.core.reference import psi, status
@@ -41,16 +42,14 @@ class Bins:
             self.at[name] = position
             position += len(feature["shares"])
         self.end = position
-        self._categorical = {
-            name: {value: self.at[name] + i for i, value in enumerate(feature["values"])}
-            for name, feature in reference["features"].items()
-            if "values" in feature
-        }
-        self._numerical = [
-            (name, self.at[name], feature["edges"])
-            for name, feature in reference["features"].items()
-            if "values" not in feature
+        categorical = [name for name, feature in reference["features"].items() if "values" in feature]
+        numerical = [name for name, feature in reference["features"].items() if "values" not in feature]
+        # A customer's fields in one call, then each value's position in the row, field by field.
+        self._categorical_of = operator.itemgetter(*categorical)
+        self._positions = [
+            {value: self.at[name] + i for i, value in enumerate(self.features[name]["values"])} for name in categorical
         ]
+        self._numerical = [(name, self.at[name], self.features[name]["edges"]) for name in numerical]
         self._score = (self.at[SCORE], reference["score"]["edges"])
 
     def names(self):
@@ -59,8 +58,8 @@ class Bins:
 
     def count_inputs(self, values, row, customer):
         """Count a validated customer's fields in its bins."""
-        for field, positions in self._categorical.items():
-            values[row + positions[customer[field]]] += 1
+        for positions, value in zip(self._positions, self._categorical_of(customer), strict=True):
+            values[row + positions[value]] += 1
         for field, at, edges in self._numerical:
             values[row + at + bisect.bisect_left(edges, float(customer[field]))] += 1
 

@@ -88,6 +88,7 @@ class Metrics:
         self._other_method, self._other_status = layout.method_offset[OTHER], layout.status_offset[OTHER]
         self._unmatched = (layout.requests_at[UNMATCHED], layout.durations_at[UNMATCHED])
         self._sum_offset = len(DURATION_BUCKETS) + 1
+        self._counts = {interface: InterfaceCounts(self, interface) for interface in INTERFACES}
 
     def started(self):
         """A request has begun; returns what finished() takes: where this process counts."""
@@ -111,7 +112,7 @@ class Metrics:
 
     def counts_for(self, interface):
         """What counts the customers of one request that came by `interface` (one of INTERFACES)."""
-        return InterfaceCounts(self, interface)
+        return self._counts[interface]
 
     def shed(self):
         """A request was refused with 503: its worker was busy with other large requests."""
