@@ -252,8 +252,7 @@ def measure_metrics_cost(body, duration, connections, load, rounds):
     alternating: "on" and "off" -> the median run of each."""
     with contextlib.ExitStack() as stack:
         running = {
-            switch: stack.enter_context(Server.launch("gunicorn", env={"METRICS": switch}))
-            for switch in ("on", "off")
+            switch: stack.enter_context(Server.launch("gunicorn", env={"METRICS": switch})) for switch in ("on", "off")
         }
         for one in running.values():
             _seconds_to_first_prediction(one, body)

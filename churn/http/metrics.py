@@ -121,7 +121,8 @@ class Metrics:
     def refresh_process(self, force=False):
         """Write this process's CPU, memory and open files into its row, at most once a second; note
         the drift window's snapshot when an epoch begins."""
-        if self._process.refresh(self.table, self.layout.index, force) and self.window is not None:
+        if self._process.refresh(self.table, self.layout.index, force) and self.bins is not None:
+            self.bins.flush(self.table.values, self.table.row())
             self.window.note(self._bin_totals())
 
     def _bin_totals(self):
@@ -132,6 +133,7 @@ class Metrics:
         when the model has no reference."""
         if self.bins is None:
             return None
+        self.bins.flush(self.table.values, self.table.row())
         totals = self._bin_totals()
         self.window.note(totals)
         return {"window_seconds": WINDOW_SECONDS, "minimum_customers": MINIMUM_CUSTOMERS,
@@ -210,7 +212,7 @@ class InterfaceCounts:
         values, row = self._table.values, self._table.row()
         for probability, churn in zip(probabilities, decisions, strict=True):
             if self._bins is not None:
-                self._bins.count_score(values, row, probability)
+                self._bins.count_score(probability)
             values[row + self._decision[churn]] += 1
             values[row + self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
             values[row + self._probability_sum] += probability
@@ -222,7 +224,7 @@ class InterfaceCounts:
     def inputs(self, customer):
         """Count a validated customer's fields in the reference's bins; return the customer."""
         if self._bins is not None:
-            self._bins.count_inputs(self._table.values, self._table.row(), customer)
+            self._bins.count_inputs(customer)
         return customer
 
     def invalid(self, errors):
