@@ -24,6 +24,8 @@ class CounterTable:
         self.width, self.slots = width, slots
         self._memory = mmap.mmap(-1, width * slots * _FLOAT_BYTES)  # anonymous and shared (MAP_SHARED)
         self._values = memoryview(self._memory).cast("d")
+        # How many slots have been used: a reader sums those rows only.
+        self._used = memoryview(mmap.mmap(-1, _FLOAT_BYTES)).cast("d")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._next_free = 0  # the first slot no thread of this process has taken yet
@@ -33,6 +35,7 @@ class CounterTable:
         if not 0 <= slot < self.slots:
             raise ValueError(f"slot {slot} is not one of the table's {self.slots}")
         self._local = _ProcessSlot(slot * self.width)
+        self._used[0] = max(self._used[0], slot + 1)
 
     def add(self, index, amount=1.0):
         """Add `amount` to counter `index` of this process's (or thread's) row."""
@@ -49,8 +52,8 @@ class CounterTable:
 
     def totals(self):
         """Each counter summed over every row."""
-        width, values = self.width, self._values
-        rows = (values[start : start + width] for start in range(0, width * self.slots, width))
+        width, values, used = self.width, self._values, max(int(self._used[0]), 1)
+        rows = (values[start : start + width] for start in range(0, width * used, width))
         return [math.fsum(column) for column in zip(*rows, strict=True)]
 
     def zero(self, slot, indexes):
@@ -69,6 +72,7 @@ class CounterTable:
         with self._lock:
             slot = min(self._next_free, self.slots - 1)
             self._next_free += 1
+        self._used[0] = max(self._used[0], slot + 1)
         self._local.row = slot * self.width
         return self._local.row
 

@@ -128,20 +128,24 @@ class Metrics:
     def _bin_totals(self):
         return self.table.totals()[self.bins.at_first : self.bins.end]
 
-    def monitoring(self):
+    def monitoring(self, totals=None):
         """The inputs and the score against the reference over the window (churn.http.drift), or None
-        when the model has no reference."""
+        when the model has no reference; `totals`: the table's, when the caller has just summed it."""
         if self.bins is None:
             return None
-        self.bins.flush(self.table.values, self.table.row())
-        totals = self._bin_totals()
-        self.window.note(totals)
+        if totals is None:
+            self.bins.flush(self.table.values, self.table.row())
+            totals = self.table.totals()
+        bin_totals = totals[self.bins.at_first : self.bins.end]
+        self.window.note(bin_totals)
         return {"window_seconds": WINDOW_SECONDS, "minimum_customers": MINIMUM_CUSTOMERS,
-                **monitoring(self.bins, self.window.counts(totals))}  # fmt: skip
+                **monitoring(self.bins, self.window.counts(bin_totals))}  # fmt: skip
 
     def exposition(self):
         """Every series, summed over the instance's workers, as Prometheus reads them."""
-        self.refresh_process(force=True)
+        self._process.refresh(self.table, self.layout.index, force=True)
+        if self.bins is not None:
+            self.bins.flush(self.table.values, self.table.row())
         totals = self.table.totals()
         value = dict(zip(self.layout.names, totals, strict=True))
         lines = itertools.chain(
@@ -149,7 +153,7 @@ class Metrics:
             _customer_lines(self.layout, value),
             _model_lines(self.model_info),
             _process_lines(value, self.started_at),
-            _drift_lines(self.bins, totals, self.monitoring()),
+            _drift_lines(self.bins, totals, self.monitoring(totals)),
         )
         return "".join(lines).encode("utf-8")
 
