@@ -21,14 +21,18 @@ def promtool():
     return path
 
 
-@pytest.mark.parametrize(
-    "arguments",
-    [["check", "config", "prometheus.yml"], ["check", "rules", "rules.yml"], ["test", "rules", "rules.test.yml"]],
-    ids=" ".join,
-)
-def test_promtool_accepts_the_configuration_and_the_rules_pass_their_unit_tests(promtool, project_dir, arguments):
-    checked = subprocess.run([promtool, *arguments], cwd=project_dir / PROMETHEUS_DIR, capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+def _documented_promtool_commands(project_dir):
+    text = (project_dir / "docs" / "monitoring.md").read_text()
+    blocks = re.findall(r"^```bash\n(.*?)^```$", text, re.M | re.S)
+    return [line.split() for block in blocks for line in block.splitlines() if line.startswith("promtool ")]
+
+
+def test_the_documented_promtool_commands_accept_the_configuration_and_pass_the_rules_tests(promtool, project_dir):
+    commands = _documented_promtool_commands(project_dir)
+    assert {tuple(command[1:3]) for command in commands} == {("check", "config"), ("check", "rules"), ("test", "rules")}
+    for command in commands:
+        checked = subprocess.run([promtool, *command[1:]], cwd=project_dir, capture_output=True, text=True)
+        assert checked.returncode == 0, " ".join(command) + "\n" + checked.stdout + checked.stderr
 
 
 def test_kubernetes_discovery_keeps_the_deployments_pods_on_their_annotated_port_and_path(project_dir):
