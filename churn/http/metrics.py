@@ -221,6 +221,15 @@ class InterfaceCounts:
             values[row + self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
             values[row + self._probability_sum] += probability
 
+    def scored_one(self, probability, churn):
+        """Count one customer scored: the usual request's, without scored()'s loop."""
+        values, row = self._table.values, self._table.row()
+        if self._bins is not None:
+            self._bins.count_score(probability)
+        values[row + self._decision[churn]] += 1
+        values[row + self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
+        values[row + self._probability_sum] += probability
+
     def scored_results(self, results):
         """Count the customers of these results (the prediction document's)."""
         self.scored([result[PROBABILITY] for result in results], [result[DECISION] for result in results])
@@ -242,6 +251,9 @@ class NotCounted:
     """InterfaceCounts when the metrics are off: counts nothing."""
 
     def scored(self, probabilities, decisions):
+        pass
+
+    def scored_one(self, probability, churn):
         pass
 
     def scored_results(self, results):
