@@ -78,7 +78,14 @@ from churn.http.open_inference import (
 )
 from churn.http.openapi import openapi_document
 from churn.http.routing import V2, V2_MODEL, V2_VERSION, Route, Router
-from churn.http.static_files import PAGE_POLICY, STATIC_FILES, asset, file_response, page_response, static_assets
+from churn.http.static_files import (
+    STATIC_FILES,
+    asset,
+    file_response,
+    html_response,
+    page_response,
+    static_assets,
+)
 from churn.http.web import (
     STATUS_LINES,
     TEXT_CONTENT_TYPE,
@@ -246,8 +253,7 @@ def static_file(environ, model, settings):
 def model_card_page(environ, model, settings):
     if not model.card:
         raise HTTPError(404, f"this model has no card beside it; train.py writes {CARD_NAME} and its charts")
-    page = asset(CARD_PAGE_NAME, card_page(model.card[CARD_NAME]))
-    return file_response(environ, page, (("Content-Security-Policy", PAGE_POLICY),))
+    return html_response(environ, asset(CARD_PAGE_NAME, card_page(model.card[CARD_NAME])))
 
 
 def model_card_file(environ, model, settings):

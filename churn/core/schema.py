@@ -126,19 +126,26 @@ def _is_already_prepared(raw, schema):
     """Whether `raw` is exactly what validation would return: the model fields, written as training
     data (plus a valid customerid) and nothing else. The common case, checked without copying;
     anything else takes the full path, which prepares it or names what is wrong."""
-    extra = len(raw) - len(schema.fields)
-    if extra and not (extra == 1 and is_valid_id(raw.get(ID_FIELD))):
+    if not has_fields_and_at_most_an_id(raw, schema):
         return False
     get = raw.get
     for name, allowed in schema._allowed_sets:
         value = get(name, _NOT_GIVEN)
         if type(value) not in VALUE_TYPES or value not in allowed:
             return False
-    for name in schema._number_fields:
-        value = get(name)
-        if type(value) not in NUMBER_TYPES or not MIN_NUMBER <= value <= MAX_NUMBER:
-            return False
-    return True
+    return all(is_prepared_number(get(name)) for name in schema._number_fields)
+
+
+def has_fields_and_at_most_an_id(raw, schema):
+    """Whether a dict holds as many keys as the model has fields, or one more that is a valid
+    customerid: the keys of a customer as validation returns it (its values are the caller's to check)."""
+    extra = len(raw) - len(schema.fields)
+    return not extra or (extra == 1 and is_valid_id(raw.get(ID_FIELD)))
+
+
+def is_prepared_number(value):
+    """Whether `value` is a number as validation returns one: an int or float in range (not NaN)."""
+    return type(value) in NUMBER_TYPES and MIN_NUMBER <= value <= MAX_NUMBER
 
 
 def _error(field, message):

@@ -60,4 +60,10 @@ def file_response(environ, served, headers=()):
 
 def page_response(environ, headers=()):
     """The page, under its Content-Security-Policy."""
-    return file_response(environ, static_assets()[PAGE], (("Content-Security-Policy", PAGE_POLICY), *headers))
+    return html_response(environ, static_assets()[PAGE], headers)
+
+
+def html_response(environ, served, headers=()):
+    """An HTML page of ours (the page, the model card's), as file_response answers it, under the page's
+    Content-Security-Policy."""
+    return file_response(environ, served, (("Content-Security-Policy", PAGE_POLICY), *headers))
