@@ -103,7 +103,7 @@ from churn.http.web import (
 )
 
 CARD_PATH = "/model/card"
-METRICS_KEY = "churn.metrics"  # the instance's Metrics, in a request's environ
+METRICS_KEY = "churn.metrics"  # the Recorder that counts a request in the instance's metrics, in its environ
 NO_REFERENCE = (
     "this model has no reference distributions to watch its inputs against (an older artifact, or the "
     "book's pickle); retrain it with train.py, which writes them into the artifact"
@@ -151,8 +151,8 @@ def predict(environ, model, settings):
 
 def _counts(environ, interface):
     """What counts this request's customers: the instance's metrics for `interface`, or nothing."""
-    metrics = environ.get(METRICS_KEY)
-    return NOT_COUNTED if metrics is None else metrics.counts_for(interface)
+    recorder = environ.get(METRICS_KEY)
+    return NOT_COUNTED if recorder is None else recorder.interfaces[interface]
 
 
 def _answer_format(accept):
@@ -161,17 +161,17 @@ def _answer_format(accept):
 
 
 def metrics_text(environ, model, settings):
-    metrics = environ.get(METRICS_KEY)
-    if metrics is None:
+    recorder = environ.get(METRICS_KEY)
+    if recorder is None:
         raise HTTPError(404, "metrics are off (METRICS=off)")
-    return Response(200, EXPOSITION_CONTENT_TYPE, metrics.exposition())
+    return Response(200, EXPOSITION_CONTENT_TYPE, recorder.metrics.exposition())
 
 
 def model_monitoring(environ, model, settings):
-    metrics = environ.get(METRICS_KEY)
-    if metrics is None:
+    recorder = environ.get(METRICS_KEY)
+    if recorder is None:
         raise HTTPError(404, "metrics are off (METRICS=off): nothing is counted to watch")
-    watched = metrics.monitoring()
+    watched = recorder.metrics.monitoring()
     if watched is None:
         return json_response(200, {"model_version": model.version, "reference": False, "detail": NO_REFERENCE})
     return json_response(200, {"model_version": model.version, "reference": True, **watched})
@@ -331,8 +331,7 @@ def create_app(model, settings=None):
         started = time.perf_counter() if timed else None
         request = request_id(environ)
         if metrics is not None:
-            counted_at = metrics.started()
-            environ[METRICS_KEY] = metrics
+            environ[METRICS_KEY] = recorder = metrics.started()
         response, release, route = _respond(environ, model, settings, admission)
         start_response(STATUS_LINES[response.status], _headers(response, request))
 
@@ -341,10 +340,8 @@ def create_app(model, settings=None):
             if settings.access_log is not None:
                 settings.access_log(access_line(environ, response.status, size, started, request))
             if metrics is not None:
-                method = environ["REQUEST_METHOD"]
-                seconds = time.perf_counter() - started
-                metrics.finished(counted_at, route and route.path, method, response.status, seconds)
-                metrics.refresh_process()
+                path = route and route.path
+                recorder.finished(path, environ["REQUEST_METHOD"], response.status, started, time.perf_counter())
 
         if type(response.body) is not bytes:
             return StreamedBody(response.body, sent)

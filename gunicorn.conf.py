@@ -121,7 +121,7 @@ def post_fork(server, worker):
     for signal_number in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         signal.signal(signal_number, signal.SIG_DFL)
     if (metrics := _metrics()) is not None:
-        metrics.table.use_slot(worker.churn_slot)
+        metrics.use_slot(worker.churn_slot)
 
 
 # The metrics' table has a row per worker slot (churn/http/counters.py): the master gives each new

@@ -1,11 +1,13 @@
 """The model's inputs watched against its training data, on the real data: the test split replayed is
-stable on every feature; a shifted population drifts on exactly what was shifted, and on the score."""
+stable on every feature; a selected population drifts on the score and on exactly the fields whose
+distribution moved; one field changed for everyone drifts on that field alone."""
 
 import dataclasses
 import math
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 import webtest
 from prometheus_client.parser import text_string_to_metric_families
@@ -52,24 +54,63 @@ def test_the_test_split_replayed_is_stable_on_every_feature_and_the_score(watche
 
 
 @pytest.mark.parametrize(
+    ("field", "value"), [("contract", "month-to-month"), ("internetservice", "fiber_optic")],
+    ids=["only month-to-month", "only fiber optic"],
+)  # fmt: skip
+def test_a_selected_population_drifts_on_the_score_and_on_exactly_the_fields_whose_distribution_moved(
+    watched_model, split, field, value
+):
+    # "Only month-to-month contracts" moves the contract, and with it tenure and total charges; "only
+    # fiber optic" moves the internet service and every field that depends on having one. The fields
+    # flagged are those whose PSI, computed here with NumPy from the training split, is 0.25 or more.
+    training, test = split
+    population = [customer for customer in test if customer[field] == value]
+    served = _psi(_replayed(watched_model, population))
+    assert served.pop("score") >= 0.25
+    expected = _psi_by_numpy(training, population, watched_model.reference)
+    assert served == pytest.approx(expected, rel=1e-9)
+    flagged = {name for name, index in served.items() if index >= 0.25}
+    assert field in flagged and flagged == {name for name, index in expected.items() if index >= 0.25}
+
+
+@pytest.mark.parametrize(
     ("shift", "shifted"),
     [
-        (lambda c: {**c, "contract": "month-to-month"}, {"contract"}),
-        (lambda c: {**c, "tenure": c["tenure"] // 4}, {"tenure"}),
-        (lambda c: {**c, "internetservice": "fiber_optic"}, {"internetservice"}),
+        (lambda c: {**c, "contract": "month-to-month"}, "contract"),
+        (lambda c: {**c, "tenure": c["tenure"] // 4}, "tenure"),
+        (lambda c: {**c, "internetservice": "fiber_optic"}, "internetservice"),
     ],
-    ids=["only month-to-month", "tenure shortened", "only fiber optic"],
+    ids=["all made month-to-month", "tenure shortened", "all made fiber optic"],
 )
-def test_a_shifted_population_drifts_on_exactly_what_was_shifted_and_moves_the_score(
-    watched_model, split, shift, shifted
-):
-    # The test split with one field changed for everyone: that field, and no other, drifts. The score
-    # moves with it (PSI 0.14 for month-to-month, 0.06 for fiber optic, 1.7 for tenure / 4: a
-    # selection such as "only the month-to-month customers" drifts the score past 0.25, but also
-    # every field that goes with the contract). WIP, issue 20: decide which the issue means.
+def test_one_field_changed_for_everyone_flags_that_field_alone(watched_model, split, shift, shifted):
+    # The test split with one field changed for each customer: that field drifts, no other does. The
+    # score moves as far as the model makes it (see docs/monitoring.md: 1.7 for tenure / 4; 0.14 for
+    # month-to-month and 0.06 for fiber optic, whose weights move a probability less).
     psi = _psi(_replayed(watched_model, [shift(customer) for customer in split[1]]))
     assert psi.pop("score") > 0.05
-    assert {feature for feature, index in psi.items() if index >= 0.25} == shifted, psi
+    assert {feature for feature, index in psi.items() if index >= 0.25} == {shifted}, psi
+
+
+def _psi_by_numpy(training, population, reference):
+    """Each field's PSI of `population` against the training split, by NumPy from the customers: the
+    reference's bins (its values; its edges, a number on an edge in the bin below), its floor of 1e-4
+    for a share one side leaves empty, and shares counted here."""
+    index = {}
+    for field, feature in reference["features"].items():
+        expected, actual = (_shares_by_numpy(customers, field, feature) for customers in (training, population))
+        expected, actual = np.maximum(expected, 1e-4), np.maximum(actual, 1e-4)
+        index[field] = float(np.sum((actual - expected) * np.log(actual / expected)))
+    return index
+
+
+def _shares_by_numpy(customers, field, feature):
+    values = np.array([customer[field] for customer in customers], dtype=object)
+    if "values" in feature:
+        bins = np.array([np.flatnonzero(values == value).size for value in feature["values"]])
+    else:
+        positions = np.searchsorted(np.array(feature["edges"]), values.astype(float), side="left")
+        bins = np.bincount(positions, minlength=len(feature["edges"]) + 1)
+    return bins / bins.sum()
 
 
 def test_metrics_expose_each_features_psi_bins_and_reference_shares_cleanly(watched_model, split):

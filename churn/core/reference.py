@@ -14,6 +14,7 @@ from churn.core.messages import is_finite_number
 
 FORMAT = 1
 _DECILES = 10
+MOST_BINS = 256  # the service keeps a customer's bin of a field in a byte
 # A bin that one side leaves empty still counts, as if it held this share: the PSI stays finite.
 _EMPTY_SHARE = 1e-4
 # Practitioners' reading of a PSI (Siddiqi, "Credit Risk Scorecards", 2006; Yurdakul, 2018): below
@@ -104,6 +105,8 @@ def _check_feature(name, feature, allowed):
         if not isinstance(edges, list) or not all(map(is_finite_number, edges)) or edges != sorted(edges):
             raise InvalidReference(f"reference of {name} must have finite edges in order")
         bins = len(edges) + 1
+    if bins > MOST_BINS:
+        raise InvalidReference(f"reference of {name} has {bins} bins: the service counts at most {MOST_BINS}")
     shares = feature["shares"]
     proper = all(is_finite_number(share) and 0 <= share <= 1 for share in shares)
     if len(shares) != bins or not proper or abs(math.fsum(shares) - 1) > 1e-9:

@@ -34,20 +34,23 @@ class CounterTable:
         """Add this process's counts to row `slot` from now on (a gunicorn worker, just forked)."""
         if not 0 <= slot < self.slots:
             raise ValueError(f"slot {slot} is not one of the table's {self.slots}")
-        self._local = _ProcessSlot(slot * self.width)
+        self._local = _ProcessSlot(self._row_at(slot))
         self._used[0] = max(self._used[0], slot + 1)
+
+    def row(self):
+        """This process's (or thread's) row, floats to add to: row()[index] += amount."""
+        try:
+            return self._local.row
+        except AttributeError:
+            return self._take_slot()
 
     def add(self, index, amount=1.0):
         """Add `amount` to counter `index` of this process's (or thread's) row."""
-        self._values[self._row() + index] += amount
-
-    def row(self):
-        """The offset of this process's (or thread's) row, for adding to several counters at once."""
-        return self._row()
+        self.row()[index] += amount
 
     @property
     def values(self):
-        """The table's floats, row after row (add at row() + index)."""
+        """The table's floats, row after row."""
         return self._values
 
     def totals(self):
@@ -58,13 +61,12 @@ class CounterTable:
 
     def zero(self, slot, indexes):
         """Set counters `indexes` of row `slot` to 0: the gauges of a worker that is gone."""
-        start = slot * self.width
+        row = self._row_at(slot)
         for index in indexes:
-            self._values[start + index] = 0.0
+            row[index] = 0.0
 
-    def _row(self):
-        row = getattr(self._local, "row", None)
-        return self._take_slot() if row is None else row
+    def _row_at(self, slot):
+        return self._values[slot * self.width : (slot + 1) * self.width]
 
     def _take_slot(self):
         """A row for a thread that has none (waitress's threads, or a process that chose none): the next
@@ -73,7 +75,7 @@ class CounterTable:
             slot = min(self._next_free, self.slots - 1)
             self._next_free += 1
         self._used[0] = max(self._used[0], slot + 1)
-        self._local.row = slot * self.width
+        self._local.row = self._row_at(slot)
         return self._local.row
 
 

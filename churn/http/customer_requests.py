@@ -130,8 +130,8 @@ def one_customer_response(model, raw, explain_top, answer_format, counts=NOT_COU
     except InvalidCustomer as invalid:
         counts.invalid(invalid.errors)
         raise HTTPError(422, str(invalid), errors=invalid.errors) from None
-    answer = result(model, counts.inputs(customer), probability, explain_top)
-    counts.scored_one(probability, answer[DECISION])
+    answer = result(model, customer, probability, explain_top)
+    counts.scored_customer(customer, probability, answer[DECISION])
     if answer_format.media_type == JSON_MEDIA_TYPE:
         return Response(200, JSON_MEDIA_TYPE, result_json(answer).encode())
     text = "".join(answer_format.pieces([[answer]], explain_top))

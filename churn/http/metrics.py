@@ -12,11 +12,12 @@ import bisect
 import itertools
 import math
 import os
+import threading
 import time
 
 from churn.core.prediction import DECISION, PROBABILITY
 from churn.http.counters import CounterTable
-from churn.http.drift import MINIMUM_CUSTOMERS, WINDOW_SECONDS, Bins, Window, bin_labels, monitoring
+from churn.http.drift import MINIMUM_CUSTOMERS, WINDOW_SECONDS, BinCounts, Bins, Window, bin_labels, monitoring
 
 EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -26,7 +27,7 @@ OTHER = "other"
 PROBABILITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 INTERFACES = ("json", "file", "v2")  # POST /predict with JSON, with a file (CSV, JSON lines); V2 infer
 UNMATCHED = "unmatched"  # the route of a request that matched none: 404, 405, or 401 before either
-_PROCESS_REFRESH_SECONDS = 1.0
+_FLUSH_SECONDS = 1.0
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # A row of the table per worker slot: enough for 32 workers and as many again while SIGHUP replaces
 # them (it starts the new workers before the old ones are gone). About 1 MiB in all.
@@ -44,7 +45,7 @@ class Layout:
         self.methods, self.statuses = (*METHODS, OTHER), (*STATUSES, OTHER)
         self.fields = (*fields, OTHER)
         names = [("in_flight",), ("shed",), ("cpu_seconds",), ("resident_bytes",), ("open_fds",)]
-        names += [("scored", interface, churn) for interface in INTERFACES for churn in (True, False)]
+        names += [("scored", interface, churn) for interface in INTERFACES for churn in (False, True)]
         self.probabilities_at = len(names)
         names += [("probability_bucket", bound) for bound in (*PROBABILITY_BUCKETS, math.inf)]
         names += [("probability_sum",)]
@@ -61,10 +62,15 @@ class Layout:
             names += self.bins.names()
         self.names = tuple(names)
         self.index = {name: position for position, name in enumerate(self.names)}
-        self.method_offset = {method: i * len(self.statuses) for i, method in enumerate(self.methods)}
-        self.status_offset = {status: i for i, status in enumerate(self.statuses)}
+        self._method_offset = {method: i * len(self.statuses) for i, method in enumerate(self.methods)}
+        self._status_offset = {status: i for i, status in enumerate(self.statuses)}
         # Zeroed when a worker is gone: what it held then is no longer held.
         self.gauges = tuple(self.index[(name,)] for name in ("in_flight", "resident_bytes", "open_fds"))
+
+    def request_offset(self, method, status):
+        """Where the requests of `method` answered with `status` are in a route's block of requests."""
+        method_offset = self._method_offset.get(method, self._method_offset[OTHER])
+        return method_offset + self._status_offset.get(status, self._status_offset[OTHER])
 
     @property
     def width(self):
@@ -72,7 +78,8 @@ class Layout:
 
 
 class Metrics:
-    """The counts of one instance: made once, before the workers are forked, and shared by them."""
+    """The counts of one instance: made once, before the workers are forked, and shared by them.
+    Each process (or waitress thread) counts through a Recorder of its own."""
 
     def __init__(self, routes, fields, model_info=None, reference=None, slots=SLOTS):
         self.layout = layout = Layout(routes, fields, reference)
@@ -81,52 +88,31 @@ class Metrics:
         self.window = None if self.bins is None else Window(self.bins.end - self.bins.at_first)
         self.model_info = dict(model_info or {})
         self.started_at = time.time()  # the instance's start: under gunicorn, the master's
-        self._process = _ProcessUse()
-        self._in_flight = layout.index[("in_flight",)]
-        self._requests_at, self._durations_at = layout.requests_at, layout.durations_at
-        self._method_offset, self._status_offset = layout.method_offset, layout.status_offset
-        self._other_method, self._other_status = layout.method_offset[OTHER], layout.status_offset[OTHER]
-        self._unmatched = (layout.requests_at[UNMATCHED], layout.durations_at[UNMATCHED])
-        self._sum_offset = len(DURATION_BUCKETS) + 1
-        self._counts = {interface: InterfaceCounts(self, interface) for interface in INTERFACES}
+        self.process = _ProcessUse(layout.index)
+        self._local = threading.local()
+
+    def use_slot(self, slot):
+        """Count this process's requests in row `slot` of the table from now on (a gunicorn worker, just
+        forked: its gevent greenlets share the row)."""
+        self.table.use_slot(slot)
+        self._local = _ProcessWide()
+
+    def recorder(self):
+        """The Recorder of this process (or thread)."""
+        try:
+            return self._local.recorder
+        except AttributeError:
+            self._local.recorder = Recorder(self, self.table.row())
+            return self._local.recorder
 
     def started(self):
-        """A request has begun; returns what finished() takes: where this process counts."""
-        row = self.table.row()
-        self.table.values[row + self._in_flight] += 1
-        return row
-
-    def finished(self, row, route, method, status, seconds):
-        """A request counted from `row` has ended with `status` after `seconds`; `route` is its template,
-        or None."""
-        values = self.table.values
-        requests = self._requests_at.get(route)
-        durations = self._durations_at.get(route) if requests is not None else None
-        if requests is None:
-            requests, durations = self._unmatched
-        method = self._method_offset.get(method, self._other_method)
-        values[row + requests + method + self._status_offset.get(status, self._other_status)] += 1
-        values[row + durations + bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
-        values[row + durations + self._sum_offset] += seconds
-        values[row + self._in_flight] -= 1
-
-    def counts_for(self, interface):
-        """What counts the customers of one request that came by `interface` (one of INTERFACES)."""
-        return self._counts[interface]
-
-    def shed(self):
-        """A request was refused with 503: its worker was busy with other large requests."""
-        self.table.add(self.layout.index[("shed",)])
-
-    def refresh_process(self, force=False):
-        """Write this process's CPU, memory and open files into its row, at most once a second; note
-        the drift window's snapshot when an epoch begins."""
-        if self._process.refresh(self.table, self.layout.index, force) and self.bins is not None:
-            self.bins.flush(self.table.values, self.table.row())
-            self.window.note(self._bin_totals())
-
-    def _bin_totals(self):
-        return self.table.totals()[self.bins.at_first : self.bins.end]
+        """A request has begun: counted in flight; returns the Recorder that counts the rest of it."""
+        try:
+            recorder = self._local.recorder
+        except AttributeError:
+            recorder = self.recorder()
+        recorder.row[_IN_FLIGHT] += 1
+        return recorder
 
     def monitoring(self, totals=None):
         """The inputs and the score against the reference over the window (churn.http.drift), or None
@@ -134,7 +120,7 @@ class Metrics:
         if self.bins is None:
             return None
         if totals is None:
-            self.bins.flush(self.table.values, self.table.row())
+            self.recorder().flush()
             totals = self.table.totals()
         bin_totals = totals[self.bins.at_first : self.bins.end]
         self.window.note(bin_totals)
@@ -143,9 +129,7 @@ class Metrics:
 
     def exposition(self):
         """Every series, summed over the instance's workers, as Prometheus reads them."""
-        self._process.refresh(self.table, self.layout.index, force=True)
-        if self.bins is not None:
-            self.bins.flush(self.table.values, self.table.row())
+        self.recorder().flush()
         totals = self.table.totals()
         value = dict(zip(self.layout.names, totals, strict=True))
         lines = itertools.chain(
@@ -158,30 +142,88 @@ class Metrics:
         return "".join(lines).encode("utf-8")
 
 
+class _ProcessWide:
+    """What a threading.local holds, held once for every thread (greenlet) of a process."""
+
+
+_IN_FLIGHT = 0  # Layout's first counter
+_DURATION_SUM = len(DURATION_BUCKETS) + 1  # in a route's duration block, after its buckets
+
+
+class Recorder:
+    """What one process (a gunicorn worker) or thread (waitress's) counts into: its row of the table,
+    and the customers it has binned for drift since it last added them there. Once a second, at the
+    end of a request, it adds those and refreshes the process's CPU, memory and open files."""
+
+    def __init__(self, metrics, row):
+        self.metrics, self.row = metrics, row
+        layout = metrics.layout
+        self._blocks = {route: (layout.requests_at[route], layout.durations_at[route]) for route in layout.routes}
+        self._unmatched = self._blocks[UNMATCHED]
+        self._offsets = {(method, status): layout.request_offset(method, status)
+                         for method in METHODS for status in STATUSES}  # fmt: skip
+        self._request_offset = layout.request_offset
+        self._shed = layout.index[("shed",)]
+        self.bin_counts = _NO_BINS if metrics.bins is None else BinCounts(metrics.bins, time.perf_counter())
+        self.interfaces = {interface: InterfaceCounts(self, interface) for interface in INTERFACES}
+        self._flush_due = -math.inf
+
+    def finished(self, route, method, status, started, ended):
+        """A request has ended with `status`; `route` is its template, or None; `started` and `ended`
+        are time.perf_counter()'s."""
+        row, seconds = self.row, ended - started
+        requests, durations = self._blocks.get(route, self._unmatched)
+        offset = self._offsets.get((method, status))
+        row[requests + (self._request_offset(method, status) if offset is None else offset)] += 1
+        row[durations + bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
+        row[durations + _DURATION_SUM] += seconds
+        row[_IN_FLIGHT] -= 1
+        if ended >= self._flush_due:
+            self._flush_due = ended + _FLUSH_SECONDS
+            self.flush()
+
+    def shed(self):
+        """A request was refused with 503: its worker was busy with other large requests."""
+        self.row[self._shed] += 1
+
+    def flush(self):
+        """Add the binned customers to the row; refresh the process's use; note the drift window's
+        snapshot when an epoch has begun."""
+        metrics = self.metrics
+        metrics.process.refresh(self.row)
+        if self.bin_counts is not _NO_BINS:
+            self.bin_counts.flush(self.row, time.perf_counter())
+            metrics.window.note(metrics.table.totals()[metrics.bins.at_first : metrics.bins.end])
+
+
+class _NoBins:
+    """A Recorder's BinCounts when the model has no reference: no customer's turn ever comes."""
+
+    input_turns = score_turns = itertools.repeat(False)
+
+
+_NO_BINS = _NoBins()
+
+
 class _ProcessUse:
-    """What this process has used, written into its row: CPU seconds as it adds up (a counter), its
-    resident memory and open files as they are now (gauges). Linux tells memory and files; elsewhere
-    they stay 0."""
+    """What this process has used, written into one of its rows (the first to refresh it): CPU
+    seconds as it adds up (a counter), its resident memory and open files as they are now (gauges).
+    Linux tells memory and files; elsewhere they stay 0."""
 
-    def __init__(self):
-        self.pid, self.refreshed, self.cpu_counted = None, -math.inf, 0.0
+    def __init__(self, index):
+        names = ("cpu_seconds", "resident_bytes", "open_fds")
+        self._cpu, self._memory, self._files = (index[(name,)] for name in names)
+        self._pid, self._row, self._cpu_counted = None, None, 0.0
 
-    def refresh(self, table, index, force):
-        """Refresh at most once a second (always, if `force`); say whether it did."""
-        now = time.monotonic()
-        if not force and now - self.refreshed < _PROCESS_REFRESH_SECONDS:
-            return False
-        if self.pid != os.getpid():  # a new worker: fork began its CPU time at 0
-            self.pid, self.cpu_counted = os.getpid(), 0.0
-        self.refreshed = now
+    def refresh(self, row):
+        if self._pid != os.getpid():  # a new worker: fork began its CPU time at 0
+            self._pid, self._row, self._cpu_counted = os.getpid(), row, 0.0
         times = os.times()
         cpu = times.user + times.system
-        values, row = table.values, table.row()
-        values[row + index[("cpu_seconds",)]] += cpu - self.cpu_counted
-        self.cpu_counted = cpu
-        values[row + index[("resident_bytes",)]] = _resident_bytes()
-        values[row + index[("open_fds",)]] = _open_fds()
-        return True
+        self._row[self._cpu] += cpu - self._cpu_counted
+        self._cpu_counted = cpu
+        self._row[self._memory] = _resident_bytes()
+        self._row[self._files] = _open_fds()
 
 
 def _resident_bytes():
@@ -200,51 +242,59 @@ def _open_fds():
 
 
 class InterfaceCounts:
-    """The customers a request scored, and those it refused, counted for its interface."""
+    """The customers that one Recorder's requests by one interface scored, and those they refused."""
 
-    def __init__(self, metrics, interface):
-        index = metrics.layout.index
-        self._table = metrics.table
-        self._decision = {churn: index[("scored", interface, churn)] for churn in (True, False)}
-        self._probabilities = metrics.layout.probabilities_at
+    def __init__(self, recorder, interface):
+        index = recorder.metrics.layout.index
+        self._row = recorder.row
+        self._scored = index[("scored", interface, False)]  # then ("scored", interface, True): + churn
+        self._probabilities = recorder.metrics.layout.probabilities_at
         self._probability_sum = index[("probability_sum",)]
-        self._invalid = {field: index[("invalid", field)] for field in metrics.layout.fields}
-        self._bins = metrics.bins
+        self._invalid = {field: index[("invalid", field)] for field in recorder.metrics.layout.fields}
+        self._bin_counts = recorder.bin_counts
 
     def scored(self, probabilities, decisions):
         """Count customers scored with these probabilities and decisions (churn or not)."""
-        values, row = self._table.values, self._table.row()
         for probability, churn in zip(probabilities, decisions, strict=True):
-            if self._bins is not None:
-                self._bins.count_score(probability)
-            values[row + self._decision[churn]] += 1
-            values[row + self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
-            values[row + self._probability_sum] += probability
+            self.scored_one(probability, churn)
 
     def scored_one(self, probability, churn):
-        """Count one customer scored: the usual request's, without scored()'s loop."""
-        values, row = self._table.values, self._table.row()
-        if self._bins is not None:
-            self._bins.count_score(probability)
-        values[row + self._decision[churn]] += 1
-        values[row + self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
-        values[row + self._probability_sum] += probability
+        """Count one customer scored with this probability and decision (churn or not), and bin the
+        probability in its turn."""
+        row = self._row
+        row[self._scored + churn] += 1
+        row[self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
+        row[self._probability_sum] += probability
+        if next(self._bin_counts.score_turns):
+            self._bin_counts.count_score(probability)
+
+    def scored_customer(self, customer, probability, churn):
+        """Count one validated customer scored, and in its turn bin its fields and its probability: a
+        one-customer request's counts, in one call."""
+        row = self._row
+        row[self._scored + churn] += 1
+        row[self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
+        row[self._probability_sum] += probability
+        if next(self._bin_counts.input_turns):
+            self._bin_counts.count_inputs(customer)
+            self._bin_counts.count_score(probability)
 
     def scored_results(self, results):
         """Count the customers of these results (the prediction document's)."""
-        self.scored([result[PROBABILITY] for result in results], [result[DECISION] for result in results])
+        for result in results:
+            self.scored_one(result[PROBABILITY], result[DECISION])
 
     def inputs(self, customer):
-        """Count a validated customer's fields in the reference's bins; return the customer."""
-        if self._bins is not None:
-            self._bins.count_inputs(customer)
+        """Bin a validated customer's fields, in its turn; return the customer."""
+        if next(self._bin_counts.input_turns):
+            self._bin_counts.count_inputs(customer)
         return customer
 
     def invalid(self, errors):
         """Count one refused customer's invalid fields (its errors: {"field", "message"})."""
         other = self._invalid[OTHER]
         for error in errors:
-            self._table.add(self._invalid.get(error["field"], other))
+            self._row[self._invalid.get(error["field"], other)] += 1
 
 
 class NotCounted:
@@ -254,6 +304,9 @@ class NotCounted:
         pass
 
     def scored_one(self, probability, churn):
+        pass
+
+    def scored_customer(self, customer, probability, churn):
         pass
 
     def scored_results(self, results):
