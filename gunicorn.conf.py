@@ -142,7 +142,7 @@ def child_exit(server, worker):
     """Free a gone worker's slot, its requests in flight no longer in flight."""
     metrics, slot = _metrics(), getattr(worker, "churn_slot", None)
     if metrics is not None and slot is not None:
-        metrics.table.zero(slot, metrics.layout.gauges)
+        metrics.worker_gone(slot)
         _taken_slots.discard(slot)
 
 

@@ -7,6 +7,7 @@ import math
 import shutil
 import subprocess
 
+import jsonschema
 import numpy as np
 import pytest
 import webtest
@@ -128,3 +129,17 @@ def test_metrics_expose_each_features_psi_bins_and_reference_shares_cleanly(watc
     if promtool is not None:
         checked = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True)
         assert checked.returncode == 0 and checked.stdout == checked.stderr == b"", checked
+
+
+def test_every_monitoring_answer_is_the_one_openapi_describes(watched_model, split):
+    without_reference = webtest.TestApp(create_app(dataclasses.replace(watched_model, reference=None)))
+    app = webtest.TestApp(create_app(watched_model))
+    document = app.get("/openapi.json").json
+    validator = jsonschema.Draft202012Validator({"$ref": "#/components/schemas/Monitoring", **document})
+    answers = [without_reference.get("/model/monitoring").json, app.get("/model/monitoring").json]
+    app.post_json("/predict", [{field: customer[field] for field in FIELDS} for customer in split[1][:300]])
+    answers.append(app.get("/model/monitoring").json)
+    assert [answer["reference"] for answer in answers] == [False, True, True]
+    assert answers[1]["score"]["psi"] is None and answers[2]["score"]["psi"] is not None
+    for answer in answers:
+        validator.validate(answer)

@@ -51,6 +51,25 @@ def test_metrics_count_each_request_by_its_route_template_method_and_status(mode
     assert samples[("churn_http_requests_in_flight", "")] == 1  # this scrape
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_the_requests_a_killed_worker_held_are_no_longer_in_flight_and_its_answers_stay_counted(model):
+    metrics = create_app(model).metrics
+    pid = os.fork()
+    if pid == 0:  # a worker in slot 1: answers one request, is killed while it holds two more
+        metrics.use_slot(1)
+        recorder = metrics.started()
+        recorder.finished("/predict", "POST", 200, 0.0, 0.001)
+        metrics.started(), metrics.started()
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.waitpid(pid, 0)
+    samples = _samples(metrics.exposition().decode())
+    assert samples[("churn_http_requests_in_flight", "")] == 2
+    metrics.worker_gone(1)  # what gunicorn's master does (gunicorn.conf.py, child_exit)
+    samples = _samples(metrics.exposition().decode())
+    assert samples[("churn_http_requests_in_flight", "")] == 0
+    assert _requests(samples, "/predict", "POST", 200) == 1
+
+
 def test_metrics_off_counts_nothing_and_answers_404(model):
     app = webtest.TestApp(create_app(model, Settings(metrics=False)))
     assert app.get("/metrics", status=404).json["detail"] == "metrics are off (METRICS=off)"

@@ -4,8 +4,8 @@ shared memory, made before the workers are forked, with a row per worker slot.
 Each process (each thread, under waitress) adds only to its own row, so no add waits for a lock and
 none is lost; a reader sums the rows. A row outlives the worker that wrote it: a worker that is
 killed, recycled or restarted by SIGHUP leaves its counts in its row, and the next worker given that
-slot adds to them, so that a sum never decreases while the instance lives. Gauges (requests in
-flight) are the exception: a slot's gauges are zeroed when its worker is gone. Nothing grows: the
+slot adds to them, so that a sum never decreases while the instance lives. Gauges (memory, open
+files) are the exception: a slot's gauges are zeroed when its worker is gone. Nothing grows: the
 table's size is fixed when it is made. Standard library only.
 """
 
@@ -34,7 +34,7 @@ class CounterTable:
         """Add this process's counts to row `slot` from now on (a gunicorn worker, just forked)."""
         if not 0 <= slot < self.slots:
             raise ValueError(f"slot {slot} is not one of the table's {self.slots}")
-        self._local = _ProcessSlot(self._row_at(slot))
+        self._local = _ProcessSlot(self.row_of(slot))
         self._used[0] = max(self._used[0], slot + 1)
 
     def row(self):
@@ -53,19 +53,21 @@ class CounterTable:
         """The table's floats, row after row."""
         return self._values
 
-    def totals(self):
-        """Each counter summed over every row."""
+    def totals(self, first=0, end=None):
+        """Each counter (of those from `first` to before `end`) summed over every row."""
         width, values, used = self.width, self._values, max(int(self._used[0]), 1)
-        rows = (values[start : start + width] for start in range(0, width * used, width))
+        end = width if end is None else end
+        rows = (values[start + first : start + end] for start in range(0, width * used, width))
         return [math.fsum(column) for column in zip(*rows, strict=True)]
 
     def zero(self, slot, indexes):
         """Set counters `indexes` of row `slot` to 0: the gauges of a worker that is gone."""
-        row = self._row_at(slot)
+        row = self.row_of(slot)
         for index in indexes:
             row[index] = 0.0
 
-    def _row_at(self, slot):
+    def row_of(self, slot):
+        """Row `slot`, floats (for the master: the row of a worker that is gone)."""
         return self._values[slot * self.width : (slot + 1) * self.width]
 
     def _take_slot(self):
@@ -75,7 +77,7 @@ class CounterTable:
             slot = min(self._next_free, self.slots - 1)
             self._next_free += 1
         self._used[0] = max(self._used[0], slot + 1)
-        self._local.row = self._row_at(slot)
+        self._local.row = self.row_of(slot)
         return self._local.row
 
 

@@ -35,24 +35,26 @@ SLOTS = 64
 
 
 class Layout:
-    """The index of every counter in a row: requests by (route, method, status), and each route's
-    duration histogram (its bucket counts, its sum), the requests in flight, the requests shed. A
-    route's requests and its histogram are blocks of their own, so that counting a request is a few
-    offsets added, not a lookup of its labels."""
+    """The index of every counter in a row: requests by (route, method, status) and each route's
+    duration histogram (its bucket counts, its sum); customers scored by (interface, decision,
+    probability bucket), whose sums over one or the other are the customers by decision and the
+    probability histogram; the requests begun, of which those not yet answered are in flight. So a
+    request adds to four counters, and a customer to two."""
 
     def __init__(self, routes, fields, reference=None):
         self.routes = (*dict.fromkeys(routes), UNMATCHED)
         self.methods, self.statuses = (*METHODS, OTHER), (*STATUSES, OTHER)
         self.fields = (*fields, OTHER)
-        names = [("in_flight",), ("shed",), ("cpu_seconds",), ("resident_bytes",), ("open_fds",)]
-        names += [("scored", interface, churn) for interface in INTERFACES for churn in (False, True)]
-        self.probabilities_at = len(names)
-        names += [("probability_bucket", bound) for bound in (*PROBABILITY_BUCKETS, math.inf)]
+        self.probability_bounds = bounds = (*PROBABILITY_BUCKETS, math.inf)
+        names = [("begun",), ("shed",), ("cpu_seconds",), ("resident_bytes",), ("open_fds",)]
+        self.scored_at = {}
+        for interface in INTERFACES:
+            self.scored_at[interface] = len(names)
+            names += [("scored", interface, churn, bound) for churn in (False, True) for bound in bounds]
         names += [("probability_sum",)]
         names += [("invalid", field) for field in self.fields]
-        self.requests_at, self.durations_at = {}, {}
+        self.durations_at = {}
         for route in self.routes:
-            self.requests_at[route] = len(names)
             names += [("requests", route, method, status) for method in self.methods for status in self.statuses]
             self.durations_at[route] = len(names)
             names += [("duration_bucket", route, bound) for bound in (*DURATION_BUCKETS, math.inf)]
@@ -62,15 +64,17 @@ class Layout:
             names += self.bins.names()
         self.names = tuple(names)
         self.index = {name: position for position, name in enumerate(self.names)}
-        self._method_offset = {method: i * len(self.statuses) for i, method in enumerate(self.methods)}
-        self._status_offset = {status: i for i, status in enumerate(self.statuses)}
+        self.requests = tuple(position for position, name in enumerate(names) if name[0] == "requests")
         # Zeroed when a worker is gone: what it held then is no longer held.
-        self.gauges = tuple(self.index[(name,)] for name in ("in_flight", "resident_bytes", "open_fds"))
+        self.gauges = tuple(self.index[(name,)] for name in ("resident_bytes", "open_fds"))
 
-    def request_offset(self, method, status):
-        """Where the requests of `method` answered with `status` are in a route's block of requests."""
-        method_offset = self._method_offset.get(method, self._method_offset[OTHER])
-        return method_offset + self._status_offset.get(status, self._status_offset[OTHER])
+    def request_place(self, route, method, status):
+        """(the counter of a route's requests of `method` answered with `status`, where its duration
+        histogram starts); an unknown route, method or status counted as UNMATCHED or OTHER."""
+        route = route if route in self.durations_at else UNMATCHED
+        method = method if method in self.methods else OTHER
+        status = status if status in self.statuses else OTHER
+        return self.index[("requests", route, method, status)], self.durations_at[route]
 
     @property
     def width(self):
@@ -97,6 +101,13 @@ class Metrics:
         self.table.use_slot(slot)
         self._local = _ProcessWide()
 
+    def worker_gone(self, slot):
+        """What a gone worker (of row `slot`) held is no longer held: its memory, its open files, its
+        requests in flight (counted as begun as many as it answered). Its counters stay."""
+        self.table.zero(slot, self.layout.gauges)
+        row = self.table.row_of(slot)
+        row[_BEGUN] = math.fsum(row[index] for index in self.layout.requests)
+
     def recorder(self):
         """The Recorder of this process (or thread)."""
         try:
@@ -106,12 +117,13 @@ class Metrics:
             return self._local.recorder
 
     def started(self):
-        """A request has begun: counted in flight; returns the Recorder that counts the rest of it."""
+        """A request has begun (it is in flight until it is answered); returns the Recorder that counts
+        the rest of it."""
         try:
             recorder = self._local.recorder
         except AttributeError:
             recorder = self.recorder()
-        recorder.row[_IN_FLIGHT] += 1
+        recorder.row[_BEGUN] += 1
         return recorder
 
     def monitoring(self, totals=None):
@@ -146,7 +158,7 @@ class _ProcessWide:
     """What a threading.local holds, held once for every thread (greenlet) of a process."""
 
 
-_IN_FLIGHT = 0  # Layout's first counter
+_BEGUN = 0  # Layout's first counter
 _DURATION_SUM = len(DURATION_BUCKETS) + 1  # in a route's duration block, after its buckets
 
 
@@ -158,11 +170,9 @@ class Recorder:
     def __init__(self, metrics, row):
         self.metrics, self.row = metrics, row
         layout = metrics.layout
-        self._blocks = {route: (layout.requests_at[route], layout.durations_at[route]) for route in layout.routes}
-        self._unmatched = self._blocks[UNMATCHED]
-        self._offsets = {(method, status): layout.request_offset(method, status)
-                         for method in METHODS for status in STATUSES}  # fmt: skip
-        self._request_offset = layout.request_offset
+        self._places = {(route, method, status): layout.request_place(route, method, status)
+                        for route in layout.routes for method in METHODS for status in STATUSES}  # fmt: skip
+        self._request_place = layout.request_place
         self._shed = layout.index[("shed",)]
         self.bin_counts = _NO_BINS if metrics.bins is None else BinCounts(metrics.bins, time.perf_counter())
         self.interfaces = {interface: InterfaceCounts(self, interface) for interface in INTERFACES}
@@ -170,14 +180,13 @@ class Recorder:
 
     def finished(self, route, method, status, started, ended):
         """A request has ended with `status`; `route` is its template, or None; `started` and `ended`
-        are time.perf_counter()'s."""
+        are time.perf_counter()'s. Answered, it is no longer in flight."""
         row, seconds = self.row, ended - started
-        requests, durations = self._blocks.get(route, self._unmatched)
-        offset = self._offsets.get((method, status))
-        row[requests + (self._request_offset(method, status) if offset is None else offset)] += 1
+        place = self._places.get((route, method, status))
+        requests, durations = self._request_place(route, method, status) if place is None else place
+        row[requests] += 1
         row[durations + bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
         row[durations + _DURATION_SUM] += seconds
-        row[_IN_FLIGHT] -= 1
         if ended >= self._flush_due:
             self._flush_due = ended + _FLUSH_SECONDS
             self.flush()
@@ -193,7 +202,7 @@ class Recorder:
         metrics.process.refresh(self.row)
         if self.bin_counts is not _NO_BINS:
             self.bin_counts.flush(self.row, time.perf_counter())
-            metrics.window.note(metrics.table.totals()[metrics.bins.at_first : metrics.bins.end])
+            metrics.window.note(metrics.table.totals(metrics.bins.at_first, metrics.bins.end))
 
 
 class _NoBins:
@@ -247,8 +256,9 @@ class InterfaceCounts:
     def __init__(self, recorder, interface):
         index = recorder.metrics.layout.index
         self._row = recorder.row
-        self._scored = index[("scored", interface, False)]  # then ("scored", interface, True): + churn
-        self._probabilities = recorder.metrics.layout.probabilities_at
+        # ("scored", interface, churn, bound): its first, + churn * buckets + the bucket's position
+        self._scored = recorder.metrics.layout.scored_at[interface]
+        self._buckets = len(recorder.metrics.layout.probability_bounds)
         self._probability_sum = index[("probability_sum",)]
         self._invalid = {field: index[("invalid", field)] for field in recorder.metrics.layout.fields}
         self._bin_counts = recorder.bin_counts
@@ -262,8 +272,7 @@ class InterfaceCounts:
         """Count one customer scored with this probability and decision (churn or not), and bin the
         probability in its turn."""
         row = self._row
-        row[self._scored + churn] += 1
-        row[self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
+        row[self._scored + churn * self._buckets + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
         row[self._probability_sum] += probability
         if next(self._bin_counts.score_turns):
             self._bin_counts.count_score(probability)
@@ -272,8 +281,7 @@ class InterfaceCounts:
         """Count one validated customer scored, and in its turn bin its fields and its probability: a
         one-customer request's counts, in one call."""
         row = self._row
-        row[self._scored + churn] += 1
-        row[self._probabilities + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
+        row[self._scored + churn * self._buckets + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
         row[self._probability_sum] += probability
         if next(self._bin_counts.input_turns):
             self._bin_counts.count_inputs(customer)
@@ -341,7 +349,8 @@ def _request_lines(layout, value):
         yield f'churn_http_request_duration_seconds_count{{route="{route}"}} {_number(cumulative)}\n'
     yield "# HELP churn_http_requests_in_flight Requests being answered now.\n"
     yield "# TYPE churn_http_requests_in_flight gauge\n"
-    yield f"churn_http_requests_in_flight {_number(value[('in_flight',)])}\n"
+    in_flight = max(value[("begun",)] - math.fsum(value[name] for name in layout.names if name[0] == "requests"), 0.0)
+    yield f"churn_http_requests_in_flight {_number(in_flight)}\n"
     yield "# HELP churn_http_requests_shed_total Requests refused with 503: the worker was busy with large ones.\n"
     yield "# TYPE churn_http_requests_shed_total counter\n"
     yield f"churn_http_requests_shed_total {_number(value[('shed',)])}\n"
@@ -352,13 +361,16 @@ def _customer_lines(layout, value):
     yield "# TYPE churn_customers_scored_total counter\n"
     for interface in INTERFACES:
         for churn in (True, False):
+            count = math.fsum(value[("scored", interface, churn, bound)] for bound in layout.probability_bounds)
             labels = f'interface="{interface}",churn="{str(churn).lower()}"'
-            yield f"churn_customers_scored_total{{{labels}}} {_number(value[('scored', interface, churn)])}\n"
+            yield f"churn_customers_scored_total{{{labels}}} {_number(count)}\n"
     yield "# HELP churn_prediction_probability Churn probabilities of the customers scored.\n"
     yield "# TYPE churn_prediction_probability histogram\n"
     cumulative = 0.0
-    for bound in (*PROBABILITY_BUCKETS, math.inf):
-        cumulative += value[("probability_bucket", bound)]
+    for bound in layout.probability_bounds:
+        cumulative += math.fsum(
+            value[("scored", interface, churn, bound)] for interface in INTERFACES for churn in (False, True)
+        )
         le = "+Inf" if bound == math.inf else repr(bound)
         yield f'churn_prediction_probability_bucket{{le="{le}"}} {_number(cumulative)}\n'
     yield f"churn_prediction_probability_sum {_number(value[('probability_sum',)])}\n"

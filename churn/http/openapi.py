@@ -90,11 +90,12 @@ def _json_ref(name):
     return {"application/json": {"schema": _ref("schemas", name)}}
 
 
-def _answers(content, missing=False):
-    """An operation that answers 200 with `content`; with `missing`, 404 when the model has no such file."""
+def _answers(content, missing=None):
+    """An operation that answers 200 with `content`; with `missing` (a response's name), 404 when what
+    it answers is not there: the model has no such file (NotFound), or the metrics are off (MetricsOff)."""
     responses = {"200": {"description": "OK", "content": content}}
     if missing:
-        responses["404"] = _ref("responses", "NotFound")
+        responses["404"] = _ref("responses", missing)
     return lambda model, max_batch: {"responses": dict(responses)}
 
 
@@ -165,12 +166,12 @@ INDEX = _answers({**_json_ref("Index"), "text/html": _TEXT})
 PING = _answers({"text/plain": {"schema": {"const": "PONG"}}})
 PREDICT = _predict_operation
 MODEL_INFO = _answers(_json_ref("ModelInfo"))
-MODEL_MONITORING = _answers({"application/json": {"schema": {"type": "object"}}}, missing=True)
-METRICS = _answers({"text/plain": {"schema": {"type": "string"}}}, missing=True)
+MODEL_MONITORING = _answers(_json_ref("Monitoring"), missing="MetricsOff")
+METRICS = _answers({"text/plain": {"schema": {"type": "string"}}}, missing="MetricsOff")
 OPENAPI = _answers({"application/json": {"schema": {"type": "object"}}})
 STATIC_FILE = _answers({"text/javascript": _TEXT, "text/css": _TEXT, "image/svg+xml": _TEXT})
-MODEL_CARD_PAGE = _answers({"text/html": _TEXT}, missing=True)
-MODEL_CARD_FILE = _answers({"text/markdown": _TEXT, "image/svg+xml": _TEXT}, missing=True)
+MODEL_CARD_PAGE = _answers({"text/html": _TEXT}, missing="NotFound")
+MODEL_CARD_FILE = _answers({"text/markdown": _TEXT, "image/svg+xml": _TEXT}, missing="NotFound")
 _PREDICT_ERRORS = {
     "400": "BadRequest",
     "408": "RequestTimeout",
@@ -189,6 +190,7 @@ _ERROR_DESCRIPTIONS = {
     "RequestTimeout": "The body stopped arriving before its end",
     "ContentTooLarge": "The body, or one customer in it (a JSON value, a CSV line), is larger than the service accepts",
     "NotFound": "The model has no such file beside it (a model converted from a pickle has no card)",
+    "MetricsOff": "The service was started with METRICS=off: it counts nothing",
     "UnsupportedMediaType": "The body was not sent as application/json, text/csv or application/x-ndjson in UTF-8",
     "UnprocessableContent": (
         "A customer the model cannot score (`errors` names each field, and the customer's index in a batch "
@@ -213,6 +215,7 @@ def _component_schemas(schema):
         **_PREDICTION_SCHEMAS,
         "Index": _INDEX_SCHEMA,
         "ModelInfo": _MODEL_INFO_SCHEMA,
+        **_MONITORING_SCHEMAS,
         **_PROBLEM_SCHEMAS,
     }
 
@@ -285,6 +288,45 @@ _MODEL_INFO_SCHEMA = {
             "properties": {
                 "categorical": {"type": "object", "additionalProperties": {"type": "array"}},
                 "numerical": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+    },
+}
+_SHARE = {"type": "number", "minimum": 0, "maximum": 1}
+_MONITORING_SCHEMAS = {
+    "Monitoring": {
+        "type": "object",
+        "description": "The customers scored in the last hour against the model's reference (training data)",
+        "required": ["model_version", "reference"],
+        "properties": {
+            "model_version": {"type": "string"},
+            "reference": {"type": "boolean", "description": "whether the model has reference distributions"},
+            "detail": {"type": "string", "description": "without a reference: how to get one"},
+            "window_seconds": {"type": "integer", "description": "the window's length: the last hour"},
+            "minimum_customers": {"type": "integer", "description": "customers a window needs before a PSI"},
+            "features": {"type": "array", "items": _ref("schemas", "Drift"), "description": "worst PSI first"},
+            "score": _ref("schemas", "Drift"),
+        },
+    },
+    "Drift": {
+        "type": "object",
+        "required": ["feature", "psi", "status", "customers", "bins"],
+        "properties": {
+            "feature": {"type": "string", "description": "a field of the model, or score"},
+            "psi": {"type": ["number", "null"], "minimum": 0, "description": "null below minimum_customers"},
+            "status": {"enum": ["stable", "watch", "drifted", None], "description": "PSI < 0.1, < 0.25, >= 0.25"},
+            "customers": {"type": "integer", "minimum": 0, "description": "customers in the window"},
+            "bins": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["bin", "reference", "live"],
+                    "properties": {
+                        "bin": {"type": "string", "description": "a value, or a range's bound (<=29.85, >89.85)"},
+                        "reference": {**_SHARE, "description": "the training data's share"},
+                        "live": {**_SHARE, "description": "the window's share"},
+                    },
+                },
             },
         },
     },
