@@ -73,7 +73,7 @@ def _tuple_getter(names):
 class BinCounts:
     """One process's (or thread's) customers binned since it last added them to its row of the table.
 
-    Binning a customer's 19 fields costs about 0.9 µs, 7 % of a /predict request. So a process bins
+    Binning a customer's 19 fields costs about 1.5 µs, a tenth of a /predict request. So a process bins
     every customer while it scores at most BINNED_PER_SECOND a second, and a systematic sample above
     that: one customer in `step` (`input_turns` and `score_turns` say whose turn it is), chosen anew
     each second from the last second's rate, each binned customer counted `step` times. A PSI over an

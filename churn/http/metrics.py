@@ -167,6 +167,8 @@ class Recorder:
     and the customers it has binned for drift since it last added them there. Once a second, at the
     end of a request, it adds those and refreshes the process's CPU, memory and open files."""
 
+    __slots__ = ("metrics", "row", "_places", "_request_place", "_shed", "bin_counts", "interfaces", "_flush_due")
+
     def __init__(self, metrics, row):
         self.metrics, self.row = metrics, row
         layout = metrics.layout
@@ -252,6 +254,8 @@ def _open_fds():
 
 class InterfaceCounts:
     """The customers that one Recorder's requests by one interface scored, and those they refused."""
+
+    __slots__ = ("_row", "_scored", "_buckets", "_probability_sum", "_invalid", "_bin_counts")
 
     def __init__(self, recorder, interface):
         index = recorder.metrics.layout.index
