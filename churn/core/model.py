@@ -60,8 +60,8 @@ class ChurnModel:
     def __post_init__(self):
         object.__setattr__(self, "_weight_tables", tuple(self.categorical_weights.values()))
         object.__setattr__(self, "_number_weights", tuple(self.numerical_weights.values()))
-        object.__setattr__(self, "_categorical_of", _tuple_getter(tuple(self.categorical_weights)))
-        object.__setattr__(self, "_numbers_of", _tuple_getter(tuple(self.numerical_weights)))
+        object.__setattr__(self, "_categorical_of", tuple_getter(tuple(self.categorical_weights)))
+        object.__setattr__(self, "_numbers_of", tuple_getter(tuple(self.numerical_weights)))
         number_valued = [i for i, table in enumerate(self._weight_tables) if not all(type(v) is str for v in table)]
         object.__setattr__(self, "_number_valued", tuple(number_valued))
 
@@ -234,7 +234,7 @@ def _logit(model, categorical, numbers):
     return sum(map(operator.mul, model._number_weights, numbers), total)
 
 
-def _tuple_getter(names):
+def tuple_getter(names):
     """A mapping -> the tuple of its values of `names`, in C (operator.itemgetter gives one name's value
     itself, not in a tuple)."""
     if len(names) == 1:

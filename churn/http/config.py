@@ -8,7 +8,8 @@ the model. Functions of a plain mapping, so tests pass a dict; importing this mo
     CHURN_API_KEY    when set, the API needs "Authorization: Bearer <key>" (app.ROUTES says which
                      routes are open: the health checks, the page, its files and the model card)
     ACCESS_LOG       "on" (default): one logfmt line per request on standard output; "off": none
-    METRICS          "on" (default): count requests and customers, GET /metrics; "off": neither
+    METRICS          "on" (default): count requests and customers for GET /metrics, and watch the
+                     inputs for GET /model/monitoring; "off": neither (both answer 404)
 
 and the server's, read by gunicorn.conf.py and serve.py:
 

@@ -15,6 +15,7 @@ import mmap
 import operator
 import time
 
+from churn.core.model import tuple_getter
 from churn.core.reference import psi, status
 
 WINDOW_SECONDS = 3600
@@ -48,7 +49,7 @@ class Bins:
         self.end = position
         categorical = [name for name, feature in reference["features"].items() if "values" in feature]
         numerical = [name for name, feature in reference["features"].items() if "values" not in feature]
-        self.categorical_of, self.numbers_of = _tuple_getter(categorical), _tuple_getter(numerical)
+        self.categorical_of, self.numbers_of = tuple_getter(categorical), tuple_getter(numerical)
         self.positions = tuple({value: i for i, value in enumerate(reference["features"][name]["values"])}
                                for name in categorical)  # fmt: skip
         self.edges = tuple(self.features[name]["edges"] for name in numerical)
@@ -60,14 +61,6 @@ class Bins:
     def names(self):
         """The table's names of the bins, in order."""
         return [("bin", name, i) for name, feature in self.features.items() for i in range(len(feature["shares"]))]
-
-
-def _tuple_getter(names):
-    """A mapping -> the tuple of its values of `names` (operator.itemgetter gives one name's value
-    itself, not in a tuple)."""
-    if len(names) == 1:
-        return lambda mapping: (mapping[names[0]],)
-    return operator.itemgetter(*names) if names else lambda mapping: ()
 
 
 class BinCounts:

@@ -133,8 +133,9 @@ class Metrics:
             return None
         if totals is None:
             self.recorder().flush()
-            totals = self.table.totals()
-        bin_totals = totals[self.bins.at_first : self.bins.end]
+            bin_totals = self.table.totals(self.bins.at_first, self.bins.end)
+        else:
+            bin_totals = totals[self.bins.at_first : self.bins.end]
         self.window.note(bin_totals)
         return {"window_seconds": WINDOW_SECONDS, "minimum_customers": MINIMUM_CUSTOMERS,
                 **monitoring(self.bins, self.window.counts(bin_totals))}  # fmt: skip
