@@ -236,15 +236,8 @@ def measure_servers(body, duration, connections, load, rounds, servers):
     for label, (server, args) in servers.items():
         with contextlib.ExitStack() as stack:
             running = {name: stack.enter_context(Server.launch(server, app, args)) for name, app in APPS.items()}
-            for one in running.values():
-                _seconds_to_first_prediction(one, body)
-                load(one.port, body, min(1, duration), connections)  # warm up
-            runs = {name: [] for name in running}
-            for _ in range(rounds):
-                for name, one in running.items():
-                    runs[name].append(load(one.port, body, duration, connections))
-        for name, measured in runs.items():
-            results[f"{label} {name}"] = _median_run(measured)
+            measured = _side_by_side(running, body, duration, connections, load, rounds)
+        results.update({f"{label} {name}": run for name, run in measured.items()})
     return results
 
 
@@ -255,14 +248,20 @@ def measure_metrics_cost(body, duration, connections, load, rounds):
         running = {
             switch: stack.enter_context(Server.launch("gunicorn", env={"METRICS": switch})) for switch in ("on", "off")
         }
-        for one in running.values():
-            _seconds_to_first_prediction(one, body)
-            load(one.port, body, min(1, duration), connections)  # warm up
-        runs = {switch: [] for switch in running}
-        for _ in range(rounds):
-            for switch, one in running.items():
-                runs[switch].append(load(one.port, body, duration, connections))
-    return {switch: _median_run(measured) for switch, measured in runs.items()}
+        return _side_by_side(running, body, duration, connections, load, rounds)
+
+
+def _side_by_side(running, body, duration, connections, load, rounds):
+    """name -> the median run of each server of `running` (name -> Server): each warmed up, then the
+    load alternating between them `rounds` times."""
+    for one in running.values():
+        _seconds_to_first_prediction(one, body)
+        load(one.port, body, min(1, duration), connections)  # warm up
+    runs = {name: [] for name in running}
+    for _ in range(rounds):
+        for name, one in running.items():
+            runs[name].append(load(one.port, body, duration, connections))
+    return {name: _median_run(measured) for name, measured in runs.items()}
 
 
 def measure_protocols(model, body, duration, connections, load, rounds):
