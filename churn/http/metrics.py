@@ -344,17 +344,15 @@ def _request_lines(layout, value):
             yield f'churn_http_requests_total{{route="{route}",method="{method}",code="{status}"}} {_number(count)}\n'
     yield "# HELP churn_http_request_duration_seconds Time from a request's start to its answer's end.\n"
     yield "# TYPE churn_http_request_duration_seconds histogram\n"
+    bounds = (*DURATION_BUCKETS, math.inf)
     for route in layout.routes:
-        cumulative = 0.0
-        for bound in (*DURATION_BUCKETS, math.inf):
-            cumulative += value[("duration_bucket", route, bound)]
-            le = "+Inf" if bound == math.inf else repr(bound)
-            yield f'churn_http_request_duration_seconds_bucket{{route="{route}",le="{le}"}} {_number(cumulative)}\n'
-        yield f'churn_http_request_duration_seconds_sum{{route="{route}"}} {_number(value[("duration_sum", route)])}\n'
-        yield f'churn_http_request_duration_seconds_count{{route="{route}"}} {_number(cumulative)}\n'
+        counts = [value[("duration_bucket", route, bound)] for bound in bounds]
+        sum_ = value[("duration_sum", route)]
+        yield from _histogram_lines("churn_http_request_duration_seconds", f'route="{route}"', bounds, counts, sum_)
     yield "# HELP churn_http_requests_in_flight Requests being answered now.\n"
     yield "# TYPE churn_http_requests_in_flight gauge\n"
-    in_flight = max(value[("begun",)] - math.fsum(value[name] for name in layout.names if name[0] == "requests"), 0.0)
+    answered = math.fsum(value[layout.names[index]] for index in layout.requests)
+    in_flight = max(value[("begun",)] - answered, 0.0)
     yield f"churn_http_requests_in_flight {_number(in_flight)}\n"
     yield "# HELP churn_http_requests_shed_total Requests refused with 503: the worker was busy with large ones.\n"
     yield "# TYPE churn_http_requests_shed_total counter\n"
@@ -371,21 +369,31 @@ def _customer_lines(layout, value):
             yield f"churn_customers_scored_total{{{labels}}} {_number(count)}\n"
     yield "# HELP churn_prediction_probability Churn probabilities of the customers scored.\n"
     yield "# TYPE churn_prediction_probability histogram\n"
-    cumulative = 0.0
-    for bound in layout.probability_bounds:
-        cumulative += math.fsum(
-            value[("scored", interface, churn, bound)] for interface in INTERFACES for churn in (False, True)
-        )
-        le = "+Inf" if bound == math.inf else repr(bound)
-        yield f'churn_prediction_probability_bucket{{le="{le}"}} {_number(cumulative)}\n'
-    yield f"churn_prediction_probability_sum {_number(value[('probability_sum',)])}\n"
-    yield f"churn_prediction_probability_count {_number(cumulative)}\n"
+    bounds = layout.probability_bounds
+    counts = [
+        math.fsum(value[("scored", interface, churn, bound)] for interface in INTERFACES for churn in (False, True))
+        for bound in bounds
+    ]
+    yield from _histogram_lines("churn_prediction_probability", "", bounds, counts, value[("probability_sum",)])
     yield "# HELP churn_invalid_customers_total Invalid fields of the customers refused, by field.\n"
     yield "# TYPE churn_invalid_customers_total counter\n"
     for field in layout.fields:
         count = value[("invalid", field)]
         if count:
             yield f'churn_invalid_customers_total{{field="{field}"}} {_number(count)}\n'
+
+
+def _histogram_lines(name, labels, bounds, counts, sum_):
+    """A histogram's samples: its buckets, cumulative, each with its `le` after `labels` (a series'
+    own labels, written out, or ""), then its sum and its count."""
+    cumulative, before_le = 0.0, f"{labels}," if labels else ""
+    for bound, count in zip(bounds, counts, strict=True):
+        cumulative += count
+        le = "+Inf" if bound == math.inf else repr(bound)
+        yield f'{name}_bucket{{{before_le}le="{le}"}} {_number(cumulative)}\n'
+    labelled = f"{{{labels}}}" if labels else ""
+    yield f"{name}_sum{labelled} {_number(sum_)}\n"
+    yield f"{name}_count{labelled} {_number(cumulative)}\n"
 
 
 def _model_lines(info):
