@@ -57,6 +57,11 @@ class Visit:
         self.page.wait_for_selector("#customer-section:not([hidden])")
         return self
 
+    def score_file(self, path):
+        """Choose the file `path` and wait until its customers' scores are shown."""
+        self.page.set_input_files("#file", str(path))
+        self.page.wait_for_selector("#file-result:not([hidden])")
+
     def screenshot(self, name):
         SCREENSHOTS.mkdir(exist_ok=True)
         self.page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
@@ -171,8 +176,7 @@ def test_a_model_that_cannot_explain_still_scores_on_the_page_and_says_why_there
 def test_uploading_a_100_row_csv_shows_100_rows_the_histogram_and_the_count_flagged(serve, visit, hundred_rows, model):
     server = serve("gunicorn")
     tab = visit(server).ready()
-    tab.page.set_input_files("#file", str(hundred_rows))
-    tab.page.wait_for_selector("#file-result:not([hidden])")
+    tab.score_file(hundred_rows)
     status, body = server.post("/predict", hundred_rows.read_bytes(), "text/csv")
     answers = json.loads(body)
     assert status == 200
@@ -202,8 +206,7 @@ def test_uploading_a_100_row_csv_shows_100_rows_the_histogram_and_the_count_flag
 def test_the_scored_csv_downloads_as_the_api_writes_it(serve, visit, hundred_rows):
     server = serve("gunicorn")
     tab = visit(server).ready()
-    tab.page.set_input_files("#file", str(hundred_rows))
-    tab.page.wait_for_selector("#file-result:not([hidden])")
+    tab.score_file(hundred_rows)
     with tab.page.expect_download() as download:
         tab.page.click("#download")
     assert download.value.suggested_filename == "hundred-scores.csv"
@@ -291,8 +294,7 @@ def test_the_page_with_a_customer_and_a_file_scored_fits_its_width(serve, visit,
     tab = visit(server, width=width).ready()
     tab.page.click("#score-customer")
     tab.page.wait_for_selector("#result:not([hidden])")
-    tab.page.set_input_files("#file", str(made_up_customers))
-    tab.page.wait_for_selector("#file-result:not([hidden])")
+    tab.score_file(made_up_customers)
     tab.page.wait_for_selector("#card:not([hidden])")
     assert tab.page.evaluate("document.documentElement.scrollWidth") <= width
     assert tab.page.evaluate(_SELECTS_CUTTING_A_VALUE) == []
@@ -337,8 +339,7 @@ def test_the_model_card_and_its_charts_open_from_the_page_as_a_page(serve, visit
 def test_the_inputs_are_shown_against_the_training_data_worst_first(serve, visit, made_up_customers, model):
     server = serve("gunicorn")
     tab = visit(server).ready()
-    tab.page.set_input_files("#file", str(made_up_customers))
-    tab.page.wait_for_selector("#file-result:not([hidden])")
+    tab.score_file(made_up_customers)
     tab.page.click("#refresh-monitoring")
     tab.page.wait_for_selector("#drift li >> nth=0")
     status, body = server.get("/model/monitoring")
