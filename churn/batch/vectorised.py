@@ -5,6 +5,8 @@ are looked up in C (map over the model's dict); numbers are added as float64 col
 
 import numpy as np
 
+from churn.core.schema import MISSING, checked_value
+
 
 def logits(model, columns):
     """The log-odds of churn of each row of `columns` (field -> a sequence of validated values, all of
@@ -40,3 +42,22 @@ def _length(columns):
     if len(lengths) != 1:
         raise ValueError(f"the columns must be of one length, not {sorted(lengths)}")
     return lengths.pop()
+
+
+def validated_columns(model, columns):
+    """(the columns prepared as churn.core.schema.validate_customer prepares each row's values, the
+    rows' errors as it gives them: row index -> [{"field", "message"}], the missing fields first).
+    Each distinct value of a column is checked once, by schema.checked_value."""
+    rows = _length(columns)
+    missing = [{"field": rule.name, "message": MISSING} for rule in model.schema.rules if rule.name not in columns]
+    errors = {row: list(missing) for row in range(rows)} if missing else {}
+    prepared = {}
+    for rule in model.schema.rules:
+        if rule.name not in columns:
+            continue
+        checked = {raw: checked_value(rule, raw) for raw in dict.fromkeys(columns[rule.name])}
+        prepared[rule.name] = [checked[raw][0] for raw in columns[rule.name]]
+        for row, raw in enumerate(columns[rule.name]):
+            if (problem := checked[raw][1]) is not None:
+                errors.setdefault(row, []).append({"field": rule.name, "message": problem})
+    return prepared, errors

@@ -169,6 +169,14 @@ def is_valid_id(value):
     return isinstance(value, str) and len(value) <= MAX_ID_CHARS
 
 
+def checked_value(rule, raw):
+    """(the value `raw` of the field `rule` describes, prepared as validate_customer prepares it, what
+    is wrong with it or None): one field's check, for the batch path, which checks each distinct
+    value of a column once."""
+    value = prepare_customer({rule.name: raw})[rule.name]
+    return value, _value_problem(rule, {rule.name: value})
+
+
 def _value_problem(rule, customer):
     """What is wrong with the customer's value of this field, or None (also when it is missing)."""
     if rule.name not in customer:
