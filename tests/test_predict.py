@@ -127,9 +127,54 @@ def test_a_successful_run_replaces_the_output_with_a_file_others_may_read(projec
     )
     assert result.returncode == 0
     assert [row["customerid"] for row in csv.DictReader(io.StringIO(output.read_text()))] == ["0", "1", "3", "4"]
-    assert list(output.parent.iterdir()) == [output]
+    rejects = output.with_suffix(".rejects.csv")
+    assert sorted(output.parent.iterdir()) == sorted([rejects, output])
     if os.name == "posix":
-        assert output.stat().st_mode & 0o777 == 0o666 & ~_umask()
+        assert {path.stat().st_mode & 0o777 for path in (output, rejects)} == {0o666 & ~_umask()}
+
+
+def test_skipped_rows_are_written_beside_the_output_with_their_line_and_problem(project_dir, tmp_path, book_customer):
+    output = tmp_path / "scores.csv"
+    result = _run(
+        project_dir, _customers_with_a_bad_third(book_customer, tmp_path), "--skip-invalid", "--output", output
+    )
+    rejects = output.with_suffix(".rejects.csv")
+    assert list(csv.DictReader(io.StringIO(rejects.read_text()))) == [
+        {"line": "3", "customerid": "2", "problem": "tenure: must not be negative, got -1"}
+    ]
+    assert f"skipped 1 invalid (written to {rejects})" in result.stderr
+
+
+def test_rejects_go_where_rejects_names(project_dir, tmp_path, book_customer):
+    rejects = tmp_path / "bad rows.csv"
+    result = _run(
+        project_dir, _customers_with_a_bad_third(book_customer, tmp_path), "--skip-invalid", "--rejects", rejects
+    )
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 1 + 4
+    assert rejects.read_text().splitlines()[1].startswith("3,2,\"tenure:")
+
+
+def test_rejects_without_skip_invalid_is_a_usage_error(project_dir, tmp_path, book_customer):
+    result = _run(project_dir, _customers_with_a_bad_third(book_customer, tmp_path), "--rejects", tmp_path / "r.csv")
+    assert result.returncode == 2 and "--rejects names where --skip-invalid writes" in result.stderr
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_every_job_count_writes_the_same_output_in_the_inputs_order(project_dir, data_path, tmp_path, jobs):
+    # Many pieces (RESULTS_PER_PIECE each) and a bad row among them, skipped in its place.
+    text = data_path.read_text(encoding="utf-8")
+    header, *rows = text.splitlines()
+    rows[5000] = (
+        rows[5000].replace("Month-to-month", "Weekly").replace("One year", "Weekly").replace("Two year", "Weekly")
+    )
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    one = _run(project_dir, path, "--skip-invalid", "--jobs", "1", "--output", tmp_path / "one.csv")
+    many = _run(project_dir, path, "--skip-invalid", "--jobs", jobs, "--output", tmp_path / "many.csv")
+    assert one.returncode == many.returncode == 0, many.stderr
+    assert (tmp_path / "one.csv").read_text() == (tmp_path / "many.csv").read_text()
+    rejected = list(csv.DictReader(io.StringIO((tmp_path / "many.rejects.csv").read_text())))
+    assert [(row["line"], row["customerid"]) for row in rejected] == [("5002", rows[5000].split(",")[0])]
 
 
 def _umask():

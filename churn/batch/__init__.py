@@ -1,2 +1,3 @@
-"""The batch path: scoring whole files of customers with NumPy, never loaded by the service (which
-stays standard library only); imports churn.core only."""
+"""The batch path: whole files of customers scored on every CPU (parallel), row by row with the
+standard library (rows) or a column at a time with Arrow and NumPy (tables, which only it imports);
+never loaded by the service. Imports churn.core only."""

@@ -177,7 +177,7 @@ def csv_customers(stream, columns):
     reader = csv.reader(_lines(stream, MAX_CUSTOMER_CHARS))
     try:
         header = next(reader, [])
-        kept = _kept_columns(header, columns)
+        kept = kept_columns(header, columns)
         for row in reader:
             if not row:
                 continue  # a blank line, as csv.DictReader skips it
@@ -189,7 +189,7 @@ def csv_customers(stream, columns):
         raise InputError(f"line {reader.line_num + 1}: not valid CSV: {error}") from None  # the line being read
 
 
-def _kept_columns(header, columns):
+def kept_columns(header, columns):
     """(name as in the header, its index) of `columns` and customerid; InputError if one is missing or
     given twice."""
     by_name = {}

@@ -48,8 +48,7 @@ def build_explainer(means, weights, schema, categorical_weights, intercept):
         columns = [feature for feature in weights if feature == field or feature.startswith(f"{field}=")]
         at_mean = math.fsum(weights[feature] * means[feature] for feature in columns)
         categorical[field] = {
-            value: (abs(weight - at_mean), _factor(field, value, weight - at_mean))
-            for value, weight in by_value.items()
+            value: (abs(weight - at_mean), factor(field, value, weight - at_mean)) for value, weight in by_value.items()
         }
     numerical = {field: (weights[field], float(means[field])) for field in schema.numerical}
     base_value = intercept + math.fsum(weights[feature] * means[feature] for feature in weights)
@@ -109,7 +108,7 @@ def explain(explainer, customer, top=DEFAULT_TOP):
     return {
         "base_value": explainer.base_value,
         "factors": [
-            candidate[1] if len(candidate) == 2 else _factor(candidate[1], customer[candidate[1]], candidate[2])
+            candidate[1] if len(candidate) == 2 else factor(candidate[1], customer[candidate[1]], candidate[2])
             for candidate in largest
         ],
     }
@@ -126,16 +125,17 @@ class Factor(dict):
     __slots__ = ("json",)
 
 
-def _factor(field, value, contribution):
+def factor(field, value, contribution):
+    """The factor of a field of this value and contribution to the log-odds."""
     direction = _DIRECTIONS[(contribution > 0) - (contribution < 0)]
     text = f"{field} = {value}: {contribution:+.2f}"
-    factor = Factor(field=field, value=value, contribution=contribution, direction=direction, text=text)
+    made = Factor(field=field, value=value, contribution=contribution, direction=direction, text=text)
     written_value = encode_basestring_ascii(value) if isinstance(value, str) else repr(value)  # a str, or a number
-    factor.json = _FACTOR_JSON % (
+    made.json = _FACTOR_JSON % (
         encode_basestring_ascii(field),
         written_value,
         contribution,
         direction,
         encode_basestring_ascii(text),
     )
-    return factor
+    return made

@@ -60,9 +60,14 @@ def result_json(result):
         text = _BOOK_ANSWER % (result[PROBABILITY], decision)
     if not explained:
         return text
-    explanation = result["explanation"]
+    return f'{text[:-1]}, "explanation": {explanation_json(result["explanation"])}}}'
+
+
+def explanation_json(explanation):
+    """An explanation as JSON text, exactly as json.dumps writes it: each factor as it was written when
+    it was made (churn.core.explain.Factor)."""
     factors = ", ".join(getattr(factor, "json", None) or _encode(factor) for factor in explanation["factors"])
-    return f'{text[:-1]}, "explanation": {{"base_value": {explanation["base_value"]!r}, "factors": [{factors}]}}}}'
+    return f'{{"base_value": {explanation["base_value"]!r}, "factors": [{factors}]}}'
 
 
 def _encoder():
