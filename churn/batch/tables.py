@@ -58,6 +58,7 @@ class ScoredBatch:
 
     results: pa.RecordBatch
     rejects: list
+    kept: np.ndarray  # the rows of the batch that `results` holds, in order
 
 
 def input_columns(model, names):
@@ -96,7 +97,7 @@ class BatchScorer:
         if self.explain_top:
             arrays[EXPLANATION] = pa.array(_explanations(model, checked, kept, self.explain_top), pa.string())
         rejects = [_reject(model, checked, id_column, id_invalid, row) for row in np.flatnonzero(invalid).tolist()]
-        return ScoredBatch(pa.RecordBatch.from_pydict(arrays), rejects)
+        return ScoredBatch(pa.RecordBatch.from_pydict(arrays), rejects, kept)
 
     def _checked(self, field, array):
         rule = self.rules[field]

@@ -1,0 +1,122 @@
+"""Score customers where they live, with Spark: Parquet or CSV from any path Spark reads (a local
+folder, s3a://, abfss://, hdfs://), scored by churn.batch.tables in each executor (mapInArrow).
+
+    python -m zipfile -c churn.zip churn/
+    spark-submit --master 'local[*]' --py-files churn.zip predict_spark.py customers.parquet scores/
+
+Writes Parquet: customerid, churn_probability, churn, model_version (and explanation, as JSON text,
+with --explain) for each valid row; each row that cannot be scored goes, as it was read and with
+its problem, to --rejects (default: the output's path followed by _rejects). The model is read by
+the driver from --model (any path Spark reads), checked, and sent to the executors as its JSON text,
+never as a pickle. Exit status 1 when the input cannot be scored at all (a column missing), 2 for a
+usage error.
+"""
+
+import argparse
+import json
+import sys
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_type
+from pyspark.sql.types import StructType
+
+from churn.batch.spark import INPUT, PROBLEM, added_columns, scored_batches
+from churn.batch.tables import EXPLANATION, VERSION, input_columns
+from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
+from churn.core.customer_files import InputError
+from churn.core.explain import ALL, DEFAULT_TOP, ExplainRequestError, requested_top
+from churn.core.features import normalise
+from churn.core.model import model_from_artifact
+from churn.core.prediction import DECISION, PROBABILITY
+from churn.core.schema import ID_FIELD
+
+_FORMATS = ("parquet", "csv")
+# Spark reads an empty CSV cell as null unless told another text is null: predict.py reads it as "",
+# which a blank totalcharges needs (the book reads it as 0). No CSV holds this character.
+_NO_NULL_TEXT = "\u0000"
+
+
+def parse_args(argv):
+    """The command line's options."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", help="a Parquet or CSV file or folder, at any path Spark reads")
+    parser.add_argument("output", help="the scores' folder (Parquet)")
+    parser.add_argument(
+        "--format", choices=_FORMATS, help="the input's format (default: csv for a .csv path, else parquet)"
+    )
+    parser.add_argument("--rejects", help="the folder of rows that could not be scored (default: OUTPUT_rejects)")
+    parser.add_argument("--model", default=str(DEFAULT_MODEL_PATH), help="the model's JSON artifact")
+    parser.add_argument("--explain", action="store_true", help="add why: the largest contributions, as JSON")
+    parser.add_argument("--top", default=str(DEFAULT_TOP), help=f"factors per explanation, or {ALL} (default 3)")
+    parser.add_argument(
+        "--mode", default="errorifexists", choices=["errorifexists", "overwrite"], help="if the output exists"
+    )
+    return parser.parse_args(argv)
+
+
+def read_input(spark, path, file_format):
+    """The input as a DataFrame: a CSV's columns all as text, as predict.py reads them."""
+    if (file_format or ("csv" if path.lower().endswith(".csv") else "parquet")) == "csv":
+        return spark.read.options(header=True, nullValue=_NO_NULL_TEXT, emptyValue="").csv(path)
+    return spark.read.parquet(path)
+
+
+def read_artifact(spark, path):
+    """The model's JSON artifact as text, from any path Spark reads."""
+    return spark.read.text(path, wholetext=True).first()[0]
+
+
+def score(spark, args):
+    """Score the input; return (rows scored, rows rejected)."""
+    artifact = read_artifact(spark, args.model)
+    model = model_from_artifact(json.loads(artifact))
+    explain_top = requested_top(args.explain, args.top, model)
+    frame = read_input(spark, args.input, args.format)
+    input_columns(model, frame.columns)  # InputError for a missing column, before any executor starts
+    id_column = next((name for name in frame.columns if normalise(name) == ID_FIELD), None)
+    if id_column is None:
+        raise InputError("the input has no customerid column: its scores could not be told apart")
+    shipped = spark.sparkContext.broadcast(artifact)
+    schema = StructType().add(INPUT, frame.schema)
+    for name, arrow_type in added_columns(explain_top):
+        schema = schema.add(name, from_arrow_type(arrow_type))
+    scored = frame.mapInArrow(lambda batches: scored_batches(batches, shipped.value, explain_top), schema)
+    scored = scored.persist()
+    try:
+        results = scored.where(F.col(PROBLEM).isNull()).select(
+            F.col(INPUT).getField(id_column).alias(ID_FIELD),
+            PROBABILITY,
+            DECISION,
+            VERSION,
+            *([EXPLANATION] if explain_top else []),
+        )
+        results.write.mode(args.mode).parquet(args.output)
+        rejects = scored.where(F.col(PROBLEM).isNotNull()).select(f"{INPUT}.*", PROBLEM)
+        rejects.write.mode(args.mode).parquet(args.rejects or args.output.rstrip("/") + "_rejects")
+        return results.count(), rejects.count()
+    finally:
+        scored.unpersist()
+
+
+def main(argv=None):
+    """Score the input the command line names; return the exit status."""
+    args = parse_args(argv)
+    spark = SparkSession.builder.appName("churn-scores").getOrCreate()
+    try:
+        scored, rejected = score(spark, args)
+    except InputError as error:
+        print(f"predict_spark.py: {args.input}: {error}", file=sys.stderr)
+        return 1
+    except (AnalysisException, ModelError, ExplainRequestError, ValueError) as error:  # a path Spark cannot read too
+        print(f"predict_spark.py: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        spark.stop()
+    print(f"predict_spark.py: scored {scored} customers, rejected {rejected}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
