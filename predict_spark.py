@@ -15,6 +15,7 @@ usage error.
 import argparse
 import json
 import sys
+import time
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
@@ -104,6 +105,8 @@ def main(argv=None):
     """Score the input the command line names; return the exit status."""
     args = parse_args(argv)
     spark = SparkSession.builder.appName("churn-scores").getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    started = time.monotonic()
     try:
         scored, rejected = score(spark, args)
     except InputError as error:
@@ -114,7 +117,8 @@ def main(argv=None):
         return 2
     finally:
         spark.stop()
-    print(f"predict_spark.py: scored {scored} customers, rejected {rejected}", file=sys.stderr)
+    seconds = time.monotonic() - started
+    print(f"predict_spark.py: scored {scored} customers, rejected {rejected}, in {seconds:.2f} s", file=sys.stderr)
     return 0
 
 

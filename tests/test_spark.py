@@ -1,0 +1,99 @@
+"""predict_spark.py in Spark's local[2] mode, run by spark-submit as the docs run it: the whole data set
+scored as predict.py scores it, and no invalid row lost."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv
+import pyarrow.parquet as pq
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
+
+
+@pytest.fixture(scope="module")
+def shipped_code(project_dir, tmp_path_factory):
+    """churn.zip, made as the docs make it."""
+    folder = tmp_path_factory.mktemp("code")
+    subprocess.run([sys.executable, "-m", "zipfile", "-c", folder / "churn.zip", "churn/"], cwd=project_dir, check=True)
+    return folder / "churn.zip"
+
+
+def _submit(project_dir, shipped_code, *args):
+    if shutil.which("java") is None:
+        pytest.fail("Spark needs Java 17 or newer: .ci/run installs it")
+    environment = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    command = [SPARK_SUBMIT, "--master", "local[2]", "--py-files", shipped_code, "predict_spark.py", *args]
+    # The driver's standard error comes out on spark-submit's standard output: both, as one.
+    return subprocess.run(
+        list(map(str, command)),
+        cwd=project_dir,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_the_whole_data_set_scores_as_predict_py_scores_it(project_dir, data_path, shipped_code, tmp_path, model):
+    expected_file = tmp_path / "expected.parquet"
+    subprocess.run([sys.executable, "predict.py", data_path, "--output", expected_file], cwd=project_dir, check=True)
+    result = _submit(project_dir, shipped_code, data_path, tmp_path / "scores")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "predict_spark.py: scored 7043 customers, rejected 0, in " in result.stdout
+    got = {row["customerid"]: row for row in pq.read_table(tmp_path / "scores").to_pylist()}
+    expected = pq.read_table(expected_file).to_pylist()
+    assert len(got) == len(expected) == 7043
+    for row in expected:
+        scored = got[row["customerid"]]
+        assert scored["churn_probability"] == pytest.approx(row["churn_probability"], abs=1e-12)
+        assert (scored["churn"], scored["model_version"]) == (row["churn"], model.version)
+    assert pq.read_table(tmp_path / "scores_rejects").num_rows == 0
+
+
+def test_invalid_rows_go_to_the_rejects_with_their_problem_and_none_is_lost(
+    project_dir, data_path, shipped_code, tmp_path
+):
+    table = pa.csv.read_csv(data_path)
+    tenure = table.column("tenure").to_pylist()
+    contract = table.column("Contract").to_pylist()
+    tenure[10], contract[20], tenure[30] = -1, "Weekly", None
+    table = table.set_column(table.schema.get_field_index("tenure"), "tenure", pa.array(tenure))
+    table = table.set_column(table.schema.get_field_index("Contract"), "Contract", pa.array(contract))
+    pq.write_table(table, tmp_path / "customers.parquet")
+    result = _submit(
+        project_dir,
+        shipped_code,
+        tmp_path / "customers.parquet",
+        tmp_path / "scores",
+        "--rejects",
+        tmp_path / "bad",
+        "--explain",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    ids = table.column("customerID").to_pylist()
+    rejects = {row["customerID"]: row for row in pq.read_table(tmp_path / "bad").to_pylist()}
+    assert set(rejects) == {ids[10], ids[20], ids[30]}
+    assert rejects[ids[10]]["problem"] == "tenure: must not be negative, got -1"
+    assert rejects[ids[20]]["problem"].startswith('contract: unknown value "weekly"')
+    assert rejects[ids[30]]["problem"] == "tenure: must be a number, not null"
+    assert rejects[ids[20]]["Contract"] == "Weekly"  # the row as it was read
+    scores = pq.read_table(tmp_path / "scores")
+    assert scores.num_rows + len(rejects) == table.num_rows
+    assert set(scores.column("customerid").to_pylist()) == set(ids) - set(rejects)
+    assert scores.column_names == ["customerid", "churn_probability", "churn", "model_version", "explanation"]
+
+
+def test_a_missing_column_stops_with_its_name(project_dir, data_path, shipped_code, tmp_path):
+    text = data_path.read_text(encoding="utf-8").replace(",tenure,", ",months,", 1)
+    (tmp_path / "customers.csv").write_text(text)
+    result = _submit(project_dir, shipped_code, tmp_path / "customers.csv", tmp_path / "scores")
+    assert result.returncode == 1 and "the header has no column for tenure" in result.stdout
+    assert "Traceback" not in result.stdout
