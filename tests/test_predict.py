@@ -151,7 +151,7 @@ def test_rejects_go_where_rejects_names(project_dir, tmp_path, book_customer):
         project_dir, _customers_with_a_bad_third(book_customer, tmp_path), "--skip-invalid", "--rejects", rejects
     )
     assert result.returncode == 0 and len(result.stdout.splitlines()) == 1 + 4
-    assert rejects.read_text().splitlines()[1].startswith("3,2,\"tenure:")
+    assert rejects.read_text().splitlines()[1].startswith('3,2,"tenure:')
 
 
 def test_rejects_without_skip_invalid_is_a_usage_error(project_dir, tmp_path, book_customer):
