@@ -2,7 +2,7 @@
 folder, s3a://, abfss://, hdfs://), scored by churn.batch.tables in each executor (mapInArrow).
 
     python -m zipfile -c churn.zip churn/
-    spark-submit --master 'local[*]' --py-files churn.zip predict_spark.py customers.parquet scores/
+    spark-submit --master 'local[*]' --py-files churn.zip predict_spark.py customers.parquet --output scores/
 
 Writes Parquet: customerid, churn_probability, churn, model_version (and explanation, as JSON text,
 with --explain) for each valid row; each row that cannot be scored goes, as it was read and with
@@ -14,8 +14,10 @@ usage error.
 
 import argparse
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
@@ -24,7 +26,7 @@ from pyspark.sql.pandas.types import from_arrow_type
 from pyspark.sql.types import StructType
 
 from churn.batch.spark import INPUT, PROBLEM, added_columns, scored_batches
-from churn.batch.tables import EXPLANATION, VERSION, input_columns
+from churn.batch.tables import BATCH_ROWS, EXPLANATION, VERSION, input_columns
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
 from churn.core.customer_files import InputError
 from churn.core.explain import ALL, DEFAULT_TOP, ExplainRequestError, requested_top
@@ -34,6 +36,9 @@ from churn.core.prediction import DECISION, PROBABILITY
 from churn.core.schema import ID_FIELD
 
 _FORMATS = ("parquet", "csv")
+# Spark's default, 10,000 rows a batch, repeats each batch's per-column work (finding a column's
+# distinct values) six times as often as predict.py's batches of BATCH_ROWS; --conf still sets it.
+_ARROW_BATCH_ROWS = "spark.sql.execution.arrow.maxRecordsPerBatch"
 # Spark reads an empty CSV cell as null unless told another text is null: predict.py reads it as "",
 # which a blank totalcharges needs (the book reads it as 0). No CSV holds this character.
 _NO_NULL_TEXT = "\u0000"
@@ -43,7 +48,7 @@ def parse_args(argv):
     """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", help="a Parquet or CSV file or folder, at any path Spark reads")
-    parser.add_argument("output", help="the scores' folder (Parquet)")
+    parser.add_argument("--output", required=True, help="the scores' folder (Parquet)")
     parser.add_argument(
         "--format", choices=_FORMATS, help="the input's format (default: csv for a .csv path, else parquet)"
     )
@@ -65,7 +70,10 @@ def read_input(spark, path, file_format):
 
 
 def read_artifact(spark, path):
-    """The model's JSON artifact as text, from any path Spark reads."""
+    """The model's JSON artifact as text: a file of the driver's (one sent with spark-submit --files is
+    in its working folder), else from any path Spark reads."""
+    if os.path.isfile(path):
+        return Path(path).read_text(encoding="utf-8")
     return spark.read.text(path, wholetext=True).first()[0]
 
 
@@ -80,23 +88,19 @@ def score(spark, args):
     if id_column is None:
         raise InputError("the input has no customerid column: its scores could not be told apart")
     shipped = spark.sparkContext.broadcast(artifact)
-    schema = StructType().add(INPUT, frame.schema)
+    schema = StructType().add(INPUT, frame.schema).add(ID_FIELD, frame.schema[id_column].dataType)
     for name, arrow_type in added_columns(explain_top):
         schema = schema.add(name, from_arrow_type(arrow_type))
     scored = frame.mapInArrow(lambda batches: scored_batches(batches, shipped.value, explain_top), schema)
     scored = scored.persist()
     try:
-        results = scored.where(F.col(PROBLEM).isNull()).select(
-            F.col(INPUT).getField(id_column).alias(ID_FIELD),
-            PROBABILITY,
-            DECISION,
-            VERSION,
-            *([EXPLANATION] if explain_top else []),
-        )
+        explanation = [EXPLANATION] if explain_top else []
+        results = scored.where(F.col(PROBLEM).isNull()).select(ID_FIELD, PROBABILITY, DECISION, VERSION, *explanation)
         results.write.mode(args.mode).parquet(args.output)
         rejects = scored.where(F.col(PROBLEM).isNotNull()).select(f"{INPUT}.*", PROBLEM)
         rejects.write.mode(args.mode).parquet(args.rejects or args.output.rstrip("/") + "_rejects")
-        return results.count(), rejects.count()
+        counts = scored.select(F.count(F.lit(1)).alias("rows"), F.count(PROBLEM).alias("rejected")).first()
+        return counts["rows"] - counts["rejected"], counts["rejected"]
     finally:
         scored.unpersist()
 
@@ -106,6 +110,8 @@ def main(argv=None):
     args = parse_args(argv)
     spark = SparkSession.builder.appName("churn-scores").getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if not spark.sparkContext.getConf().contains(_ARROW_BATCH_ROWS):
+        spark.conf.set(_ARROW_BATCH_ROWS, str(BATCH_ROWS))
     started = time.monotonic()
     try:
         scored, rejected = score(spark, args)

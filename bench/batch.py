@@ -59,14 +59,35 @@ X = dv.transform(df[sorted(set(fields))].to_dict(orient="records"))
 df["churn_probability"] = model.predict_proba(X)[:, 1]
 df[["customerid", "churn_probability"]].assign(churn=df.churn_probability >= 0.5).to_parquet(sys.argv[3])
 """
-_COPY = """
+# predict.py's reading and writing without its scoring: the same batches read (text columns as
+# dictionaries), the same columns written (the customerid, constants for the rest).
+_FLOOR = """
 import sys
 import pyarrow as pa, pyarrow.parquet as pq
+from churn.batch.tables import parquet_batches
 pa.set_cpu_count(1)
-reader = pq.ParquetFile(sys.argv[1])
-with pq.ParquetWriter(sys.argv[2], reader.schema_arrow) as writer:
-    for batch in reader.iter_batches(batch_size=1 << 16):
-        writer.write_batch(batch)
+names, batches, _ = parquet_batches(sys.argv[1])
+writer = None
+for _, batch in batches:
+    rows = len(batch)
+    scores = pa.RecordBatch.from_pydict({
+        "customerid": batch.column(names.index("customerID")),
+        "churn_probability": pa.array([0.5] * rows, pa.float64()),
+        "churn": pa.array([False] * rows),
+        "model_version": pa.array(["0" * 12] * rows).dictionary_encode(),
+    })
+    writer = writer or pq.ParquetWriter(sys.argv[2], scores.schema)
+    writer.write_batch(scores)
+writer.close()
+"""
+# Spark's own cost: the same file through mapInArrow to Python and back, only the ids returned.
+_SPARK_FLOOR = """
+import sys
+import pyarrow as pa
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", "65536").getOrCreate()
+ids = lambda batches: (pa.RecordBatch.from_arrays([batch.column("customerID")], ["customerid"]) for batch in batches)
+spark.read.parquet(sys.argv[1]).mapInArrow(ids, "customerid string").write.parquet(sys.argv[2])
 """
 
 
@@ -104,35 +125,16 @@ def measure(command, env=None):
 def run_all(folder, parquet, text, rows):
     """Every way, one after the other: name -> {seconds, rows_per_second, peak_mib}."""
     python, cpus = sys.executable, max(1, int(usable_cpus()))
-    out = folder / "out"
+    book = [python, "-c", _BOOKS_WAY, PROJECT_DIR / "model/churn-model.bin", parquet, folder / "book.parquet"]
+    predict = [python, "predict.py"]
+    floor = [python, "-c", _FLOOR, parquet, folder / "floor.parquet"]
     ways = {
-        "book: pandas + scikit-learn (pickle)": [
-            python,
-            "-c",
-            _BOOKS_WAY,
-            PROJECT_DIR / "model/churn-model.bin",
-            parquet,
-            f"{out}.book.parquet",
-        ],
-        "predict.py, CSV, 1 job": [python, "predict.py", text, "--jobs", "1", "--output", f"{out}.1.csv"],
-        f"predict.py, CSV, {cpus} jobs": [python, "predict.py", text, "--jobs", cpus, "--output", f"{out}.n.csv"],
-        "predict.py, Parquet, 1 job": [python, "predict.py", parquet, "--jobs", "1", "--output", f"{out}.1.parquet"],
-        f"predict.py, Parquet, {cpus} jobs": [
-            python,
-            "predict.py",
-            parquet,
-            "--jobs",
-            cpus,
-            "--output",
-            f"{out}.n.parquet",
-        ],
-        "floor: Parquet read and written by Arrow, 1 CPU, not scored": [
-            python,
-            "-c",
-            _COPY,
-            parquet,
-            f"{out}.copy.parquet",
-        ],
+        "book: pandas + scikit-learn (pickle)": book,
+        "predict.py, CSV, 1 job": [*predict, text, "--jobs", 1, "--output", folder / "one.csv"],
+        f"predict.py, CSV, {cpus} jobs": [*predict, text, "--jobs", cpus, "--output", folder / "all.csv"],
+        "predict.py, Parquet, 1 job": [*predict, parquet, "--jobs", 1, "--output", folder / "one.parquet"],
+        f"predict.py, Parquet, {cpus} jobs": [*predict, parquet, "--jobs", cpus, "--output", folder / "all.parquet"],
+        "floor: predict.py's Parquet reading and writing, 1 CPU, not scored": floor,
     }
     figures = {}
     for name, command in ways.items():
@@ -145,21 +147,21 @@ def run_all(folder, parquet, text, rows):
 
 def _spark(folder, parquet, rows):
     subprocess.run([sys.executable, "-m", "zipfile", "-c", folder / "churn.zip", "churn/"], cwd=PROJECT_DIR, check=True)
-    command = [
-        Path(sys.executable).parent / "spark-submit",
-        "--master",
-        "local[2]",
-        "--py-files",
-        folder / "churn.zip",
-        "predict_spark.py",
-        parquet,
-        folder / "spark-scores",
-    ]
-    seconds, peak, printed = measure(command, env=dict(os.environ, PYSPARK_PYTHON=sys.executable))
+    (folder / "spark_floor.py").write_text(_SPARK_FLOOR)
+    submit = [Path(sys.executable).parent / "spark-submit", "--master", "local[2]", "--py-files", folder / "churn.zip"]
+    environment = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    scoring = [*submit, "predict_spark.py", parquet, "--output", folder / "spark-scores"]
+    seconds, peak, printed = measure(scoring, env=environment)
     job_seconds = float(re.search(r"predict_spark\.py: scored \d+ customers, rejected \d+, in ([0-9.]+) s", printed)[1])
+    floor_seconds, floor_peak, _ = measure(
+        [*submit, folder / "spark_floor.py", parquet, folder / "ids"], env=environment
+    )
     return {
         "Spark local[2], mapInArrow, with its start-up": _figure(rows, seconds, peak),
         "Spark local[2], mapInArrow, the job alone": _figure(rows, job_seconds, peak),
+        "floor: Spark local[2], the rows to Python and back, ids only, with its start-up": _figure(
+            rows, floor_seconds, floor_peak
+        ),
     }
 
 

@@ -45,7 +45,7 @@ def _submit(project_dir, shipped_code, *args):
 def test_the_whole_data_set_scores_as_predict_py_scores_it(project_dir, data_path, shipped_code, tmp_path, model):
     expected_file = tmp_path / "expected.parquet"
     subprocess.run([sys.executable, "predict.py", data_path, "--output", expected_file], cwd=project_dir, check=True)
-    result = _submit(project_dir, shipped_code, data_path, tmp_path / "scores")
+    result = _submit(project_dir, shipped_code, data_path, "--output", tmp_path / "scores")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "predict_spark.py: scored 7043 customers, rejected 0, in " in result.stdout
     got = {row["customerid"]: row for row in pq.read_table(tmp_path / "scores").to_pylist()}
@@ -72,6 +72,7 @@ def test_invalid_rows_go_to_the_rejects_with_their_problem_and_none_is_lost(
         project_dir,
         shipped_code,
         tmp_path / "customers.parquet",
+        "--output",
         tmp_path / "scores",
         "--rejects",
         tmp_path / "bad",
@@ -94,6 +95,6 @@ def test_invalid_rows_go_to_the_rejects_with_their_problem_and_none_is_lost(
 def test_a_missing_column_stops_with_its_name(project_dir, data_path, shipped_code, tmp_path):
     text = data_path.read_text(encoding="utf-8").replace(",tenure,", ",months,", 1)
     (tmp_path / "customers.csv").write_text(text)
-    result = _submit(project_dir, shipped_code, tmp_path / "customers.csv", tmp_path / "scores")
+    result = _submit(project_dir, shipped_code, tmp_path / "customers.csv", "--output", tmp_path / "scores")
     assert result.returncode == 1 and "the header has no column for tenure" in result.stdout
     assert "Traceback" not in result.stdout

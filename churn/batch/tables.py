@@ -283,7 +283,8 @@ def parquet_batches(path):
         if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
         if normalise(field.name) != ID_FIELD
     ]  # but the customerid, which differs in every row
-    reader = pq.ParquetFile(path, read_dictionary=texts)
+    # Not pre-buffered: Arrow would keep every row group it has read, and memory would grow with the file.
+    reader = pq.ParquetFile(path, read_dictionary=texts, pre_buffer=False)
 
     def batches():
         rows_before = 0
