@@ -46,7 +46,7 @@ class Column:
     its prepared value and its problem for the rows that need them (explanations, rejects)."""
 
     numbers: np.ndarray  # float64, a row's weight or number; 0.0 where the row is invalid
-    invalid: np.ndarray  # bool
+    invalid: np.ndarray | None  # bool; None when every row is valid
     value_of: callable  # row -> the value as validate_customer prepares it
     problem_of: callable  # row -> what is wrong with it, or None
 
@@ -76,6 +76,7 @@ class BatchScorer:
     def __init__(self, model, names, explain_top=None):
         self.model, self.explain_top = model, explain_top
         self.columns = input_columns(model, names)
+        self.id_index = next((index for field, index in self.columns if field == ID_FIELD), None)
         self.rules = {rule.name: rule for rule in model.schema.rules}
         self.remembered = {}  # (field, Arrow type) -> {raw value -> checked_value's answer}: 1 and True are equal keys
 
@@ -85,18 +86,23 @@ class BatchScorer:
         model = self.model
         fields = [(field, index) for field, index in self.columns if field != ID_FIELD]
         checked = {field: self._checked(field, batch.column(index)) for field, index in fields}
-        id_column = next((_plain(batch.column(index)) for field, index in self.columns if field == ID_FIELD), None)
-        id_invalid = _invalid_ids(id_column) if id_column is not None else np.zeros(len(batch), dtype=bool)
-        invalid = np.logical_or.reduce([column.invalid for column in checked.values()] + [id_invalid])
+        id_column = _plain(batch.column(self.id_index)) if self.id_index is not None else None
+        id_invalid = _invalid_ids(id_column) if id_column is not None else None
+        masks = [mask for mask in [*(column.invalid for column in checked.values()), id_invalid] if mask is not None]
+        invalid = np.logical_or.reduce(masks) if masks else np.zeros(len(batch), dtype=bool)
         probabilities = sigmoid(_logits(model, checked, len(batch)))
         kept = np.flatnonzero(~invalid)
-        arrays = {ID_FIELD: id_column.take(kept) if id_column is not None else pa.nulls(len(kept), pa.string())}
-        arrays[PROBABILITY] = pa.array(probabilities[kept])
-        arrays[DECISION] = pa.array(probabilities[kept] >= model.threshold)
-        arrays[VERSION] = pa.array([model.version] * len(kept), pa.string()).dictionary_encode()
+        if len(kept) < len(batch):
+            probabilities = probabilities[kept]
+            id_column = id_column.take(kept) if id_column is not None else None
+        arrays = {ID_FIELD: id_column if id_column is not None else pa.nulls(len(kept), pa.string())}
+        arrays[PROBABILITY] = pa.array(probabilities)
+        arrays[DECISION] = pa.array(probabilities >= model.threshold)
+        arrays[VERSION] = pa.DictionaryArray.from_arrays(np.zeros(len(kept), dtype=np.int32), [model.version])
         if self.explain_top:
             arrays[EXPLANATION] = pa.array(_explanations(model, checked, kept, self.explain_top), pa.string())
-        rejects = [_reject(model, checked, id_column, id_invalid, row) for row in np.flatnonzero(invalid).tolist()]
+        ids = _plain(batch.column(self.id_index)) if self.id_index is not None else None
+        rejects = [_reject(model, checked, ids, id_invalid, row) for row in np.flatnonzero(invalid).tolist()]
         return ScoredBatch(pa.RecordBatch.from_pydict(arrays), rejects, kept)
 
     def _checked(self, field, array):
@@ -140,10 +146,12 @@ def _checked_numbers(rule, array):
     numbers = array.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls become NaN
     with np.errstate(invalid="ignore"):
         invalid = ~((numbers >= MIN_NUMBER) & (numbers <= MAX_NUMBER))  # NaN, null and ±inf too
-    numbers[invalid] = 0.0
+    any_invalid = invalid.any()
+    if any_invalid:
+        numbers[invalid] = 0.0
     return Column(
         numbers=numbers,
-        invalid=invalid,
+        invalid=invalid if any_invalid else None,
         value_of=lambda row: array[row].as_py(),
         problem_of=lambda row: checked_value(rule, array[row].as_py())[1],
     )
@@ -162,7 +170,7 @@ def _checked_by_value(model, rule, array, remembered):
     bad = np.array([problem is not None for _, problem in checked], dtype=bool)
     return Column(
         numbers=numbers[indices],
-        invalid=bad[indices],
+        invalid=bad[indices] if bad.any() else None,
         value_of=lambda row: checked[indices[row]][0],
         problem_of=lambda row: checked[indices[row]][1],
     )
@@ -180,8 +188,12 @@ def _dictionary(array):
 
 
 def _invalid_ids(array):
-    """Which rows' customerid is_valid_id refuses: checked with Arrow for text and integers."""
-    array = _plain(array)
+    """Which rows' customerid is_valid_id refuses (None: none), checked with Arrow for text and integers."""
+    invalid = _id_checks(_plain(array))
+    return invalid if invalid.any() else None
+
+
+def _id_checks(array):
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         too_long = pc.greater(pc.utf8_length(array), MAX_ID_CHARS)
         return pc.fill_null(too_long, True).to_numpy(zero_copy_only=False)
@@ -205,9 +217,9 @@ def _reject(model, checked, id_column, id_invalid, row):
     errors = [
         {"field": rule.name, "message": checked[rule.name].problem_of(row)}
         for rule in model.schema.rules
-        if checked[rule.name].invalid[row]
+        if checked[rule.name].invalid is not None and checked[rule.name].invalid[row]
     ]
-    if id_invalid[row]:
+    if id_invalid is not None and id_invalid[row]:
         errors.append({"field": ID_FIELD, "message": ID_RULE})
     customerid = _plain(id_column)[row].as_py() if id_column is not None else None
     return row, customerid, describe(errors)
