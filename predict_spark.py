@@ -98,9 +98,10 @@ def score(spark, args):
         results = scored.where(F.col(PROBLEM).isNull()).select(ID_FIELD, PROBABILITY, DECISION, VERSION, *explanation)
         results.write.mode(args.mode).parquet(args.output)
         rejects = scored.where(F.col(PROBLEM).isNotNull()).select(f"{INPUT}.*", PROBLEM)
-        rejects.write.mode(args.mode).parquet(args.rejects or args.output.rstrip("/") + "_rejects")
-        counts = scored.select(F.count(F.lit(1)).alias("rows"), F.count(PROBLEM).alias("rejected")).first()
-        return counts["rows"] - counts["rejected"], counts["rejected"]
+        rejects_path = args.rejects or args.output.rstrip("/") + "_rejects"
+        rejects.write.mode(args.mode).parquet(rejects_path)
+        # Counted from the files' footers: no third pass over the rows.
+        return spark.read.parquet(args.output).count(), spark.read.parquet(rejects_path).count()
     finally:
         scored.unpersist()
 

@@ -63,8 +63,11 @@ def _as_pattern(shown):
 def test_the_local_commands_run_verbatim_and_print_what_the_doc_shows(batch_doc, checkout):
     section = batch_doc.split("### On a cluster")[0]
     printed = [_run_documented(command, checkout) for block in _blocks(section, "bash") for command in _commands(block)]
-    assert pq.read_table(checkout / "scores.parquet").num_rows == 7043
-    assert pq.read_table(checkout / "scores").num_rows == 7043 and (checkout / "scores_rejects").is_dir()
+    by_predict = pq.read_table(checkout / "scores.parquet").to_pylist()
+    by_spark = {row["customerid"]: row for row in pq.read_table(checkout / "scores").to_pylist()}
+    assert len(by_predict) == len(by_spark) == 7043 and (checkout / "scores_rejects").is_dir()
+    for row in by_predict:
+        assert by_spark[row["customerid"]]["churn_probability"] == pytest.approx(row["churn_probability"], abs=1e-12)
     for marker, output in (("predict.py customers.parquet", printed[2]), ("spark-submit", printed[4])):
         shown = _shown_after(batch_doc, marker)
         assert re.search(_as_pattern(shown), output) and "7043 customers" in output, (shown, output[-1000:])

@@ -66,6 +66,18 @@ def test_parquet_scored_to_csv_is_what_the_csv_gives(project_dir, data_path, tmp
     assert [float(row[1]) for row in got[1:]] == pytest.approx([float(row[1]) for row in expected[1:]], abs=1e-12)
 
 
+def test_parquet_scored_to_json_lines_is_what_the_csv_gives(project_dir, data_path, tmp_path):
+    source = tmp_path / "customers.parquet"
+    pq.write_table(_raw_table(data_path, as_text=True), source)
+    from_parquet = _run(project_dir, source, "--format", "jsonl", "--explain", "--top", "all")
+    from_csv = _run(project_dir, data_path, "--format", "jsonl", "--explain", "--top", "all")
+    got, expected = ([json.loads(line) for line in run.stdout.splitlines()] for run in (from_parquet, from_csv))
+    assert len(got) == len(expected) == 7043
+    for result, wanted in zip(got, expected, strict=True):
+        assert result["churn_probability"] == pytest.approx(wanted["churn_probability"], abs=1e-12)
+        assert {**result, "churn_probability": None} == {**wanted, "churn_probability": None}
+
+
 def _many_batches_with_bad_rows(data_path, tmp_path):
     """Ten copies of the data set (several batches), a contract unknown in two rows."""
     table = pa.concat_tables([_raw_table(data_path, as_text=False)] * 10)
