@@ -107,7 +107,8 @@ def test_the_cluster_commands_give_predict_spark_only_options_it_takes(batch_doc
 def test_the_cluster_commands_ship_the_model_they_name(batch_doc):
     for submit, arguments in _cluster_submissions(batch_doc):
         model = predict_spark.parse_args(arguments).model
-        assert "://" in model or "--files" in submit and any(word.endswith(model) for word in submit)
+        on_storage = re.match(r"[a-z0-9]+:/", model)  # s3://, dbfs:/
+        assert on_storage or "--files" in submit and any(word.endswith(f"/{model}") for word in submit), model
 
 
 @pytest.mark.slow

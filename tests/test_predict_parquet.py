@@ -165,3 +165,26 @@ def test_memory_stays_the_same_for_a_file_eight_times_as_long(project_dir, data_
                 writer.write_table(table)
         peaks.append(_peak_kib_scoring(project_dir, source, tmp_path))
     assert peaks[1] - peaks[0] < 16 * 1024, peaks
+
+
+def test_without_pyarrow_parquet_is_one_clear_error(project_dir, data_path, tmp_path):
+    source = tmp_path / "customers.parquet"
+    pq.write_table(_raw_table(data_path, as_text=False).slice(0, 3), source)
+    without_arrow = (
+        "import sys, runpy; sys.modules['pyarrow'] = None; sys.argv = sys.argv[1:]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", without_arrow, "predict.py", str(source)],
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Parquet needs pyarrow and NumPy: pip install --require-hashes -r requirements-batch.txt" in result.stderr
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1", "two", "1.5"])
+def test_jobs_must_be_a_whole_number_from_one(project_dir, data_path, jobs):
+    result = _run(project_dir, data_path, "--jobs", jobs)
+    assert result.returncode == 2 and "--jobs: must be a whole number from 1" in result.stderr
