@@ -144,14 +144,13 @@ class _Rejects:
     as lines to standard error."""
 
     def __init__(self, out, unit):
-        self.out, self.unit, self.count = out, unit, 0
+        self.unit = unit
         self.writer = csv.writer(out, lineterminator="\n") if out is not None else None
         if self.writer:
             self.writer.writerow([unit, "customerid", "problem"])
 
     def write(self, rejects):
         """Write (line, customerid, problem) of each of `rejects`."""
-        self.count += len(rejects)
         for line, customerid, problem in rejects:
             if self.writer:
                 self.writer.writerow([line, spreadsheet_safe("" if customerid is None else customerid), problem])
@@ -207,8 +206,8 @@ def results_of(scored_pieces, rejects, counts, progress, unit):
         yield scored.results
 
 
-class _Run:
-    """A run's choices: what is read, how it is scored, where it is written."""
+class _Choices:
+    """A run's choices from its options: the model, explanations, the output's format, the jobs."""
 
     def __init__(self, args):
         self.args = args
@@ -222,59 +221,61 @@ class _Run:
         self.counts = _Counts()
 
     def jobs(self, size):
-        """The processes to score with: --jobs, else every CPU this process may use, but one for a small input."""
+        """How many to score with: --jobs, else every CPU this process may use, but one for a small input."""
         if self.args.jobs:
             return self.args.jobs
         return 1 if size is not None and size < SMALL_INPUT_BYTES else max(1, int(usable_cpus()))
 
 
 def run(args, outputs):
-    """Score the input, writing to `outputs` (churn's _Outputs); return the exit status."""
-    run = _Run(args)
+    """Score the input, writing to `outputs` (_Outputs); return the exit status."""
+    choices = _Choices(args)
     stream, file_format, size = open_input(args.input)
     with stream:
         file_format = file_format or sniff(stream)
         if file_format == PARQUET:
             if args.input == "-":
                 raise UsageError("Parquet is read from a file (its index is at its end), not from standard input")
-            scored, fraction, unit = _parquet_pieces(run, args.input, size)
+            scored, fraction, unit = _parquet_pieces(choices, args.input, size)
         else:
-            rows = customers_in(stream, file_format, run.model.schema.fields)
+            rows = customers_in(stream, file_format, choices.model.schema.fields)
             first = next(rows, None)
             second = next(rows, None) if first else None
-            if file_format == "json" and first and second is None and run.output_format is None:
-                customer = _validate_or_raise(run.model, *first)
-                print_like_the_book(predictions(run.model, [customer], run.explain_top)[0], outputs.text())
+            if file_format == "json" and first and second is None and choices.output_format is None:
+                customer = _validate_or_raise(choices.model, *first)
+                print_like_the_book(predictions(choices.model, [customer], choices.explain_top)[0], outputs.text())
                 return 0
             rows = itertools.chain([row for row in (first, second) if row], rows)
-            spec = RowsSpec(args.model, run.explain_top)
-            scored = ordered_map(row_scorer, spec, _pieces(rows, RESULTS_PER_PIECE), run.jobs(size))
+            spec = RowsSpec(args.model, choices.explain_top)
+            scored = ordered_map(row_scorer, spec, _pieces(rows, RESULTS_PER_PIECE), choices.jobs(size))
             fraction = (lambda rows: stream.buffer.tell() / size) if size else (lambda rows: None)
             unit = "line"
         progress, started = _Progress(fraction), time.monotonic()
         rejects = _Rejects(outputs.rejects(), unit) if args.skip_invalid else None
-        results = results_of(scored, rejects, run.counts, progress, unit)
-        output_format = run.output_format or "csv"
+        results = results_of(scored, rejects, choices.counts, progress, unit)
+        output_format = choices.output_format or "csv"
         if output_format == PARQUET:
-            _ParquetOutput(outputs.binary(), run.model.version).write(results)
+            _ParquetOutput(outputs.binary(), choices.model.version).write(results)
         else:
-            _TextOutput(outputs.text(), output_format, run.explain_top).write(results)
+            _TextOutput(outputs.text(), output_format, choices.explain_top).write(results)
     progress.finish()
-    _report(run.counts, time.monotonic() - started, outputs.rejects_name)
+    _report(choices.counts, time.monotonic() - started, outputs.rejects_name)
     return 0
 
 
-def _parquet_pieces(run, path, size):
+def _parquet_pieces(choices, path, size):
     tables = _tables()
     names, batches, total_rows = tables.parquet_batches(path)
-    tables.input_columns(run.model, names)  # a missing column stops the run here, before any process starts
-    spec = tables.BatchSpec(run.args.model, tuple(names), run.explain_top)
-    jobs = run.jobs(size)
+    tables.input_columns(choices.model, names)  # a missing column stops the run here, before any process starts
+    spec = tables.BatchSpec(choices.args.model, tuple(names), choices.explain_top)
+    jobs = choices.jobs(size)
     tables.pa.set_cpu_count(jobs)  # Arrow's own threads (decoding, writing) count among the CPUs used too
     # Threads, not processes: Arrow and NumPy do the work without the GIL, and a batch sent to another
     # process and its results sent back cost more than scoring it (1.1 M rows/s on 2 processes, 2.3 M
-    # on 2 threads, 1.8 M on one, in one run here).
-    scored = ordered_map(tables.batch_scorer, spec, batches, jobs, threads=True)
+    # on 2 threads, 1.8 M on one, in one run here). But explanations are written in Python, a row at
+    # a time, and threads would take turns: with them, processes (183,000 rows/s on 2, 117,000 on 2
+    # threads, 126,000 on one).
+    scored = ordered_map(tables.batch_scorer, spec, batches, jobs, threads=not choices.explain_top)
     return scored, (lambda rows: rows / total_rows if total_rows else None), "row"
 
 

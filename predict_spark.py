@@ -6,10 +6,10 @@ folder, s3a://, abfss://, hdfs://), scored by churn.batch.tables in each executo
 
 Writes Parquet: customerid, churn_probability, churn, model_version (and explanation, as JSON text,
 with --explain) for each valid row; each row that cannot be scored goes, as it was read and with
-its problem, to --rejects (default: the output's path followed by _rejects). The model is read by
-the driver from --model (any path Spark reads), checked, and sent to the executors as its JSON text,
-never as a pickle. Exit status 1 when the input cannot be scored at all (a column missing), 2 for a
-usage error.
+its problem, to --rejects (default: the output's path followed by _rejects). The driver reads the
+model from --model (a file of its own, or any path Spark reads), checks it, and sends it to the
+executors as its JSON text, never as a pickle. Exit status 1 when the input cannot be scored at all
+(a column missing), 2 for a usage error.
 """
 
 import argparse
@@ -39,9 +39,6 @@ _FORMATS = ("parquet", "csv")
 # Spark's default, 10,000 rows a batch, repeats each batch's per-column work (finding a column's
 # distinct values) six times as often as predict.py's batches of BATCH_ROWS; --conf still sets it.
 _ARROW_BATCH_ROWS = "spark.sql.execution.arrow.maxRecordsPerBatch"
-# Spark reads an empty CSV cell as null unless told another text is null: predict.py reads it as "",
-# which a blank totalcharges needs (the book reads it as 0). No CSV holds this character.
-_NO_NULL_TEXT = "\u0000"
 
 
 def parse_args(argv):
@@ -63,9 +60,11 @@ def parse_args(argv):
 
 
 def read_input(spark, path, file_format):
-    """The input as a DataFrame: a CSV's columns all as text, as predict.py reads them."""
+    """The input as a DataFrame: a CSV's columns all as text, an empty cell as "", as predict.py reads
+    them (Spark reads an empty cell as null: a blank totalcharges, which the book reads as 0, would be
+    refused)."""
     if (file_format or ("csv" if path.lower().endswith(".csv") else "parquet")) == "csv":
-        return spark.read.options(header=True, nullValue=_NO_NULL_TEXT, emptyValue="").csv(path)
+        return spark.read.options(header=True).csv(path).fillna("")
     return spark.read.parquet(path)
 
 

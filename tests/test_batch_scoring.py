@@ -1,6 +1,7 @@
 """The batch scorer (churn.batch.tables: Arrow and NumPy, a column at a time) gives every row the
 verdict, the probability and the explanation that the per-row scorer gives it."""
 
+import decimal
 import json
 
 import pyarrow as pa
@@ -95,6 +96,18 @@ def test_dictionary_columns_with_nulls_get_the_per_row_verdict(model, book_custo
     contract = pa.array(["month-to-month", None, "weekly"]).dictionary_encode()
     batch = batch.set_column(batch.schema.get_field_index("contract"), "contract", contract)
     _assert_same(_by_batch(model, batch), _per_row(model, batch.to_pylist()))
+
+
+def test_decimal_columns_score_as_the_json_numbers_of_their_digits(model, book_customer):
+    arrays = {field: pa.array([book_customer[field]] * 2) for field in model.schema.fields}
+    arrays["monthlycharges"] = pa.array([decimal.Decimal("29.85"), decimal.Decimal("-1.00")], pa.decimal128(10, 2))
+    arrays["seniorcitizen"] = pa.array([decimal.Decimal(1), decimal.Decimal(0)], pa.decimal128(1, 0))
+    batch = pa.RecordBatch.from_pydict(arrays)
+    rows = [
+        dict(row, monthlycharges=float(row["monthlycharges"]), seniorcitizen=float(row["seniorcitizen"]))
+        for row in batch.to_pylist()
+    ]
+    _assert_same(_by_batch(model, batch, explain_top=19), _per_row(model, rows, explain_top=19))
 
 
 def test_a_missing_column_stops_before_any_row(model, book_customer):

@@ -1,6 +1,8 @@
 """predict_spark.py in Spark's local[2] mode, run by spark-submit as the docs run it: the whole data set
 scored as predict.py scores it, and no invalid row lost."""
 
+import csv
+import io
 import os
 import shutil
 import subprocess
@@ -90,6 +92,33 @@ def test_invalid_rows_go_to_the_rejects_with_their_problem_and_none_is_lost(
     assert scores.num_rows + len(rejects) == table.num_rows
     assert set(scores.column("customerid").to_pylist()) == set(ids) - set(rejects)
     assert scores.column_names == ["customerid", "churn_probability", "churn", "model_version", "explanation"]
+
+
+def test_empty_csv_cells_are_read_as_predict_py_reads_them(project_dir, data_path, shipped_code, tmp_path):
+    # An empty totalcharges is 0, as the book reads a blank one; an empty contract is an unknown value.
+    header, first, second, *_ = data_path.read_text(encoding="utf-8").splitlines()
+    columns = header.split(",")
+    first_cells, second_cells = first.split(","), second.split(",")
+    first_cells[columns.index("TotalCharges")] = ""
+    second_cells[columns.index("Contract")] = ""
+    source = tmp_path / "customers.csv"
+    source.write_text("\n".join([header, ",".join(first_cells), ",".join(second_cells)]) + "\n")
+    expected = subprocess.run(
+        [sys.executable, "predict.py", source, "--skip-invalid", "--output", tmp_path / "expected.csv"],
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+    )
+    assert expected.returncode == 0, expected.stderr
+    result = _submit(project_dir, shipped_code, source, "--output", tmp_path / "scores")
+    assert result.returncode == 0, result.stdout[-3000:]
+    [scored] = pq.read_table(tmp_path / "scores").to_pylist()
+    [by_predict] = list(csv.DictReader(io.StringIO((tmp_path / "expected.csv").read_text())))
+    assert scored["customerid"] == by_predict["customerid"] == first_cells[0]
+    assert scored["churn_probability"] == pytest.approx(float(by_predict["churn_probability"]), abs=1e-12)
+    [rejected] = pq.read_table(tmp_path / "scores_rejects").to_pylist()
+    [rejected_by_predict] = list(csv.DictReader(io.StringIO((tmp_path / "expected.rejects.csv").read_text())))
+    assert rejected["problem"] == rejected_by_predict["problem"] and rejected["Contract"] == ""
 
 
 def test_a_missing_column_stops_with_its_name(project_dir, data_path, shipped_code, tmp_path):

@@ -1,4 +1,4 @@
-"""An ordered map over processes with a bounded number of pieces in flight: what predict.py uses to
+"""An ordered map over processes or threads, a bounded number of pieces in flight: what predict.py uses to
 score a file on every CPU it may use, writing the results in the input's order, its memory bounded
 by the pieces in flight, not by the input (multiprocessing.Pool.imap reads its whole input ahead).
 Standard library only."""

@@ -40,18 +40,25 @@ def scored_batches(batches, artifact, explain_top):
 
 def _with_scores(batch, customerids, scored, explain_top):
     rows = len(batch)
-    rejected = np.array([row for row, _, _ in scored.rejects], dtype=np.int64)
-    as_read = [_only_at(column, rejected) for column in batch.columns]
-    arrays = [pa.StructArray.from_arrays(as_read, names=batch.schema.names, mask=_absent(rejected, rows))]
+    names = [INPUT, ID_FIELD, *(name for name, _ in added_columns(explain_top))]
+    arrays = [_rejected_as_read(batch, scored.rejects)]
     arrays.append(customerids.dictionary_decode() if pa.types.is_dictionary(customerids.type) else customerids)
     for name, _ in added_columns(explain_top)[:-1]:
         arrays.append(_spread(scored.results.column(name), scored.kept, rows))
     problems = [None] * rows
     for row, _, problem in scored.rejects:
         problems[row] = problem
-    arrays.append(pa.array(problems, pa.string()))
-    names = [INPUT, ID_FIELD, *(name for name, _ in added_columns(explain_top))]
+    arrays.append(pa.array(problems, pa.string()) if scored.rejects else pa.nulls(rows, pa.string()))
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _rejected_as_read(batch, rejects):
+    """The rows of `batch` that were rejected, as one struct column, null for the others."""
+    if not rejects:
+        return pa.nulls(len(batch), pa.struct(list(batch.schema)))
+    rejected = np.array([row for row, _, _ in rejects], dtype=np.int64)
+    as_read = [_only_at(column, rejected) for column in batch.columns]
+    return pa.StructArray.from_arrays(as_read, names=batch.schema.names, mask=_absent(rejected, len(batch)))
 
 
 def _absent(rows_of_values, rows):
@@ -72,6 +79,8 @@ def _spread(values, rows_of_values, rows):
     """`values` put at `rows_of_values` of a column of `rows` rows, null elsewhere."""
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
+    if len(rows_of_values) == rows:  # every row
+        return values
     positions = np.full(rows, -1, dtype=np.int64)
     positions[rows_of_values] = np.arange(len(rows_of_values))
     indices = pa.array(positions, mask=positions < 0)

@@ -49,6 +49,8 @@ class Column:
     invalid: np.ndarray | None  # bool; None when every row is valid
     value_of: callable  # row -> the value as validate_customer prepares it
     problem_of: callable  # row -> what is wrong with it, or None
+    distinct: list | None = None  # checked by value: each distinct value's checked_value answer
+    indices: np.ndarray | None = None  # and each row's index among them
 
 
 @dataclass
@@ -107,6 +109,8 @@ class BatchScorer:
 
     def _checked(self, field, array):
         rule = self.rules[field]
+        if pa.types.is_decimal(array.type):  # a data lake's money: the float a JSON number of its digits is
+            array = pc.cast(array, pa.float64())
         if rule.values is None and _is_number_type(array.type):
             return _checked_numbers(rule, array)
         if pa.types.is_nested(_plain_type(array.type)):
@@ -173,6 +177,8 @@ def _checked_by_value(model, rule, array, remembered):
         invalid=bad[indices] if bad.any() else None,
         value_of=lambda row: checked[indices[row]][0],
         problem_of=lambda row: checked[indices[row]][1],
+        distinct=checked,
+        indices=indices,
     )
 
 
@@ -221,7 +227,7 @@ def _reject(model, checked, id_column, id_invalid, row):
     ]
     if id_invalid is not None and id_invalid[row]:
         errors.append({"field": ID_FIELD, "message": ID_RULE})
-    customerid = _plain(id_column)[row].as_py() if id_column is not None else None
+    customerid = id_column[row].as_py() if id_column is not None else None
     return row, customerid, describe(errors)
 
 
@@ -231,9 +237,10 @@ def _explanations(model, checked, rows, top):
     churn.core.explain.explain chooses them."""
     explainer = model.explainer
     sizes, makers = [], []
-    for field, table in explainer.categorical.items():
+    for field, table in explainer.categorical.items():  # a categorical column is always checked by value
         column = checked[field]
-        sizes.append(np.array([table[column.value_of(row)][0] for row in rows.tolist()], dtype=np.float64))
+        size_of = np.array([0.0 if problem else table[value][0] for value, problem in column.distinct])
+        sizes.append(size_of[column.indices[rows]])
         makers.append(lambda row, column=column, table=table: table[column.value_of(row)][1])
     for field, (weight, mean) in explainer.numerical.items():
         column = checked[field]
