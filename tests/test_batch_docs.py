@@ -14,7 +14,7 @@ import pytest
 import predict_spark
 
 DOCUMENTED_DATA = "data/WA_Fn-UseC_-Telco-Customer-Churn.csv"
-_CHECKOUT = ("predict.py", "predict_spark.py", "churn", "model", "requirements-batch.txt")
+_CHECKOUT = ("predict.py", "predict_spark.py", "churn", "model", "requirements-batch.txt", "requirements-spark.txt")
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +62,15 @@ def _as_pattern(shown):
 @pytest.mark.slow
 def test_the_local_commands_run_verbatim_and_print_what_the_doc_shows(batch_doc, checkout):
     section = batch_doc.split("### On a cluster")[0]
-    printed = [_run_documented(command, checkout) for block in _blocks(section, "bash") for command in _commands(block)]
+    commands = [command for block in _blocks(section, "bash") for command in _commands(block)]
+    printed = {command: _run_documented(command, checkout) for command in commands}
     by_predict = pq.read_table(checkout / "scores.parquet").to_pylist()
     by_spark = {row["customerid"]: row for row in pq.read_table(checkout / "scores").to_pylist()}
     assert len(by_predict) == len(by_spark) == 7043 and (checkout / "scores_rejects").is_dir()
     for row in by_predict:
         assert by_spark[row["customerid"]]["churn_probability"] == pytest.approx(row["churn_probability"], abs=1e-12)
-    for marker, output in (("predict.py customers.parquet", printed[2]), ("spark-submit", printed[4])):
+    for marker in ("predict.py customers.parquet", "spark-submit"):
+        output = next(output for command, output in printed.items() if marker in command)
         shown = _shown_after(batch_doc, marker)
         assert re.search(_as_pattern(shown), output) and "7043 customers" in output, (shown, output[-1000:])
 

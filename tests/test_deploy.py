@@ -52,7 +52,7 @@ def _pins(project_dir, name):
     return dict(re.findall(r"^([a-z0-9_.-]+)==(\S+)", _read(project_dir, name), re.MULTILINE))
 
 
-@pytest.mark.parametrize("lock", ["requirements.txt", "requirements-batch.txt"])
+@pytest.mark.parametrize("lock", ["requirements.txt", "requirements-batch.txt", "requirements-spark.txt"])
 def test_the_development_lock_pins_the_service_and_the_batch_path_as_their_own_locks_do(project_dir, lock):
     pinned, development = _pins(project_dir, lock), _pins(project_dir, "requirements-dev.txt")
     assert {name: development.get(name) for name in pinned} == pinned
@@ -61,6 +61,7 @@ def test_the_development_lock_pins_the_service_and_the_batch_path_as_their_own_l
 def test_the_batch_path_is_never_in_the_image(project_dir):
     assert not {"pyarrow", "pyspark", "numpy"} & set(_pins(project_dir, "requirements.txt"))
     assert "requirements-batch" not in _read(project_dir, "Dockerfile")
+    assert "requirements-spark" not in _read(project_dir, "Dockerfile")
     assert {"churn/batch", "predict.py", "predict_spark.py"} <= set(_read(project_dir, ".dockerignore").split())
 
 

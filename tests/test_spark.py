@@ -127,3 +127,32 @@ def test_a_missing_column_stops_with_its_name(project_dir, data_path, shipped_co
     result = _submit(project_dir, shipped_code, tmp_path / "customers.csv", "--output", tmp_path / "scores")
     assert result.returncode == 1 and "the header has no column for tenure" in result.stdout
     assert "Traceback" not in result.stdout
+
+
+def test_the_packed_environment_runs_the_job_as_on_a_cluster(project_dir, shipped_code, tmp_path, data_path):
+    # docs/batch.md's recipe for a cluster: NumPy and pyarrow (requirements-batch.txt) packed by venv-pack
+    # and sent with --archives. Spark's local-cluster mode starts executors of their own, each in a
+    # working folder of its own where the archive is unpacked, as YARN's and Kubernetes' are; pyspark
+    # is not in the environment, as a cluster brings its own.
+    environment = tmp_path / "batch-env"
+    subprocess.run([sys.executable, "-m", "venv", environment], check=True)
+    install = [environment / "bin" / "pip", "install", "-q", "--require-hashes", "-r", "requirements-batch.txt"]
+    subprocess.run(install, cwd=project_dir, check=True, capture_output=True)
+    pack = [Path(sys.executable).parent / "venv-pack", "-q", "-p", environment, "-o", tmp_path / "batch-env.tar.gz"]
+    subprocess.run(pack, check=True, capture_output=True)
+    command = [
+        SPARK_SUBMIT, "--master", "local-cluster[2,1,1024]",
+        "--archives", f"{tmp_path / 'batch-env.tar.gz'}#environment",
+        "--conf", "spark.pyspark.python=./environment/bin/python",
+        "--conf", f"spark.pyspark.driver.python={sys.executable}",
+        "--py-files", shipped_code, "predict_spark.py", data_path, "--output", tmp_path / "scores",
+    ]  # fmt: skip
+    result = subprocess.run(
+        list(map(str, command)), cwd=project_dir, env=dict(os.environ, PYSPARK_DRIVER_PYTHON=sys.executable),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "predict_spark.py: scored 7043 customers, rejected 0, in " in result.stdout
+    # The executors could only start ./environment/bin/python from the unpacked archive: in plain local
+    # mode, where nothing is unpacked there, the same command fails with "Cannot run program".
+    assert pq.read_table(tmp_path / "scores").num_rows == 7043
