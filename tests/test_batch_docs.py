@@ -1,5 +1,6 @@
-"""docs/batch.md's commands are real: the local ones run verbatim (the data set's path the tests'), the
-cluster ones give predict_spark.py only options it takes, and the benchmark runs and fills its table."""
+"""docs/batch.md's commands are real: the local ones run as written and print what it shows, the
+cluster ones give predict_spark.py only options it takes and ship what it needs, and the benchmark
+runs every way it names."""
 
 import json
 import re
