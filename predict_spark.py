@@ -30,7 +30,6 @@ from churn.batch.tables import BATCH_ROWS, EXPLANATION, VERSION, input_columns
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
 from churn.core.customer_files import InputError
 from churn.core.explain import ALL, DEFAULT_TOP, ExplainRequestError, requested_top
-from churn.core.features import normalise
 from churn.core.model import model_from_artifact
 from churn.core.prediction import DECISION, PROBABILITY
 from churn.core.schema import ID_FIELD
@@ -82,8 +81,8 @@ def score(spark, args):
     model = model_from_artifact(json.loads(artifact))
     explain_top = requested_top(args.explain, args.top, model)
     frame = read_input(spark, args.input, args.format)
-    input_columns(model, frame.columns)  # InputError for a missing column, before any executor starts
-    id_column = next((name for name in frame.columns if normalise(name) == ID_FIELD), None)
+    columns = input_columns(model, frame.columns)  # InputError for a missing column, before any executor starts
+    id_column = next((frame.columns[index] for field, index in columns if field == ID_FIELD), None)
     if id_column is None:
         raise InputError("the input has no customerid column: its scores could not be told apart")
     shipped = spark.sparkContext.broadcast(artifact)

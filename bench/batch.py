@@ -114,9 +114,9 @@ def make_files(data, folder, copies):
     return parquet, text, big.num_rows
 
 
-def measure(command, rows, env=None):
-    """The figures of one run of `command` on `rows` rows: its seconds and rows/s from start to end, its
-    rows/s after its start-up, and the peak memory of its largest process."""
+def run_measured(command, env=None):
+    """(seconds, peak KiB of its largest process, what it printed) of one run of `command`; SystemExit
+    if it fails."""
     started = time.perf_counter()
     run = subprocess.run(
         [sys.executable, "-c", _MEASURED, *map(str, command)], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
@@ -124,14 +124,21 @@ def measure(command, rows, env=None):
     seconds = time.perf_counter() - started
     if run.returncode != 0:
         raise SystemExit(f"failed: {' '.join(map(str, command))}\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
-    *_, peak_kib = run.stderr.split()
-    work = float(next(group for group in _WORK.search(run.stdout + run.stderr).groups() if group))
+    *printed, peak_kib = run.stderr.rsplit(maxsplit=1)
+    return seconds, int(peak_kib), run.stdout + "".join(printed)
+
+
+def measure(command, rows, env=None):
+    """The figures of one run of `command` on `rows` rows: its seconds and rows/s from start to end, its
+    rows/s after its start-up, and the peak memory of its largest process."""
+    seconds, peak_kib, printed = run_measured(command, env)
+    work = float(next(group for group in _WORK.search(printed).groups() if group))
     return {
         "seconds": round(seconds, 3),
         "rows_per_second": round(rows / seconds),
         "work_seconds": round(work, 3),
         "rows_per_second_after_start_up": round(rows / work),
-        "peak_mib": round(int(peak_kib) / 1024),
+        "peak_mib": round(peak_kib / 1024),
     }
 
 

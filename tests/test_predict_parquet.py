@@ -12,6 +12,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
+from bench.batch import run_measured
+
 PREDICT = [sys.executable, "predict.py"]
 
 
@@ -144,24 +146,20 @@ def test_csv_scored_to_parquet_has_the_batch_columns(project_dir, data_path, tmp
     assert table.num_rows == 7043
 
 
-def _peak_kib_scoring(project_dir, source, tmp_path):
-    measured = (
-        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    command = [sys.executable, "-c", measured, *PREDICT, source, "--jobs", "1", "--output", tmp_path / "scores.parquet"]
-    return int(subprocess.run(list(map(str, command)), cwd=project_dir, capture_output=True, text=True).stdout)
+def _peak_kib_scoring(source, tmp_path):
+    _, peak_kib, _ = run_measured([*PREDICT, source, "--jobs", "1", "--output", tmp_path / "scores.parquet"])
+    return peak_kib
 
 
 @pytest.mark.slow
-def test_memory_stays_the_same_for_a_file_eight_times_as_long(project_dir, data_path, tmp_path):
+def test_memory_stays_the_same_for_a_file_eight_times_as_long(data_path, tmp_path):
     # Arrow's pre-buffering, on by default, keeps every row group read: about 20 MiB more per million rows.
     table = _raw_table(data_path, as_text=False)
     peaks = []
     for copies in (45, 360):  # about 317,000 and 2,535,000 rows, in row groups of 64 Ki rows
         source = tmp_path / f"{copies}.parquet"
         pq.write_table(pa.concat_tables([table] * copies), source, row_group_size=1 << 16)
-        peaks.append(_peak_kib_scoring(project_dir, source, tmp_path))
+        peaks.append(_peak_kib_scoring(source, tmp_path))
     assert peaks[1] - peaks[0] < 16 * 1024, peaks
 
 

@@ -27,11 +27,12 @@ def shipped_code(project_dir, tmp_path_factory):
     return folder / "churn.zip"
 
 
-def _submit(project_dir, shipped_code, *args):
+def _submit(project_dir, shipped_code, *args, spark=("--master", "local[2]")):
+    """predict_spark.py with `args`, by spark-submit with the `spark` options."""
     if shutil.which("java") is None:
         pytest.fail("Spark needs Java 17 or newer: .ci/run installs it")
     environment = dict(os.environ, PYSPARK_PYTHON=sys.executable)
-    command = [SPARK_SUBMIT, "--master", "local[2]", "--py-files", shipped_code, "predict_spark.py", *args]
+    command = [SPARK_SUBMIT, *spark, "--py-files", shipped_code, "predict_spark.py", *args]
     # The driver's standard error comes out on spark-submit's standard output: both, as one.
     return subprocess.run(
         list(map(str, command)),
@@ -140,17 +141,13 @@ def test_the_packed_environment_runs_the_job_as_on_a_cluster(project_dir, shippe
     subprocess.run(install, cwd=project_dir, check=True, capture_output=True)
     pack = [Path(sys.executable).parent / "venv-pack", "-q", "-p", environment, "-o", tmp_path / "batch-env.tar.gz"]
     subprocess.run(pack, check=True, capture_output=True)
-    command = [
-        SPARK_SUBMIT, "--master", "local-cluster[2,1,1024]",
+    cluster = [
+        "--master", "local-cluster[2,1,1024]",
         "--archives", f"{tmp_path / 'batch-env.tar.gz'}#environment",
         "--conf", "spark.pyspark.python=./environment/bin/python",
         "--conf", f"spark.pyspark.driver.python={sys.executable}",
-        "--py-files", shipped_code, "predict_spark.py", data_path, "--output", tmp_path / "scores",
     ]  # fmt: skip
-    result = subprocess.run(
-        list(map(str, command)), cwd=project_dir, env=dict(os.environ, PYSPARK_DRIVER_PYTHON=sys.executable),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
-    )  # fmt: skip
+    result = _submit(project_dir, shipped_code, data_path, "--output", tmp_path / "scores", spark=cluster)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "predict_spark.py: scored 7043 customers, rejected 0, in " in result.stdout
     # The executors could only start ./environment/bin/python from the unpacked archive: in plain local

@@ -34,45 +34,30 @@ def scored_batches(batches, artifact, explain_top):
     scorer = None
     for batch in batches:
         scorer = scorer or BatchScorer(model, batch.schema.names, explain_top)
-        customerids = next(batch.column(index) for field, index in scorer.columns if field == ID_FIELD)
-        yield _with_scores(batch, customerids, scorer.score(batch), explain_top)
+        yield _with_scores(batch, batch.column(scorer.id_index), scorer.score(batch), explain_top)
 
 
 def _with_scores(batch, customerids, scored, explain_top):
     rows = len(batch)
-    names = [INPUT, ID_FIELD, *(name for name, _ in added_columns(explain_top))]
-    arrays = [_rejected_as_read(batch, scored.rejects)]
+    rejected = np.array([row for row, _, _ in scored.rejects], dtype=np.int64)
+    arrays = [_rejected_as_read(batch, rejected)]
     arrays.append(customerids.dictionary_decode() if pa.types.is_dictionary(customerids.type) else customerids)
     for name, _ in added_columns(explain_top)[:-1]:
         arrays.append(_spread(scored.results.column(name), scored.kept, rows))
-    problems = [None] * rows
-    for row, _, problem in scored.rejects:
-        problems[row] = problem
-    arrays.append(pa.array(problems, pa.string()) if scored.rejects else pa.nulls(rows, pa.string()))
+    problems = pa.array([problem for _, _, problem in scored.rejects], pa.string())
+    arrays.append(_spread(problems, rejected, rows))
+    names = [INPUT, ID_FIELD, *(name for name, _ in added_columns(explain_top))]
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def _rejected_as_read(batch, rejects):
-    """The rows of `batch` that were rejected, as one struct column, null for the others."""
-    if not rejects:
+def _rejected_as_read(batch, rejected):
+    """The `rejected` rows of `batch`, as they were read, as one struct column, null for the others."""
+    if not len(rejected):
         return pa.nulls(len(batch), pa.struct(list(batch.schema)))
-    rejected = np.array([row for row, _, _ in rejects], dtype=np.int64)
-    as_read = [_only_at(column, rejected) for column in batch.columns]
-    return pa.StructArray.from_arrays(as_read, names=batch.schema.names, mask=_absent(rejected, len(batch)))
-
-
-def _absent(rows_of_values, rows):
-    """A mask of `rows` rows, true but at `rows_of_values`."""
-    absent = np.ones(rows, dtype=bool)
-    absent[rows_of_values] = False
-    return pa.array(absent)
-
-
-def _only_at(column, kept_rows):
-    """The column's values at `kept_rows`, null elsewhere."""
-    positions = np.full(len(column), -1, dtype=np.int64)
-    positions[kept_rows] = kept_rows
-    return column.take(pa.array(positions, mask=positions < 0))
+    as_read = [_spread(column.take(rejected), rejected, len(batch)) for column in batch.columns]
+    absent = np.ones(len(batch), dtype=bool)
+    absent[rejected] = False
+    return pa.StructArray.from_arrays(as_read, names=batch.schema.names, mask=pa.array(absent))
 
 
 def _spread(values, rows_of_values, rows):
@@ -81,7 +66,8 @@ def _spread(values, rows_of_values, rows):
         values = values.dictionary_decode()
     if len(rows_of_values) == rows:  # every row
         return values
+    if not len(rows_of_values):
+        return pa.nulls(rows, values.type)
     positions = np.full(rows, -1, dtype=np.int64)
     positions[rows_of_values] = np.arange(len(rows_of_values))
-    indices = pa.array(positions, mask=positions < 0)
-    return values.take(indices)
+    return values.take(pa.array(positions, mask=positions < 0))

@@ -88,22 +88,22 @@ class BatchScorer:
         model = self.model
         fields = [(field, index) for field, index in self.columns if field != ID_FIELD]
         checked = {field: self._checked(field, batch.column(index)) for field, index in fields}
-        id_column = _plain(batch.column(self.id_index)) if self.id_index is not None else None
-        id_invalid = _invalid_ids(id_column) if id_column is not None else None
+        ids = _plain(batch.column(self.id_index)) if self.id_index is not None else None
+        id_invalid = _invalid_ids(ids) if ids is not None else None
         masks = [mask for mask in [*(column.invalid for column in checked.values()), id_invalid] if mask is not None]
         invalid = np.logical_or.reduce(masks) if masks else np.zeros(len(batch), dtype=bool)
         probabilities = sigmoid(_logits(model, checked, len(batch)))
         kept = np.flatnonzero(~invalid)
+        kept_ids = ids
         if len(kept) < len(batch):
             probabilities = probabilities[kept]
-            id_column = id_column.take(kept) if id_column is not None else None
-        arrays = {ID_FIELD: id_column if id_column is not None else pa.nulls(len(kept), pa.string())}
+            kept_ids = ids.take(kept) if ids is not None else None
+        arrays = {ID_FIELD: kept_ids if kept_ids is not None else pa.nulls(len(kept), pa.string())}
         arrays[PROBABILITY] = pa.array(probabilities)
         arrays[DECISION] = pa.array(probabilities >= model.threshold)
-        arrays[VERSION] = pa.DictionaryArray.from_arrays(np.zeros(len(kept), dtype=np.int32), [model.version])
+        arrays[VERSION] = _version_column(model.version, len(kept))
         if self.explain_top:
             arrays[EXPLANATION] = pa.array(_explanations(model, checked, kept, self.explain_top), pa.string())
-        ids = _plain(batch.column(self.id_index)) if self.id_index is not None else None
         rejects = [_reject(model, checked, ids, id_invalid, row) for row in np.flatnonzero(invalid).tolist()]
         return ScoredBatch(pa.RecordBatch.from_pydict(arrays), rejects, kept)
 
@@ -194,8 +194,9 @@ def _dictionary(array):
 
 
 def _invalid_ids(array):
-    """Which rows' customerid is_valid_id refuses (None: none), checked with Arrow for text and integers."""
-    invalid = _id_checks(_plain(array))
+    """Which rows' customerid is_valid_id refuses (None: none), checked with Arrow for text and integers;
+    `array` is not dictionary-encoded."""
+    invalid = _id_checks(array)
     return invalid if invalid.any() else None
 
 
@@ -206,6 +207,11 @@ def _id_checks(array):
     if pa.types.is_integer(array.type):  # every 64-bit integer is shorter than MAX_ID_CHARS digits
         return pc.is_null(array).to_numpy(zero_copy_only=False)
     return np.array([not is_valid_id(value) for value in array.to_pylist()], dtype=bool)
+
+
+def _version_column(version, rows):
+    """The model's version for `rows` rows: one string, and an index of it per row."""
+    return pa.DictionaryArray.from_arrays(np.zeros(rows, dtype=np.int32), [version])
 
 
 def _plain_type(arrow_type):
@@ -321,7 +327,7 @@ def results_batch(results, version):
     arrays = {ID_FIELD: pa.array([None if customerid is None else str(customerid) for customerid in ids], pa.string())}
     arrays[PROBABILITY] = pa.array([result[PROBABILITY] for result in results], pa.float64())
     arrays[DECISION] = pa.array([result[DECISION] for result in results], pa.bool_())
-    arrays[VERSION] = pa.array([version] * len(results), pa.string()).dictionary_encode()
+    arrays[VERSION] = _version_column(version, len(results))
     if results and EXPLANATION in results[0]:
         arrays[EXPLANATION] = pa.array([explanation_json(result[EXPLANATION]) for result in results], pa.string())
     return pa.RecordBatch.from_pydict(arrays)
