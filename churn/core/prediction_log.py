@@ -21,7 +21,7 @@ Standard library only.
 
 import hashlib
 import hmac
-import json
+import operator
 import os
 import stat
 import time
@@ -37,7 +37,6 @@ _POSIX_PIPE_BUF = 512
 # The longest line: the fixed fields, 19 inputs of the model's spellings, and a customerid of up to
 # MAX_ID_CHARS characters written as \uXXXX escapes; far below Linux's PIPE_BUF (4096).
 MAX_LINE_BYTES = 4096
-_encode = json.JSONEncoder(check_circular=False, ensure_ascii=True, separators=(", ", ": ")).encode
 
 
 def customerid_hash(customerid, key):
@@ -56,42 +55,48 @@ class LogError(ValueError):
 
 
 class PredictionLog:
-    """Writes the lines of scored customers to a file descriptor; `fields` are the model's, in order."""
+    """Makes the lines of scored customers, and writes them to a file descriptor; `fields` are the
+    model's, in order. Without `fd`, it only makes them (for processes that hand them to another)."""
 
     def __init__(self, fd, model_version, fields, id_key=None, clock=time.time):
         self.fd, self.fields, self.id_key, self.clock = fd, tuple(fields), id_key, clock
-        self.atomic_bytes = _pipe_buf(fd) if _is_pipe(fd) else 1 << 16
-        if self.atomic_bytes < MAX_LINE_BYTES:  # macOS's pipes: 512 bytes
-            raise LogError(
-                f"this system writes at most {self.atomic_bytes} bytes to a pipe at once, and a line may be "
-                f"{MAX_LINE_BYTES}: lines of several workers could interleave. Log to a file instead"
-            )
+        self.atomic_bytes = atomic_bytes(fd) if fd is not None else None
         self._version = encode_basestring_ascii(model_version)
+        self._inputs = _InputsWriter(self.fields)
+
+    def request(self, interface, request_id):
+        """The lines of one request's customers, to be written once it is answered (RequestLines)."""
+        return RequestLines(self, self._head(interface, request_id))
 
     def lines(self, interface, request_id, customers, probabilities, decisions):
         """The log lines of validated customers and their scores, as bytes."""
+        head = self._head(interface, request_id)
+        return [
+            self.line(head, customer, probability, decision)
+            for customer, probability, decision in zip(customers, probabilities, decisions, strict=True)
+        ]
+
+    def _head(self, interface, request_id):
         if interface not in INTERFACES:
             raise ValueError(f"interface must be one of {', '.join(INTERFACES)}, not {interface!r}")
-        head = (
+        return (
             f'{{"schema": {SCHEMA_VERSION}, "time": "{utc_time(self.clock())}", '
             f'"request_id": {encode_basestring_ascii(str(request_id))}, "interface": "{interface}", '
             f'"model_version": {self._version}'
         )
-        return [
-            self._line(head, customer, probability, decision)
-            for customer, probability, decision in zip(customers, probabilities, decisions, strict=True)
-        ]
 
-    def _line(self, head, customer, probability, decision):
-        text = head
-        if ID_FIELD in customer:
-            customerid = customer[ID_FIELD]
-            if self.id_key is not None:
-                text += f', "customerid_hash": "{customerid_hash(customerid, self.id_key)}"'
-            else:
-                text += f", {_encode(ID_FIELD)}: {_encode(customerid)}"
-        inputs = _encode({field: customer[field] for field in self.fields})
-        line = f'{text}, "inputs": {inputs}, "churn_probability": {probability!r}, "churn": {_encode(decision)}}}\n'
+    def line(self, head, customer, probability, decision):
+        """One customer's line after the `head` of its request (its fields up to the model version)."""
+        customerid = customer.get(ID_FIELD, _NO_ID)
+        if customerid is _NO_ID:
+            named = ""
+        elif self.id_key is not None:
+            named = f', "customerid_hash": "{customerid_hash(customerid, self.id_key)}"'
+        else:
+            named = f', "customerid": {_value_text(customerid)}'
+        churn = "true" if decision else "false"
+        score = f'"churn_probability": {probability!r}, "churn": {churn}'
+        line = f'{head}{named}, "inputs": {self._inputs(customer)}, {score}}}\n'
         encoded = line.encode("ascii")
         if len(encoded) > MAX_LINE_BYTES:  # cannot happen for a validated customer: a bug, said loudly
             raise ValueError(f"a prediction log line of {len(encoded)} bytes, over {MAX_LINE_BYTES}")
@@ -99,15 +104,114 @@ class PredictionLog:
 
     def write(self, lines):
         """Write whole lines, as few writes as fit in `atomic_bytes` each."""
-        chunk, size = [], 0
-        for line in lines:
-            if size + len(line) > self.atomic_bytes and chunk:
-                _write_all(self.fd, b"".join(chunk))
-                chunk, size = [], 0
-            chunk.append(line)
-            size += len(line)
-        if chunk:
+        for chunk in whole_line_chunks(lines, self.atomic_bytes):
             _write_all(self.fd, b"".join(chunk))
+
+
+def whole_line_chunks(lines, size):
+    """The lines (each ending in a newline) in lists of at most `size` bytes each, but a longer line
+    alone: what one write() each may hold, never cutting a line."""
+    chunk, length = [], 0
+    for line in lines:
+        if length + len(line) > size and chunk:
+            yield chunk
+            chunk, length = [], 0
+        chunk.append(line)
+        length += len(line)
+    if chunk:
+        yield chunk
+
+
+class RequestLines:
+    """The lines of one request's scored customers. They are written only when the request is
+    answered: a request refused for one invalid customer scores none, and logs none."""
+
+    __slots__ = ("_log", "_head", "_lines")
+
+    def __init__(self, log, head):
+        self._log, self._head, self._lines = log, head, []
+
+    def add(self, customer, probability, decision):
+        """Note a validated customer's score."""
+        self._lines.append(self._log.line(self._head, customer, probability, decision))
+
+    def clear(self):
+        """Forget the customers noted so far: the request will not be answered with their scores."""
+        self._lines.clear()
+
+    def write(self):
+        """Write the lines noted, and forget them."""
+        lines, self._lines = self._lines, []
+        self._log.write(lines)
+
+
+class NotLogged:
+    """RequestLines when the prediction log is off: notes nothing."""
+
+    def add(self, customer, probability, decision):
+        pass
+
+    def clear(self):
+        pass
+
+    def write(self):
+        pass
+
+
+NOT_LOGGED = NotLogged()
+_NO_ID = object()
+
+
+class _InputsWriter:
+    """A validated customer's `fields` as the JSON object json.dumps writes, at a third of its cost:
+    a template of the names, the values of the categories encoded once (they are few), the numbers
+    as Python writes them, which for an int or a finite float is JSON's own spelling."""
+
+    def __init__(self, fields):
+        self._values = operator.itemgetter(*fields)
+        self._template = "{" + ", ".join(f"{encode_basestring_ascii(field)}: %s" for field in fields) + "}"
+        self._texts = {}
+
+    def __call__(self, customer):
+        texts = self._texts
+        values = [
+            value if type(value) is not str else texts.get(value) or self._text(value)
+            for value in self._values(customer)
+        ]
+        return self._template % tuple(values)
+
+    def _text(self, value):
+        text = encode_basestring_ascii(value)
+        if len(self._texts) < _REMEMBERED_TEXTS:  # validated categories are a few dozen
+            self._texts[value] = text
+        return text
+
+
+_REMEMBERED_TEXTS = 1024
+
+
+def _value_text(value):
+    return encode_basestring_ascii(value) if type(value) is str else repr(value)
+
+
+def atomic_bytes(fd):
+    """How many bytes a write to `fd` may hold without being interleaved with other processes':
+    PIPE_BUF for a pipe, 64 KiB for a file (opened with O_APPEND, or shared by inheritance). LogError
+    when a pipe takes less than the longest line at once (macOS's: 512 bytes)."""
+    if not _is_pipe(fd):
+        return 1 << 16
+    size = _pipe_buf(fd)
+    if size < MAX_LINE_BYTES:
+        raise LogError(
+            f"this system writes at most {size} bytes to a pipe at once, and a line may be "
+            f"{MAX_LINE_BYTES}: lines of several workers could interleave. Log to a file instead"
+        )
+    return size
+
+
+def open_log(path):
+    """A file descriptor to append lines to the file at `path`, made if missing (mode 0640)."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o640)
 
 
 def _write_all(fd, data):

@@ -13,6 +13,7 @@ import threading
 import time
 
 from churn.core.messages import ECHO_CHARS
+from churn.core.prediction_log import whole_line_chunks
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # nothing that could forge a log line or header
@@ -22,6 +23,7 @@ _LOGFMT_PLAIN = re.compile(r"[!#-<>-~]+")  # printable ASCII but space, " and =
 
 
 FLUSH_SECONDS = 0.1
+_ATOMIC_CHARS = 4096  # Linux's PIPE_BUF, in characters: a line is ASCII (json.dumps escapes the rest)
 
 
 def request_id(environ):
@@ -82,11 +84,12 @@ class AccessLog:
             self._start_writer()
 
     def flush(self):
-        """Write the lines made since the last flush."""
+        """Write the lines made since the last flush, a write of whole lines within PIPE_BUF at a time:
+        other workers' lines, and the prediction log's on the same standard output, fall between them."""
         with self._lock:
             lines, self._lines = self._lines, []
-        if lines:
-            self._stream.write("\n".join(lines) + "\n")
+        for chunk in whole_line_chunks((f"{line}\n" for line in lines), _ATOMIC_CHARS):
+            self._stream.write("".join(chunk))
             self._stream.flush()
 
     def _start_writer(self):
