@@ -32,6 +32,8 @@ from churn.core.schema import ID_FIELD
 SCHEMA_VERSION = 1
 INTERFACES = ("json", "file", "v2", "predict.py")
 HASH_PREFIX = "hmac-sha256:"
+ID_KEY_VARIABLE = "PREDICTION_LOG_ID_KEY"
+MIN_ID_KEY_CHARS = 16
 # POSIX's least PIPE_BUF: a write of at most this many bytes to a pipe is atomic on every system.
 _POSIX_PIPE_BUF = 512
 # The longest line: the fixed fields, 19 inputs of the model's spellings, and a customerid of up to
@@ -42,6 +44,20 @@ MAX_LINE_BYTES = 4096
 def customerid_hash(customerid, key):
     """The keyed hash a log holds for this customerid: HMAC-SHA256 of its text under `key` (bytes)."""
     return HASH_PREFIX + hmac.new(key, str(customerid).encode(), hashlib.sha256).hexdigest()
+
+
+def id_key(environ):
+    """The key of customerid_hash: PREDICTION_LOG_ID_KEY as bytes, or None when it is not set.
+    LogError when it is too short to keep the ids secret."""
+    key = environ.get(ID_KEY_VARIABLE, "")
+    if not key:
+        return None
+    if len(key) < MIN_ID_KEY_CHARS:
+        raise LogError(
+            f"{ID_KEY_VARIABLE} must be a secret of at least {MIN_ID_KEY_CHARS} characters, not {len(key)}: "
+            "a short key lets anyone who reads the log find the customer ids by trying them"
+        )
+    return key.encode()
 
 
 def utc_time(seconds):

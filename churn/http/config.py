@@ -33,7 +33,7 @@ from collections.abc import Callable
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
 from churn.core.messages import whole_number
 from churn.core.model import load_model
-from churn.core.prediction_log import LogError, PredictionLog, open_log
+from churn.core.prediction_log import LogError, PredictionLog, id_key, open_log
 from churn.http.access_log import AccessLog
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -185,7 +185,6 @@ def _positive_int(environ, name, default):
 
 
 _STDOUT = "stdout"
-MIN_ID_KEY_CHARS = 16
 
 
 def _log_destination(environ):
@@ -197,16 +196,10 @@ def _log_destination(environ):
 
 
 def _id_key(environ):
-    """PREDICTION_LOG_ID_KEY as bytes, or None."""
-    key = environ.get("PREDICTION_LOG_ID_KEY", "")
-    if not key:
-        return None
-    if len(key) < MIN_ID_KEY_CHARS:
-        raise ConfigurationError(
-            f"PREDICTION_LOG_ID_KEY must be a secret of at least {MIN_ID_KEY_CHARS} characters, not {len(key)}: "
-            "a short key lets anyone who reads the log find the customer ids by trying them"
-        )
-    return key.encode()
+    try:
+        return id_key(environ)
+    except LogError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 def _switch(environ, name, default):
