@@ -21,6 +21,7 @@ from pathlib import Path
 
 from churn.core.artifact import CARD_NAME, MODEL_NAME, ModelError
 from churn.core.book_pickle import artifact_from_pickle
+from churn.core.campaign import TEST_SPLIT_KEY
 from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.core.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
 from churn.core.reference import build_reference
@@ -163,6 +164,9 @@ def artifact(result, pickle_sha256, data_sha256):
         "data_sha256": data_sha256,
         "pickle": {"file": PICKLE_NAME, "sha256": pickle_sha256},
         "model_card": CARD_NAME,
+        # What a campaign of a given size reached on held-out customers (churn/core/campaign.py), and
+        # the test-split figures evaluate.py reports beside the realized ones.
+        TEST_SPLIT_KEY: {"probabilities": result.test_predictions, "churned": result.test_targets},
     }
     return artifact_from_estimators(
         result.dv, result.model, result.schema, metadata, DEFAULT_THRESHOLD, result.feature_means, result.reference
