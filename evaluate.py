@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
-from churn.core.campaign import TestSplit
+from churn.core.campaign import HeldOut
 from churn.core.model import load_model
 from churn.core.prediction_log import LogError, id_key
 
@@ -95,7 +95,7 @@ def _evaluate(args, joined, quality, report):
 def _card_quality(model, quality, share):
     """The test split's Quality, measured as the realized one is, its top k the same share; None
     for a model trained without one."""
-    split = TestSplit.of(model.metadata)
+    split = HeldOut.of(model.metadata)
     if split is None:
         return None
     decisions = [probability >= model.threshold for probability in split.probabilities]

@@ -18,6 +18,11 @@ A bad row stops the run with its line number (a Parquet file's row number) and w
 status 1). --skip-invalid scores the rest and writes each bad row, its line and what is wrong to a
 rejects file: --rejects, by default beside --output (scores.rejects.csv), else standard error.
 
+A campaign by budget: --budget K writes only the K riskiest customers, riskiest first, and says on
+standard error how many churners to expect among them (the sum of their probabilities) and what the
+riskiest same share of the model's test split reached (precision, recall). --cost C --value V keeps
+only the customers whose probability x V covers C (with --budget, at most K of them).
+
 --prediction-log FILE appends a line per scored customer to FILE, as the service's PREDICTION_LOG
 does (docs/prediction-log.md), once the run has succeeded; PREDICTION_LOG_ID_KEY, when set, puts
 each customerid's keyed hash there instead of the id.
@@ -28,6 +33,7 @@ import contextlib
 import csv
 import io
 import itertools
+import math
 import os
 import sys
 import tempfile
@@ -38,13 +44,14 @@ from pathlib import Path
 from churn.batch.parallel import ordered_map
 from churn.batch.rows import LogSpec, RowsSpec, line_maker, row_scorer
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
+from churn.core.campaign import HeldOut, at_top_fraction, expected_churners, riskiest, worth_contacting
 from churn.core.customer_files import InputError, csv_customers, json_customers
 from churn.core.explain import ALL, DEFAULT_TOP, ExplainRequestError, requested_top
 from churn.core.model import load_model
 from churn.core.output_formats import FORMAT_NAMED, spreadsheet_safe
 from churn.core.prediction import DECISION, PROBABILITY, predictions
 from churn.core.prediction_log import LogError, PredictionLog, id_key, open_log
-from churn.core.schema import InvalidCustomer, validate_customer
+from churn.core.schema import ID_FIELD, InvalidCustomer, validate_customer
 from churn.server.cpus import usable_cpus
 
 _PROGRESS_SECONDS = 0.2
@@ -229,6 +236,9 @@ class _Choices:
             raise UsageError("--rejects names where --skip-invalid writes the rows it skips: give both")
         self.counts = _Counts()
         self.log = LogSpec(uuid.uuid4().hex, _id_key()) if args.prediction_log else None
+        if (args.cost is None) != (args.value is None):
+            raise UsageError("--cost and --value go together: the cost of a discount, the value of a churner kept")
+        self.campaign = args.budget is not None or args.cost is not None
 
     def jobs(self, size):
         """How many to score with: --jobs, else every CPU this process may use, but one for a small input."""
@@ -252,7 +262,8 @@ def run(args, outputs):
             rows = customers_in(stream, file_format, choices.model.schema.fields)
             first = next(rows, None)
             second = next(rows, None) if first else None
-            if file_format == "json" and first and second is None and choices.output_format is None:
+            one_to_print = choices.output_format is None and not choices.campaign
+            if file_format == "json" and first and second is None and one_to_print:
                 customer = _validate_or_raise(choices.model, *first)
                 result = predictions(choices.model, [customer], choices.explain_top)[0]
                 if log_spool is not None:
@@ -268,6 +279,8 @@ def run(args, outputs):
         progress, started = _Progress(fraction), time.monotonic()
         rejects = _Rejects(outputs.rejects(), unit) if args.skip_invalid else None
         results = results_of(scored, rejects, choices.counts, progress, unit, log_spool)
+        if choices.campaign:
+            results = [_campaign(results, choices)]
         output_format = choices.output_format or "csv"
         if output_format == PARQUET:
             _ParquetOutput(outputs.binary(), choices.model.version).write(results)
@@ -276,6 +289,59 @@ def run(args, outputs):
     progress.finish()
     _report(choices.counts, time.monotonic() - started, outputs.rejects_name)
     return 0
+
+
+def _campaign(result_pieces, choices):
+    """The customers a campaign contacts, riskiest first, its summary written to stderr."""
+    args = choices.args
+    results = (result for piece in result_pieces for result in _dicts(piece))
+    if args.cost is not None:
+        results = (result for result in results if worth_contacting(result[PROBABILITY], args.cost, args.value))
+    contacted = riskiest(_with_ids(results), args.budget, lambda result: result[PROBABILITY])
+    for line in campaign_summary(contacted, choices.counts.scored, choices.model, args):
+        print(f"predict.py: campaign: {line}", file=sys.stderr)
+    return contacted
+
+
+def campaign_summary(contacted, customers, model, args):
+    """What the campaign contacts and should reach, and what its share reached on the test split."""
+    probabilities = [result[PROBABILITY] for result in contacted]
+    share = len(contacted) / customers if customers else 0.0
+    rule = f"budget {args.budget}" if args.budget is not None else ""
+    if args.cost is not None:
+        rule += f"{', ' if rule else ''}probability x value {args.value:g} >= cost {args.cost:g}"
+    lines = [f"contact {len(contacted):,} of {customers:,} customers ({share:.1%}; {rule})"]
+    if contacted:
+        lines[0] += f", probabilities {probabilities[0]:.3f} down to {probabilities[-1]:.3f}"
+    expected = expected_churners(probabilities)
+    lines.append(f"churners expected among them: {expected:,.1f} (the sum of their probabilities)")
+    if args.cost is not None:
+        net = expected * args.value - len(contacted) * args.cost
+        lines.append(
+            f"expected value: {expected:,.1f} x {args.value:g} - {len(contacted):,} x {args.cost:g} = {net:,.2f}"
+        )
+    split = HeldOut.of(model.metadata)
+    if split is None:
+        lines.append("the model has no test split to compare with (retrain it with train.py)")
+    else:
+        top = at_top_fraction(split.churned_by_rank(), share)
+        precision = "-" if top.precision is None else f"{top.precision:.3f}"
+        lines.append(
+            f"on the test split, its riskiest {share:.1%} ({top.customers:,} of {top.of:,}) reached precision "
+            f"{precision} ({top.churners:,} churners) and recall {top.recall:.3f} (of {top.all_churners:,})"
+        )
+    return lines
+
+
+def _dicts(piece):
+    return piece if isinstance(piece, list) else _tables().result_dicts(piece)
+
+
+def _with_ids(results):
+    for result in results:
+        if result.get(ID_FIELD) is None:
+            raise UsageError("a campaign lists customers by customerid, and the input's customers have none")
+        yield result
 
 
 def _parquet_pieces(choices, path, size):
@@ -353,12 +419,36 @@ def parse_args(argv):
     parser.add_argument(
         "--jobs", type=_positive_whole_number, help="processes to score with (default: every CPU this one may use)"
     )
+    parser.add_argument("--budget", type=_positive_whole_number, metavar="K", help="a campaign: the K riskiest only")
+    parser.add_argument("--cost", type=_non_negative_number, help="a campaign: the cost of a discount (with --value)")
+    parser.add_argument("--value", type=_positive_number, help="a campaign: what a churner kept is worth (with --cost)")
     parser.add_argument(
         "--prediction-log",
         metavar="FILE",
         help="append a JSON line per scored customer to FILE (docs/prediction-log.md)",
     )
     return parser.parse_args(argv)
+
+
+def _non_negative_number(text):
+    return _number(text, 0.0, "a number from 0")
+
+
+def _positive_number(text):
+    number = _number(text, 0.0, "a number above 0")
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
+    return number
+
+
+def _number(text, least, wanted):
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or number < least:
+        raise argparse.ArgumentTypeError(f"must be {wanted}, not {text!r}")
+    return number
 
 
 def _positive_whole_number(text):

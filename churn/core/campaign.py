@@ -16,7 +16,7 @@ TEST_SPLIT_KEY = "test_split"
 
 
 @dataclass(frozen=True)
-class TestSplit:
+class HeldOut:
     """The held-out customers' predicted probabilities and outcomes (1: churned), in the split's order."""
 
     probabilities: tuple
@@ -65,26 +65,25 @@ class AtTop:
 
 
 def at_top_fraction(churned_by_rank, fraction):
-    """AtTop for the riskiest `fraction` (0 to 1) of a test split (TestSplit.churned_by_rank()),
+    """AtTop for the riskiest `fraction` (0 to 1) of a test split (HeldOut.churned_by_rank()),
     rounded to whole customers, at least one when the fraction is above 0."""
     size = len(churned_by_rank)
     customers = min(size, max(1 if fraction > 0 else 0, round(fraction * size)))
     return AtTop(customers, size, churned_by_rank[:customers].count("1"), churned_by_rank.count("1"))
 
 
-def contact_count(budget=None, cost=None, value=None, probabilities=()):
-    """How many customers a campaign contacts: the `budget` (k), and with a `cost` per discount and a
-    `value` per churner kept, only those whose expected value (probability x value) covers the cost."""
-    worth_it = sum(1 for probability in probabilities if probability * value >= cost) if cost is not None else None
-    counts = [count for count in (budget, worth_it) if count is not None]
-    return min(counts) if counts else 0
-
-
 def riskiest(results, k, probability_of):
-    """The `k` results of the highest probability, riskiest first (ties in their order), holding at
-    most k at once however many results there are."""
+    """The `k` results of the highest probability (all, when k is None), riskiest first, ties in their
+    order; holding at most k at once however many results there are."""
     numbered = ((probability_of(result), -at, result) for at, result in enumerate(results))
+    if k is None:
+        return [result for _, _, result in sorted(numbered, key=lambda item: item[:2], reverse=True)]
     return [result for _, _, result in heapq.nlargest(k, numbered, key=lambda item: item[:2])]
+
+
+def worth_contacting(probability, cost, value):
+    """Whether a customer's expected value kept (probability x value) covers the cost of the discount."""
+    return probability * value >= cost
 
 
 def expected_churners(probabilities):

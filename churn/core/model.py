@@ -26,7 +26,7 @@ from churn.core.artifact import (
     version_of,
 )
 from churn.core.book_pickle import artifact_from_pickle
-from churn.core.campaign import TestSplit
+from churn.core.campaign import HeldOut
 from churn.core.explain import ExplainerError, build_explainer
 from churn.core.messages import is_finite_number
 from churn.core.reference import InvalidReference, checked_reference
@@ -196,7 +196,7 @@ def describe_model(model):
 
 def _test_split(metadata):
     """What a campaign of any size reached on the test split, for the page: None without one."""
-    split = TestSplit.of(metadata)
+    split = HeldOut.of(metadata)
     if split is None:
         return None
     ranked = split.churned_by_rank()
@@ -333,7 +333,7 @@ def _metadata(metadata):
     if not isinstance(metadata, dict):
         raise ModelError("metadata must be a JSON object")
     try:
-        TestSplit.of(metadata)
+        HeldOut.of(metadata)
     except ValueError as error:
         raise ModelError(str(error)) from None
     return metadata
