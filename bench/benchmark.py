@@ -49,6 +49,7 @@ from app import create_app  # noqa: E402
 from bench.servers import Server  # noqa: E402
 from churn.core.artifact import DEFAULT_MODEL_PATH  # noqa: E402
 from churn.core.model import load_model, score  # noqa: E402
+from churn.core.prediction_log import PredictionLog, open_log  # noqa: E402
 from churn.core.schema import validate_customer  # noqa: E402
 from churn.http.access_log import AccessLog  # noqa: E402
 from churn.http.config import Settings  # noqa: E402
@@ -355,14 +356,30 @@ def measure_in_process(app, model, body, number):
     full_us, metrics_off_us = _best_microseconds_alternating(
         _wsgi_call(app, body), _wsgi_call(metrics_off_app, body), number
     )
+    with _prediction_logged_app(model) as prediction_logged_app:
+        unlogged_us, prediction_logged_us = _best_microseconds_alternating(
+            _wsgi_call(app, body), _wsgi_call(prediction_logged_app, body), number
+        )
     return {
         "full_request_us": full_us,
         "metrics_off_request_us": metrics_off_us,
+        "prediction_log": {"off_request_us": unlogged_us, "on_request_us": prediction_logged_us},
         "logged_request_us": logged_us,
         "explain_request_us": _best_microseconds(_wsgi_call(app, body, "explain=true"), number),
         "score_us": _best_microseconds(lambda: score(model, [prepared]), number),
         "sklearn": _sklearn_reference(max(200, number // 20)),
     }
+
+
+@contextlib.contextmanager
+def _prediction_logged_app(model):
+    """The app with its prediction log on, appending to a real file (in the page cache, as a log is)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        fd = open_log(Path(scratch) / "predictions.jsonl")
+        try:
+            yield create_app(model, Settings(prediction_log=PredictionLog(fd, model.version, model.schema.fields)))
+        finally:
+            os.close(fd)
 
 
 def _sklearn_reference(number):
@@ -424,10 +441,13 @@ def measure_batch(app, model, repeat):
     body = json.dumps(synthetic_batch(model.schema, BATCH_SIZE)).encode()
     server_seconds = min(timeit.repeat(_wsgi_call(app, body), number=1, repeat=repeat))
     loads_seconds = min(timeit.repeat(lambda: json.loads(body), number=1, repeat=repeat))
+    with _prediction_logged_app(model) as logged_app:
+        logged_seconds = min(timeit.repeat(_wsgi_call(logged_app, body), number=1, repeat=repeat))
     return {
         "customers": BATCH_SIZE,
         "body_bytes": len(body),
         "server_ms": server_seconds * 1000,
+        "prediction_logged_server_ms": logged_seconds * 1000,
         "customers_per_second": BATCH_SIZE / server_seconds,
         "json_loads_ms": loads_seconds * 1000,
     }
@@ -468,11 +488,23 @@ def _in_process_lines(results):
         f"{batch['customers_per_second']:.0f} customers/s; json.loads of the body: {batch['json_loads_ms']:.0f} ms",
         f"predict.py on a CSV of {offline['customers']} customers: {offline['seconds']:.2f} s, "
         f"{offline['rows_per_second']:.0f} rows/s",
+        _prediction_log_line(in_process["prediction_log"], batch),
     ]
     for name, run in results["cold_start_and_memory"].items():
         rss_mib = run["rss_per_worker_kib"] / 1024
         lines.append(f"{name}: cold start {run['cold_start_ms']:.0f} ms, RSS per worker {rss_mib:.1f} MiB")
     return lines
+
+
+def _prediction_log_line(one, batch):
+    """What the prediction log costs a request of one customer, and one of a batch, in process."""
+    added_us = (batch["prediction_logged_server_ms"] - batch["server_ms"]) * 1000 / batch["customers"]
+    return (
+        f"prediction log to a file: one customer {one['on_request_us']:.1f} µs against {one['off_request_us']:.1f} "
+        f"({one['on_request_us'] / one['off_request_us']:.2f}); a batch of {batch['customers']} "
+        f"{batch['prediction_logged_server_ms']:.0f} ms against {batch['server_ms']:.0f} "
+        f"({batch['prediction_logged_server_ms'] / batch['server_ms']:.2f}, {added_us:.1f} µs a customer)"
+    )
 
 
 def _target_lines(results):
