@@ -25,7 +25,16 @@ from churn.core.campaign import TEST_SPLIT_KEY
 from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.core.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
 from churn.core.reference import build_reference
-from churn.training.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
+from churn.training.data import (
+    DATA_URL,
+    DEFAULT_DATA_PATH,
+    RANDOM_STATE,
+    TEST_SIZE,
+    DataError,
+    file_sha256,
+    locate_dataset,
+    read_customers,
+)
 
 # The development requirements: without them --help still works, and training says in one line what
 # to install (as --export does).
@@ -51,8 +60,6 @@ DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "model"
 PICKLE_NAME = "churn-model.bin"
 ARTIFACT_NAME = "churn-model.json"
 DEFAULT_C = 0.5
-TEST_SIZE = 0.2
-RANDOM_STATE = 1  # the book's seed: the split and the cross-validation folds
 CV_CS = (0.001, 0.01, 0.1, 0.5, 1, 5, 10)  # the book's chapter 4 grid
 
 

@@ -55,9 +55,12 @@ def test_every_part_is_measured(quick_run):
 
 def test_the_report_gives_the_prediction_logs_cost(quick_run):
     results, printed = quick_run
-    [row] = [line for line in printed.splitlines() if line.startswith("prediction log to a file: ")]
+    [in_process, served] = [line for line in printed.splitlines() if line.startswith("prediction log to a file, ")]
     one = results["in_process"]["prediction_log"]
-    assert f"one customer {one['on_request_us']:.1f} µs against {one['off_request_us']:.1f}" in row
+    assert f"one customer {one['on_request_us']:.1f} µs against {one['off_request_us']:.1f}" in in_process
+    on, off = (results["prediction_log"][switch]["requests_per_second"] for switch in ("on", "off"))
+    assert f"{on:.0f} requests/s against {off:.0f}" in served and on > 0 and off > 0
+    assert results["prediction_log"]["lines"] > 0  # the log was on, and written
 
 
 def test_the_report_gives_each_targets_ratio_and_whether_it_is_met(quick_run):

@@ -92,6 +92,7 @@ def test_the_prediction_log_appends_to_the_file_it_names(tmp_path, model):
     try:
         assert log.id_key == b"a secret of 16+ chars" and log.fields == model.schema.fields
         log.write([b"later\n"])
+        log.flush()  # the service's log writes a batch at a time
         assert path.read_bytes() == b"earlier\nlater\n"
     finally:
         os.close(log.fd)

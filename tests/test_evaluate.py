@@ -9,11 +9,11 @@ import sys
 
 import pytest
 import webtest
-from sklearn.model_selection import train_test_split
 
 import evaluate
 from app import create_app
 from churn.core.prediction_log import PredictionLog, customerid_hash, open_log
+from churn.evaluation import test_split
 from churn.http.config import Settings
 from churn.training.model_card import calibration_table, confusion_table
 
@@ -43,9 +43,8 @@ def _outcomes(path, rows, churned=lambda row: row["Churn"], observed_at=None):
             writer.writerow([row["customerID"], churned(row), *([observed_at] if observed_at else [])])
 
 
-def test_the_test_split_logged_through_the_service_reproduces_the_model_card(model, raw_rows, data_path, tmp_path):
-    _, test = train_test_split(raw_rows, test_size=0.2, random_state=1)  # the book's split, as train.py makes it
-    _log_through_the_service(model, tmp_path / "p.jsonl", test)
+def test_the_test_split_logged_through_the_service_reproduces_the_model_card(model, data_path, tmp_path):
+    test_split.main([str(data_path), "--log", str(tmp_path / "p.jsonl")])
     report_path = tmp_path / "evaluation" / "report.md"
     status = evaluate.main([str(tmp_path / "p.jsonl"), "--outcomes", str(data_path), "--report", str(report_path)])
     report, card = report_path.read_text(), model.card["MODEL_CARD.md"].decode()

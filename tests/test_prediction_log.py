@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from churn.core.log_lines import utc_time
 from churn.core.model import score
 from churn.core.prediction_log import (
     HASH_PREFIX,
@@ -17,7 +18,6 @@ from churn.core.prediction_log import (
     SCHEMA_VERSION,
     PredictionLog,
     customerid_hash,
-    utc_time,
 )
 from churn.core.schema import MAX_ID_CHARS, validate_customer
 

@@ -118,6 +118,7 @@ def test_a_file_log_is_shared_by_every_worker(serve, book_customer, tmp_path):
     body = json.dumps(book_customer).encode()
     for _ in range(300):
         assert server.post("/predict", body, "application/json")[0] == 200
+    server.wait_until(lambda: len(_logged(path)) >= 300)  # within FLUSH_SECONDS
     logged = _logged(path)
     assert len(logged) == 300 and len({line["request_id"] for line in logged}) == 300
     assert oct(os.stat(path).st_mode & 0o777) == oct(0o640 & ~_umask())

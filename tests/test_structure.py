@@ -72,7 +72,8 @@ LAYERS = {
     "churn.server": {"churn.core", "churn.http"},
     "churn.training": {"churn.core"},
     "churn.batch": {"churn.core"},
-    "churn.evaluation": {"churn.core", "churn.training"},  # the model card's charts and tables
+    # The model card's charts and tables; and the service itself, to log the test split through it.
+    "churn.evaluation": {"churn.core", "churn.training", "churn.http", "app"},
     "app": {"churn.core", "churn.http"},
     "wsgi": {"app", "churn.core", "churn.http"},
     "serve": {"churn.core", "churn.http", "churn.server"},

@@ -27,6 +27,7 @@ import stat
 import time
 from json.encoder import encode_basestring_ascii
 
+from churn.core.log_lines import BatchedLines, utc_time, whole_line_chunks
 from churn.core.schema import ID_FIELD
 
 SCHEMA_VERSION = 1
@@ -60,12 +61,6 @@ def id_key(environ):
     return key.encode()
 
 
-def utc_time(seconds):
-    """`seconds` since the epoch as ISO 8601 in UTC, to the millisecond: 2026-12-02T21:15:00.123Z."""
-    whole, milliseconds = divmod(round(seconds * 1000), 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{milliseconds:03d}Z"
-
-
 class LogError(ValueError):
     """The prediction log cannot be written where it was asked to be; the message says why."""
 
@@ -74,9 +69,11 @@ class PredictionLog:
     """Makes the lines of scored customers, and writes them to a file descriptor; `fields` are the
     model's, in order. Without `fd`, it only makes them (for processes that hand them to another)."""
 
-    def __init__(self, fd, model_version, fields, id_key=None, clock=time.time):
+    def __init__(self, fd, model_version, fields, id_key=None, clock=time.time, flush_seconds=None):
         self.fd, self.fields, self.id_key, self.clock = fd, tuple(fields), id_key, clock
         self.atomic_bytes = atomic_bytes(fd) if fd is not None else None
+        # With flush_seconds, lines are written a batch at a time (the service); else at once.
+        self._batch = BatchedLines(self._write_now, flush_seconds, "prediction log") if flush_seconds else None
         self._version = encode_basestring_ascii(model_version)
         self._inputs = _InputsWriter(self.fields)
 
@@ -119,23 +116,21 @@ class PredictionLog:
         return encoded
 
     def write(self, lines):
-        """Write whole lines, as few writes as fit in `atomic_bytes` each."""
+        """Write whole lines (a list), as few writes as fit in `atomic_bytes` each: now, or with
+        flush_seconds, within that many seconds."""
+        if self._batch is not None:
+            self._batch.add(lines)
+        else:
+            self._write_now(lines)
+
+    def flush(self):
+        """Write the lines kept for the next batch, now."""
+        if self._batch is not None:
+            self._batch.flush()
+
+    def _write_now(self, lines):
         for chunk in whole_line_chunks(lines, self.atomic_bytes):
             _write_all(self.fd, b"".join(chunk))
-
-
-def whole_line_chunks(lines, size):
-    """The lines (each ending in a newline) in lists of at most `size` bytes each, but a longer line
-    alone: what one write() each may hold, never cutting a line."""
-    chunk, length = [], 0
-    for line in lines:
-        if length + len(line) > size and chunk:
-            yield chunk
-            chunk, length = [], 0
-        chunk.append(line)
-        length += len(line)
-    if chunk:
-        yield chunk
 
 
 class RequestLines:

@@ -31,6 +31,7 @@ import sys
 from collections.abc import Callable
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
+from churn.core.log_lines import FLUSH_SECONDS
 from churn.core.messages import whole_number
 from churn.core.model import load_model
 from churn.core.prediction_log import LogError, PredictionLog, id_key, open_log
@@ -137,7 +138,7 @@ def prediction_log(environ, model):
         return None
     try:
         fd = sys.stdout.fileno() if destination == _STDOUT else open_log(destination)
-        return PredictionLog(fd, model.version, model.schema.fields, _id_key(environ))
+        return PredictionLog(fd, model.version, model.schema.fields, _id_key(environ), flush_seconds=FLUSH_SECONDS)
     except LogError as error:
         raise ConfigurationError(f"PREDICTION_LOG={destination}: {error}") from None
     except OSError as error:
