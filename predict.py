@@ -533,7 +533,7 @@ def _appended_on_success(path, model):
             spool.seek(0)
             log.write(spool)
     finally:
-        os.close(log.fd)
+        log.close()
 
 
 def _umask():

@@ -393,12 +393,12 @@ def _prediction_logged_app(model):
     """The app with its prediction log on as the service has it, appending to a real file (in the page
     cache, as a log is)."""
     with tempfile.TemporaryDirectory() as scratch:
-        fd = open_log(Path(scratch) / "predictions.jsonl")
+        log = PredictionLog(open_log(Path(scratch) / "predictions.jsonl"), model.version, model.schema.fields,
+                            flush_seconds=FLUSH_SECONDS)  # fmt: skip
         try:
-            log = PredictionLog(fd, model.version, model.schema.fields, flush_seconds=FLUSH_SECONDS)
             yield create_app(model, Settings(prediction_log=log))
         finally:
-            os.close(fd)
+            log.close()
 
 
 def _sklearn_reference(number):

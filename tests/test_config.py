@@ -3,7 +3,6 @@ value is named."""
 
 import dataclasses
 import json
-import os
 import sys
 
 import pytest
@@ -95,7 +94,7 @@ def test_the_prediction_log_appends_to_the_file_it_names(tmp_path, model):
         log.flush()  # the service's log writes a batch at a time
         assert path.read_bytes() == b"earlier\nlater\n"
     finally:
-        os.close(log.fd)
+        log.close()
 
 
 def test_the_prediction_log_to_stdout_writes_to_its_descriptor(model):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from churn.core.log_lines import utc_time
+from churn.core.log_lines import BatchedLines, utc_time
 from churn.core.model import score
 from churn.core.prediction_log import (
     HASH_PREFIX,
@@ -146,3 +146,29 @@ def test_four_processes_writing_to_one_pipe_never_interleave_their_lines(project
     for writer in writers:
         assert writer.wait(timeout=120) == 0
     _assert_whole_lines(text)
+
+
+def test_the_services_log_keeps_lines_until_its_batch_is_written_and_writes_nothing_once_closed(
+    tmp_path, model, customer
+):
+    fd = os.open(tmp_path / "predictions.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    log = PredictionLog(fd, model.version, model.schema.fields, flush_seconds=3600)
+    lines = log.lines("json", "r", [customer] * 3, [0.5] * 3, [True] * 3)
+    log.write(lines[:2])
+    log.write(lines[2:])
+    assert (tmp_path / "predictions.jsonl").read_bytes() == b""
+    log.close()  # writes what it kept
+    assert (tmp_path / "predictions.jsonl").read_bytes() == b"".join(lines)
+    log.write(lines)
+    with pytest.raises(ValueError, match="the prediction log is closed"):
+        log.flush()
+
+
+def test_a_writer_that_cannot_keep_up_makes_the_requests_write_their_lines(monkeypatch):
+    written = []
+    batch = BatchedLines(written.append, 3600, "test")
+    monkeypatch.setattr("churn.core.log_lines.MAX_KEPT_LINES", 10)
+    batch.add(list(range(10)))
+    assert written == []
+    batch.add([10])
+    assert written == [list(range(11))]

@@ -128,14 +128,24 @@ class PredictionLog:
         if self._batch is not None:
             self._batch.flush()
 
+    def close(self):
+        """Write what is kept, and close the file descriptor: nothing more is written to it, which
+        could be another file's once its number is reused."""
+        self.flush()
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
     def _write_now(self, lines):
+        if self.fd is None:
+            raise ValueError("the prediction log is closed")
         for chunk in whole_line_chunks(lines, self.atomic_bytes):
             _write_all(self.fd, b"".join(chunk))
 
 
 class RequestLines:
-    """The lines of one request's scored customers. They are written only when the request is
-    answered: a request refused for one invalid customer scores none, and logs none."""
+    """The lines of one request's scored customers. They are written only once every customer is
+    valid: a request refused for one invalid customer is answered with no scores, and logs none."""
 
     __slots__ = ("_log", "_head", "_lines")
 
@@ -145,10 +155,6 @@ class RequestLines:
     def add(self, customer, probability, decision):
         """Note a validated customer's score."""
         self._lines.append(self._log.line(self._head, customer, probability, decision))
-
-    def clear(self):
-        """Forget the customers noted so far: the request will not be answered with their scores."""
-        self._lines.clear()
 
     def write(self):
         """Write the lines noted, and forget them."""
@@ -160,9 +166,6 @@ class NotLogged:
     """RequestLines when the prediction log is off: notes nothing."""
 
     def add(self, customer, probability, decision):
-        pass
-
-    def clear(self):
         pass
 
     def write(self):
