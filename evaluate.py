@@ -154,12 +154,12 @@ def parse_args(argv):
     )
     parser.add_argument(
         "--auc-tolerance",
-        type=float,
+        type=_share,
         default=DEFAULT_TOLERANCE,
         help=f"how far below the test split's AUC is still within (default {DEFAULT_TOLERANCE})",
     )
     parser.add_argument(
-        "--min-auc", type=float, help="judge against this AUC instead of the test split's less the tolerance"
+        "--min-auc", type=_share, help="judge against this AUC instead of the test split's less the tolerance"
     )
     parser.add_argument(
         "--min-customers",
@@ -167,7 +167,17 @@ def parse_args(argv):
         default=DEFAULT_MIN_CUSTOMERS,
         help=f"fewer customers evaluated than this are too few to judge (default {DEFAULT_MIN_CUSTOMERS})",
     )
-    return parser.parse_args(argv)  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def _share(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, not {text!r}")
+    return value
 
 
 def _positive(text):

@@ -16,6 +16,7 @@ from churn.core.prediction_log import PredictionLog, customerid_hash, open_log
 from churn.evaluation import test_split
 from churn.http.config import Settings
 from churn.training.model_card import calibration_table, confusion_table
+from helpers import require_trained_on
 
 _KEY = "a key of sixteen characters or more"
 
@@ -44,6 +45,7 @@ def _outcomes(path, rows, churned=lambda row: row["Churn"], observed_at=None):
 
 
 def test_the_test_split_logged_through_the_service_reproduces_the_model_card(model, data_path, tmp_path):
+    require_trained_on(model.metadata, data_path)
     test_split.main([str(data_path), "--log", str(tmp_path / "p.jsonl")])
     report_path = tmp_path / "evaluation" / "report.md"
     status = evaluate.main([str(tmp_path / "p.jsonl"), "--outcomes", str(data_path), "--report", str(report_path)])
@@ -113,7 +115,7 @@ def test_hashed_ids_are_joined_with_the_key_and_refused_without_it(model, raw_ro
     assert evaluate.main(arguments) == evaluate.EXIT_USAGE
     assert "set PREDICTION_LOG_ID_KEY" in capsys.readouterr().err
     monkeypatch.setenv("PREDICTION_LOG_ID_KEY", _KEY)
-    assert evaluate.main(arguments) == evaluate.EXIT_OK
+    assert evaluate.main([*arguments, "--min-auc", "0.5"]) == evaluate.EXIT_OK  # joined: not a verdict on 400
     assert "**400 customers evaluated**" in (tmp_path / "r.md").read_text()
 
 
@@ -156,3 +158,21 @@ def test_a_bad_outcomes_file_is_named_with_its_line(tmp_path, capsys, outcomes, 
 def test_the_card_tables_are_the_model_cards_own_code():
     assert confusion_table(1, 2, 3, 4).splitlines()[2] == "| churned | 1 | 2 |"
     assert calibration_table([(10, 0.1, 0.2)]).splitlines()[2] == "| 1 | 10 | 0.100 | 0.200 |"
+
+
+@pytest.mark.parametrize(
+    ("predictions", "message"),
+    [
+        (b"\x89\xff\xfe binary", "p.txt: not a prediction log, nor a file predict.py scored (not UTF-8 text)"),
+        (b'[{"customerid": "c1", ', "p.txt, line 1: not JSON"),
+        (b"customerid,probability\nc1,0.5\n", "p.txt, line 2: a scored row needs customerid, churn_probability"),
+        (b'{"schema": 2, "time": "2026-12-02T00:00:00Z"}\n', "p.txt, line 1: schema 2; this evaluate.py reads 1"),
+    ],
+)
+def test_predictions_it_cannot_read_are_named_with_their_line(tmp_path, capsys, predictions, message):
+    (tmp_path / "p.txt").write_bytes(predictions)
+    (tmp_path / "o.csv").write_text("customerid,churned\nc1,yes\n")
+    status = evaluate.main(
+        [str(tmp_path / "p.txt"), "--outcomes", str(tmp_path / "o.csv"), "--report", str(tmp_path / "r.md")]
+    )
+    assert status == evaluate.EXIT_USAGE and message in capsys.readouterr().err

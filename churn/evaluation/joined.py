@@ -89,7 +89,10 @@ def read_predictions(paths):
     """Predictions of every file in `paths`, in order."""
     predictions = Predictions()
     for path in paths:
-        _read_file(Path(path), predictions)
+        try:
+            _read_file(Path(path), predictions)
+        except UnicodeDecodeError:
+            raise EvaluationError(f"{path}: not a prediction log, nor a file predict.py scored (not UTF-8 text)") from None
     return predictions
 
 
@@ -165,40 +168,50 @@ def _read_rows(path, rows, predictions):
 def _json_rows(path):
     text = path.read_text(encoding="utf-8-sig")
     if text.lstrip().startswith("["):
-        return enumerate(json.loads(text), 1)
-    return ((number, json.loads(line)) for number, line in enumerate(text.splitlines(), 1) if line.strip())
+        return enumerate(_json(path, 1, text), 1)
+    return ((number, _json(path, number, line)) for number, line in enumerate(text.splitlines(), 1) if line.strip())
+
+
+def _json(path, number, text):
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise EvaluationError(f"{path}, line {number}: not JSON ({error})") from None
 
 
 def _parquet_rows(path):
-    import pyarrow.parquet as pq  # noqa: PLC0415 (only for Parquet)
-
-    rows = pq.read_table(path).to_pylist()
-    return enumerate(rows, 1)
+    try:
+        import pyarrow.parquet as pq  # noqa: PLC0415 (only for Parquet)
+    except ImportError:
+        raise EvaluationError(f"{path}: Parquet needs pyarrow (requirements-evaluate.txt)") from None
+    return enumerate(pq.read_table(path).to_pylist(), 1)
 
 
 def read_outcomes(path, id_key=None):
     """customer key -> Outcome, from the CSV at `path`; with `id_key`, keyed by the id's hash, as a
     log written with that key holds it."""
-    with open(path, encoding="utf-8-sig", newline="") as file:
-        reader = csv.DictReader(file)
-        columns = {_plain(name): name for name in reader.fieldnames or ()}
-        id_column, churn_column = columns.get("customerid"), columns.get("churned") or columns.get("churn")
-        if id_column is None or churn_column is None:
-            raise EvaluationError(f"{path}: an outcomes file needs the columns customerid and churned")
-        time_column = columns.get("observedat")
-        outcomes, lines = {}, {}
-        for number, row in enumerate(reader, 2):
-            key = _id_text(row[id_column])
-            if id_key is not None:
-                key = customerid_hash(key, id_key)
-            if key in outcomes:
-                raise EvaluationError(
-                    f"{path}, line {number}: customer {row[id_column]} has an outcome on line {lines[key]} too"
-                )
-            outcomes[key], lines[key] = (
-                _outcome(path, number, row[churn_column], time_column and row[time_column]),
-                number,
-            )
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            return _outcomes(path, csv.DictReader(file), id_key)
+    except UnicodeDecodeError:
+        raise EvaluationError(f"{path}: an outcomes file is CSV in UTF-8") from None
+
+
+def _outcomes(path, reader, id_key):
+    columns = {_plain(name): name for name in reader.fieldnames or ()}
+    id_column, churn_column = columns.get("customerid"), columns.get("churned") or columns.get("churn")
+    if id_column is None or churn_column is None:
+        raise EvaluationError(f"{path}: an outcomes file needs the columns customerid and churned")
+    time_column = columns.get("observedat")
+    outcomes, lines = {}, {}
+    for number, row in enumerate(reader, 2):
+        key = _id_text(row[id_column])
+        if id_key is not None:
+            key = customerid_hash(key, id_key)
+        if key in outcomes:
+            raise EvaluationError(f"{path}, line {number}: customer {row[id_column]} has an outcome on line {lines[key]} too")
+        observed_at = row[time_column] if time_column else None
+        outcomes[key], lines[key] = _outcome(path, number, row[churn_column], observed_at), number
     return outcomes
 
 

@@ -64,7 +64,7 @@ def _accounting(context):
         lines.append(
             f"- {predictions.other_lines:,} other lines of the logs (access log, server messages) were skipped."
         )
-    if len(joined.versions) > 1 or context["model_version"] not in joined.versions:
+    if joined.versions and (len(joined.versions) > 1 or context["model_version"] not in joined.versions):
         versions = ", ".join(
             f"{version or 'unknown'}: {count:,}" for version, count in sorted(joined.versions.items(), key=str)
         )
