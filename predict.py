@@ -21,7 +21,8 @@ rejects file: --rejects, by default beside --output (scores.rejects.csv), else s
 A campaign by budget: --budget K writes only the K riskiest customers, riskiest first, and says on
 standard error how many churners to expect among them (the sum of their probabilities) and what the
 riskiest same share of the model's test split reached (precision, recall). --cost C --value V keeps
-only the customers whose probability x V covers C (with --budget, at most K of them).
+only the customers whose probability x V covers C (with --budget, at most K of them). A campaign holds
+the customers it contacts in memory, to sort them: K of them, or with --cost alone all worth it.
 
 --prediction-log FILE appends a line per scored customer to FILE, as the service's PREDICTION_LOG
 does (docs/prediction-log.md), once the run has succeeded; PREDICTION_LOG_ID_KEY, when set, puts
@@ -298,12 +299,12 @@ def _campaign(result_pieces, choices):
     if args.cost is not None:
         results = (result for result in results if worth_contacting(result[PROBABILITY], args.cost, args.value))
     contacted = riskiest(_with_ids(results), args.budget, lambda result: result[PROBABILITY])
-    for line in campaign_summary(contacted, choices.counts.scored, choices.model, args):
+    for line in _campaign_summary(contacted, choices.counts.scored, choices.model, args):
         print(f"predict.py: campaign: {line}", file=sys.stderr)
     return contacted
 
 
-def campaign_summary(contacted, customers, model, args):
+def _campaign_summary(contacted, customers, model, args):
     """What the campaign contacts and should reach, and what its share reached on the test split."""
     probabilities = [result[PROBABILITY] for result in contacted]
     share = len(contacted) / customers if customers else 0.0
