@@ -48,7 +48,8 @@ from churn.core.output_formats import (
     JSON_MEDIA_TYPE,
     OUTPUT_FORMATS,
 )
-from churn.core.prediction import DECISION, PROBABILITY, prediction_columns
+from churn.core.prediction import DECISION, PROBABILITY, churns, prediction_columns
+from churn.core.prediction_log import NOT_LOGGED
 from churn.core.schema import ID_FIELD
 from churn.http import openapi, openapi_v2
 from churn.http.access_log import REQUEST_ID_HEADER, access_line, request_id
@@ -104,6 +105,7 @@ from churn.http.web import (
 
 CARD_PATH = "/model/card"
 METRICS_KEY = "churn.metrics"  # the Recorder that counts a request in the instance's metrics, in its environ
+REQUEST_ID_KEY = "churn.request_id"  # the request's id (X-Request-ID), in its environ
 NO_REFERENCE = (
     "this model has no reference distributions to watch its inputs against (an older artifact, or the "
     "book's pickle); retrain it with train.py, which writes them into the artifact"
@@ -137,15 +139,16 @@ def predict(environ, model, settings):
     answer_format = _answer_format(accept) if accept and accept != "*/*" else _JSON_ANSWER
     # No Vary: answers to POST are not cached without freshness, which these never carry.
     if sent_as == JSON_MEDIA_TYPE:
-        counts = _counts(environ, "json")
-        customers, one = json_body_customers(environ, model, settings, explain_top, counts)
+        counts, lines = _counts(environ, "json"), _lines(environ, settings, "json")
+        customers, one = json_body_customers(environ, model, settings, explain_top, counts, lines)
         if one is not None:
-            return one_customer_response(model, one, explain_top, answer_format, counts)
+            return one_customer_response(model, one, explain_top, answer_format, counts, lines)
     elif sent_as in (CSV_MEDIA_TYPE, JSON_LINES_MEDIA_TYPE):
-        counts = _counts(environ, "file")
-        customers = file_customers(sent_as, environ, model, settings, explain_top, counts)
+        counts, lines = _counts(environ, "file"), _lines(environ, settings, "file")
+        customers = file_customers(sent_as, environ, model, settings, explain_top, counts, lines)
     else:
         raise _unsupported_media_type(environ)
+    lines.write()  # every customer is valid: each will be answered
     return scores_response(model, customers, explain_top, answer_format, counts)
 
 
@@ -153,6 +156,12 @@ def _counts(environ, interface):
     """What counts this request's customers: the instance's metrics for `interface`, or nothing."""
     recorder = environ.get(METRICS_KEY)
     return NOT_COUNTED if recorder is None else recorder.interfaces[interface]
+
+
+def _lines(environ, settings, interface):
+    """Where this request notes its scored customers for the prediction log (RequestLines), or nowhere."""
+    log = settings.prediction_log
+    return NOT_LOGGED if log is None else log.request(interface, environ[REQUEST_ID_KEY])
 
 
 def _answer_format(accept):
@@ -217,19 +226,21 @@ def v2_infer(environ, model, settings):
     except ProtocolError as error:
         raise HTTPError(400, str(error)) from None
     limit = CustomerLimit("request", settings.max_batch)
-    counts = _counts(environ, "v2")
-    probabilities = validated(enumerate(raw), model, "row", limit, _scored_counting(model, counts), counts)
+    counts, lines = _counts(environ, "v2"), _lines(environ, settings, "v2")
+    probabilities = validated(enumerate(raw), model, "row", limit, _scored_noted(model, counts, lines), counts)
+    lines.write()
     columns = prediction_columns(model, probabilities)
     counts.scored(columns[PROBABILITY], columns[DECISION])
     return json_response(200, inference_response(model.name, model.version, columns, outputs, request.get("id")))
 
 
-def _scored_counting(model, counts):
-    """raw customer -> its probability, its inputs counted."""
+def _scored_noted(model, counts, lines):
+    """raw customer -> its probability, its inputs counted and its score noted in `lines`."""
 
     def probability(raw):
         customer, churn_probability = scored(model, raw)
         counts.inputs(customer)
+        lines.add(customer, churn_probability, churns(model, churn_probability))
         return churn_probability
 
     return probability
@@ -329,7 +340,7 @@ def create_app(model, settings=None):
 
     def app(environ, start_response):
         started = time.perf_counter() if timed else None
-        request = request_id(environ)
+        environ[REQUEST_ID_KEY] = request = request_id(environ)
         if metrics is not None:
             environ[METRICS_KEY] = recorder = metrics.started()
         response, release, route = _respond(environ, model, settings, admission)

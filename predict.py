@@ -17,6 +17,16 @@ code; Parquet by churn.batch.tables, a column at a time, with the same rules and
 A bad row stops the run with its line number (a Parquet file's row number) and what is wrong (exit
 status 1). --skip-invalid scores the rest and writes each bad row, its line and what is wrong to a
 rejects file: --rejects, by default beside --output (scores.rejects.csv), else standard error.
+
+A campaign by budget: --budget K writes only the K riskiest customers, riskiest first, and says on
+standard error how many churners to expect among them (the sum of their probabilities) and what the
+riskiest same share of the model's test split reached (precision, recall). --cost C --value V keeps
+only the customers whose probability x V covers C (with --budget, at most K of them). A campaign holds
+the customers it contacts in memory, to sort them: K of them, or with --cost alone all worth it.
+
+--prediction-log FILE appends a line per scored customer to FILE, as the service's PREDICTION_LOG
+does (docs/prediction-log.md), once the run has succeeded; PREDICTION_LOG_ID_KEY, when set, puts
+each customerid's keyed hash there instead of the id.
 """
 
 import argparse
@@ -24,21 +34,25 @@ import contextlib
 import csv
 import io
 import itertools
+import math
 import os
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from churn.batch.parallel import ordered_map
-from churn.batch.rows import RowsSpec, row_scorer
+from churn.batch.rows import LogSpec, RowsSpec, line_maker, row_scorer
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
+from churn.core.campaign import HeldOut, at_top_fraction, expected_churners, riskiest, worth_contacting
 from churn.core.customer_files import InputError, csv_customers, json_customers
 from churn.core.explain import ALL, DEFAULT_TOP, ExplainRequestError, requested_top
 from churn.core.model import load_model
 from churn.core.output_formats import FORMAT_NAMED, spreadsheet_safe
-from churn.core.prediction import predictions
-from churn.core.schema import InvalidCustomer, validate_customer
+from churn.core.prediction import DECISION, PROBABILITY, predictions
+from churn.core.prediction_log import LogError, PredictionLog, id_key, open_log
+from churn.core.schema import ID_FIELD, InvalidCustomer, validate_customer
 from churn.server.cpus import usable_cpus
 
 _PROGRESS_SECONDS = 0.2
@@ -191,10 +205,13 @@ class _Counts:
     scored = skipped = 0
 
 
-def results_of(scored_pieces, rejects, counts, progress, unit):
+def results_of(scored_pieces, rejects, counts, progress, unit, log_spool):
     """The results of each scored piece (churn.batch.rows.Scored), in order, its rejects written to
-    `rejects`; without `rejects`, the first invalid row raises InputError naming it."""
+    `rejects`, its prediction log lines to `log_spool` (or None); without `rejects`, the first invalid
+    row raises InputError naming it."""
     for scored in scored_pieces:
+        if log_spool is not None:
+            log_spool.writelines(scored.log_lines)
         if scored.rejects:
             if rejects is None:
                 line, _, problem = scored.rejects[0]
@@ -219,6 +236,10 @@ class _Choices:
         if args.rejects and not args.skip_invalid:
             raise UsageError("--rejects names where --skip-invalid writes the rows it skips: give both")
         self.counts = _Counts()
+        self.log = LogSpec(uuid.uuid4().hex, _id_key()) if args.prediction_log else None
+        if (args.cost is None) != (args.value is None):
+            raise UsageError("--cost and --value go together: the cost of a discount, the value of a churner kept")
+        self.campaign = args.budget is not None or args.cost is not None
 
     def jobs(self, size):
         """How many to score with: --jobs, else every CPU this process may use, but one for a small input."""
@@ -230,6 +251,7 @@ class _Choices:
 def run(args, outputs):
     """Score the input, writing to `outputs` (_Outputs); return the exit status."""
     choices = _Choices(args)
+    log_spool = outputs.prediction_log(choices.model) if args.prediction_log else None
     stream, file_format, size = open_input(args.input)
     with stream:
         file_format = file_format or sniff(stream)
@@ -241,18 +263,25 @@ def run(args, outputs):
             rows = customers_in(stream, file_format, choices.model.schema.fields)
             first = next(rows, None)
             second = next(rows, None) if first else None
-            if file_format == "json" and first and second is None and choices.output_format is None:
+            one_to_print = choices.output_format is None and not choices.campaign
+            if file_format == "json" and first and second is None and one_to_print:
                 customer = _validate_or_raise(choices.model, *first)
-                print_like_the_book(predictions(choices.model, [customer], choices.explain_top)[0], outputs.text())
+                result = predictions(choices.model, [customer], choices.explain_top)[0]
+                if log_spool is not None:
+                    make_lines = line_maker(choices.model, choices.log)
+                    log_spool.writelines(make_lines([customer], [result[PROBABILITY]], [result[DECISION]]))
+                print_like_the_book(result, outputs.text())
                 return 0
             rows = itertools.chain([row for row in (first, second) if row], rows)
-            spec = RowsSpec(args.model, choices.explain_top)
+            spec = RowsSpec(args.model, choices.explain_top, choices.log)
             scored = ordered_map(row_scorer, spec, _pieces(rows, RESULTS_PER_PIECE), choices.jobs(size))
             fraction = (lambda rows: stream.buffer.tell() / size) if size else (lambda rows: None)
             unit = "line"
         progress, started = _Progress(fraction), time.monotonic()
         rejects = _Rejects(outputs.rejects(), unit) if args.skip_invalid else None
-        results = results_of(scored, rejects, choices.counts, progress, unit)
+        results = results_of(scored, rejects, choices.counts, progress, unit, log_spool)
+        if choices.campaign:
+            results = [_campaign(results, choices)]
         output_format = choices.output_format or "csv"
         if output_format == PARQUET:
             _ParquetOutput(outputs.binary(), choices.model.version).write(results)
@@ -263,11 +292,64 @@ def run(args, outputs):
     return 0
 
 
+def _campaign(result_pieces, choices):
+    """The customers a campaign contacts, riskiest first, its summary written to stderr."""
+    args = choices.args
+    results = (result for piece in result_pieces for result in _dicts(piece))
+    if args.cost is not None:
+        results = (result for result in results if worth_contacting(result[PROBABILITY], args.cost, args.value))
+    contacted = riskiest(_with_ids(results), args.budget, lambda result: result[PROBABILITY])
+    for line in _campaign_summary(contacted, choices.counts.scored, choices.model, args):
+        print(f"predict.py: campaign: {line}", file=sys.stderr)
+    return contacted
+
+
+def _campaign_summary(contacted, customers, model, args):
+    """What the campaign contacts and should reach, and what its share reached on the test split."""
+    probabilities = [result[PROBABILITY] for result in contacted]
+    share = len(contacted) / customers if customers else 0.0
+    rule = f"budget {args.budget}" if args.budget is not None else ""
+    if args.cost is not None:
+        rule += f"{', ' if rule else ''}probability x value {args.value:g} >= cost {args.cost:g}"
+    lines = [f"contact {len(contacted):,} of {customers:,} customers ({share:.1%}; {rule})"]
+    if contacted:
+        lines[0] += f", probabilities {probabilities[0]:.3f} down to {probabilities[-1]:.3f}"
+    expected = expected_churners(probabilities)
+    lines.append(f"churners expected among them: {expected:,.1f} (the sum of their probabilities)")
+    if args.cost is not None:
+        net = expected * args.value - len(contacted) * args.cost
+        lines.append(
+            f"expected value: {expected:,.1f} x {args.value:g} - {len(contacted):,} x {args.cost:g} = {net:,.2f}"
+        )
+    split = HeldOut.of(model.metadata)
+    if split is None:
+        lines.append("the model has no test split to compare with (retrain it with train.py)")
+    else:
+        top = at_top_fraction(split.churned_by_rank(), share)
+        precision = "-" if top.precision is None else f"{top.precision:.3f}"
+        lines.append(
+            f"on the test split, its riskiest {share:.1%} ({top.customers:,} of {top.of:,}) reached precision "
+            f"{precision} ({top.churners:,} churners) and recall {top.recall:.3f} (of {top.all_churners:,})"
+        )
+    return lines
+
+
+def _dicts(piece):
+    return piece if isinstance(piece, list) else _tables().result_dicts(piece)
+
+
+def _with_ids(results):
+    for result in results:
+        if result.get(ID_FIELD) is None:
+            raise UsageError("a campaign lists customers by customerid, and the input's customers have none")
+        yield result
+
+
 def _parquet_pieces(choices, path, size):
     tables = _tables()
     names, batches, total_rows = tables.parquet_batches(path)
     tables.input_columns(choices.model, names)  # a missing column stops the run here, before any process starts
-    spec = tables.BatchSpec(choices.args.model, tuple(names), choices.explain_top)
+    spec = tables.BatchSpec(choices.args.model, tuple(names), choices.explain_top, choices.log)
     jobs = choices.jobs(size)
     tables.pa.set_cpu_count(jobs)  # Arrow's own threads (decoding, writing) count among the CPUs used too
     # Threads, not processes: Arrow and NumPy do the work without the GIL, and a batch sent to another
@@ -294,6 +376,14 @@ def _explain_top(args, model):
         return requested_top(args.explain, args.top, model)
     except ExplainRequestError as error:
         raise UsageError(f"--{error}" if error.option else f"--explain: {args.model}: {error}") from None
+
+
+def _id_key():
+    """PREDICTION_LOG_ID_KEY, checked as the service checks it."""
+    try:
+        return id_key(os.environ)
+    except LogError as error:
+        raise UsageError(str(error)) from None
 
 
 def _validate_or_raise(model, line, raw):
@@ -330,7 +420,36 @@ def parse_args(argv):
     parser.add_argument(
         "--jobs", type=_positive_whole_number, help="processes to score with (default: every CPU this one may use)"
     )
+    parser.add_argument("--budget", type=_positive_whole_number, metavar="K", help="a campaign: the K riskiest only")
+    parser.add_argument("--cost", type=_non_negative_number, help="a campaign: the cost of a discount (with --value)")
+    parser.add_argument("--value", type=_positive_number, help="a campaign: what a churner kept is worth (with --cost)")
+    parser.add_argument(
+        "--prediction-log",
+        metavar="FILE",
+        help="append a JSON line per scored customer to FILE (docs/prediction-log.md)",
+    )
     return parser.parse_args(argv)
+
+
+def _non_negative_number(text):
+    return _number(text, 0.0, "a number from 0")
+
+
+def _positive_number(text):
+    number = _number(text, 0.0, "a number above 0")
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
+    return number
+
+
+def _number(text, least, wanted):
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or number < least:
+        raise argparse.ArgumentTypeError(f"must be {wanted}, not {text!r}")
+    return number
 
 
 def _positive_whole_number(text):
@@ -366,6 +485,7 @@ class _Outputs:
         self.stack, self.output = stack, args.output
         beside_output = str(Path(args.output).with_suffix(".rejects.csv")) if args.output else None
         self.rejects_name = args.rejects or beside_output
+        self.log_path = args.prediction_log
 
     def text(self):
         """The output as a text stream."""
@@ -378,6 +498,11 @@ class _Outputs:
     def rejects(self):
         """The rejects file as a text stream; None: standard error."""
         return self.stack.enter_context(_whole_or_nothing(self.rejects_name, "w")) if self.rejects_name else None
+
+    def prediction_log(self, model):
+        """A binary stream for the prediction log's lines, appended to --prediction-log when the run
+        has succeeded and its output is in place."""
+        return self.stack.enter_context(_appended_on_success(self.log_path, model))
 
 
 @contextlib.contextmanager
@@ -396,6 +521,20 @@ def _whole_or_nothing(path, mode):
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+@contextlib.contextmanager
+def _appended_on_success(path, model):
+    """A temporary file for lines, appended to the log at `path` (opened now: a log that cannot be
+    written stops the run before it starts) in writes of whole lines, when the run succeeds."""
+    log = PredictionLog(open_log(path), model.version, model.schema.fields)
+    try:
+        with tempfile.TemporaryFile(dir=Path(path).resolve().parent, prefix=".predictions.") as spool:
+            yield spool
+            spool.seek(0)
+            log.write(spool)
+    finally:
+        log.close()
 
 
 def _umask():

@@ -21,10 +21,20 @@ from pathlib import Path
 
 from churn.core.artifact import CARD_NAME, MODEL_NAME, ModelError
 from churn.core.book_pickle import artifact_from_pickle
+from churn.core.campaign import TEST_SPLIT_KEY
 from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.core.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
 from churn.core.reference import build_reference
-from churn.training.data import DATA_URL, DEFAULT_DATA_PATH, DataError, file_sha256, locate_dataset, read_customers
+from churn.training.data import (
+    DATA_URL,
+    DEFAULT_DATA_PATH,
+    RANDOM_STATE,
+    TEST_SIZE,
+    DataError,
+    file_sha256,
+    locate_dataset,
+    read_customers,
+)
 
 # The development requirements: without them --help still works, and training says in one line what
 # to install (as --export does).
@@ -50,8 +60,6 @@ DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "model"
 PICKLE_NAME = "churn-model.bin"
 ARTIFACT_NAME = "churn-model.json"
 DEFAULT_C = 0.5
-TEST_SIZE = 0.2
-RANDOM_STATE = 1  # the book's seed: the split and the cross-validation folds
 CV_CS = (0.001, 0.01, 0.1, 0.5, 1, 5, 10)  # the book's chapter 4 grid
 
 
@@ -163,6 +171,9 @@ def artifact(result, pickle_sha256, data_sha256):
         "data_sha256": data_sha256,
         "pickle": {"file": PICKLE_NAME, "sha256": pickle_sha256},
         "model_card": CARD_NAME,
+        # What a campaign of a given size reached on held-out customers (churn/core/campaign.py), and
+        # the test-split figures evaluate.py reports beside the realized ones.
+        TEST_SPLIT_KEY: {"probabilities": result.test_predictions, "churned": result.test_targets},
     }
     return artifact_from_estimators(
         result.dv, result.model, result.schema, metadata, DEFAULT_THRESHOLD, result.feature_means, result.reference

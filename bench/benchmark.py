@@ -48,7 +48,9 @@ sys.path.insert(0, str(PROJECT_DIR))
 from app import create_app  # noqa: E402
 from bench.servers import Server  # noqa: E402
 from churn.core.artifact import DEFAULT_MODEL_PATH  # noqa: E402
+from churn.core.log_lines import FLUSH_SECONDS  # noqa: E402
 from churn.core.model import load_model, score  # noqa: E402
+from churn.core.prediction_log import PredictionLog, open_log  # noqa: E402
 from churn.core.schema import validate_customer  # noqa: E402
 from churn.http.access_log import AccessLog  # noqa: E402
 from churn.http.config import Settings  # noqa: E402
@@ -251,6 +253,22 @@ def measure_metrics_cost(body, duration, connections, load, rounds):
         return _side_by_side(running, body, duration, connections, load, rounds)
 
 
+def measure_prediction_log_cost(body, duration, connections, load, rounds):
+    """The service under gunicorn with its prediction log appending to a file, and without, side by
+    side, the loads alternating: "on" and "off" -> the median run of each, and the lines written."""
+    with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as stack:
+        log = Path(scratch) / "predictions.jsonl"
+        running = {
+            "on": stack.enter_context(Server.launch("gunicorn", env={"PREDICTION_LOG": str(log)})),
+            "off": stack.enter_context(Server.launch("gunicorn")),
+        }
+        runs = _side_by_side(running, body, duration, connections, load, rounds)
+        time.sleep(0.5)  # the last lines reach the file within FLUSH_SECONDS
+        with open(log, "rb") as lines:
+            runs["lines"] = sum(1 for _ in lines)
+        return runs
+
+
 def _side_by_side(running, body, duration, connections, load, rounds):
     """name -> the median run of each server of `running` (name -> Server): each warmed up, then the
     load alternating between them `rounds` times."""
@@ -355,14 +373,32 @@ def measure_in_process(app, model, body, number):
     full_us, metrics_off_us = _best_microseconds_alternating(
         _wsgi_call(app, body), _wsgi_call(metrics_off_app, body), number
     )
+    with _prediction_logged_app(model) as prediction_logged_app:
+        unlogged_us, prediction_logged_us = _best_microseconds_alternating(
+            _wsgi_call(app, body), _wsgi_call(prediction_logged_app, body), number
+        )
     return {
         "full_request_us": full_us,
         "metrics_off_request_us": metrics_off_us,
+        "prediction_log": {"off_request_us": unlogged_us, "on_request_us": prediction_logged_us},
         "logged_request_us": logged_us,
         "explain_request_us": _best_microseconds(_wsgi_call(app, body, "explain=true"), number),
         "score_us": _best_microseconds(lambda: score(model, [prepared]), number),
         "sklearn": _sklearn_reference(max(200, number // 20)),
     }
+
+
+@contextlib.contextmanager
+def _prediction_logged_app(model):
+    """The app with its prediction log on as the service has it, appending to a real file (in the page
+    cache, as a log is)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        log = PredictionLog(open_log(Path(scratch) / "predictions.jsonl"), model.version, model.schema.fields,
+                            flush_seconds=FLUSH_SECONDS)  # fmt: skip
+        try:
+            yield create_app(model, Settings(prediction_log=log))
+        finally:
+            log.close()
 
 
 def _sklearn_reference(number):
@@ -424,10 +460,13 @@ def measure_batch(app, model, repeat):
     body = json.dumps(synthetic_batch(model.schema, BATCH_SIZE)).encode()
     server_seconds = min(timeit.repeat(_wsgi_call(app, body), number=1, repeat=repeat))
     loads_seconds = min(timeit.repeat(lambda: json.loads(body), number=1, repeat=repeat))
+    with _prediction_logged_app(model) as logged_app:
+        logged_seconds = min(timeit.repeat(_wsgi_call(logged_app, body), number=1, repeat=repeat))
     return {
         "customers": BATCH_SIZE,
         "body_bytes": len(body),
         "server_ms": server_seconds * 1000,
+        "prediction_logged_server_ms": logged_seconds * 1000,
         "customers_per_second": BATCH_SIZE / server_seconds,
         "json_loads_ms": loads_seconds * 1000,
     }
@@ -468,11 +507,28 @@ def _in_process_lines(results):
         f"{batch['customers_per_second']:.0f} customers/s; json.loads of the body: {batch['json_loads_ms']:.0f} ms",
         f"predict.py on a CSV of {offline['customers']} customers: {offline['seconds']:.2f} s, "
         f"{offline['rows_per_second']:.0f} rows/s",
+        *_prediction_log_lines(in_process["prediction_log"], batch, results["prediction_log"]),
     ]
     for name, run in results["cold_start_and_memory"].items():
         rss_mib = run["rss_per_worker_kib"] / 1024
         lines.append(f"{name}: cold start {run['cold_start_ms']:.0f} ms, RSS per worker {rss_mib:.1f} MiB")
     return lines
+
+
+def _prediction_log_lines(one, batch, served):
+    """What the prediction log costs a request of one customer, and one of a batch, in process; and
+    the service's requests/s under gunicorn."""
+    added_us = (batch["prediction_logged_server_ms"] - batch["server_ms"]) * 1000 / batch["customers"]
+    on, off = served["on"]["requests_per_second"], served["off"]["requests_per_second"]
+    return [
+        f"prediction log to a file, in process: one customer {one['on_request_us']:.1f} µs against "
+        f"{one['off_request_us']:.1f} "
+        f"({one['on_request_us'] / one['off_request_us']:.2f}); a batch of {batch['customers']} "
+        f"{batch['prediction_logged_server_ms']:.0f} ms against {batch['server_ms']:.0f} "
+        f"({batch['prediction_logged_server_ms'] / batch['server_ms']:.2f}, {added_us:.1f} µs a customer)",
+        f"prediction log to a file, under gunicorn: {on:.0f} requests/s against {off:.0f} ({on / off:.2f}); "
+        f"{served['lines']} lines written",
+    ]
 
 
 def _target_lines(results):
@@ -532,6 +588,7 @@ def measure(args):
         "servers": servers_with(SERVERS),
         "protocols": measure_protocols(model, body, args.duration, args.connections, load, args.rounds),
         "metrics": measure_metrics_cost(body, args.duration, args.connections, load, args.rounds),
+        "prediction_log": measure_prediction_log_cost(body, args.duration, args.connections, load, args.rounds),
         "in_process": measure_in_process(app, model, body, 2_000 if args.quick else 50_000),
         "batch": measure_batch(app, model, repeat=1 if args.quick else 5),
         "offline_scoring": measure_offline_scoring(model),

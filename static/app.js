@@ -6,7 +6,7 @@ const KEY_STORAGE = "churn-api-key"; // sessionStorage: gone when the tab closes
 const FILE_TYPES = { csv: "text/csv", jsonl: "application/x-ndjson", ndjson: "application/x-ndjson" };
 const BINS = 20;
 
-const state = { model: null, fields: null, file: null };
+const state = { model: null, fields: null, file: null, ranked: null };
 const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {
@@ -295,6 +295,66 @@ function showFileResults(results, threshold) {
   $("scores").tBodies[0].replaceChildren(rows);
   $("file-result").hidden = false;
   drawHistogram(results.map((result) => result.churn_probability), threshold, $("histogram")); // once it has a width
+  showCampaign(results, flagged);
+}
+
+// --- a campaign by budget -----------------------------------------------------------------------
+
+// The file's customers riskiest first (ties in the file's order), and the budget at first: as many as
+// the threshold flags. As predict.py --budget does (churn/core/campaign.py).
+function showCampaign(results, flagged) {
+  state.ranked = results
+    .map((result, index) => ({ result, index }))
+    .sort((a, b) => b.result.churn_probability - a.result.churn_probability || a.index - b.index)
+    .map(({ result }) => result);
+  for (const id of ["budget", "budget-slider"]) $(id).max = String(results.length);
+  setBudget(flagged);
+}
+
+function setBudget(value) {
+  const customers = state.ranked.length;
+  const budget = Math.min(customers, Math.max(0, Math.round(Number(value) || 0)));
+  $("budget").value = $("budget-slider").value = String(budget);
+  const contacted = state.ranked.slice(0, budget);
+  const expected = contacted.reduce((sum, result) => sum + result.churn_probability, 0);
+  const share = customers ? budget / customers : 0;
+  const lowest = budget ? ` (probabilities down to ${percent(contacted[budget - 1].churn_probability)})` : "";
+  $("campaign-summary").textContent =
+    `Contact the ${budget.toLocaleString("en")} riskiest of ${customers.toLocaleString("en")} customers ` +
+    `(${(share * 100).toFixed(1)} %)${lowest}: ${expected.toFixed(1)} churners expected among them, the sum of their probabilities.`;
+  $("campaign-test-split").textContent = testSplitReach(share);
+  $("download-campaign").disabled = budget === 0;
+}
+
+// What the riskiest same share of the model's test split reached, from GET /model's test_split.
+function testSplitReach(share) {
+  const split = state.model.test_split;
+  if (!split) return "This model keeps no test split to compare with: retrain it with train.py.";
+  const top = Math.min(split.customers, Math.max(share > 0 ? 1 : 0, Math.round(share * split.customers)));
+  const churners = [...split.churned_by_rank.slice(0, top)].filter((bit) => bit === "1").length;
+  const precision = top ? (churners / top).toFixed(3) : "–";
+  return (
+    `On the test split, the riskiest ${top.toLocaleString("en")} of ${split.customers.toLocaleString("en")} ` +
+    `reached precision ${precision} (${churners} churned) and recall ${(churners / split.churners).toFixed(3)} ` +
+    `(of ${split.churners} churners).`
+  );
+}
+
+// The CSV the API writes for these results (churn/core/output_formats.py): ids that begin like a
+// formula get a ' in front, so that a spreadsheet keeps them text.
+function downloadCampaign() {
+  const budget = Number($("budget").value);
+  const safe = (text) => (/^[=+\-@\t\r]/.test(text) ? `'${text}` : text);
+  const quoted = (text) => (/[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
+  const cell = (id) => (typeof id === "number" ? String(id) : quoted(safe(String(id ?? ""))));
+  const lines = state.ranked
+    .slice(0, budget)
+    .map((result) => [cell(result.customerid), String(result.churn_probability), String(result.churn)].join(","));
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([["customerid,churn_probability,churn", ...lines].join("\n") + "\n"], { type: "text/csv" }));
+  link.download = `${state.file.name.replace(/\.[^.]*$/, "")}-campaign-${budget}.csv`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 
 // A histogram as wide as its place on the page (drawn at its width in pixels, so text stays readable
@@ -466,6 +526,9 @@ $("key-form").addEventListener("submit", (event) => {
 $("customer-form").addEventListener("submit", scoreCustomer);
 $("file").addEventListener("change", (event) => event.target.files.length && scoreFile(event.target.files[0]));
 $("download").addEventListener("click", downloadScores);
+$("budget-slider").addEventListener("input", (event) => setBudget(event.target.value));
+$("budget").addEventListener("input", (event) => event.target.value !== "" && setBudget(event.target.value));
+$("download-campaign").addEventListener("click", downloadCampaign);
 $("refresh-monitoring").addEventListener("click", showMonitoring);
 acceptDrops($("drop-zone"));
 start();

@@ -128,7 +128,8 @@ def start_process(command, **popen_arguments):
 # What configures the service and gunicorn: set in a developer's shell, they would reach every server
 # and entry point the tests start. Each test that wants one sets it.
 SERVICE_VARIABLES = ("MODEL_PATH", "CHURN_THRESHOLD", "MAX_BODY_BYTES", "MAX_BATCH", "CHURN_API_KEY", "ACCESS_LOG",
-                     "METRICS", "PORT", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")  # fmt: skip
+                     "METRICS", "PREDICTION_LOG", "PREDICTION_LOG_ID_KEY", "PORT", "WEB_CONCURRENCY",
+                     "GUNICORN_CMD_ARGS")  # fmt: skip
 
 
 @pytest.fixture(scope="session", autouse=True)

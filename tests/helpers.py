@@ -7,6 +7,7 @@ import os
 import pytest
 
 from churn.core.features import prepare_customer
+from churn.training.data import file_sha256
 
 
 def skip_or_fail(reason):
@@ -14,6 +15,12 @@ def skip_or_fail(reason):
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def require_trained_on(metadata, data_path):
+    """Skip a test of the shipped model's own figures when model/ was trained on other data (retrained)."""
+    if metadata["data_sha256"] != file_sha256(data_path):
+        skip_or_fail(f"model/ was trained on other data than {data_path} (retrained?)")
 
 
 def require_process_groups():

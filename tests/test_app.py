@@ -8,6 +8,7 @@ import pytest
 import webtest
 
 from app import ROUTES, create_app
+from churn.http.access_log import AccessLog
 from churn.http.config import Settings
 from churn.http.customer_requests import MAX_REPORTED_ERRORS
 from helpers import CountingStream
@@ -447,6 +448,27 @@ def test_a_hostile_path_cannot_forge_access_log_fields_or_lines(model, logged):
     [line] = logged
     assert "\n" not in line and ACCESS_LINE.fullmatch(line)["request_id"] != "forged"
     assert ACCESS_LINE.fullmatch(line)["status"] == "404"
+
+
+def test_the_access_log_is_written_in_writes_of_whole_lines_that_a_pipe_keeps_whole():
+    class Stream:
+        writes, flushed = [], 0
+
+        def write(self, text):
+            self.writes.append(text)
+
+        def flush(self):
+            self.flushed += 1
+
+    stream = Stream()
+    log = AccessLog(stream, flush_seconds=3600)
+    lines = [f"line={n} " + "x" * (n % 300) for n in range(1000)]
+    for line in lines:
+        log(line)
+    log.flush()
+    assert "".join(stream.writes) == "".join(f"{line}\n" for line in lines)
+    assert all(len(text.encode()) <= 4096 and text.endswith("\n") for text in stream.writes)
+    assert stream.flushed == len(stream.writes) > 1
 
 
 def test_without_an_access_log_nothing_is_written(app, capsys):

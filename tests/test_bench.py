@@ -45,10 +45,22 @@ def test_every_part_is_measured(quick_run):
         assert in_process[key] > 0, key
     assert in_process["sklearn"]["predict_proba_us"] > 0
     assert results["batch"]["customers"] == 10_000 and results["batch"]["server_ms"] > 0
+    assert results["batch"]["prediction_logged_server_ms"] > 0
+    assert in_process["prediction_log"]["on_request_us"] > 0 and in_process["prediction_log"]["off_request_us"] > 0
     assert results["offline_scoring"]["rows_per_second"] > 0
     for name in ("service", "floor"):
         assert results["cold_start_and_memory"][name]["cold_start_ms"] > 0
         assert results["cold_start_and_memory"][name]["rss_per_worker_kib"] > 0
+
+
+def test_the_report_gives_the_prediction_logs_cost(quick_run):
+    results, printed = quick_run
+    [in_process, served] = [line for line in printed.splitlines() if line.startswith("prediction log to a file, ")]
+    one = results["in_process"]["prediction_log"]
+    assert f"one customer {one['on_request_us']:.1f} µs against {one['off_request_us']:.1f}" in in_process
+    on, off = (results["prediction_log"][switch]["requests_per_second"] for switch in ("on", "off"))
+    assert f"{on:.0f} requests/s against {off:.0f}" in served and on > 0 and off > 0
+    assert results["prediction_log"]["lines"] > 0  # the log was on, and written
 
 
 def test_the_report_gives_each_targets_ratio_and_whether_it_is_met(quick_run):

@@ -1,16 +1,21 @@
-"""The environment configures the service: limits, key, access log, model and threshold; a bad value is named."""
+"""The environment configures the service: limits, key, access log, prediction log, model and threshold; a bad
+value is named."""
 
 import dataclasses
 import json
+import sys
 
 import pytest
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, with_content_hash
 from churn.http.config import (
+    EXIT_CANNOT_START,
     ConfigurationError,
     Settings,
     listen_port,
+    load_or_exit,
     model_from_environment,
+    prediction_log,
     settings_from_environment,
     startup_summary,
     worker_count,
@@ -61,8 +66,59 @@ def test_the_startup_summary_names_the_model_its_quality_and_threshold(model):
     summary = startup_summary({}, model)
     assert summary == (
         f"model {DEFAULT_MODEL_PATH} version {model.version} (test AUC {model.metadata['test_auc']:.3f}), "
-        f"threshold {model.threshold}"
+        f"threshold {model.threshold}, prediction log off"
     )
+
+
+def test_the_startup_summary_says_where_predictions_are_logged(model):
+    assert startup_summary({"PREDICTION_LOG": "stdout"}, model).endswith(", prediction log to standard output")
+    hashed = {"PREDICTION_LOG": "/var/log/p.jsonl", "PREDICTION_LOG_ID_KEY": "k" * 16}
+    assert startup_summary(hashed, model).endswith(", prediction log to /var/log/p.jsonl (customer ids hashed)")
+
+
+@pytest.mark.parametrize("value", ["", "off", "OFF", " off "])
+def test_the_prediction_log_is_off_unless_asked_for(value, model):
+    assert prediction_log({"PREDICTION_LOG": value}, model) is None
+    assert load_or_exit({"PREDICTION_LOG": value})[1].prediction_log is None
+
+
+def test_the_prediction_log_appends_to_the_file_it_names(tmp_path, model):
+    path = tmp_path / "predictions.jsonl"
+    path.write_bytes(b"earlier\n")
+    log = load_or_exit({"PREDICTION_LOG": str(path), "PREDICTION_LOG_ID_KEY": "a secret of 16+ chars"})[
+        1
+    ].prediction_log
+    try:
+        assert log.id_key == b"a secret of 16+ chars" and log.fields == model.schema.fields
+        log.write([b"later\n"])
+        log.flush()  # the service's log writes a batch at a time
+        assert path.read_bytes() == b"earlier\nlater\n"
+    finally:
+        log.close()
+
+
+def test_the_prediction_log_to_stdout_writes_to_its_descriptor(model):
+    log = prediction_log({"PREDICTION_LOG": "Stdout"}, model)
+    assert log.fd == sys.stdout.fileno() and log.id_key is None
+
+
+def test_a_prediction_log_that_cannot_be_opened_stops_the_start_naming_it(tmp_path, capsys):
+    missing = tmp_path / "no such folder" / "p.jsonl"
+    with pytest.raises(SystemExit) as stopped:
+        load_or_exit({"PREDICTION_LOG": str(missing)})
+    assert stopped.value.code == EXIT_CANNOT_START
+    assert capsys.readouterr().err == (
+        f"churn service: cannot start: PREDICTION_LOG: cannot append to {missing}: No such file or directory\n"
+    )
+
+
+def test_a_short_id_key_is_refused_before_anything_is_opened(tmp_path):
+    environ = {"PREDICTION_LOG": str(tmp_path / "p.jsonl"), "PREDICTION_LOG_ID_KEY": "short"}
+    with pytest.raises(
+        ConfigurationError, match="PREDICTION_LOG_ID_KEY must be a secret of at least 16 characters, not 5"
+    ):
+        settings_from_environment(environ)
+    assert not (tmp_path / "p.jsonl").exists()
 
 
 @pytest.mark.parametrize(("value", "port"), [("", 9696), ("8080", 8080), ("1", 1), ("65535", 65535)])

@@ -52,7 +52,9 @@ def _pins(project_dir, name):
     return dict(re.findall(r"^([a-z0-9_.-]+)==(\S+)", _read(project_dir, name), re.MULTILINE))
 
 
-@pytest.mark.parametrize("lock", ["requirements.txt", "requirements-batch.txt", "requirements-spark.txt"])
+@pytest.mark.parametrize(
+    "lock", ["requirements.txt", "requirements-batch.txt", "requirements-spark.txt", "requirements-evaluate.txt"]
+)
 def test_the_development_lock_pins_the_service_and_the_batch_path_as_their_own_locks_do(project_dir, lock):
     pinned, development = _pins(project_dir, lock), _pins(project_dir, "requirements-dev.txt")
     assert {name: development.get(name) for name in pinned} == pinned
@@ -63,6 +65,11 @@ def test_the_batch_path_is_never_in_the_image(project_dir):
     assert "requirements-batch" not in _read(project_dir, "Dockerfile")
     assert "requirements-spark" not in _read(project_dir, "Dockerfile")
     assert {"churn/batch", "predict.py", "predict_spark.py"} <= set(_read(project_dir, ".dockerignore").split())
+
+
+def test_evaluation_is_never_in_the_image(project_dir):
+    assert "requirements-evaluate" not in _read(project_dir, "Dockerfile")
+    assert {"churn/evaluation", "evaluate.py"} <= set(_read(project_dir, ".dockerignore").split())
 
 
 def test_a_windows_install_of_the_service_is_waitress_alone(project_dir):

@@ -358,3 +358,36 @@ def test_a_model_without_a_reference_says_how_to_get_one(serve, visit, project_d
     tab = visit(server).ready()
     tab.page.wait_for_selector("#monitoring-section:not([hidden])")
     assert "retrain it with train.py" in tab.page.text_content("#monitoring-summary")
+
+
+def test_a_campaign_by_budget_beside_the_histogram_says_whom_to_contact_and_what_the_test_split_reached(
+    serve, visit, hundred_rows, model
+):
+    server = serve("gunicorn")
+    tab = visit(server).ready()
+    tab.score_file(hundred_rows)
+    answers = json.loads(server.post("/predict", hundred_rows.read_bytes(), "text/csv")[1])
+    ranked = sorted(answers, key=lambda answer: -answer["churn_probability"])
+    flagged = sum(answer["churn"] for answer in answers)
+    assert tab.page.input_value("#budget") == tab.page.input_value("#budget-slider") == str(flagged)
+    tab.page.fill("#budget", "25")
+    expected = sum(answer["churn_probability"] for answer in ranked[:25])
+    summary = tab.page.text_content("#campaign-summary")
+    assert summary.startswith("Contact the 25 riskiest of 100 customers (25.0 %)")
+    assert f"{expected:.1f} churners expected among them" in summary
+    split = json.loads(server.get("/model")[1])["test_split"]
+    top = round(0.25 * split["customers"])
+    churners = split["churned_by_rank"][:top].count("1")
+    assert tab.page.text_content("#campaign-test-split") == (
+        f"On the test split, the riskiest {top:,} of {split['customers']:,} reached precision {churners / top:.3f} "
+        f"({churners} churned) and recall {churners / split['churners']:.3f} (of {split['churners']} churners)."
+    )
+    assert tab.page.input_value("#budget-slider") == "25"
+    with tab.page.expect_download() as download:
+        tab.page.click("#download-campaign")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [row["customerid"] for row in rows] == [answer["customerid"] for answer in ranked[:25]]
+    assert [float(row["churn_probability"]) for row in rows] == [answer["churn_probability"] for answer in ranked[:25]]
+    tab.page.fill("#budget", "1000")  # more than the file: all of it
+    assert tab.page.input_value("#budget") == "100"
+    assert tab.errors == []

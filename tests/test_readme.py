@@ -270,7 +270,7 @@ def test_readme_cross_validation_example_is_what_train_prints(readme_blocks, pro
 
 README_MAX_BYTES = 12 * 1024
 # Options whose value is a file or folder the command writes, not one it reads.
-_OUTPUT_OPTIONS = ("--output", "--output-dir")
+_OUTPUT_OPTIONS = ("--output", "--output-dir", "--report", "--prediction-log", "--log")
 _PATH = re.compile(r"@?([\w.-]*/[\w./-]*|[\w.-]+\.(?:py|txt|in|json|csv|yaml))")
 
 

@@ -19,8 +19,7 @@ from churn.core.features import TARGET
 from churn.core.model import load_model, score
 from churn.core.schema import validate_customer
 from churn.training import fitting
-from churn.training.data import file_sha256
-from helpers import skip_or_fail
+from helpers import require_trained_on
 
 SHIPPED_MODEL = train.DEFAULT_OUTPUT_DIR / train.ARTIFACT_NAME
 SHIPPED_PICKLE = train.DEFAULT_OUTPUT_DIR / train.PICKLE_NAME
@@ -108,7 +107,7 @@ def test_artifact_records_how_the_model_was_made(trained_dir, artifact, data_pat
 
 
 def test_shipped_model_is_the_one_training_produces(shipped_artifact, customers, data_path):
-    _require_trained_on(shipped_artifact, data_path)
+    require_trained_on(shipped_artifact["metadata"], data_path)
     fresh = train.train(customers, C=shipped_artifact["metadata"]["C"])
     expected = fresh.model.predict_proba(fresh.dv.transform(train.model_inputs(customers)))[:, 1]
     shipped = load_model(train.DEFAULT_OUTPUT_DIR / train.ARTIFACT_NAME)
@@ -127,7 +126,7 @@ def test_training_solves_liblinears_problem_to_the_optimum(customers):
 
 
 def test_shipped_model_is_at_the_optimum(shipped_artifact, customers, data_path):
-    _require_trained_on(shipped_artifact, data_path)
+    require_trained_on(shipped_artifact["metadata"], data_path)
     dv = DictVectorizer(sparse=False).fit(train.model_inputs(_training_part(customers)))
     x, y = _training_matrix(dv, customers)
     weights = np.array([shipped_artifact["weights"][feature] for feature in dv.feature_names_])
@@ -140,11 +139,6 @@ def test_a_fit_that_reaches_the_iteration_cap_is_refused(data_path, tmp_path, ca
     assert train.main(["--data", str(data_path), "--output-dir", str(tmp_path / "model")]) == 2
     assert "train.py: error: liblinear did not converge in 2 iterations (C=0.5)" in capsys.readouterr().err
     assert not (tmp_path / "model").exists()
-
-
-def _require_trained_on(artifact, data_path):
-    if artifact["metadata"]["data_sha256"] != file_sha256(data_path):
-        skip_or_fail(f"model/ was trained on other data than {data_path} (retrained?)")
 
 
 def _training_part(customers):

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from churn.batch.rows import Scored
+from churn.batch.rows import LogSpec, Scored, line_maker
 from churn.core.customer_files import InputError, kept_columns
 from churn.core.explain import factor
 from churn.core.features import normalise
@@ -61,6 +61,7 @@ class ScoredBatch:
     results: pa.RecordBatch
     rejects: list
     kept: np.ndarray  # the rows of the batch that `results` holds, in order
+    customers: list | None = None  # with_customers: the kept rows as validate_customer returns them
 
 
 def input_columns(model, names):
@@ -82,9 +83,9 @@ class BatchScorer:
         self.rules = {rule.name: rule for rule in model.schema.rules}
         self.remembered = {}  # (field, Arrow type) -> {raw value -> checked_value's answer}: 1 and True are equal keys
 
-    def score(self, batch):
+    def score(self, batch, with_customers=False):
         """Validate and score every row of `batch` (an Arrow RecordBatch of the input's columns);
-        ScoredBatch."""
+        ScoredBatch, with the valid customers as dicts too when asked (for the prediction log)."""
         model = self.model
         fields = [(field, index) for field, index in self.columns if field != ID_FIELD]
         checked = {field: self._checked(field, batch.column(index)) for field, index in fields}
@@ -105,7 +106,8 @@ class BatchScorer:
         if self.explain_top:
             arrays[EXPLANATION] = pa.array(_explanations(model, checked, kept, self.explain_top), pa.string())
         rejects = [_reject(model, checked, ids, id_invalid, row) for row in np.flatnonzero(invalid).tolist()]
-        return ScoredBatch(pa.RecordBatch.from_pydict(arrays), rejects, kept)
+        customers = _customers(checked, kept_ids, kept) if with_customers else None
+        return ScoredBatch(pa.RecordBatch.from_pydict(arrays), rejects, kept, customers)
 
     def _checked(self, field, array):
         rule = self.rules[field]
@@ -119,6 +121,15 @@ class BatchScorer:
         if len(remembered) > MAX_REMEMBERED:
             remembered.clear()
         return _checked_by_value(self.model, rule, array, remembered)
+
+
+def _customers(checked, ids, rows):
+    """The customers at `rows` as validate_customer returns them: each field's prepared value, and the id."""
+    rows = rows.tolist()
+    columns = {field: [column.value_of(row) for row in rows] for field, column in checked.items()}
+    if ids is not None:
+        columns[ID_FIELD] = ids.to_pylist()
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _logits(model, checked, rows):
@@ -281,18 +292,26 @@ class BatchSpec:
     model_path: str
     names: tuple
     explain_top: int | None
+    log: LogSpec | None = None
 
 
 def batch_scorer(spec):
     """A function: (number of the rows before it, a batch) -> churn.batch.rows.Scored, its results an
-    Arrow batch and its rejects numbered by row from 1, as a file's lines are."""
-    scorer = BatchScorer(load_model(spec.model_path), list(spec.names), spec.explain_top)
+    Arrow batch and its rejects numbered by row from 1, as a file's lines are; with spec.log, the
+    prediction log's lines of its customers."""
+    model = load_model(spec.model_path)
+    scorer = BatchScorer(model, list(spec.names), spec.explain_top)
+    log_lines = line_maker(model, spec.log)
 
     def score(piece):
         rows_before, batch = piece
-        scored = scorer.score(batch)
+        scored = scorer.score(batch, with_customers=log_lines is not None)
         rejects = [(rows_before + row + 1, customerid, message) for row, customerid, message in scored.rejects]
-        return Scored(scored.results, rejects)
+        if log_lines is None:
+            return Scored(scored.results, rejects)
+        probabilities = scored.results.column(PROBABILITY).to_pylist()
+        decisions = scored.results.column(DECISION).to_pylist()
+        return Scored(scored.results, rejects, log_lines(scored.customers, probabilities, decisions))
 
     return score
 

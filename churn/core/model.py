@@ -26,6 +26,7 @@ from churn.core.artifact import (
     version_of,
 )
 from churn.core.book_pickle import artifact_from_pickle
+from churn.core.campaign import HeldOut
 from churn.core.explain import ExplainerError, build_explainer
 from churn.core.messages import is_finite_number
 from churn.core.reference import InvalidReference, checked_reference
@@ -185,11 +186,21 @@ def describe_model(model):
         "model_card": CARD_NAME if model.card else None,  # served beside it, at /model/card/
         "explains": model.explainer is not None,
         "threshold": model.threshold,
+        "test_split": _test_split(model.metadata),
         "features": {
             "categorical": {f: list(v) for f, v in model.schema.categorical.items()},
             "numerical": list(model.schema.numerical),
         },
     }
+
+
+def _test_split(metadata):
+    """What a campaign of any size reached on the test split, for the page: None without one."""
+    split = HeldOut.of(metadata)
+    if split is None:
+        return None
+    ranked = split.churned_by_rank()
+    return {"customers": len(ranked), "churners": ranked.count("1"), "churned_by_rank": ranked}
 
 
 def score(model, customers):
@@ -321,6 +332,10 @@ def _finite(number, what):
 def _metadata(metadata):
     if not isinstance(metadata, dict):
         raise ModelError("metadata must be a JSON object")
+    try:
+        HeldOut.of(metadata)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
     return metadata
 
 

@@ -4,14 +4,13 @@ gunicorn and waitress log alike. Standard library only.
     time=2026-11-24T09:30:00.123Z method=POST path=/predict status=200 duration_ms=0.412 bytes=86 request_id=3f…
 """
 
-import atexit
 import itertools
 import json
 import os
 import re
-import threading
 import time
 
+from churn.core.log_lines import FLUSH_SECONDS, BatchedLines, utc_time, whole_line_chunks
 from churn.core.messages import ECHO_CHARS
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -21,7 +20,7 @@ _REMEMBERED_REQUESTS = 256
 _LOGFMT_PLAIN = re.compile(r"[!#-<>-~]+")  # printable ASCII but space, " and =
 
 
-FLUSH_SECONDS = 0.1
+_ATOMIC_CHARS = 4096  # Linux's PIPE_BUF, in characters: a line is ASCII (json.dumps escapes the rest)
 
 
 def request_id(environ):
@@ -45,7 +44,7 @@ def access_line(environ, status, size, started, request_id):
     """One logfmt line: when, what was asked, how it was answered, how long it took, which request."""
     milliseconds = (time.perf_counter() - started) * 1000
     return (
-        f"time={_timestamp(time.time())} {_request_fields(environ['REQUEST_METHOD'], environ.get('PATH_INFO', ''))} "
+        f"time={utc_time(time.time())} {_request_fields(environ['REQUEST_METHOD'], environ.get('PATH_INFO', ''))} "
         f"status={status} duration_ms={milliseconds:.3f} bytes={size} request_id={request_id}"
     )
 
@@ -65,56 +64,25 @@ def _request_fields(method, path):
 
 class AccessLog:
     """The service's access log on `stream`, called with each line: its lines are written and flushed
-    a batch at a time, at most `flush_seconds` after they were made, and at exit. A write and flush
-    per request were 7 % of a served /predict's time; the batch is written by a thread of its own
-    (under gevent, a greenlet), started in each process by its first line."""
+    a batch at a time (churn/core/log_lines.py), in writes of whole lines within PIPE_BUF, so
+    that other workers' lines, and the prediction log's on the same standard output, fall between
+    them."""
 
     def __init__(self, stream, flush_seconds=FLUSH_SECONDS):
-        self._stream, self._flush_seconds = stream, flush_seconds
-        self._lines, self._lock, self._writing = [], threading.Lock(), False
-        if hasattr(os, "register_at_fork"):  # POSIX: a forked worker starts its own writer
-            os.register_at_fork(after_in_child=self._forget_writer)
+        self._stream = stream
+        self._batch = BatchedLines(self._write, flush_seconds, "access log")
 
     def __call__(self, line):
-        with self._lock:
-            self._lines.append(line)
-        if not self._writing:
-            self._start_writer()
+        self._batch.add([line])
 
     def flush(self):
         """Write the lines made since the last flush."""
-        with self._lock:
-            lines, self._lines = self._lines, []
-        if lines:
-            self._stream.write("\n".join(lines) + "\n")
+        self._batch.flush()
+
+    def _write(self, lines):
+        for chunk in whole_line_chunks((f"{line}\n" for line in lines), _ATOMIC_CHARS):
+            self._stream.write("".join(chunk))
             self._stream.flush()
-
-    def _start_writer(self):
-        self._writing = True
-        threading.Thread(target=self._write_every, name="access log", daemon=True).start()
-        atexit.register(self.flush)
-
-    def _forget_writer(self):
-        self._writing = False
-
-    def _write_every(self):
-        while True:
-            time.sleep(self._flush_seconds)
-            try:
-                self.flush()
-            except ValueError:  # the stream was closed: there is nowhere left to write
-                return
-
-
-_last_second = [None, ""]  # (second, its text): strftime once a second, not once a request
-_MILLISECONDS = tuple(f".{milliseconds:03d}Z" for milliseconds in range(1000))
-
-
-def _timestamp(now):
-    second = int(now)
-    if second != _last_second[0]:
-        _last_second[:] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-    return _last_second[1] + _MILLISECONDS[int(now % 1 * 1000)]
 
 
 def _logfmt(value):

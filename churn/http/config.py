@@ -10,6 +10,10 @@ the model. Functions of a plain mapping, so tests pass a dict; importing this mo
     ACCESS_LOG       "on" (default): one logfmt line per request on standard output; "off": none
     METRICS          "on" (default): count requests and customers for GET /metrics, and watch the
                      inputs for GET /model/monitoring; "off": neither (both answer 404)
+    PREDICTION_LOG   "off" (default); "stdout"; or a file's path (appended to): one JSON line per
+                     scored customer (churn/core/prediction_log.py, docs/prediction-log.md)
+    PREDICTION_LOG_ID_KEY  when set (16 characters or more, a secret): the log holds each customerid's
+                     keyed hash (HMAC-SHA256) instead of the id
 
 and the server's, read by gunicorn.conf.py and serve.py:
 
@@ -27,8 +31,10 @@ import sys
 from collections.abc import Callable
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
+from churn.core.log_lines import FLUSH_SECONDS
 from churn.core.messages import whole_number
 from churn.core.model import load_model
+from churn.core.prediction_log import LogError, PredictionLog, id_key, open_log
 from churn.http.access_log import AccessLog
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -64,6 +70,8 @@ class Settings:
     large_requests_waiting: int = 2
     large_request_wait_seconds: float = 2.0
     metrics: bool = True  # count what the instance does, for GET /metrics (churn/http/metrics.py)
+    # Where each scored customer's line goes (churn/core/prediction_log.py); None: nowhere.
+    prediction_log: PredictionLog | None = None
 
 
 class ConfigurationError(Exception):
@@ -71,8 +79,15 @@ class ConfigurationError(Exception):
 
 
 def load_or_exit(environ):
-    """The model and the Settings `environ` asks for; on any problem, one line on stderr and exit 4."""
-    return exit_unless(lambda: (model_from_environment(environ), settings_from_environment(environ)))
+    """The model and the Settings `environ` asks for, the prediction log opened; on any problem, one
+    line on stderr and exit 4."""
+
+    def configure():
+        model = model_from_environment(environ)
+        settings = settings_from_environment(environ)
+        return model, dataclasses.replace(settings, prediction_log=prediction_log(environ, model))
+
+    return exit_unless(configure)
 
 
 def exit_unless(configure):
@@ -103,7 +118,10 @@ def worker_count(environ, usable_cpus):
 
 
 def settings_from_environment(environ):
-    """The app's Settings from environment variables; a bad value is named in ConfigurationError."""
+    """The app's Settings from environment variables; a bad value is named in ConfigurationError. The
+    prediction log's variables are checked, but it is not opened: prediction_log() opens it."""
+    _log_destination(environ)
+    _id_key(environ)
     return Settings(
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", MAX_BODY_BYTES),
         max_batch=_positive_int(environ, "MAX_BATCH", MAX_BATCH),
@@ -111,6 +129,20 @@ def settings_from_environment(environ):
         access_log=AccessLog(sys.stdout) if _switch(environ, "ACCESS_LOG", default=True) else None,
         metrics=_switch(environ, "METRICS", default=True),
     )
+
+
+def prediction_log(environ, model):
+    """The PredictionLog that PREDICTION_LOG asks for, of this model, opened; None when it is off."""
+    destination = _log_destination(environ)
+    if destination is None:
+        return None
+    try:
+        fd = sys.stdout.fileno() if destination == _STDOUT else open_log(destination)
+        return PredictionLog(fd, model.version, model.schema.fields, _id_key(environ), flush_seconds=FLUSH_SECONDS)
+    except LogError as error:
+        raise ConfigurationError(f"PREDICTION_LOG={destination}: {error}") from None
+    except OSError as error:
+        raise ConfigurationError(f"PREDICTION_LOG: cannot append to {destination}: {error.strerror}") from None
 
 
 def model_from_environment(environ):
@@ -126,12 +158,21 @@ def model_path(environ):
 
 
 def startup_summary(environ, model):
-    """One line for the start-up log: which model, how good, which threshold."""
+    """One line for the start-up log: which model, how good, which threshold, where predictions are logged."""
     auc = model.metadata.get("test_auc")
     return (
         f"model {model_path(environ)} version {model.version}"
         f" (test AUC {f'{auc:.3f}' if auc is not None else 'unknown'}), threshold {model.threshold}"
+        f", {_log_summary(environ)}"
     )
+
+
+def _log_summary(environ):
+    destination = _log_destination(environ)
+    if destination is None:
+        return "prediction log off"
+    where = "standard output" if destination == _STDOUT else destination
+    return f"prediction log to {where}" + (" (customer ids hashed)" if environ.get("PREDICTION_LOG_ID_KEY") else "")
 
 
 def _positive_int(environ, name, default):
@@ -142,6 +183,24 @@ def _positive_int(environ, name, default):
     if not number:  # None, or 0
         raise ConfigurationError(f"{name} must be a positive whole number, not {text!r}")
     return number
+
+
+_STDOUT = "stdout"
+
+
+def _log_destination(environ):
+    """PREDICTION_LOG: None (off), "stdout", or a file's path."""
+    text = environ.get("PREDICTION_LOG", "").strip()
+    if not text or text.lower() == "off":
+        return None
+    return _STDOUT if text.lower() == _STDOUT else text
+
+
+def _id_key(environ):
+    try:
+        return id_key(environ)
+    except LogError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 def _switch(environ, name, default):

@@ -21,7 +21,8 @@ from churn.core.customer_files import (
 from churn.core.explain import DEFAULT_TOP
 from churn.core.model import score, score_prepared
 from churn.core.output_formats import CSV_MEDIA_TYPE, JSON_MEDIA_TYPE
-from churn.core.prediction import DECISION, predictions, result, result_json
+from churn.core.prediction import DECISION, churns, predictions, result, result_json
+from churn.core.prediction_log import NOT_LOGGED
 from churn.core.schema import InvalidCustomer, compact, describe, validate_customer
 from churn.http.metrics import NOT_COUNTED
 from churn.http.turns import Turns, customers_per_turn, parts_in_turns
@@ -61,9 +62,10 @@ class CustomerLimit(NamedTuple):
         return HTTPError(422, message)
 
 
-def json_body_customers(environ, model, settings, explain_top, counts=NOT_COUNTED):
+def json_body_customers(environ, model, settings, explain_top, counts=NOT_COUNTED, lines=NOT_LOGGED):
     """The customers of a JSON body: (what hold_for holds of them, None) for a batch (a JSON array), or
-    (None, the customer as sent) for one customer (a JSON object): one_customer_response answers it."""
+    (None, the customer as sent) for one customer (a JSON object): one_customer_response answers it.
+    A batch's customers are noted in `lines` (churn.core.prediction_log.RequestLines)."""
     if not is_large(environ):
         payload = read_json(environ, settings.max_body_bytes, JSON_CUSTOMERS)
         if type(payload) is dict:
@@ -71,22 +73,23 @@ def json_body_customers(environ, model, settings, explain_top, counts=NOT_COUNTE
         if not isinstance(payload, list):
             raise HTTPError(400, NOT_CUSTOMERS)
         limit = CustomerLimit("batch", settings.max_batch, explain_top)
-        return validated(enumerate(payload), model, "index", limit, hold_for(model, explain_top, counts), counts), None
+        hold = hold_for(model, explain_top, counts, lines)
+        return validated(enumerate(payload), model, "index", limit, hold, counts), None
     reader = JSONReader(body_text(environ, settings.max_body_bytes))
     try:
-        return _read_json_customers(reader, model, settings, explain_top, counts)
+        return _read_json_customers(reader, model, settings, explain_top, counts, lines)
     except InputError as error:
         raise input_error(error, "the body is not valid JSON") from None
 
 
-def _read_json_customers(reader, model, settings, explain_top, counts):
+def _read_json_customers(reader, model, settings, explain_top, counts, lines):
     first = reader.peek()
     if not first:
         raise empty_body(JSON_CUSTOMERS)
     if first == "[":
         items = (value for _, value in reader.array_items())
         limit = CustomerLimit("batch", settings.max_batch, explain_top)
-        held = validated(enumerate(items), model, "index", limit, hold_for(model, explain_top, counts), counts)
+        held = validated(enumerate(items), model, "index", limit, hold_for(model, explain_top, counts, lines), counts)
         reader.finish()
         return held, None
     payload, _ = reader.value()
@@ -96,14 +99,14 @@ def _read_json_customers(reader, model, settings, explain_top, counts):
     return None, payload
 
 
-def file_customers(media_type, environ, model, settings, explain_top, counts=NOT_COUNTED):
+def file_customers(media_type, environ, model, settings, explain_top, counts=NOT_COUNTED, lines=NOT_LOGGED):
     """What hold_for holds of the customers of a file in the body (CSV, else JSON lines), each named by
-    its line, as predict.py reads them."""
+    its line, as predict.py reads them; each noted in `lines`."""
     text = body_text(environ, settings.max_body_bytes)
     rows = csv_customers(text, model.schema.fields) if media_type == CSV_MEDIA_TYPE else json_customers(text, False)
     limit = CustomerLimit("file", settings.max_batch, explain_top)
     try:
-        customers = validated(rows, model, "line", limit, hold_for(model, explain_top, counts), counts)
+        customers = validated(rows, model, "line", limit, hold_for(model, explain_top, counts, lines), counts)
     except InputError as error:
         raise empty_body(FILE_OF_CUSTOMERS) if text.blank else input_error(error) from None
     if text.blank:
@@ -122,9 +125,10 @@ def input_error(error, prefix=None):
     return HTTPError(400, f"{prefix}: {reason}")
 
 
-def one_customer_response(model, raw, explain_top, answer_format, counts=NOT_COUNTED):
+def one_customer_response(model, raw, explain_top, answer_format, counts=NOT_COUNTED, lines=NOT_LOGGED):
     """200 with the answer for one customer, sent as a JSON object: the book's answer, explained or not,
-    as a JSON object, or in another OutputFormat (a CSV row, a JSON line); 422 naming each invalid field."""
+    as a JSON object, or in another OutputFormat (a CSV row, a JSON line); 422 naming each invalid field.
+    The customer's line of the prediction log is written (`lines`)."""
     try:
         customer, probability = scored(model, raw)
     except InvalidCustomer as invalid:
@@ -132,23 +136,36 @@ def one_customer_response(model, raw, explain_top, answer_format, counts=NOT_COU
         raise HTTPError(422, str(invalid), errors=invalid.errors) from None
     answer = result(model, customer, probability, explain_top)
     counts.scored_customer(customer, probability, answer[DECISION])
+    lines.add(customer, probability, answer[DECISION])
+    lines.write()
     if answer_format.media_type == JSON_MEDIA_TYPE:
         return Response(200, JSON_MEDIA_TYPE, result_json(answer).encode())
     text = "".join(answer_format.pieces([[answer]], explain_top))
     return Response(200, answer_format.content_type, text.encode("utf-8"))
 
 
-def hold_for(model, explain_top, counts=NOT_COUNTED):
+def hold_for(model, explain_top, counts=NOT_COUNTED, lines=NOT_LOGGED):
     """raw customer -> what a request holds of it until its answer is made: its result, scored at
     once; or, to be explained, the customer (compact), explained as the answer is made. Its inputs
-    are counted as it is validated. Raises InvalidCustomer. A 10,000-customer batch holds 3 MB of
-    results, or 6 MB of customers."""
-    if explain_top:
+    are counted as it is validated, and its score noted in `lines` (RequestLines), which are written
+    once every customer is valid. Raises InvalidCustomer. A 10,000-customer batch holds 3 MB of
+    results, or 6 MB of customers; and with the prediction log, 7 MB of its lines."""
+    if explain_top and lines is NOT_LOGGED:
         return lambda raw: compact(counts.inputs(validate_customer(raw, model.schema)), model.schema)
+    if explain_top:
+
+        def hold_logged(raw):
+            customer, probability = scored(model, raw)
+            lines.add(counts.inputs(customer), probability, churns(model, probability))
+            return compact(customer, model.schema)
+
+        return hold_logged
 
     def hold(raw):
         customer, probability = scored(model, raw)
-        return result(model, counts.inputs(customer), probability)
+        answer = result(model, counts.inputs(customer), probability)
+        lines.add(customer, probability, answer[DECISION])
+        return answer
 
     return hold
 

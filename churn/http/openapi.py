@@ -282,6 +282,20 @@ _MODEL_INFO_SCHEMA = {
         "model_card": {**_OPTIONAL_TEXT, "description": "the model card written next to the artifact"},
         "explains": {"type": "boolean", "description": "whether /predict?explain=true is available"},
         "threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "test_split": {
+            "type": ["object", "null"],
+            "description": (
+                "The held-out customers of training, for sizing a campaign: whether each churned, riskiest "
+                "first. The riskiest k of them reached precision (churners among k) / k and recall "
+                "(churners among k) / churners. null for a model trained without it."
+            ),
+            "required": ["customers", "churners", "churned_by_rank"],
+            "properties": {
+                "customers": {"type": "integer", "minimum": 0},
+                "churners": {"type": "integer", "minimum": 0},
+                "churned_by_rank": {"type": "string", "pattern": "^[01]*$", "example": "1101001"},
+            },
+        },
         "features": {
             "type": "object",
             "required": ["categorical", "numerical"],

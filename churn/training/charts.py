@@ -28,10 +28,10 @@ def _chart(draw):
 
 
 @_chart
-def roc_svg(targets, predictions, auc):
-    """The ROC curve of the held-out customers, with its AUC."""
+def roc_svg(targets, predictions, auc, customers="held-out customers"):
+    """The ROC curve of the `customers` (what they are), with its AUC."""
     false_positive_rate, true_positive_rate, _ = roc_curve(targets, predictions)
-    figure, axes = _figure(f"ROC curve on the {len(targets):,} held-out customers")
+    figure, axes = _figure(f"ROC curve on the {len(targets):,} {customers}")
     axes.plot([0, 1], [0, 1], linestyle="--", color="#888888", linewidth=1, label="chance (AUC 0.5)")
     axes.plot(false_positive_rate, true_positive_rate, color=LOWERS, linewidth=2, label=f"this model (AUC {auc:.3f})")
     axes.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1))

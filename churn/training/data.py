@@ -14,6 +14,9 @@ from churn.core.customer_files import InputError, csv_customers
 from churn.core.features import FIELDS, TARGET, prepare_customer
 
 DATA_FILE_NAME = "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+# The book's split: the part held out to test on, and the seed of the split and the cross-validation folds.
+TEST_SIZE = 0.2
+RANDOM_STATE = 1
 DATA_URL = (
     "https://raw.githubusercontent.com/alexeygrigorev/mlbookcamp-code/master/"
     "chapter-03-churn-prediction/" + DATA_FILE_NAME

@@ -38,7 +38,7 @@ def card_charts(result, artifact):
     targets, predicted = np.array(result.test_targets), np.array(result.test_predictions)
     return {
         ROC_CHART: roc_svg(targets, predicted, result.test_auc),
-        CALIBRATION_CHART: calibration_svg(_deciles(targets, predicted)),
+        CALIBRATION_CHART: calibration_svg(deciles(targets, predicted)),
         COEFFICIENTS_CHART: coefficients_svg(_strongest(artifact["weights"])),
     }
 
@@ -79,23 +79,31 @@ def _quality_section(result, threshold):
         f"- ROC AUC: **{result.test_auc:.3f}** (the book: 0.858).\n"
         f"- At the threshold {threshold} (`churn: true` when the probability reaches it): precision "
         f"{tp / (tp + fp):.3f}, recall {tp / (tp + fn):.3f}, accuracy {(tp + tn) / len(targets):.3f}.\n\n"
-        "| | predicted churn | predicted no churn |\n|---|---:|---:|\n"
-        f"| churned | {tp} | {fn} |\n| did not churn | {fp} | {tn} |\n\n"
+        + confusion_table(tp, fn, fp, tn)
+        + "\n\n"
         f"![ROC curve of the held-out customers, AUC {result.test_auc:.3f}]({ROC_CHART})\n\n"
         "Calibration, by decile of predicted risk (lowest first): does a predicted 30 % mean 30 %?\n\n"
         f"![Observed churn against predicted probability, by decile]({CALIBRATION_CHART})\n\n"
-        + _calibration_table(_deciles(targets, predicted))
+        + calibration_table(deciles(targets, predicted))
     )
 
 
-def _deciles(targets, predicted):
+def confusion_table(tp, fn, fp, tn):
+    """Who was flagged (predicted churn) against who churned, as a Markdown table."""
+    return (
+        "| | predicted churn | predicted no churn |\n|---|---:|---:|\n"
+        f"| churned | {tp} | {fn} |\n| did not churn | {fp} | {tn} |"
+    )
+
+
+def deciles(targets, predicted):
     """(customers, mean predicted, observed churn) per decile of predicted risk, lowest first."""
     order = np.argsort(predicted, kind="stable")
     parts = np.array_split(order, DECILES)
     return [(len(part), float(predicted[part].mean()), float(targets[part].mean())) for part in parts]
 
 
-def _calibration_table(deciles):
+def calibration_table(deciles):
     rows = ["| decile | customers | mean predicted | observed churn |", "|---:|---:|---:|---:|"]
     for number, (customers, predicted, observed) in enumerate(deciles, start=1):
         rows.append(f"| {number} | {customers} | {predicted:.3f} | {observed:.3f} |")

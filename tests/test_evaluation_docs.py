@@ -1,0 +1,100 @@
+"""docs/evaluation.md's and docs/prediction-log.md's commands are real: the local ones run as written in
+a checkout and print what the doc shows; the others name only options and variables that exist."""
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import evaluate
+import predict
+from helpers import require_trained_on
+
+DOCUMENTED_DATA = "data/WA_Fn-UseC_-Telco-Customer-Churn.csv"
+_CHECKOUT = ("predict.py", "evaluate.py", "app.py", "churn", "model", "static", "requirements-evaluate.txt")
+
+
+def _doc(project_dir, name):
+    return (project_dir / "docs" / name).read_text()
+
+
+def _blocks(text, language):
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, re.M | re.S)
+
+
+def _shown_after(text, marker):
+    """The text block that follows the first bash block that contains `marker`."""
+    found = re.search(rf"^```bash\n[^`]*{re.escape(marker)}[^`]*^```$.*?^```text\n(.*?)^```$", text, re.M | re.S)
+    return found.group(1).strip()
+
+
+def _as_pattern(shown):
+    """What the doc shows, as a regular expression whose numbers (the model's, the machine's) are any."""
+    return re.sub(r"[0-9][0-9,]*(\\\.[0-9]+)?", "[0-9][0-9,.]*", re.escape(shown))
+
+
+@pytest.fixture
+def checkout(project_dir, data_path, tmp_path):
+    """A folder as a clone looks after the README's install: the code, the model, .venv and data/."""
+    for name in _CHECKOUT:
+        (tmp_path / name).symlink_to(project_dir / name)
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
+    (tmp_path / "data").mkdir()
+    (tmp_path / DOCUMENTED_DATA).symlink_to(data_path)
+    return tmp_path
+
+
+def _run(command, folder):
+    result = subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+    return result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_evaluation_commands_run_verbatim_and_print_what_the_doc_shows(project_dir, checkout, model, data_path):
+    require_trained_on(model.metadata, data_path)  # the doc's figures are the shipped model's
+    doc = _doc(project_dir, "evaluation.md")
+    commands = [line for block in _blocks(doc, "bash") for line in block.splitlines() if line.strip()]
+    printed = {command: _run(command, checkout) for command in commands}
+    assert len(commands) == 6
+    for marker in ("evaluate.py test-split.jsonl", "evaluate.py predictions.jsonl", "--budget 500"):
+        output = next(output for command, output in printed.items() if marker in command)
+        shown = _shown_after(doc, marker)
+        assert re.search(_as_pattern(shown), output), (shown, output[-2000:])
+    test_split = (checkout / "evaluation" / "test-split.md").read_text()
+    assert f"against the test split's {model.metadata['test_auc']:.3f}" in test_split
+    assert len((checkout / "campaign.csv").read_text().splitlines()) == 501
+    assert "**7,043 customers evaluated**" in (checkout / "evaluation" / "report.md").read_text()
+
+
+def test_the_schedule_and_campaign_options_are_ones_the_scripts_take(project_dir):
+    doc = _doc(project_dir, "evaluation.md")
+    [cron] = [line for block in _blocks(doc, "sh") for line in block.splitlines() if "evaluate.py" in line]
+    command = cron.split("&&", 1)[1].split("||")[0].replace("$(date +\\%F)", "2026-12-01")  # cron's % escaped
+    words = shlex.split(command)
+    options = evaluate.parse_args(words[2:])
+    assert options.outcomes == "/srv/crm/outcomes.csv" and options.report.endswith("/report.md")
+    assert predict.parse_args(["x.csv", "--cost", "10", "--value", "40"]).value == 40
+
+
+def test_the_example_line_is_a_line_the_service_writes(project_dir, model, book_customer):
+    doc = _doc(project_dir, "prediction-log.md")
+    [example] = _blocks(doc, "json")
+    line = json.loads(example)
+    assert list(line) == ["schema", "time", "request_id", "interface", "model_version", "customerid", "inputs",
+                          "churn_probability", "churn"]  # fmt: skip
+    assert set(line["inputs"]) == set(model.schema.fields)
+
+
+def test_the_deployment_snippets_set_only_variables_the_service_reads(project_dir):
+    doc = _doc(project_dir, "prediction-log.md")
+    config = (project_dir / "churn" / "http" / "config.py").read_text()
+    named = set(re.findall(r"\b(PREDICTION_LOG(?:_ID_KEY)?)=", doc))
+    assert named == {"PREDICTION_LOG", "PREDICTION_LOG_ID_KEY"} and all(name in config for name in named)
+    manifest = (project_dir / "deploy" / "kubernetes" / "deployment.yaml").read_text()
+    for key in ("prediction-log", "prediction-log-id-key"):
+        assert f"--from-literal={key}=" in doc and f"key: {key}\n" in manifest
