@@ -325,10 +325,11 @@ def _campaign_summary(contacted, customers, model, args):
     if split is None:
         lines.append("the model has no test split to compare with (retrain it with train.py)")
     else:
-        top = at_top_fraction(split.churned_by_rank(), share)
+        ranked = split.churned_by_rank()
+        top = at_top_fraction(ranked, share)
         precision = "-" if top.precision is None else f"{top.precision:.3f}"
         lines.append(
-            f"on the test split, its riskiest {share:.1%} ({top.customers:,} of {top.of:,}) reached precision "
+            f"on the test split, its riskiest {share:.1%} ({top.contacted:,} of {len(ranked):,}) reached precision "
             f"{precision} ({top.churners:,} churners) and recall {top.recall:.3f} (of {top.all_churners:,})"
         )
     return lines

@@ -3,6 +3,10 @@
 import io
 import math
 import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +65,36 @@ class CountingStream(io.BytesIO):
         data = super().read(size)
         self.bytes_read += len(data)
         return data
+
+
+# --- the documentation's commands, run as written ---------------------------------------------------
+
+DOCUMENTED_DATA = "data/WA_Fn-UseC_-Telco-Customer-Churn.csv"  # where train.py downloads the data set
+
+
+def documented_checkout(folder, project_dir, data_path, names):
+    """`folder` as a clone looks after the README's install: the files `names`, .venv and data/."""
+    for name in names:
+        (folder / name).symlink_to(project_dir / name)
+    (folder / ".venv").symlink_to(Path(sys.prefix))
+    (folder / "data").mkdir()
+    (folder / DOCUMENTED_DATA).symlink_to(data_path)
+    return folder
+
+
+def run_documented(command, folder):
+    """What a documented command prints (stdout, then stderr), run by bash in `folder`; it must succeed."""
+    result = subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+    return result.stdout + result.stderr
+
+
+def shown_after(text, marker):
+    """The text block that follows the first bash block that contains `marker`."""
+    found = re.search(rf"^```bash\n[^`]*{re.escape(marker)}[^`]*^```$.*?^```text\n(.*?)^```$", text, re.M | re.S)
+    return found.group(1).strip()
+
+
+def as_pattern(shown):
+    """What the documentation shows, as a regular expression whose numbers (timings, a model's) are any."""
+    return re.sub(r"[0-9][0-9,]*(\\\.[0-9]+)?", "[0-9][0-9,.]*", re.escape(shown))

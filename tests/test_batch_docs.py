@@ -7,14 +7,13 @@ import re
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 import predict_spark
+from helpers import as_pattern, documented_checkout, run_documented, shown_after
 
-DOCUMENTED_DATA = "data/WA_Fn-UseC_-Telco-Customer-Churn.csv"
 _CHECKOUT = ("predict.py", "predict_spark.py", "churn", "model", "requirements-batch.txt", "requirements-spark.txt")
 
 
@@ -34,37 +33,15 @@ def _commands(block):
 
 @pytest.fixture
 def checkout(project_dir, data_path, tmp_path):
-    """A folder as a clone looks after the README's install: the code, the model, .venv and data/."""
-    for name in _CHECKOUT:
-        (tmp_path / name).symlink_to(project_dir / name)
-    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
-    (tmp_path / "data").mkdir()
-    (tmp_path / DOCUMENTED_DATA).symlink_to(data_path)
-    return tmp_path
-
-
-def _run_documented(command, folder):
-    result = subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
-    return result.stdout + result.stderr
-
-
-def _shown_after(text, marker):
-    """The text block that follows the first bash block that contains `marker`."""
-    found = re.search(rf"^```bash\n[^`]*{re.escape(marker)}[^`]*^```$.*?^```text\n(.*?)^```$", text, re.M | re.S)
-    return found.group(1).strip()
-
-
-def _as_pattern(shown):
-    """A line the documentation shows, as a regular expression whose numbers (timings) are any."""
-    return re.sub(r"[0-9][0-9,]*(\\\.[0-9]+)?", "[0-9][0-9,.]*", re.escape(shown))
+    """A folder as a clone looks after the README's install."""
+    return documented_checkout(tmp_path, project_dir, data_path, _CHECKOUT)
 
 
 @pytest.mark.slow
 def test_the_local_commands_run_verbatim_and_print_what_the_doc_shows(batch_doc, checkout):
     section = batch_doc.split("### On a cluster")[0]
     commands = [command for block in _blocks(section, "bash") for command in _commands(block)]
-    printed = {command: _run_documented(command, checkout) for command in commands}
+    printed = {command: run_documented(command, checkout) for command in commands}
     by_predict = pq.read_table(checkout / "scores.parquet").to_pylist()
     by_spark = {row["customerid"]: row for row in pq.read_table(checkout / "scores").to_pylist()}
     assert len(by_predict) == len(by_spark) == 7043 and (checkout / "scores_rejects").is_dir()
@@ -72,8 +49,8 @@ def test_the_local_commands_run_verbatim_and_print_what_the_doc_shows(batch_doc,
         assert by_spark[row["customerid"]]["churn_probability"] == pytest.approx(row["churn_probability"], abs=1e-12)
     for marker in ("predict.py customers.parquet", "spark-submit"):
         output = next(output for command, output in printed.items() if marker in command)
-        shown = _shown_after(batch_doc, marker)
-        assert re.search(_as_pattern(shown), output) and "7043 customers" in output, (shown, output[-1000:])
+        shown = shown_after(batch_doc, marker)
+        assert re.search(as_pattern(shown), output) and "7043 customers" in output, (shown, output[-1000:])
 
 
 def _predict_spark_arguments(words):

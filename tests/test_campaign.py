@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from churn.core.artifact import ModelError, with_content_hash
-from churn.core.campaign import AtTop, HeldOut, at_top_fraction, riskiest
+from churn.core.campaign import HeldOut, Reach, at_top_fraction, riskiest
 from churn.core.model import load_model
 
 
@@ -96,8 +96,8 @@ def test_a_campaign_needs_customer_ids(project_dir, tmp_path, book_customer):
 
 
 def test_the_share_of_the_test_split_is_rounded_to_whole_customers_and_at_least_one():
-    assert at_top_fraction("1100100000", 0.3) == AtTop(3, 10, 2, 3)
-    assert at_top_fraction("1100100000", 0.0001).customers == 1 and at_top_fraction("10", 0).customers == 0
+    assert at_top_fraction("1100100000", 0.3) == Reach(3, 2, 3)
+    assert at_top_fraction("1100100000", 0.0001).contacted == 1 and at_top_fraction("10", 0).contacted == 0
     assert at_top_fraction("1100100000", 1.0).recall == 1.0
 
 

@@ -4,17 +4,13 @@ a checkout and print what the doc shows; the others name only options and variab
 import json
 import re
 import shlex
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import evaluate
 import predict
-from helpers import require_trained_on
+from helpers import as_pattern, documented_checkout, require_trained_on, run_documented, shown_after
 
-DOCUMENTED_DATA = "data/WA_Fn-UseC_-Telco-Customer-Churn.csv"
 _CHECKOUT = ("predict.py", "evaluate.py", "app.py", "churn", "model", "static", "requirements-evaluate.txt")
 
 
@@ -26,32 +22,10 @@ def _blocks(text, language):
     return re.findall(rf"^```{language}\n(.*?)^```$", text, re.M | re.S)
 
 
-def _shown_after(text, marker):
-    """The text block that follows the first bash block that contains `marker`."""
-    found = re.search(rf"^```bash\n[^`]*{re.escape(marker)}[^`]*^```$.*?^```text\n(.*?)^```$", text, re.M | re.S)
-    return found.group(1).strip()
-
-
-def _as_pattern(shown):
-    """What the doc shows, as a regular expression whose numbers (the model's, the machine's) are any."""
-    return re.sub(r"[0-9][0-9,]*(\\\.[0-9]+)?", "[0-9][0-9,.]*", re.escape(shown))
-
-
 @pytest.fixture
 def checkout(project_dir, data_path, tmp_path):
-    """A folder as a clone looks after the README's install: the code, the model, .venv and data/."""
-    for name in _CHECKOUT:
-        (tmp_path / name).symlink_to(project_dir / name)
-    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
-    (tmp_path / "data").mkdir()
-    (tmp_path / DOCUMENTED_DATA).symlink_to(data_path)
-    return tmp_path
-
-
-def _run(command, folder):
-    result = subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
-    return result.stdout + result.stderr
+    """A folder as a clone looks after the README's install."""
+    return documented_checkout(tmp_path, project_dir, data_path, _CHECKOUT)
 
 
 @pytest.mark.slow
@@ -59,12 +33,12 @@ def test_the_evaluation_commands_run_verbatim_and_print_what_the_doc_shows(proje
     require_trained_on(model.metadata, data_path)  # the doc's figures are the shipped model's
     doc = _doc(project_dir, "evaluation.md")
     commands = [line for block in _blocks(doc, "bash") for line in block.splitlines() if line.strip()]
-    printed = {command: _run(command, checkout) for command in commands}
+    printed = {command: run_documented(command, checkout) for command in commands}
     assert len(commands) == 6
     for marker in ("evaluate.py test-split.jsonl", "evaluate.py predictions.jsonl", "--budget 500"):
         output = next(output for command, output in printed.items() if marker in command)
-        shown = _shown_after(doc, marker)
-        assert re.search(_as_pattern(shown), output), (shown, output[-2000:])
+        shown = shown_after(doc, marker)
+        assert re.search(as_pattern(shown), output), (shown, output[-2000:])
     test_split = (checkout / "evaluation" / "test-split.md").read_text()
     assert f"against the test split's {model.metadata['test_auc']:.3f}" in test_split
     assert len((checkout / "campaign.csv").read_text().splitlines()) == 501

@@ -47,29 +47,35 @@ class HeldOut:
 
 
 @dataclass(frozen=True)
-class AtTop:
-    """What contacting the riskiest `customers` of a test split of `of` customers reached there."""
+class Reach:
+    """What contacting some customers reached: how many were contacted, how many of them churned, of
+    how many churners in all, against the churn rate of everyone (for the lift)."""
 
-    customers: int
-    of: int
-    churners: int  # among them
+    contacted: int
+    churners: int
     all_churners: int
+    base_rate: float | None = None
 
     @property
     def precision(self):
-        return self.churners / self.customers if self.customers else None
+        return self.churners / self.contacted if self.contacted else None
 
     @property
     def recall(self):
         return self.churners / self.all_churners if self.all_churners else None
 
+    @property
+    def lift(self):
+        """Precision over the base rate: how many times likelier a contacted customer churns."""
+        return self.precision / self.base_rate if self.contacted and self.base_rate else None
+
 
 def at_top_fraction(churned_by_rank, fraction):
-    """AtTop for the riskiest `fraction` (0 to 1) of a test split (HeldOut.churned_by_rank()),
+    """The Reach of the riskiest `fraction` (0 to 1) of a test split (HeldOut.churned_by_rank()),
     rounded to whole customers, at least one when the fraction is above 0."""
     size = len(churned_by_rank)
-    customers = min(size, max(1 if fraction > 0 else 0, round(fraction * size)))
-    return AtTop(customers, size, churned_by_rank[:customers].count("1"), churned_by_rank.count("1"))
+    contacted = min(size, max(1 if fraction > 0 else 0, round(fraction * size)))
+    return Reach(contacted, churned_by_rank[:contacted].count("1"), churned_by_rank.count("1"))
 
 
 def riskiest(results, k, probability_of):

@@ -6,31 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
+from churn.core.campaign import Reach
 from churn.training.model_card import deciles
-
-
-@dataclass(frozen=True)
-class Reach:
-    """What contacting some customers reached: how many, how many of them churned, of how many
-    churners in all, against a base churn rate."""
-
-    contacted: int
-    churners: int
-    all_churners: int
-    base_rate: float
-
-    @property
-    def precision(self):
-        return self.churners / self.contacted if self.contacted else None
-
-    @property
-    def recall(self):
-        return self.churners / self.all_churners if self.all_churners else None
-
-    @property
-    def lift(self):
-        """Precision over the base rate: how many times likelier a contacted customer churns."""
-        return self.precision / self.base_rate if self.contacted and self.base_rate else None
 
 
 @dataclass(frozen=True)
