@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
-from churn.core.campaign import HeldOut
 from churn.core.model import load_model
+from churn.core.prediction import churns
 from churn.core.prediction_log import LogError, id_key
 
 DEFAULT_TOLERANCE = 0.05
@@ -95,10 +95,10 @@ def _evaluate(args, joined, quality, report):
 def _card_quality(model, quality, share):
     """The test split's Quality, measured as the realized one is, its top k the same share; None
     for a model trained without one."""
-    split = HeldOut.of(model.metadata)
+    split = model.held_out
     if split is None:
         return None
-    decisions = [probability >= model.threshold for probability in split.probabilities]
+    decisions = [churns(model, probability) for probability in split.probabilities]
     k = max(1, round(share * len(split.probabilities)))
     return quality.quality(split.probabilities, decisions, split.churned, k)
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from churn.batch.parallel import ordered_map
 from churn.batch.rows import LogSpec, RowsSpec, line_maker, row_scorer
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
-from churn.core.campaign import HeldOut, at_top_fraction, expected_churners, riskiest, worth_contacting
+from churn.core.campaign import at_top_fraction, expected_churners, riskiest, worth_contacting
 from churn.core.customer_files import InputError, csv_customers, json_customers
 from churn.core.explain import ALL, DEFAULT_TOP, ExplainRequestError, requested_top
 from churn.core.model import load_model
@@ -321,11 +321,11 @@ def _campaign_summary(contacted, customers, model, args):
         lines.append(
             f"expected value: {expected:,.1f} x {args.value:g} - {len(contacted):,} x {args.cost:g} = {net:,.2f}"
         )
-    split = HeldOut.of(model.metadata)
+    split = model.held_out
     if split is None:
         lines.append("the model has no test split to compare with (retrain it with train.py)")
     else:
-        ranked = split.churned_by_rank()
+        ranked = split.churned_by_rank
         top = at_top_fraction(ranked, share)
         precision = "-" if top.precision is None else f"{top.precision:.3f}"
         lines.append(
