@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
-from churn.core.campaign import HeldOut
 from churn.core.model import load_model
+from churn.core.options import number, whole_number_from_1
+from churn.core.prediction import churns
 from churn.core.prediction_log import LogError, id_key
 
 DEFAULT_TOLERANCE = 0.05
@@ -95,10 +96,10 @@ def _evaluate(args, joined, quality, report):
 def _card_quality(model, quality, share):
     """The test split's Quality, measured as the realized one is, its top k the same share; None
     for a model trained without one."""
-    split = HeldOut.of(model.metadata)
+    split = model.held_out
     if split is None:
         return None
-    decisions = [probability >= model.threshold for probability in split.probabilities]
+    decisions = [churns(model, probability) for probability in split.probabilities]
     k = max(1, round(share * len(split.probabilities)))
     return quality.quality(split.probabilities, decisions, split.churned, k)
 
@@ -135,6 +136,9 @@ def _write(path, markdown, charts):
     path.write_text(markdown, encoding="utf-8")
 
 
+_SHARE = number(lambda value: 0 <= value <= 1, "a number from 0 to 1")
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("predictions", nargs="+", help="prediction logs, or files predict.py scored")
@@ -150,40 +154,26 @@ def parse_args(argv):
         help="the model whose card to compare with (default model/churn-model.json)",
     )
     parser.add_argument(
-        "--top-k", type=_positive, help=f"the riskiest k to judge (default: the riskiest {DEFAULT_TOP_SHARE:.0%})"
+        "--top-k",
+        type=whole_number_from_1,
+        help=f"the riskiest k to judge (default: the riskiest {DEFAULT_TOP_SHARE:.0%})",
     )
     parser.add_argument(
         "--auc-tolerance",
-        type=_share,
+        type=_SHARE,
         default=DEFAULT_TOLERANCE,
         help=f"how far below the test split's AUC is still within (default {DEFAULT_TOLERANCE})",
     )
     parser.add_argument(
-        "--min-auc", type=_share, help="judge against this AUC instead of the test split's less the tolerance"
+        "--min-auc", type=_SHARE, help="judge against this AUC instead of the test split's less the tolerance"
     )
     parser.add_argument(
         "--min-customers",
-        type=_positive,
+        type=whole_number_from_1,
         default=DEFAULT_MIN_CUSTOMERS,
         help=f"fewer customers evaluated than this are too few to judge (default {DEFAULT_MIN_CUSTOMERS})",
     )
     return parser.parse_args(argv)
-
-
-def _share(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, not {text!r}")
-    return value
-
-
-def _positive(text):
-    if not (text.isascii() and text.isdigit() and int(text) >= 1):
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1, not {text!r}")
-    return int(text)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ import contextlib
 import csv
 import io
 import itertools
-import math
 import os
 import sys
 import tempfile
@@ -45,10 +44,11 @@ from pathlib import Path
 from churn.batch.parallel import ordered_map
 from churn.batch.rows import LogSpec, RowsSpec, line_maker, row_scorer
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
-from churn.core.campaign import HeldOut, at_top_fraction, expected_churners, riskiest, worth_contacting
+from churn.core.campaign import at_top_fraction, expected_churners, riskiest, worth_contacting
 from churn.core.customer_files import InputError, csv_customers, json_customers
 from churn.core.explain import ALL, DEFAULT_TOP, ExplainRequestError, requested_top
 from churn.core.model import load_model
+from churn.core.options import number, whole_number_from_1
 from churn.core.output_formats import FORMAT_NAMED, spreadsheet_safe
 from churn.core.prediction import DECISION, PROBABILITY, predictions
 from churn.core.prediction_log import LogError, PredictionLog, id_key, open_log
@@ -321,11 +321,11 @@ def _campaign_summary(contacted, customers, model, args):
         lines.append(
             f"expected value: {expected:,.1f} x {args.value:g} - {len(contacted):,} x {args.cost:g} = {net:,.2f}"
         )
-    split = HeldOut.of(model.metadata)
+    split = model.held_out
     if split is None:
         lines.append("the model has no test split to compare with (retrain it with train.py)")
     else:
-        ranked = split.churned_by_rank()
+        ranked = split.churned_by_rank
         top = at_top_fraction(ranked, share)
         precision = "-" if top.precision is None else f"{top.precision:.3f}"
         lines.append(
@@ -405,6 +405,10 @@ def _report(counts, seconds, rejects_name):
     )
 
 
+_NON_NEGATIVE = number(lambda value: value >= 0, "a number from 0")
+_POSITIVE = number(lambda value: value > 0, "a number above 0")
+
+
 def parse_args(argv):
     """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -419,44 +423,17 @@ def parse_args(argv):
     parser.add_argument("--model", default=DEFAULT_MODEL_PATH, help="the model (default model/churn-model.json)")
     parser.add_argument("--output", help="write here instead of standard output")
     parser.add_argument(
-        "--jobs", type=_positive_whole_number, help="processes to score with (default: every CPU this one may use)"
+        "--jobs", type=whole_number_from_1, help="processes to score with (default: every CPU this one may use)"
     )
-    parser.add_argument("--budget", type=_positive_whole_number, metavar="K", help="a campaign: the K riskiest only")
-    parser.add_argument("--cost", type=_non_negative_number, help="a campaign: the cost of a discount (with --value)")
-    parser.add_argument("--value", type=_positive_number, help="a campaign: what a churner kept is worth (with --cost)")
+    parser.add_argument("--budget", type=whole_number_from_1, metavar="K", help="a campaign: the K riskiest only")
+    parser.add_argument("--cost", type=_NON_NEGATIVE, help="a campaign: the cost of a discount (with --value)")
+    parser.add_argument("--value", type=_POSITIVE, help="a campaign: what a churner kept is worth (with --cost)")
     parser.add_argument(
         "--prediction-log",
         metavar="FILE",
         help="append a JSON line per scored customer to FILE (docs/prediction-log.md)",
     )
     return parser.parse_args(argv)
-
-
-def _non_negative_number(text):
-    return _number(text, 0.0, "a number from 0")
-
-
-def _positive_number(text):
-    number = _number(text, 0.0, "a number above 0")
-    if number == 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
-    return number
-
-
-def _number(text, least, wanted):
-    try:
-        number = float(text)
-    except ValueError:
-        number = None
-    if number is None or not math.isfinite(number) or number < least:
-        raise argparse.ArgumentTypeError(f"must be {wanted}, not {text!r}")
-    return number
-
-
-def _positive_whole_number(text):
-    if not (text.isascii() and text.isdigit() and int(text) >= 1):
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1, not {text!r}")
-    return int(text)
 
 
 def main(argv=None):

@@ -24,6 +24,7 @@ from churn.core.book_pickle import artifact_from_pickle
 from churn.core.campaign import TEST_SPLIT_KEY
 from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.core.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
+from churn.core.options import number
 from churn.core.reference import build_reference
 from churn.training.data import (
     DATA_URL,
@@ -221,7 +222,10 @@ def parse_args(argv):
     )
     parser.add_argument("--data-url", default=DATA_URL, help="where to download the data set from")
     parser.add_argument(
-        "--C", type=_positive_float, default=DEFAULT_C, help="inverse regularisation strength (default 0.5)"
+        "--C",
+        type=number(lambda value: value > 0, "a positive number"),
+        default=DEFAULT_C,
+        help="inverse regularisation strength (default 0.5)",
     )
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where to write the model (default model/)")
     parser.add_argument(
@@ -235,16 +239,6 @@ def parse_args(argv):
         help="instead of training, convert the book's pickle (dv, model) into churn-model.json in --output-dir",
     )
     return parser.parse_args(argv)
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
-    return value
 
 
 def main(argv=None, default_data_path=DEFAULT_DATA_PATH):

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from churn.core.artifact import ModelError, with_content_hash
-from churn.core.campaign import HeldOut, Reach, at_top_fraction, riskiest
+from churn.core.campaign import Reach, at_top_fraction, riskiest
 from churn.core.model import load_model
 
 
@@ -43,7 +43,7 @@ def test_a_budget_lists_the_k_riskiest_and_the_churners_expected_among_them(proj
     share = 500 / len(all_scores)
     assert first.startswith(f"contact 500 of {len(all_scores):,} customers ({share:.1%}; budget 500)")
     assert churners == f"churners expected among them: {math.fsum(probabilities):,.1f} (the sum of their probabilities)"
-    ranked = HeldOut.of(model.metadata).churned_by_rank()
+    ranked = model.held_out.churned_by_rank
     top = round(share * len(ranked))
     reached = ranked[:top].count("1")
     assert test_split == (

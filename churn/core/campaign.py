@@ -8,6 +8,7 @@ contacts the riskiest `fraction` of a customer base is compared with the riskies
 test split: of those, how many churned (precision), and how many of its churners they were (recall).
 """
 
+import functools
 import heapq
 import math
 from dataclasses import dataclass
@@ -40,8 +41,10 @@ class HeldOut:
             raise ValueError(f"metadata.{TEST_SPLIT_KEY}.churned must be 0 or 1 each")
         return cls(tuple(probabilities), tuple(churned))
 
+    @functools.cached_property
     def churned_by_rank(self):
-        """Whether each customer churned, riskiest first (ties in the split's order), as "0"/"1" text."""
+        """Whether each customer churned, riskiest first (ties in the split's order), as "0"/"1" text;
+        made once."""
         order = sorted(range(len(self.probabilities)), key=lambda at: -self.probabilities[at])
         return "".join("1" if self.churned[at] else "0" for at in order)
 
@@ -71,7 +74,7 @@ class Reach:
 
 
 def at_top_fraction(churned_by_rank, fraction):
-    """The Reach of the riskiest `fraction` (0 to 1) of a test split (HeldOut.churned_by_rank()),
+    """The Reach of the riskiest `fraction` (0 to 1) of a test split (HeldOut.churned_by_rank),
     rounded to whole customers, at least one when the fraction is above 0."""
     size = len(churned_by_rank)
     contacted = min(size, max(1 if fraction > 0 else 0, round(fraction * size)))

@@ -49,6 +49,7 @@ class ChurnModel:
     explainer: object = None  # churn.core.explain.Explainer, when the artifact has the training means
     card: dict = None  # file name -> bytes: the model card and its charts, when they are beside the artifact
     reference: dict = None  # the training data's distributions (churn.core.reference), when the artifact has them
+    held_out: HeldOut = None  # the test split's probabilities and outcomes (churn.core.campaign), when recorded
     # The weights as logit() reads them, in the order it adds them (the fields sorted, categorical then
     # numerical): each categorical field's {value: weight}, each number's weight, and a customer's
     # values of those fields as two tuples (KeyError when one is missing).
@@ -129,6 +130,7 @@ def model_from_artifact(document):
         schema=schema,
         threshold=_threshold(document["threshold"]),
         metadata=_metadata(document["metadata"]),
+        held_out=_held_out(document["metadata"]),
         sha256=sha256,
         explainer=_explainer(document.get("feature_means"), weights, schema, categorical_weights, intercept),
         reference=_reference(document.get("reference"), schema),
@@ -186,7 +188,7 @@ def describe_model(model):
         "model_card": CARD_NAME if model.card else None,  # served beside it, at /model/card/
         "explains": model.explainer is not None,
         "threshold": model.threshold,
-        "test_split": _test_split(model.metadata),
+        "test_split": _test_split(model.held_out),
         "features": {
             "categorical": {f: list(v) for f, v in model.schema.categorical.items()},
             "numerical": list(model.schema.numerical),
@@ -194,12 +196,11 @@ def describe_model(model):
     }
 
 
-def _test_split(metadata):
+def _test_split(held_out):
     """What a campaign of any size reached on the test split, for the page: None without one."""
-    split = HeldOut.of(metadata)
-    if split is None:
+    if held_out is None:
         return None
-    ranked = split.churned_by_rank()
+    ranked = held_out.churned_by_rank
     return {"customers": len(ranked), "churners": ranked.count("1"), "churned_by_rank": ranked}
 
 
@@ -332,11 +333,14 @@ def _finite(number, what):
 def _metadata(metadata):
     if not isinstance(metadata, dict):
         raise ModelError("metadata must be a JSON object")
+    return metadata
+
+
+def _held_out(metadata):
     try:
-        HeldOut.of(metadata)
+        return HeldOut.of(metadata)
     except ValueError as error:
         raise ModelError(str(error)) from None
-    return metadata
 
 
 def _threshold(threshold):

@@ -92,7 +92,9 @@ def read_predictions(paths):
         try:
             _read_file(Path(path), predictions)
         except UnicodeDecodeError:
-            raise EvaluationError(f"{path}: not a prediction log, nor a file predict.py scored (not UTF-8 text)") from None
+            raise EvaluationError(
+                f"{path}: not a prediction log, nor a file predict.py scored (not UTF-8 text)"
+            ) from None
     return predictions
 
 
@@ -209,7 +211,9 @@ def _outcomes(path, reader, id_key):
         if id_key is not None:
             key = customerid_hash(key, id_key)
         if key in outcomes:
-            raise EvaluationError(f"{path}, line {number}: customer {row[id_column]} has an outcome on line {lines[key]} too")
+            raise EvaluationError(
+                f"{path}, line {number}: customer {row[id_column]} has an outcome on line {lines[key]} too"
+            )
         observed_at = row[time_column] if time_column else None
         outcomes[key], lines[key] = _outcome(path, number, row[churn_column], observed_at), number
     return outcomes

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from churn.core.campaign import Reach
-from churn.training.model_card import deciles
+from churn.training.model_card import confusion, deciles
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,7 @@ def quality(probabilities, decisions, churned, k):
     predicted, flagged, targets = np.array(probabilities, float), np.array(decisions, bool), np.array(churned, int)
     customers, churners = len(targets), int(targets.sum())
     base_rate = churners / customers if customers else 0.0
-    tp, fp = int(np.sum(flagged & (targets == 1))), int(np.sum(flagged & (targets == 0)))
-    fn, tn = int(np.sum(~flagged & (targets == 1))), int(np.sum(~flagged & (targets == 0)))
+    tp, fn, fp, tn = confusion(targets, flagged)
     riskiest = np.argsort(-predicted, kind="stable")[:k]
     both_outcomes = 0 < churners < customers
     return Quality(

@@ -34,7 +34,7 @@ from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshol
 from churn.core.log_lines import FLUSH_SECONDS
 from churn.core.messages import whole_number
 from churn.core.model import load_model
-from churn.core.prediction_log import LogError, PredictionLog, id_key, open_log
+from churn.core.prediction_log import ID_KEY_VARIABLE, LogError, PredictionLog, id_key, open_log
 from churn.http.access_log import AccessLog
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -119,8 +119,7 @@ def worker_count(environ, usable_cpus):
 
 def settings_from_environment(environ):
     """The app's Settings from environment variables; a bad value is named in ConfigurationError. The
-    prediction log's variables are checked, but it is not opened: prediction_log() opens it."""
-    _log_destination(environ)
+    prediction log's key is checked, but the log is not opened: prediction_log() opens it."""
     _id_key(environ)
     return Settings(
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", MAX_BODY_BYTES),
@@ -172,7 +171,7 @@ def _log_summary(environ):
     if destination is None:
         return "prediction log off"
     where = "standard output" if destination == _STDOUT else destination
-    return f"prediction log to {where}" + (" (customer ids hashed)" if environ.get("PREDICTION_LOG_ID_KEY") else "")
+    return f"prediction log to {where}" + (" (customer ids hashed)" if environ.get(ID_KEY_VARIABLE) else "")
 
 
 def _positive_int(environ, name, default):

@@ -71,9 +71,7 @@ def _model_section(result, solver):
 
 def _quality_section(result, threshold):
     targets, predicted = np.array(result.test_targets), np.array(result.test_predictions)
-    flagged = predicted >= threshold
-    tp, fp = int(np.sum(flagged & (targets == 1))), int(np.sum(flagged & (targets == 0)))
-    fn, tn = int(np.sum(~flagged & (targets == 1))), int(np.sum(~flagged & (targets == 0)))
+    tp, fn, fp, tn = confusion(targets, predicted >= threshold)
     return (
         "## Quality on the held-out customers\n\n"
         f"- ROC AUC: **{result.test_auc:.3f}** (the book: 0.858).\n"
@@ -86,6 +84,13 @@ def _quality_section(result, threshold):
         f"![Observed churn against predicted probability, by decile]({CALIBRATION_CHART})\n\n"
         + calibration_table(deciles(targets, predicted))
     )
+
+
+def confusion(targets, flagged):
+    """(tp, fn, fp, tn): the customers flagged and not, against whether they churned (1) or not (0)."""
+    tp, fp = int(np.sum(flagged & (targets == 1))), int(np.sum(flagged & (targets == 0)))
+    fn, tn = int(np.sum(~flagged & (targets == 1))), int(np.sum(~flagged & (targets == 0)))
+    return tp, fn, fp, tn
 
 
 def confusion_table(tp, fn, fp, tn):
