@@ -143,16 +143,10 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("predictions", nargs="+", help="prediction logs, or files predict.py scored")
     parser.add_argument("--outcomes", required=True, help="CSV: customerid, churned (yes/no), observed_at (optional)")
-    parser.add_argument(
-        "--report",
-        default="evaluation/report.md",
-        help="the Markdown report (default evaluation/report.md); its charts go beside it",
-    )
-    parser.add_argument(
-        "--model",
-        default=DEFAULT_MODEL_PATH,
-        help="the model whose card to compare with (default model/churn-model.json)",
-    )
+    report = "the Markdown report (default evaluation/report.md); its charts go beside it"
+    parser.add_argument("--report", default="evaluation/report.md", help=report)
+    model = "the model whose card to compare with (default model/churn-model.json)"
+    parser.add_argument("--model", default=DEFAULT_MODEL_PATH, help=model)
     parser.add_argument(
         "--top-k",
         type=whole_number_from_1,

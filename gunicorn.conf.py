@@ -12,27 +12,18 @@ docs/performance.md).
 
 import os
 import signal
-import socket
 import sys
 
-import gevent
-from gunicorn.http.body import ChunkedReader
-from gunicorn.workers.base_async import AsyncWorker
-from gunicorn.workers.ggevent import GeventWorker
-
 from churn.http.config import (
-    IDLE_SECONDS,
     KEEPALIVE_SECONDS,
-    REQUEST_SECONDS,
-    SEND_BUFFER_BYTES,
     ConfigurationError,
     exit_unless,
     listen_port,
     startup_summary,
     worker_count,
 )
-from churn.http.web import SMALL_BODY_BYTES
 from churn.server.cpus import usable_cpus
+from churn.server.gunicorn_worker import BoundedGeventWorker
 from churn.server.listen import listen_addresses
 
 # All interfaces, IPv4 and, where the host has it, IPv6 (churn/server/listen.py).
@@ -44,7 +35,6 @@ workers = exit_unless(lambda: worker_count(os.environ, usable_cpus()))
 # way for IDLE_SECONDS closes a connection; a request must be received and answered within
 # REQUEST_SECONDS (the largest body, 10 MiB, needs 0.7 Mbit/s).
 keepalive = KEEPALIVE_SECONDS
-LINGER_SECONDS = 1  # reading what a client still sends after an answer that did not need it
 worker_connections = 1000
 # On SIGTERM: stop accepting, finish what is in flight, close idle connections (within keepalive),
 # and exit within graceful_timeout, below Docker's and Kubernetes' default grace of 10 s.
@@ -54,63 +44,8 @@ graceful_timeout = 8
 preload_app = True
 # No management socket in $HOME: several instances on one host would share its default path.
 control_socket_disable = True
-
-
-class _BoundedGeventWorker(GeventWorker):
-    """gunicorn's gevent worker, with time limits on a client's silence and on each request.
-
-    gevent, not sync workers: each connection is a greenlet, so a client that sends slowly, reads
-    slowly or sits idle holds a greenlet, not a worker; sync workers went dark for as long as 4
-    such clients lasted (measured with bench/slow_clients.py)."""
-
-    def handle(self, listener, client, addr):
-        """Serve one connection, which IDLE_SECONDS of silence closes."""
-        client.settimeout(IDLE_SECONDS)  # GeventWorker.handle would make it wait forever
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)  # churn/http/config.py says why
-        AsyncWorker.handle(self, listener, client, addr)
-
-    def handle_request(self, listener_name, req, sock, addr):
-        """Answer one request within REQUEST_SECONDS, else close the connection; close it too when
-        the answer left a large part of the body unread."""
-        with gevent.Timeout(REQUEST_SECONDS, False):
-            try:
-                kept_open = super().handle_request(listener_name, req, sock, addr)
-            finally:
-                # Let the worker's other connections have their turn: a kept-alive client whose next
-                # request is already there would otherwise be served on and on (p99 0.4 s measured).
-                gevent.sleep(0)
-            if kept_open and _unread_body_bytes(req) > SMALL_BODY_BYTES:
-                _close_gently(sock)
-                raise StopIteration  # gunicorn closes the connection
-            return kept_open
-        self.log.info("churn service: a request from %s took over %s s; connection closed", addr, REQUEST_SECONDS)
-        raise StopIteration  # gunicorn closes the connection
-
-
-def _unread_body_bytes(req):
-    """How much of the request's body the app did not read (an unfinished chunked body: all of it).
-    gunicorn would read and drop all that before the next request, for as long as the client sends:
-    a 10 GB body refused with 413 from its headers held a worker's CPU for as long."""
-    reader = req.body.reader if req.body is not None else None
-    if isinstance(reader, ChunkedReader):
-        return 0 if reader.parser is None else float("inf")
-    return getattr(reader, "length", 0)
-
-
-def _close_gently(sock):
-    """Say the answer is all sent, and read a little of what the client still sends before gunicorn
-    closes: closing with bytes unread resets the connection, and the client may lose the answer."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(LINGER_SECONDS)
-        drained = 0
-        while drained < SMALL_BODY_BYTES and (data := sock.recv(SMALL_BODY_BYTES)):
-            drained += len(data)
-    except OSError:
-        pass
-
-
-worker_class = _BoundedGeventWorker
+# gevent workers, each connection a greenlet, with the limits above on each (churn/server/gunicorn_worker.py).
+worker_class = BoundedGeventWorker
 
 
 def post_fork(server, worker):

@@ -5,13 +5,16 @@
 1. servers: requests/s and latency p50/p99 of single-customer POST /predict with the book's
    customer, for the service and for a constant-response floor app (bench/floor_app.py), under
    gunicorn (the settings of gunicorn.conf.py) and under waitress, with the same load generator,
-   duration and connections: wrk when installed, else a small Python generator;
+   duration and connections: wrk when installed, else a small Python generator; every server up at
+   once, its access log written to a file, the load alternating between them;
 2. in-process: µs per full /predict request through the WSGI callable (parse, validate, score,
    serialize), per score() of one prepared customer, and, as the reference, per scikit-learn
    predict_proba(dv.transform([customer])) on the same model;
-3. batch: one request of 10,000 customers: server time, customers/s, ratio to json.loads of the body;
-   and the book's customer through POST /predict and through the inference protocol's infer, on one
-   gunicorn, alternating (the "predict" and "infer" rows of the server table);
+3. batch: one request of 1,000 and one of 10,000 customers through /predict, in process: its time
+   against json.loads of its body plus json.dumps of its answer, the floor of any JSON service; the
+   same customers through the inference protocol's infer, against /predict's time; and served, under
+   gunicorn, customers/s in batches of 100 and of 1,000, alternating; and the book's customer through
+   POST /predict and through infer, on one gunicorn, alternating (the "predict" and "infer" rows);
 4. cold start (process start -> first 200 on /predict, one gunicorn worker) and RSS per worker, for
    the service and for the floor app.
 It prints a table with the targets' ratios and writes every number as JSON. --quick runs each part
@@ -59,6 +62,8 @@ from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 
 APPS = {"service": "wsgi:app", "floor": "bench.floor_app:app", "parsing floor": "bench.floor_app:parsing_app"}
 BATCH_SIZE = 10_000
+BATCH_SIZES = (1_000, BATCH_SIZE)
+SERVED_BATCH_SIZES = (100, 1_000)
 PICKLE_PATH = PROJECT_DIR / "model" / "churn-model.bin"
 
 
@@ -88,6 +93,14 @@ def _in_process(results, key):
     return results["in_process"][key]
 
 
+def _batch(results, size):
+    return results["batch"][str(size)]
+
+
+def _served_batch(results, size):
+    return results["served_batches"][str(size)]["customers_per_second"]
+
+
 TARGETS = {
     "gunicorn_rps_vs_floor": Target(
         "service / floor requests/s under gunicorn", 0.85, True,
@@ -97,9 +110,17 @@ TARGETS = {
         "sklearn predict_proba µs / full request µs", 10.0, True,
         lambda r: _in_process(r, "sklearn")["predict_proba_us"] / _in_process(r, "full_request_us"),
     ),
-    "batch_vs_json_loads": Target(
-        "batch server time / json.loads time", 4.0, False,
-        lambda r: r["batch"]["server_ms"] / r["batch"]["json_loads_ms"],
+    **{f"batch_{size}_vs_json": Target(
+        f"/predict {size:,} / json.loads + json.dumps", 2.0, False,
+        lambda r, size=size: _batch(r, size)["predict_ms"] / _batch(r, size)["json_ms"],
+    ) for size in BATCH_SIZES},
+    **{f"v2_{size}_vs_predict": Target(
+        f"infer {size:,} / /predict {size:,} (in process)", 1.2, False,
+        lambda r, size=size: _batch(r, size)["infer_ms"] / _batch(r, size)["predict_ms"],
+    ) for size in BATCH_SIZES},
+    "served_batches": Target(
+        "served customers/s, batches of 1,000 / of 100", 1.0, True,
+        lambda r: _served_batch(r, 1_000) / _served_batch(r, 100),
     ),
     "cold_start_vs_floor": Target(
         "service / floor cold start", 2.0, False,
@@ -232,15 +253,19 @@ def _rss_kib(pid):
 
 
 def measure_servers(body, duration, connections, load, rounds, servers):
-    """ "<label> service" and "<label> floor" -> the median run of each. The two run side by side and
-    the load alternates between them, `rounds` times, so that drift on the machine hits both alike."""
-    results = {}
-    for label, (server, args) in servers.items():
-        with contextlib.ExitStack() as stack:
-            running = {name: stack.enter_context(Server.launch(server, app, args)) for name, app in APPS.items()}
-            measured = _side_by_side(running, body, duration, connections, load, rounds)
-        results.update({f"{label} {name}": run for name, run in measured.items()})
-    return results
+    """ "<label> service", "<label> floor" and "<label> parsing floor" -> the median run of each, for
+    every label of `servers`. All run side by side, each writing its log (the access log) to a file, as
+    in production, and the load alternates between them, `rounds` times, so that drift on the machine
+    hits all alike."""
+    with tempfile.TemporaryDirectory() as logs, contextlib.ExitStack() as stack:
+        running = {
+            f"{label} {name}": stack.enter_context(
+                Server.launch(server, app, args, log_path=Path(logs) / f"{label} {name}.log")
+            )
+            for label, (server, args) in servers.items()
+            for name, app in APPS.items()
+        }
+        return _side_by_side(running, body, duration, connections, load, rounds)
 
 
 def measure_metrics_cost(body, duration, connections, load, rounds):
@@ -341,10 +366,10 @@ def _best_microseconds_alternating(first, second, number, repeat=7):
     return tuple(bests)
 
 
-def _wsgi_call(app, body, query=""):
+def _wsgi_call(app, body, query="", path="/predict"):
     def call():
         environ = {
-            "REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": query,
+            "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": query,
             "CONTENT_TYPE": "application/json",
             "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
         }  # fmt: skip
@@ -393,8 +418,7 @@ def _prediction_logged_app(model):
     """The app with its prediction log on as the service has it, appending to a real file (in the page
     cache, as a log is)."""
     with tempfile.TemporaryDirectory() as scratch:
-        log = PredictionLog(open_log(Path(scratch) / "predictions.jsonl"), model.version, model.schema.fields,
-                            flush_seconds=FLUSH_SECONDS)  # fmt: skip
+        log = PredictionLog(open_log(Path(scratch) / "predictions.jsonl"), model, flush_seconds=FLUSH_SECONDS)
         try:
             yield create_app(model, Settings(prediction_log=log))
         finally:
@@ -456,19 +480,53 @@ def measure_offline_scoring(model):
 
 
 def measure_batch(app, model, repeat):
-    """One request of BATCH_SIZE customers, against json.loads of its body."""
-    body = json.dumps(synthetic_batch(model.schema, BATCH_SIZE)).encode()
-    server_seconds = min(timeit.repeat(_wsgi_call(app, body), number=1, repeat=repeat))
-    loads_seconds = min(timeit.repeat(lambda: json.loads(body), number=1, repeat=repeat))
+    """size -> one request of that many customers through /predict, against json.loads of its body and
+    json.dumps of its answer, and through infer, in process; for the largest, with the prediction log too."""
+    results = {}
+    for size in BATCH_SIZES:
+        customers = synthetic_batch(model.schema, size)
+        body = json.dumps(customers).encode()
+        answer = json.loads(_wsgi_call(app, body)())
+        v2_body = json.dumps(inference_request(customers, model.schema)).encode()
+        infer = _wsgi_call(app, v2_body, path=f"/v2/models/{model.name}/infer")
+        predict_seconds, infer_seconds = _best_seconds_alternating(_wsgi_call(app, body), infer, repeat)
+        loads_seconds = min(timeit.repeat(lambda body=body: json.loads(body), number=1, repeat=repeat))
+        dumps_seconds = min(timeit.repeat(lambda answer=answer: json.dumps(answer), number=1, repeat=repeat))
+        results[str(size)] = {
+            "customers": size, "body_bytes": len(body), "predict_ms": predict_seconds * 1000,
+            "json_ms": (loads_seconds + dumps_seconds) * 1000, "infer_ms": infer_seconds * 1000,
+            "customers_per_second": size / predict_seconds,
+        }  # fmt: skip
     with _prediction_logged_app(model) as logged_app:
+        body = json.dumps(synthetic_batch(model.schema, BATCH_SIZE)).encode()
         logged_seconds = min(timeit.repeat(_wsgi_call(logged_app, body), number=1, repeat=repeat))
+    results[str(BATCH_SIZE)]["prediction_logged_ms"] = logged_seconds * 1000
+    return results
+
+
+def _best_seconds_alternating(first, second, repeat):
+    """The best seconds of one call of each, called in turns `repeat` times."""
+    bests = [math.inf, math.inf]
+    for _ in range(repeat):
+        for position, function in enumerate((first, second)):
+            bests[position] = min(bests[position], timeit.timeit(function, number=1))
+    return tuple(bests)
+
+
+def measure_served_batches(model, duration, connections, load, rounds):
+    """Customers/s of gunicorn serving batches of SERVED_BATCH_SIZES, one gunicorn, the loads alternating."""
+    bodies = {size: json.dumps(synthetic_batch(model.schema, size)).encode() for size in SERVED_BATCH_SIZES}
+    runs = {size: [] for size in bodies}
+    with Server.launch("gunicorn") as server:
+        _seconds_to_first_prediction(server, json.dumps(EXAMPLE_CUSTOMER).encode())
+        for body in bodies.values():
+            load(server.port, body, min(1, duration), connections)  # warm up
+        for _ in range(rounds):
+            for size, body in bodies.items():
+                runs[size].append(load(server.port, body, duration, connections))
     return {
-        "customers": BATCH_SIZE,
-        "body_bytes": len(body),
-        "server_ms": server_seconds * 1000,
-        "prediction_logged_server_ms": logged_seconds * 1000,
-        "customers_per_second": BATCH_SIZE / server_seconds,
-        "json_loads_ms": loads_seconds * 1000,
+        str(size): {**run, "customers_per_second": run["requests_per_second"] * size}
+        for size, run in ((size, _median_run(measured)) for size, measured in runs.items())
     }
 
 
@@ -496,18 +554,17 @@ def _server_lines(results):
 
 
 def _in_process_lines(results):
-    in_process, batch, offline = results["in_process"], results["batch"], results["offline_scoring"]
+    in_process, offline = results["in_process"], results["offline_scoring"]
     sklearn = in_process["sklearn"]
     lines = [
         f"in-process full /predict request: {in_process['full_request_us']:.1f} µs "
         f"({in_process['explain_request_us']:.1f} µs with ?explain=true, {in_process['logged_request_us']:.1f} µs "
         f"with the access log written to /dev/null); score(): {in_process['score_us']:.2f} µs; "
         f"sklearn predict_proba(dv.transform()): {sklearn['predict_proba_us']:.1f} µs ({', '.join(sklearn['blas'])})",
-        f"batch of {batch['customers']} customers ({batch['body_bytes'] / 1e6:.1f} MB): {batch['server_ms']:.0f} ms, "
-        f"{batch['customers_per_second']:.0f} customers/s; json.loads of the body: {batch['json_loads_ms']:.0f} ms",
+        *_batch_lines(results["batch"], results["served_batches"]),
         f"predict.py on a CSV of {offline['customers']} customers: {offline['seconds']:.2f} s, "
         f"{offline['rows_per_second']:.0f} rows/s",
-        *_prediction_log_lines(in_process["prediction_log"], batch, results["prediction_log"]),
+        *_prediction_log_lines(in_process["prediction_log"], _batch(results, BATCH_SIZE), results["prediction_log"]),
     ]
     for name, run in results["cold_start_and_memory"].items():
         rss_mib = run["rss_per_worker_kib"] / 1024
@@ -515,17 +572,29 @@ def _in_process_lines(results):
     return lines
 
 
+def _batch_lines(batches, served):
+    """Each batch in process, against the json module and through infer; served customers/s."""
+    lines = [
+        f"batch of {batch['customers']:,} customers ({batch['body_bytes'] / 1e6:.1f} MB), in process: /predict "
+        f"{batch['predict_ms']:.1f} ms ({batch['customers_per_second']:,.0f} customers/s); json.loads + json.dumps "
+        f"{batch['json_ms']:.1f} ms; infer {batch['infer_ms']:.1f} ms"
+        for batch in batches.values()
+    ]
+    served_rates = ", ".join(f"batches of {size}: {run['customers_per_second']:,.0f}" for size, run in served.items())
+    return [*lines, f"served customers/s (gunicorn): {served_rates}"]
+
+
 def _prediction_log_lines(one, batch, served):
     """What the prediction log costs a request of one customer, and one of a batch, in process; and
     the service's requests/s under gunicorn."""
-    added_us = (batch["prediction_logged_server_ms"] - batch["server_ms"]) * 1000 / batch["customers"]
+    added_us = (batch["prediction_logged_ms"] - batch["predict_ms"]) * 1000 / batch["customers"]
     on, off = served["on"]["requests_per_second"], served["off"]["requests_per_second"]
     return [
         f"prediction log to a file, in process: one customer {one['on_request_us']:.1f} µs against "
         f"{one['off_request_us']:.1f} "
         f"({one['on_request_us'] / one['off_request_us']:.2f}); a batch of {batch['customers']} "
-        f"{batch['prediction_logged_server_ms']:.0f} ms against {batch['server_ms']:.0f} "
-        f"({batch['prediction_logged_server_ms'] / batch['server_ms']:.2f}, {added_us:.1f} µs a customer)",
+        f"{batch['prediction_logged_ms']:.0f} ms against {batch['predict_ms']:.0f} "
+        f"({batch['prediction_logged_ms'] / batch['predict_ms']:.2f}, {added_us:.1f} µs a customer)",
         f"prediction log to a file, under gunicorn: {on:.0f} requests/s against {off:.0f} ({on / off:.2f}); "
         f"{served['lines']} lines written",
     ]
@@ -590,12 +659,17 @@ def measure(args):
         "metrics": measure_metrics_cost(body, args.duration, args.connections, load, args.rounds),
         "prediction_log": measure_prediction_log_cost(body, args.duration, args.connections, load, args.rounds),
         "in_process": measure_in_process(app, model, body, 2_000 if args.quick else 50_000),
-        "batch": measure_batch(app, model, repeat=1 if args.quick else 5),
+        "batch": measure_batch(app, model, repeat=1 if args.quick else 7),
+        "served_batches": measure_served_batches(model, args.duration, args.connections, load, args.rounds),
         "offline_scoring": measure_offline_scoring(model),
         "cold_start_and_memory": measure_cold_start_and_memory(body, repeats=1 if args.quick else 5),
     }  # fmt: skip
     if args.compare_settings:
-        results["gunicorn_settings"] = servers_with(GUNICORN_VARIANTS)
+        results["gunicorn_settings"] = {
+            name: run
+            for label in GUNICORN_VARIANTS
+            for name, run in servers_with({label: GUNICORN_VARIANTS[label]}).items()
+        }
     results["ratios"] = ratios(results)
     return results
 

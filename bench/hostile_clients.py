@@ -51,7 +51,7 @@ from bench import process_group  # noqa: E402
 from bench.servers import COMMANDS, Server  # noqa: E402
 from churn.core.model import load_model  # noqa: E402
 from churn.http.config import IDLE_SECONDS, MAX_BATCH, MAX_BODY_BYTES  # noqa: E402
-from churn.http.customer_requests import CustomerLimit  # noqa: E402
+from churn.http.customers import CustomerLimit  # noqa: E402
 from churn.http.open_inference import inference_request  # noqa: E402
 from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 
@@ -579,21 +579,16 @@ CONFIGS = {
 }
 
 
+_OUTPUT_AS_TEXT = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+
+
 def row_config(server_name, quick):
     """The server started with each bad setting: exit status, lines it wrote, whether they name it."""
     results = {}
     for name, env in CONFIGS.items():
         command, command_env = COMMANDS[server_name](process_group.free_port(), "wsgi:app", ())
         environment = {**os.environ, **command_env, **env}
-        completed = process_group.run(
-            command,
-            cwd=PROJECT_DIR,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=30,
-        )
+        completed = process_group.run(command, timeout=30, cwd=PROJECT_DIR, env=environment, **_OUTPUT_AS_TEXT)
         lines = [line for line in (completed.stdout + completed.stderr).splitlines() if line.strip()]
         results[name] = {
             "exit": completed.returncode,

@@ -7,10 +7,11 @@ import re
 import pytest
 import webtest
 
-from app import ROUTES, create_app
+from app import create_app
 from churn.http.access_log import AccessLog
 from churn.http.config import Settings
-from churn.http.customer_requests import MAX_REPORTED_ERRORS
+from churn.http.customers import MAX_REPORTED_ERRORS
+from churn.http.routes import ROUTES
 from helpers import CountingStream
 
 PROBLEM = "application/problem+json"
@@ -356,8 +357,11 @@ class _ExplodingWeights(dict):
 
 
 def test_unexpected_error_gets_a_generic_500_and_the_traceback_goes_to_the_log(model, book_customer):
-    exploding = {field: _ExplodingWeights(weights) for field, weights in model.categorical_weights.items()}
-    broken = dataclasses.replace(model, categorical_weights=exploding)
+    exploding = tuple(
+        dataclasses.replace(term, weights=_ExplodingWeights(term.weights)) if term.categorical else term
+        for term in model.terms
+    )
+    broken = dataclasses.replace(model, terms=exploding)
     errors = io.StringIO()
     status, headers, body = _call(
         create_app(broken),

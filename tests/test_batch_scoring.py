@@ -12,20 +12,20 @@ from hypothesis import strategies as st
 
 from churn.batch.tables import EXPLANATION, BatchScorer, result_dicts
 from churn.core.customer_files import InputError
-from churn.core.prediction import predictions, result_json
-from churn.core.schema import MAX_NUMBER, InvalidCustomer, validate_customer
+from churn.core.prediction import result_json
+from churn.core.schema import MAX_NUMBER, describe
+from churn.core.scorer import Scorer
 
 
 def _per_row(model, rows, explain_top=None):
-    """What the service's code says of each row: ("valid", its result) or ("invalid", its message)."""
-    verdicts = []
+    """What the service's Scorer says of each row: ("valid", its result) or ("invalid", its message)."""
+    scorer, verdicts = Scorer(model), []
     for row in rows:
-        try:
-            customer = validate_customer(row, model.schema)
-        except InvalidCustomer as invalid:
-            verdicts.append(("invalid", str(invalid)))
-            continue
-        verdicts.append(("valid", predictions(model, [customer], explain_top)[0]))
+        scores = scorer.score([row])
+        if scores.refused:
+            verdicts.append(("invalid", describe(scores.refused[0].errors)))
+        else:
+            verdicts.append(("valid", scorer.results(scores, explain_top)[0]))
     return verdicts
 
 

@@ -44,8 +44,11 @@ def test_every_part_is_measured(quick_run):
     for key in ("full_request_us", "logged_request_us", "explain_request_us", "score_us"):
         assert in_process[key] > 0, key
     assert in_process["sklearn"]["predict_proba_us"] > 0
-    assert results["batch"]["customers"] == 10_000 and results["batch"]["server_ms"] > 0
-    assert results["batch"]["prediction_logged_server_ms"] > 0
+    for size, batch in results["batch"].items():
+        assert batch["customers"] == int(size) and batch["predict_ms"] > 0 and batch["json_ms"] > 0
+        assert batch["infer_ms"] > 0
+    assert set(results["batch"]) == {"1000", "10000"} and results["batch"]["10000"]["prediction_logged_ms"] > 0
+    assert all(run["customers_per_second"] > 0 and run["errors"] == 0 for run in results["served_batches"].values())
     assert in_process["prediction_log"]["on_request_us"] > 0 and in_process["prediction_log"]["off_request_us"] > 0
     assert results["offline_scoring"]["rows_per_second"] > 0
     for name in ("service", "floor"):

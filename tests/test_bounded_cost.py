@@ -15,7 +15,7 @@ from bench.hostile_clients import worst_bodies
 from churn.core.customer_files import MAX_CUSTOMER_CHARS
 from churn.http.admission import Admission
 from churn.http.config import MAX_BATCH, Settings
-from churn.http.customer_requests import CustomerLimit
+from churn.http.customers import CustomerLimit
 from churn.http.open_inference import inference_request
 from churn.http.turns import TURN_SECONDS, Turns
 from churn.http.web import PIECE_BYTES, SMALL_BODY_BYTES, HTTPError

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, with_content_hash
+from churn.core.scorer import Scores
 from churn.http.config import (
     EXIT_CANNOT_START,
     ConfigurationError,
@@ -89,7 +90,7 @@ def test_the_prediction_log_appends_to_the_file_it_names(tmp_path, model):
         1
     ].prediction_log
     try:
-        assert log.id_key == b"a secret of 16+ chars" and log.fields == model.schema.fields
+        assert log.id_key == b"a secret of 16+ chars" and log.lines("json", "r", Scores([], [], [], [], [])) == []
         log.write([b"later\n"])
         log.flush()  # the service's log writes a batch at a time
         assert path.read_bytes() == b"earlier\nlater\n"

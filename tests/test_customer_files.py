@@ -44,7 +44,7 @@ def test_broken_json_is_named_with_its_line(text, message):
 
 def test_csv_rows_come_with_the_line_they_end_on():
     text = 'customerID,note\n1,plain\n2,"two\nlines"\n3,last\n'
-    assert [(line, row["customerID"]) for line, row in csv_customers(io.StringIO(text), ())] == [
+    assert [(line, row["customerid"]) for line, row in csv_customers(io.StringIO(text), ())] == [
         (2, "1"),
         (4, "2"),
         (5, "3"),

@@ -18,7 +18,7 @@ def test_procfile_web_line_checks_the_settings_and_serves_with_gunicorn_conf_py(
     status, answer = server.post_json("/predict", book_customer)
     assert status == 200 and answer["churn_probability"] == pytest.approx(book_probability, rel=1e-12)
     # Only gunicorn.conf.py sets this worker class and writes the "churn service: model" line.
-    assert "Using worker: _BoundedGeventWorker" in server.log() and "churn service: model " in server.log()
+    assert "Using worker: BoundedGeventWorker" in server.log() and "churn service: model " in server.log()
 
 
 def test_dockerfile_keeps_python_in_step_with_the_tests(project_dir):

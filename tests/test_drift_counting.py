@@ -14,14 +14,14 @@ from churn.http.drift import BINNED_PER_SECOND, EPOCH_SECONDS, BinCounts, Bins, 
 
 @pytest.fixture(scope="module")
 def bins(model):
-    return Bins(model.reference, first_index=0)
+    return Bins(model.reference, first_index=0, row_fields=model.row_fields)
 
 
-def _through_turns(counts, customers, probabilities):
-    """What the service does for each customer it scores: bin it, in its turn."""
-    for customer, probability in zip(customers, probabilities, strict=True):
+def _through_turns(counts, rows, probabilities):
+    """What the service does for each customer it scores: bin its row, in its turn."""
+    for row, probability in zip(rows, probabilities, strict=True):
         if next(counts.input_turns):
-            counts.count_inputs(customer)
+            counts.count_inputs(row)
         if next(counts.score_turns):
             counts.count_score(probability)
 
@@ -35,7 +35,7 @@ def test_below_the_rate_every_customer_is_binned_exactly(bins, model, customers)
     inputs = [{field: customer[field] for field in FIELDS} for customer in customers[:BINNED_PER_SECOND]]
     probabilities = score(model, inputs)
     counts, row = BinCounts(bins, now=0.0), [0.0] * bins.end
-    _through_turns(counts, inputs, probabilities)
+    _through_turns(counts, [model.row(c) for c in inputs], probabilities)
     counts.flush(row, now=1.0)
     for name, feature in model.reference["features"].items():
         exact = [0] * len(feature["shares"])
@@ -53,10 +53,10 @@ def test_above_the_rate_a_sample_stands_for_every_customer_and_the_rate_falling_
     inputs = [{field: customer[field] for field in FIELDS} for customer in customers[:6000]]
     probabilities = score(model, inputs)
     counts, row = BinCounts(bins, now=0.0), [0.0] * bins.end
-    _through_turns(counts, inputs[:3000], probabilities[:3000])
+    _through_turns(counts, [model.row(c) for c in inputs[:3000]], probabilities[:3000])
     counts.flush(row, now=1.0)  # 3,000 in a second: one in three from now on
     assert counts.step == math.ceil(3000 / BINNED_PER_SECOND)
-    _through_turns(counts, inputs[3000:], probabilities[3000:])
+    _through_turns(counts, [model.row(c) for c in inputs[3000:]], probabilities[3000:])
     assert len(counts.scores) == 3000 // counts.step
     counts.flush(row, now=2.0)
     for name, feature in model.reference["features"].items():
@@ -66,7 +66,7 @@ def test_above_the_rate_a_sample_stands_for_every_customer_and_the_rate_falling_
         for customer in inputs:
             exact[bin_of(feature, customer[name])] += 1
         assert psi([count / 6000 for count in exact], counted) < 0.01, name
-    _through_turns(counts, inputs[:500], probabilities[:500])
+    _through_turns(counts, [model.row(c) for c in inputs[:500]], probabilities[:500])
     counts.flush(row, now=4.0)  # 250 a second
     assert counts.step == 1
 

@@ -23,7 +23,7 @@ _KEY = "a key of sixteen characters or more"
 
 def _log_through_the_service(model, path, rows, id_key=None, headers=None):
     """Score `rows` (the raw data set's, without Churn) as a JSON-lines file, logged to `path`."""
-    log = PredictionLog(open_log(path), model.version, model.schema.fields, id_key)
+    log = PredictionLog(open_log(path), model, id_key)
     app = webtest.TestApp(create_app(model, Settings(prediction_log=log)))
     body = "".join(json.dumps({k: v for k, v in row.items() if k != "Churn"}) + "\n" for row in rows)
     return app.post("/predict", body, content_type="application/x-ndjson", headers=headers or {}).json

@@ -9,7 +9,16 @@ import pytest
 
 import evaluate
 import predict
-from helpers import as_pattern, documented_checkout, require_trained_on, run_documented, shown_after
+from churn.core.scorer import Scorer
+from helpers import (
+    as_pattern,
+    assert_as_shown,
+    documented_checkout,
+    require_trained_on,
+    run_documented,
+    shown_after,
+    skip_or_fail,
+)
 
 _CHECKOUT = ("predict.py", "evaluate.py", "app.py", "churn", "model", "static", "requirements-evaluate.txt")
 
@@ -62,6 +71,10 @@ def test_the_example_line_is_a_line_the_service_writes(project_dir, model, book_
     assert list(line) == ["schema", "time", "request_id", "interface", "model_version", "customerid", "inputs",
                           "churn_probability", "churn"]  # fmt: skip
     assert set(line["inputs"]) == set(model.schema.fields)
+    if line["model_version"] != model.version:
+        skip_or_fail(f"model/ holds version {model.version}, the example line is of version {line['model_version']}")
+    _, _, probability = Scorer(model).one(line["inputs"])
+    assert_as_shown([probability, probability >= model.threshold], [line["churn_probability"], line["churn"]], "line")
 
 
 def test_the_deployment_snippets_set_only_variables_the_service_reads(project_dir):

@@ -14,7 +14,7 @@ from app import create_app
 from churn.core.explain import ExplainRequestError, requested_top
 from churn.core.model import load_model
 from churn.http.config import MAX_BATCH
-from churn.http.customer_requests import CustomerLimit
+from churn.http.customers import CustomerLimit
 
 
 def test_explanations_add_up_to_the_probability_for_every_real_customer(app, model, raw_rows):

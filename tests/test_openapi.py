@@ -9,11 +9,12 @@ import webtest
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from app import ROUTES, create_app
+from app import create_app
 from churn.core.artifact import DEFAULT_MODEL_PATH
 from churn.core.model import load_model
 from churn.http.config import MAX_BATCH, Settings
 from churn.http.openapi import EXAMPLE_CUSTOMER
+from churn.http.routes import ROUTES
 
 FUZZ_EXAMPLES = 500
 FILE_MEDIA_TYPES = ("text/csv", "application/x-ndjson")

@@ -251,7 +251,7 @@ def made_up_customers(model, tmp_path_factory):
     """100 customers made up from the model's allowed values: what the screenshots in docs/ show (they
     may not show the data set's customers)."""
     chosen = random.Random(0)
-    riskiest = {field: max(weights, key=weights.get) for field, weights in model.categorical_weights.items()}
+    riskiest = {term.field: max(term.weights, key=term.weights.get) for term in model.terms if term.categorical}
     rows = []
     for number in range(100):
         risk = chosen.random()  # how many of a customer's fields take their riskiest value

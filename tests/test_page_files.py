@@ -7,10 +7,11 @@ import json
 import pytest
 import webtest
 
-from app import ROUTES, create_app
+from app import create_app
 from churn.core.artifact import CARD_CHARTS, CARD_NAME, with_content_hash
 from churn.core.model import load_model
 from churn.http.config import Settings
+from churn.http.routes import ROUTES
 from churn.http.static_files import PAGE_POLICY, STATIC_FILES
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"

@@ -12,7 +12,7 @@ import webtest
 from app import create_app
 from churn.core.output_formats import OUTPUT_FORMATS
 from churn.http.config import Settings
-from churn.http.customer_requests import MAX_REPORTED_ERRORS
+from churn.http.customers import MAX_REPORTED_ERRORS
 
 CSV, JSON_LINES = "text/csv", "application/x-ndjson"
 

@@ -5,8 +5,9 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from churn.core.prediction import DECISION, PROBABILITY, predictions, result_json
-from churn.core.schema import ID_FIELD, MAX_ID_INTEGER, MIN_ID_INTEGER, validate_customer
+from churn.core.prediction import DECISION, PROBABILITY, result_json
+from churn.core.schema import ID_FIELD, MAX_ID_INTEGER, MIN_ID_INTEGER
+from churn.core.scorer import Scorer
 
 _ids = st.one_of(
     st.text(max_size=128),
@@ -24,8 +25,9 @@ def test_the_books_answer_is_written_as_json_dumps_writes_it(customerid, probabi
 
 
 def test_explained_results_are_written_as_json_dumps_writes_them(model, book_customer, raw_rows):
-    customers = [validate_customer(row, model.schema) for row in [book_customer, *raw_rows[:300]]]
-    anonymous = {field: value for field, value in customers[0].items() if field != ID_FIELD}
+    anonymous = {field: value for field, value in book_customer.items() if field != ID_FIELD}
+    scorer = Scorer(model)
+    scores = scorer.score([book_customer, *raw_rows[:300], anonymous])
     for top in (1, 3, len(model.schema.fields)):
-        for result in predictions(model, [*customers, anonymous], top):
+        for result in scorer.results(scores, top):
             assert result_json(result) == json.dumps(result)

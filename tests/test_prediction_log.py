@@ -19,7 +19,8 @@ from churn.core.prediction_log import (
     PredictionLog,
     customerid_hash,
 )
-from churn.core.schema import MAX_ID_CHARS, validate_customer
+from churn.core.schema import ID_FIELD, MAX_ID_CHARS, validate_customer
+from churn.core.scorer import Scores
 
 
 @pytest.fixture
@@ -29,13 +30,18 @@ def customer(model, book_customer):
 
 def _log(tmp_path, model, **options):
     fd = os.open(tmp_path / "predictions.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    return PredictionLog(fd, model.version, model.schema.fields, clock=lambda: 1_764_710_100.123, **options)
+    return PredictionLog(fd, model, clock=lambda: 1_764_710_100.123, **options)
+
+
+def _scores(model, customers, probabilities, decisions):
+    """Validated customers with these scores, as a Scorer gives them."""
+    return Scores([model.row(c) for c in customers], [c.get(ID_FIELD) for c in customers], probabilities, decisions, [])
 
 
 def test_a_line_holds_the_schema_time_request_model_customer_inputs_and_score(tmp_path, model, customer):
     log = _log(tmp_path, model)
     probability = score(model, [customer])[0]
-    [line] = log.lines("json", "req-1", [customer], [probability], [probability >= model.threshold])
+    [line] = log.lines("json", "req-1", _scores(model, [customer], [probability], [probability >= model.threshold]))
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert json.loads(line) == {
         "schema": SCHEMA_VERSION,
@@ -52,7 +58,7 @@ def test_a_line_holds_the_schema_time_request_model_customer_inputs_and_score(tm
 
 def test_with_an_id_key_the_line_holds_the_ids_keyed_hash_and_not_the_id(tmp_path, model, customer):
     log = _log(tmp_path, model, id_key=b"secret")
-    [line] = log.lines("file", "req-2", [customer], [0.5], [True])
+    [line] = log.lines("file", "req-2", _scores(model, [customer], [0.5], [True]))
     written = json.loads(line)
     assert "customerid" not in written and b"7590-VHVEG" not in line
     expected = hmac.new(b"secret", b"7590-VHVEG", hashlib.sha256).hexdigest()
@@ -61,7 +67,7 @@ def test_with_an_id_key_the_line_holds_the_ids_keyed_hash_and_not_the_id(tmp_pat
 
 def test_a_customer_without_an_id_has_none_in_its_line(tmp_path, model, customer):
     anonymous = {field: value for field, value in customer.items() if field != "customerid"}
-    [line] = _log(tmp_path, model).lines("v2", "req-3", [anonymous], [0.25], [False])
+    [line] = _log(tmp_path, model).lines("v2", "req-3", _scores(model, [anonymous], [0.25], [False]))
     assert "customerid" not in json.loads(line) and "customerid_hash" not in json.loads(line)
 
 
@@ -72,13 +78,15 @@ def test_the_longest_customer_makes_a_line_under_the_limit(tmp_path, model, cust
     }
     longest |= {field: 999_999_999.123456789 for field in model.schema.numerical}
     longest["customerid"] = "\u2028" * MAX_ID_CHARS  # each written as \\u2028: six bytes
-    [line] = _log(tmp_path, model).lines("predict.py", "r" * 64, [longest], [0.123456789012345678], [False])
+    [line] = _log(tmp_path, model).lines(
+        "predict.py", "r" * 64, _scores(model, [longest], [0.123456789012345678], [False])
+    )
     assert 1000 < len(line) < MAX_LINE_BYTES
 
 
 def test_an_unknown_interface_is_refused(tmp_path, model, customer):
     with pytest.raises(ValueError, match="interface must be one of json, file, v2, predict.py"):
-        _log(tmp_path, model).lines("grpc", "r", [customer], [0.5], [True])
+        _log(tmp_path, model).lines("grpc", "r", _scores(model, [customer], [0.5], [True]))
 
 
 def test_times_are_utc_to_the_millisecond():
@@ -88,7 +96,7 @@ def test_times_are_utc_to_the_millisecond():
 
 def test_lines_are_written_in_writes_of_whole_lines_within_the_atomic_size(tmp_path, model, customer, monkeypatch):
     log = _log(tmp_path, model)
-    lines = log.lines("json", "r", [customer] * 500, [0.5] * 500, [True] * 500)
+    lines = log.lines("json", "r", _scores(model, [customer] * 500, [0.5] * 500, [True] * 500))
     sizes = []
     real_write = os.write
     monkeypatch.setattr(os, "write", lambda fd, data: sizes.append(len(data)) or real_write(fd, data))
@@ -103,14 +111,16 @@ import os, sys
 from churn.core.model import load_model
 from churn.core.prediction_log import PredictionLog
 from churn.core.schema import validate_customer
+from churn.core.scorer import Scores
 import json
 model = load_model("model/churn-model.json")
 customer = validate_customer(json.loads(sys.argv[2]), model.schema)
 fd = 1 if sys.argv[1] == "-" else os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-log = PredictionLog(fd, model.version, model.schema.fields)
+log = PredictionLog(fd, model)
 for piece in range(40):
-    customers = [dict(customer, customerid=f"{os.getpid()}-{piece}-{n}") for n in range(50)]
-    log.write(log.lines("predict.py", str(os.getpid()), customers, [0.5] * 50, [True] * 50))
+    ids = [f"{os.getpid()}-{piece}-{n}" for n in range(50)]
+    scores = Scores([model.row(customer)] * 50, ids, [0.5] * 50, [True] * 50, [])
+    log.write(log.lines("predict.py", str(os.getpid()), scores))
 """
 
 
@@ -152,8 +162,8 @@ def test_the_services_log_keeps_lines_until_its_batch_is_written_and_writes_noth
     tmp_path, model, customer
 ):
     fd = os.open(tmp_path / "predictions.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    log = PredictionLog(fd, model.version, model.schema.fields, flush_seconds=3600)
-    lines = log.lines("json", "r", [customer] * 3, [0.5] * 3, [True] * 3)
+    log = PredictionLog(fd, model, flush_seconds=3600)
+    lines = log.lines("json", "r", _scores(model, [customer] * 3, [0.5] * 3, [True] * 3))
     log.write(lines[:2])
     log.write(lines[2:])
     assert (tmp_path / "predictions.jsonl").read_bytes() == b""

@@ -24,7 +24,7 @@ def log_path(tmp_path):
 
 
 def _app(model, log_path, id_key=None):
-    log = PredictionLog(open_log(log_path), model.version, model.schema.fields, id_key)
+    log = PredictionLog(open_log(log_path), model, id_key)
     return webtest.TestApp(create_app(model, Settings(prediction_log=log)))
 
 

@@ -13,7 +13,6 @@ import csv
 import io
 import itertools
 import json
-import math
 import os
 import re
 import shlex
@@ -24,7 +23,7 @@ import sys
 import pytest
 
 from churn.training.data import DATA_FILE_NAME
-from helpers import documentation_files, documentation_text, skip_or_fail
+from helpers import assert_as_shown, documentation_files, documentation_text, skip_or_fail
 
 BOOK_URL = "http://localhost:9696"
 DOCUMENTED_DATA = f"data/{DATA_FILE_NAME}"  # where train.py downloads the data set
@@ -92,21 +91,6 @@ def _shape(document):
     return "boolean" if isinstance(document, bool) else "null" if document is None else "value"
 
 
-def _same(answer, shown):
-    """Equal, numbers to 1e-12 (the last digit of a float may differ between platforms' exp())."""
-    if isinstance(shown, float):
-        return isinstance(answer, float) and math.isclose(answer, shown, rel_tol=1e-12)
-    if isinstance(shown, dict):
-        return (
-            isinstance(answer, dict)
-            and answer.keys() == shown.keys()
-            and all(_same(answer[k], shown[k]) for k in shown)
-        )
-    if isinstance(shown, list):
-        return isinstance(answer, list) and len(answer) == len(shown) and all(map(_same, answer, shown))
-    return type(answer) is type(shown) and answer == shown
-
-
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
 
@@ -119,7 +103,7 @@ def test_readme_curl_examples_answer_in_the_shape_the_readme_shows(readme_blocks
 @needs_curl
 def test_readme_curl_examples_answer_what_the_readme_shows(readme_blocks, readme_text, serve, readme_describes_model):
     for command, answer, shown in _curl_answers(readme_blocks, readme_text, serve):
-        assert _same(answer, shown), f"{command}\nanswered {answer}"
+        assert_as_shown(answer, shown, command)
 
 
 def _csv_example(readme_blocks, serve, project_dir, data_path):
@@ -143,7 +127,7 @@ def test_readme_csv_upload_answers_what_the_readme_shows(
 ):
     printed, shown = _csv_example(readme_blocks, serve, project_dir, data_path)
     for row, shown_row in zip(printed[1:], shown[1:], strict=True):
-        assert math.isclose(float(row[1]), float(shown_row[1]), rel_tol=1e-12) and row[2] == shown_row[2], row
+        assert_as_shown([row[0], float(row[1]), row[2]], [shown_row[0], float(shown_row[1]), shown_row[2]], row[0])
 
 
 def _python_example(readme_blocks, serve):
@@ -186,7 +170,8 @@ def test_readme_python_example_prints_a_result_and_the_decision(readme_blocks, s
 
 def test_readme_python_example_prints_what_the_readme_shows(readme_blocks, serve, readme_describes_model):
     (result, decision), (shown_result, shown_decision) = _python_example(readme_blocks, serve)
-    assert _same(ast.literal_eval(result), ast.literal_eval(shown_result)) and decision == shown_decision
+    assert_as_shown(ast.literal_eval(result), ast.literal_eval(shown_result), "the Python client")
+    assert decision == shown_decision
 
 
 def test_readme_test_command_is_what_ci_runs(readme_blocks, project_dir):
@@ -250,8 +235,8 @@ def test_readme_scored_file_example_starts_as_the_readme_shows(
 ):
     written, shown = _scored_file(readme_blocks, project_dir, data_path, tmp_path)
     for row, shown_row in zip(written[1:], shown[1:], strict=True):
-        assert math.isclose(float(row[1]), float(shown_row[1]), rel_tol=1e-12), row
-        assert row[:1] + row[2:] == shown_row[:1] + shown_row[2:]
+        as_numbers = [[*line[:1], float(line[1]), *line[2:]] for line in (row, shown_row)]
+        assert_as_shown(*as_numbers, row[0])
 
 
 @pytest.mark.slow

@@ -59,8 +59,13 @@ def test_the_cycle_check_finds_a_cycle():
     assert _cycle_from("a", graph) == ["a", "b", "c", "a"] and _cycle_from("d", graph) is None
 
 
+# bench/trace_request.py follows a request through wsgi:app as gunicorn imports it, as a server would.
+_RUN_THE_ENTRY_POINT = {"bench.trace_request"}
+
+
 def test_no_module_imports_the_entry_point(import_graph):
-    assert [module for module, imported in import_graph.items() if "wsgi" in imported] == []
+    importers = [module for module, imported in import_graph.items() if "wsgi" in imported]
+    assert [module for module in importers if module not in _RUN_THE_ENTRY_POINT] == []
 
 
 # Which of our packages each layer may import (besides itself and the top-level `churn`). Serving is

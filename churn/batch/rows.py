@@ -1,14 +1,12 @@
-"""Customers read row by row (CSV, JSON), validated and scored one at a time by the service's own
-code, a piece of rows at once: predict.py's scorer for text files. Standard library only."""
+"""Customers read row by row (CSV, JSON), scored a piece of rows at once by the service's own Scorer:
+predict.py's scorer for text files. Standard library only."""
 
 import time
 from dataclasses import dataclass, field
 
-from churn.core.features import normalise
-from churn.core.model import load_model
-from churn.core.prediction import DECISION, PROBABILITY, predictions
 from churn.core.prediction_log import PredictionLog
-from churn.core.schema import ID_FIELD, InvalidCustomer, validate_customer
+from churn.core.schema import describe
+from churn.core.scorer import Scorer
 
 
 @dataclass(frozen=True)
@@ -21,10 +19,10 @@ class LogSpec:
 
 @dataclass(frozen=True)
 class RowsSpec:
-    """What a process needs to score pieces of rows: the model's path, how many factors to explain,
-    and whether and how to make the prediction log's lines."""
+    """What a process needs to score pieces of rows: the model, how many factors to explain, and
+    whether and how to make the prediction log's lines."""
 
-    model_path: str
+    model: object  # churn.core.model.ChurnModel, sent whole: the artifact is read once, by predict.py
     explain_top: int | None
     log: LogSpec | None = None
 
@@ -40,40 +38,24 @@ class Scored:
 
 
 def line_maker(model, log):
-    """(customers, probabilities, decisions) -> the prediction log's lines for predict.py under the
-    LogSpec `log`, timed when they are made; None without one."""
+    """Scores (churn.core.scorer) -> the prediction log's lines for predict.py under the LogSpec `log`,
+    timed when they are made; None without one."""
     if log is None:
         return None
-    maker = PredictionLog(None, model.version, model.schema.fields, log.id_key, clock=time.time)
-    return lambda customers, probabilities, decisions: maker.lines(
-        "predict.py", log.run_id, customers, probabilities, decisions
-    )
+    maker = PredictionLog(None, model, log.id_key, clock=time.time)
+    return lambda scores: maker.lines("predict.py", log.run_id, scores)
 
 
 def row_scorer(spec):
     """A function: a piece of (line, raw customer) -> Scored."""
-    model = load_model(spec.model_path)
-    log_lines = line_maker(model, spec.log)
+    scorer = Scorer(spec.model)
+    log_lines = line_maker(spec.model, spec.log)
 
     def score(piece):
-        valid, rejects = [], []
-        for line, raw in piece:
-            try:
-                valid.append(validate_customer(raw, model.schema))
-            except InvalidCustomer as invalid:
-                rejects.append((line, _customerid(raw), str(invalid)))
-        results = predictions(model, valid, spec.explain_top)
-        if log_lines is None:
-            return Scored(results, rejects)
-        probabilities = [result[PROBABILITY] for result in results]
-        decisions = [result[DECISION] for result in results]
-        return Scored(results, rejects, log_lines(valid, probabilities, decisions))
+        lines, customers = zip(*piece, strict=True)
+        scores = scorer.score(customers)
+        rejects = [(lines[refused.index], refused.customerid, describe(refused.errors)) for refused in scores.refused]
+        results = scorer.results(scores, spec.explain_top)
+        return Scored(results, rejects, log_lines(scores) if log_lines is not None else [])
 
     return score
-
-
-def _customerid(raw):
-    """The raw customer's customerid as given (names ignore case), if it has one."""
-    if isinstance(raw, dict):
-        return next((value for key, value in raw.items() if isinstance(key, str) and normalise(key) == ID_FIELD), None)
-    return None

@@ -2,11 +2,14 @@
 
 Each column is checked once per distinct value (a dictionary-encoded column, as Parquet stores a
 column of few values, is read as its dictionary and the rows' indices into it), or, for a column of
-numbers, with NumPy; each row then takes its values' weights by index, in C. The checks are
-churn.core.schema's own (checked_value, is_valid_id), so a row is valid here exactly when
-validate_customer accepts it, with the same message when it does not; the terms of the log-odds are
-added in churn.core.model.logit's order, so the probabilities equal the per-row scorer's (to the last
-bit but for exp(), which NumPy may round differently: tests hold them to 1e-12).
+numbers, with NumPy. The rules are the schema's own (FieldRule.read for each distinct value,
+FieldRule.admits for a column of numbers, is_valid_id), so a row is valid here exactly when the
+Scorer accepts it, with the same message when it does not. The scores are the model's own arithmetic
+applied to whole columns: each term's contribution (of each distinct value, or of the column of
+numbers), their log-odds (ChurnModel.log_odds) and the sigmoid (churn.core.model.sigmoid), so the
+probabilities equal the Scorer's (to the last bit but for exp(), which NumPy may round differently,
+and Python 3.12's sum(), which compensates: tests hold them to 1e-12). Explanations, a row at a
+time, are churn.core.explain's.
 """
 
 import json
@@ -19,38 +22,27 @@ import pyarrow.parquet as pq
 
 from churn.batch.rows import LogSpec, Scored, line_maker
 from churn.core.customer_files import InputError, kept_columns
-from churn.core.explain import factor
+from churn.core.explain import explain
 from churn.core.features import normalise
-from churn.core.model import load_model
-from churn.core.prediction import DECISION, PROBABILITY, explanation_json
-from churn.core.schema import (
-    ID_FIELD,
-    ID_RULE,
-    MAX_ID_CHARS,
-    MAX_NUMBER,
-    MIN_NUMBER,
-    checked_value,
-    describe,
-    is_valid_id,
-)
+from churn.core.model import sigmoid
+from churn.core.prediction import DECISION, EXPLANATION, PROBABILITY, explanation_json
+from churn.core.schema import ID_FIELD, ID_RULE, MAX_ID_CHARS, describe, is_valid_id
+from churn.core.scorer import Scores
 
 VERSION = "model_version"
-EXPLANATION = "explanation"
 MAX_REMEMBERED = 1 << 16  # distinct values a field's checks are kept for: a few MiB at most
 
 
 @dataclass
 class Column:
-    """One field's column, checked: per row, the number it adds to the log-odds (a categorical
-    field's weight) or is multiplied in by (a number), whether it is invalid, and how to read back
-    its prepared value and its problem for the rows that need them (explanations, rejects)."""
+    """One field's column, checked: per row, what it adds to the log-odds (0.0 where it is invalid),
+    whether it is invalid, and how to read back its prepared values and its problems for the rows
+    that need them (explanations, the prediction log, rejects)."""
 
-    numbers: np.ndarray  # float64, a row's weight or number; 0.0 where the row is invalid
+    contributions: np.ndarray  # float64
     invalid: np.ndarray | None  # bool; None when every row is valid
-    value_of: callable  # row -> the value as validate_customer prepares it
+    values_of: callable  # rows (a NumPy array of indices) -> their values as validation prepares them
     problem_of: callable  # row -> what is wrong with it, or None
-    distinct: list | None = None  # checked by value: each distinct value's checked_value answer
-    indices: np.ndarray | None = None  # and each row's index among them
 
 
 @dataclass
@@ -61,7 +53,7 @@ class ScoredBatch:
     results: pa.RecordBatch
     rejects: list
     kept: np.ndarray  # the rows of the batch that `results` holds, in order
-    customers: list | None = None  # with_customers: the kept rows as validate_customer returns them
+    scores: Scores | None = None  # with_scores: the kept rows' Scores (for the prediction log)
 
 
 def input_columns(model, names):
@@ -78,22 +70,21 @@ class BatchScorer:
 
     def __init__(self, model, names, explain_top=None):
         self.model, self.explain_top = model, explain_top
-        self.columns = input_columns(model, names)
-        self.id_index = next((index for field, index in self.columns if field == ID_FIELD), None)
+        self.columns = dict(input_columns(model, names))
+        self.id_index = self.columns.pop(ID_FIELD, None)
         self.rules = {rule.name: rule for rule in model.schema.rules}
-        self.remembered = {}  # (field, Arrow type) -> {raw value -> checked_value's answer}: 1 and True are equal keys
+        self.remembered = {}  # (field, Arrow type) -> {raw value -> FieldRule.read's answer}: 1 and True are equal keys
 
-    def score(self, batch, with_customers=False):
+    def score(self, batch, with_scores=False):
         """Validate and score every row of `batch` (an Arrow RecordBatch of the input's columns);
-        ScoredBatch, with the valid customers as dicts too when asked (for the prediction log)."""
+        ScoredBatch, with the valid rows' Scores too when asked (for the prediction log)."""
         model = self.model
-        fields = [(field, index) for field, index in self.columns if field != ID_FIELD]
-        checked = {field: self._checked(field, batch.column(index)) for field, index in fields}
+        checked = {term.field: self._checked(term, batch.column(self.columns[term.field])) for term in model.terms}
         ids = _plain(batch.column(self.id_index)) if self.id_index is not None else None
         id_invalid = _invalid_ids(ids) if ids is not None else None
         masks = [mask for mask in [*(column.invalid for column in checked.values()), id_invalid] if mask is not None]
         invalid = np.logical_or.reduce(masks) if masks else np.zeros(len(batch), dtype=bool)
-        probabilities = sigmoid(_logits(model, checked, len(batch)))
+        probabilities = sigmoid(model.log_odds(column.contributions for column in checked.values()), exp=np.exp)
         kept = np.flatnonzero(~invalid)
         kept_ids = ids
         if len(kept) < len(batch):
@@ -103,50 +94,34 @@ class BatchScorer:
         arrays[PROBABILITY] = pa.array(probabilities)
         arrays[DECISION] = pa.array(probabilities >= model.threshold)
         arrays[VERSION] = _version_column(model.version, len(kept))
+        needs_rows = self.explain_top or with_scores  # the kept rows as the Scorer's: values in the terms' order
+        rows = list(zip(*(column.values_of(kept) for column in checked.values()), strict=True)) if needs_rows else None
         if self.explain_top:
-            arrays[EXPLANATION] = pa.array(_explanations(model, checked, kept, self.explain_top), pa.string())
+            texts = [explanation_json(explain(model.explainer, row, self.explain_top)) for row in rows]
+            arrays[EXPLANATION] = pa.array(texts, pa.string())
         rejects = [_reject(model, checked, ids, id_invalid, row) for row in np.flatnonzero(invalid).tolist()]
-        customers = _customers(checked, kept_ids, kept) if with_customers else None
-        return ScoredBatch(pa.RecordBatch.from_pydict(arrays), rejects, kept, customers)
+        scores = _scores(rows, kept_ids, arrays) if with_scores else None
+        return ScoredBatch(pa.RecordBatch.from_pydict(arrays), rejects, kept, scores)
 
-    def _checked(self, field, array):
-        rule = self.rules[field]
+    def _checked(self, term, array):
+        rule = self.rules[term.field]
         if pa.types.is_decimal(array.type):  # a data lake's money: the float a JSON number of its digits is
             array = pc.cast(array, pa.float64())
         if rule.values is None and _is_number_type(array.type):
-            return _checked_numbers(rule, array)
+            return _checked_numbers(rule, term, array)
         if pa.types.is_nested(_plain_type(array.type)):
-            raise InputError(f"the column for {field} holds {array.type} values, not numbers or text")
-        remembered = self.remembered.setdefault((field, str(array.type)), {})
+            raise InputError(f"the column for {term.field} holds {array.type} values, not numbers or text")
+        remembered = self.remembered.setdefault((term.field, str(array.type)), {})
         if len(remembered) > MAX_REMEMBERED:
             remembered.clear()
-        return _checked_by_value(self.model, rule, array, remembered)
+        return _checked_by_value(rule, term, array, remembered)
 
 
-def _customers(checked, ids, rows):
-    """The customers at `rows` as validate_customer returns them: each field's prepared value, and the id."""
-    rows = rows.tolist()
-    columns = {field: [column.value_of(row) for row in rows] for field, column in checked.items()}
-    if ids is not None:
-        columns[ID_FIELD] = ids.to_pylist()
-    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def _logits(model, checked, rows):
-    # In churn.core.model._logit's order: the intercept, each category's weight, each number times its weight.
-    total = np.full(rows, model.intercept, dtype=np.float64)
-    for field in model.categorical_weights:
-        total += checked[field].numbers
-    for field, weight in model.numerical_weights.items():
-        total += checked[field].numbers * weight
-    return total
-
-
-def sigmoid(z):
-    """1 / (1 + e^-z), in the two forms churn.core.model._sigmoid uses (no overflow for large |z|)."""
-    positive = z >= 0
-    exp = np.exp(np.where(positive, -z, z))
-    return np.where(positive, 1.0 / (1.0 + exp), exp / (1.0 + exp))
+def _scores(rows, ids, arrays):
+    """The Scores of the kept rows, for the prediction log."""
+    probabilities = arrays[PROBABILITY].to_pylist()
+    ids = ids.to_pylist() if ids is not None else [None] * len(rows)
+    return Scores(rows, ids, probabilities, arrays[DECISION].to_pylist(), [])
 
 
 # --- a column's checks -----------------------------------------------------------------------------
@@ -156,40 +131,35 @@ def _is_number_type(arrow_type):
     return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
 
 
-def _checked_numbers(rule, array):
-    """A column of numbers, checked with NumPy: a number of the right range, else checked_value's word."""
-    numbers = array.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls become NaN
+def _checked_numbers(rule, term, array):
+    """A column of numbers, checked with NumPy by the rule's bounds (nulls are NaN: never within)."""
+    numbers = array.to_numpy(zero_copy_only=False).astype(np.float64)
     with np.errstate(invalid="ignore"):
-        invalid = ~((numbers >= MIN_NUMBER) & (numbers <= MAX_NUMBER))  # NaN, null and ±inf too
+        invalid = ~rule.admits(numbers)
     any_invalid = invalid.any()
     if any_invalid:
         numbers[invalid] = 0.0
     return Column(
-        numbers=numbers,
+        contributions=term.contribution(numbers),
         invalid=invalid if any_invalid else None,
-        value_of=lambda row: array[row].as_py(),
-        problem_of=lambda row: checked_value(rule, array[row].as_py())[1],
+        values_of=lambda rows: array.take(rows).to_pylist(),  # an integer stays one, as in JSON
+        problem_of=lambda row: rule.read(array[row].as_py())[1],
     )
 
 
-def _checked_by_value(model, rule, array, remembered):
-    """A column checked once per distinct value (`remembered`: raw value -> checked_value's answer):
+def _checked_by_value(rule, term, array, remembered):
+    """A column checked once per distinct value (`remembered`: raw value -> FieldRule.read's answer):
     its dictionary, and each row's index into it."""
     dictionary, indices = _dictionary(array)
-    checked = [remembered.get(raw) or remembered.setdefault(raw, checked_value(rule, raw)) for raw in dictionary]
-    weights = model.categorical_weights.get(rule.name)
-    numbers = np.array(
-        [0.0 if problem else (weights[value] if weights is not None else float(value)) for value, problem in checked],
-        dtype=np.float64,
-    )
+    checked = [remembered.get(raw) or remembered.setdefault(raw, rule.read(raw)) for raw in dictionary]
+    contributions = np.array([0.0 if problem else term.contribution(value) for value, problem in checked], np.float64)
     bad = np.array([problem is not None for _, problem in checked], dtype=bool)
+    values = [value for value, _ in checked]
     return Column(
-        numbers=numbers[indices],
+        contributions=contributions[indices],
         invalid=bad[indices] if bad.any() else None,
-        value_of=lambda row: checked[indices[row]][0],
+        values_of=lambda rows: list(map(values.__getitem__, indices[rows].tolist())),
         problem_of=lambda row: checked[indices[row]][1],
-        distinct=checked,
-        indices=indices,
     )
 
 
@@ -233,9 +203,6 @@ def _plain(array):
     return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
 
 
-# --- what the invalid and the explained rows need, one row at a time ----------------------------------
-
-
 def _reject(model, checked, id_column, id_invalid, row):
     errors = [
         {"field": rule.name, "message": checked[rule.name].problem_of(row)}
@@ -248,37 +215,6 @@ def _reject(model, checked, id_column, id_invalid, row):
     return row, customerid, describe(errors)
 
 
-def _explanations(model, checked, rows, top):
-    """The explanation of each of `rows` as JSON text (as /predict gives it), its factors chosen with
-    NumPy: every field's contribution, then the `top` largest by size, ties in the fields' order, as
-    churn.core.explain.explain chooses them."""
-    explainer = model.explainer
-    sizes, makers = [], []
-    for field, table in explainer.categorical.items():  # a categorical column is always checked by value
-        column = checked[field]
-        size_of = np.array([0.0 if problem else table[value][0] for value, problem in column.distinct])
-        sizes.append(size_of[column.indices[rows]])
-        makers.append(lambda row, column=column, table=table: table[column.value_of(row)][1])
-    for field, (weight, mean) in explainer.numerical.items():
-        column = checked[field]
-        contributions = weight * (column.numbers[rows] - mean)
-        sizes.append(np.abs(contributions))
-        makers.append(
-            lambda row, at, field=field, column=column, contributions=contributions: factor(
-                field, column.value_of(row), float(contributions[at])
-            )
-        )
-    order = np.argsort(-np.column_stack(sizes), axis=1, kind="stable")[:, :top] if len(rows) else []
-    texts = []
-    for at, (row, chosen) in enumerate(zip(rows.tolist(), order, strict=True)):
-        factors = [
-            makers[index](row) if index < len(explainer.categorical) else makers[index](row, at)
-            for index in chosen.tolist()
-        ]
-        texts.append(explanation_json({"base_value": explainer.base_value, "factors": factors}))
-    return texts
-
-
 # --- Parquet files, and results as batches and as rows ---------------------------------------------
 
 BATCH_ROWS = 1 << 16  # rows read, scored and written at once: tens of MiB at most, whatever the file
@@ -286,10 +222,10 @@ BATCH_ROWS = 1 << 16  # rows read, scored and written at once: tens of MiB at mo
 
 @dataclass(frozen=True)
 class BatchSpec:
-    """What a process needs to score an input's batches: the model's path, the input's column names,
-    and how many factors to explain."""
+    """What a process needs to score an input's batches: the model, the input's column names, how
+    many factors to explain, and whether and how to make the prediction log's lines."""
 
-    model_path: str
+    model: object  # churn.core.model.ChurnModel, sent whole: the artifact is read once, by predict.py
     names: tuple
     explain_top: int | None
     log: LogSpec | None = None
@@ -299,19 +235,14 @@ def batch_scorer(spec):
     """A function: (number of the rows before it, a batch) -> churn.batch.rows.Scored, its results an
     Arrow batch and its rejects numbered by row from 1, as a file's lines are; with spec.log, the
     prediction log's lines of its customers."""
-    model = load_model(spec.model_path)
-    scorer = BatchScorer(model, list(spec.names), spec.explain_top)
-    log_lines = line_maker(model, spec.log)
+    scorer = BatchScorer(spec.model, list(spec.names), spec.explain_top)
+    log_lines = line_maker(spec.model, spec.log)
 
     def score(piece):
         rows_before, batch = piece
-        scored = scorer.score(batch, with_customers=log_lines is not None)
+        scored = scorer.score(batch, with_scores=log_lines is not None)
         rejects = [(rows_before + row + 1, customerid, message) for row, customerid, message in scored.rejects]
-        if log_lines is None:
-            return Scored(scored.results, rejects)
-        probabilities = scored.results.column(PROBABILITY).to_pylist()
-        decisions = scored.results.column(DECISION).to_pylist()
-        return Scored(scored.results, rejects, log_lines(scored.customers, probabilities, decisions))
+        return Scored(scored.results, rejects, log_lines(scored.scores) if log_lines is not None else [])
 
     return score
 

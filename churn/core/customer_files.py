@@ -19,6 +19,14 @@ from churn.core.schema import ID_FIELD
 # raw data set's spellings and with extra fields; decoding 64 KiB of anything takes a few MiB at most.
 MAX_CUSTOMER_CHARS = 64 * 1024
 _CHUNK_CHARS = 1 << 16
+# An array's items are decoded a slice of text at a time, of at most this many characters: a hundred
+# customers or so in one call of the json module, and a few MiB of objects at most, whatever it holds.
+SLICE_CHARS = MAX_CUSTOMER_CHARS
+_SLICE_ENDS_TRIED = 4  # the last '}' of a slice may be in a string or a nested object: so many are tried
+_decode = json.JSONDecoder().decode
+# A tensor's data is decoded at once when its text is at most this many characters a value: a number
+# or a category's name, with room to spare; longer values are read one at a time.
+VALUE_CHARS = 64
 _JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
 _raw_decode = json.JSONDecoder().raw_decode
 _LONGEST_LITERAL = len("-Infinity")
@@ -105,6 +113,82 @@ class JSONReader:
             value, line = self.value(max_chars)
             yield line, value
 
+    def array_slices(self):
+        """The items of the array that starts here, in lists, and then past its closing ']'. Each list
+        is the whole objects (customers) of a slice of at most SLICE_CHARS characters, decoded by the
+        json module in one call; or, where no slice ends at an object (a value of another kind, or one
+        longer than a slice), one item, read as value() reads it, which also names what is wrong."""
+        self.skip("[")
+        if self.peek() == "]":
+            self._advance(1)
+            return
+        while True:
+            yield self._slice() or [self.value()[0]]
+            if self.peek() == "]":
+                self._advance(1)
+                return
+            self.skip(",")
+
+    def _slice(self):
+        """The objects from here to the last one that ends within SLICE_CHARS, decoded at once; None
+        when there is no such end, or the text up to it is not a list of whole items (the end found
+        was inside a string, say: then value() reads on, one item at a time)."""
+        while len(self.buffer) - self.position < SLICE_CHARS and self._read_more(0):
+            pass
+        window_end = min(len(self.buffer), self.position + SLICE_CHARS)
+        end = self.buffer.rfind("}", self.position, window_end)
+        for _ in range(_SLICE_ENDS_TRIED):
+            if end < 0:
+                return None
+            after = _JSON_WHITESPACE.match(self.buffer, end + 1).end()
+            if self.buffer[after : after + 1] in (",", "]"):
+                break
+            end = self.buffer.rfind("}", self.position, end)
+        else:
+            return None
+        try:
+            items = _decode(f"[{self.buffer[self.position : end + 1]}]")
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+            return None
+        self._advance(end + 1 - self.position)
+        return items
+
+    def values_array(self, most):
+        """The array of values that starts here (each a value, or [value]: not an object, not nested
+        deeper), decoded by the json module in one call, and then past its end; None, with nothing
+        read, when its text is not that or may hold more than `most` values: judged before it is
+        decoded, by counting its commas and brackets, within a slice of at most `most` times
+        VALUE_CHARS characters. Then array_slots() and value() read it a value at a time."""
+        limit = most * VALUE_CHARS + 2
+        if self.peek() != "[":
+            return None
+        nested = self._peek_after(1) == "["  # [[value], [value], …]: its end is the first "]]"
+        closing = "]]" if nested else "]"
+        while (end := self.buffer.find(closing, self.position, self.position + limit)) < 0:
+            if len(self.buffer) - self.position >= limit or not self._read_more(0):
+                return None
+        text = self.buffer[self.position : end + len(closing)]
+        brackets = text.count("[")
+        if "{" in text or brackets != (text.count(",") + 2 if nested else 1) or text.count(",") >= most:
+            return None  # an object, a deeper nesting, or too many values (or commas in strings: read slowly)
+        try:
+            values = _decode(text)
+        except (ValueError, RecursionError):
+            return None
+        if nested and set(map(len, values)) - {1}:
+            return None  # a [] or [value, value] among them
+        self._advance(len(text))
+        return values
+
+    def _peek_after(self, characters):
+        """The first character that is not white space, `characters` after the next one."""
+        while self.position + characters >= len(self.buffer) and self._read_more(0):
+            pass
+        at = _JSON_WHITESPACE.match(self.buffer, self.position + characters).end()
+        while at >= len(self.buffer) and self._read_more(0):
+            at = _JSON_WHITESPACE.match(self.buffer, self.position + characters).end()
+        return self.buffer[at : at + 1]
+
     def array_slots(self):
         """Step through the array that starts here: yields before each item (its line), which the
         caller reads before the next; then steps past the closing ']'."""
@@ -173,11 +257,12 @@ def json_customers(stream, arrays=True):
 def csv_customers(stream, columns):
     """(line, row) from CSV with a header, such as the raw Telco data set; the line is the row's last.
     The header must name `columns`, each once, in any case and with spaces for underscores; a row holds
-    those columns and customerid, if there is one: other columns are ignored, as other fields are."""
+    those columns and customerid, if there is one, under their names as `columns` spell them, as text
+    (None for a missing cell): other columns are ignored, as other fields are."""
     reader = csv.reader(_lines(stream, MAX_CUSTOMER_CHARS))
     try:
         header = next(reader, [])
-        kept = kept_columns(header, columns)
+        kept = [(normalise(name), index) for name, index in kept_columns(header, columns)]
         for row in reader:
             if not row:
                 continue  # a blank line, as csv.DictReader skips it

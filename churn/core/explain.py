@@ -2,11 +2,11 @@
 
 For a linear model the SHAP value of feature j is w_j * (x_j - mean_j), with the training set's
 feature means: the contributions add up, with the base value intercept + sum(w_j * mean_j), to the
-customer's log-odds exactly. The one-hot columns of a field are added back into the field, so that
-a factor reads "contract = month-to-month: +0.85".
+customer's log-odds exactly. Each of the model's terms (churn.core.model) gives its field's value:
+its one-hot columns added back into the field, so that a factor reads "contract = month-to-month: +0.85".
 """
 
-import math
+import operator
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
@@ -28,31 +28,34 @@ class ExplainerError(ValueError):
 
 @dataclass(frozen=True)
 class Explainer:
-    """Ready-made contributions: per categorical field and value, and per numerical field."""
+    """Ready-made contributions: a categorical field's per value, and what a number's needs."""
 
     base_value: float
-    categorical: dict  # field -> {allowed value -> (size, its factor)}: made once, shared, never changed
-    numerical: dict  # field -> (weight, training mean)
+    categorical: tuple  # per categorical term, in row order: {allowed value -> (size, its factor)}, made once
+    numerical: tuple  # per number term: (its position in a row, the term)
 
 
-def build_explainer(means, weights, schema, categorical_weights, intercept):
-    """The Explainer for these weights and training means (feature -> mean), checked complete."""
+def checked_means(means, weights):
+    """The artifact's feature means, checked: a finite number for every feature that has a weight."""
     if not isinstance(means, dict) or set(means) != set(weights):
         raise ExplainerError("feature_means must give a mean for every feature that has a weight")
     for feature, mean in means.items():
         if not is_finite_number(mean):
             raise ExplainerError(f"the mean of {feature!r} is not a finite number: {mean!r}")
-    categorical = {}
-    for field, by_value in categorical_weights.items():
-        # The field's one-hot columns at their means, which every value is measured against.
-        columns = [feature for feature in weights if feature == field or feature.startswith(f"{field}=")]
-        at_mean = math.fsum(weights[feature] * means[feature] for feature in columns)
-        categorical[field] = {
-            value: (abs(weight - at_mean), factor(field, value, weight - at_mean)) for value, weight in by_value.items()
-        }
-    numerical = {field: (weights[field], float(means[field])) for field in schema.numerical}
-    base_value = intercept + math.fsum(weights[feature] * means[feature] for feature in weights)
-    return Explainer(base_value, categorical, numerical)
+    return means
+
+
+def build_explainer(terms, base_value):
+    """The Explainer of a model's terms (churn.core.model), which know their training means, and its
+    base value: the log-odds at the training means."""
+    categorical, numerical = [], []
+    for position, term in enumerate(terms):
+        if term.categorical:
+            explained = ((value, term.explained(value)) for value in term.weights)
+            categorical.append({value: (abs(c), factor(term.field, value, c)) for value, c in explained})
+        else:
+            numerical.append((position, term))
+    return Explainer(base_value, tuple(categorical), tuple(numerical))
 
 
 def parse_top(text, fields):
@@ -96,21 +99,20 @@ def requested_top(explain, top, model):
     return count
 
 
-def explain(explainer, customer, top=DEFAULT_TOP):
-    """The base value and the `top` largest contributions of a validated customer, largest first."""
+def explain(explainer, row, top=DEFAULT_TOP):
+    """The base value and the `top` largest contributions of a customer's row (churn.core.model), largest
+    first (ties in the row's order)."""
     # A categorical factor depends only on the value: it was made when the model was loaded. A
     # numerical one is made only if it is among the largest.
-    candidates = [table[customer[field]] for field, table in explainer.categorical.items()]
-    for field, (weight, mean) in explainer.numerical.items():
-        contribution = weight * (customer[field] - mean)
-        candidates.append((abs(contribution), field, contribution))
-    largest = sorted(candidates, key=itemgetter(0), reverse=True)[:top]
+    candidates = list(map(operator.getitem, explainer.categorical, row))
+    for position, term in explainer.numerical:
+        value = row[position]
+        contribution = term.explained(value)
+        candidates.append((abs(contribution), term.field, value, contribution))
+    largest = sorted(candidates, key=itemgetter(0), reverse=True)[:top]  # a stable sort: ties keep their order
     return {
         "base_value": explainer.base_value,
-        "factors": [
-            candidate[1] if len(candidate) == 2 else factor(candidate[1], customer[candidate[1]], candidate[2])
-            for candidate in largest
-        ],
+        "factors": [candidate[1] if len(candidate) == 2 else factor(*candidate[1:]) for candidate in largest],
     }
 
 

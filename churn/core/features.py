@@ -54,10 +54,16 @@ def prepare_customer(raw):
     prepared = {}
     for key, value in raw.items():
         field = normalise(key)
-        if isinstance(value, str):
-            value = _parse_number(field, value) if field in _NUMBER_FIELDS else normalise(value)
-        prepared[field] = value
+        prepared[field] = prepare_value(field, value)
     return prepared
+
+
+def prepare_value(field, value):
+    """One value of `field` prepared as prepare_customer prepares it: text read as a number for a field
+    of numbers, other text normalised, anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    return _parse_number(field, value) if field in _NUMBER_FIELDS else normalise(value)
 
 
 def text_pattern(field, values=None):

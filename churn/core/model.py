@@ -1,8 +1,16 @@
-"""The portable model artifact (JSON) and plain-Python scoring that equals scikit-learn's.
+"""The portable model artifact (JSON), and what each input contributes to a score: the one definition
+of the model's arithmetic, which equals scikit-learn's.
 
-A logistic regression on DictVectorizer features is a sum: the intercept, one weight per
-categorical value the customer has, and weight * value for each numerical field. Loading turns the
-artifact's feature weights into exactly those lookups, so scoring is a handful of dict reads.
+A logistic regression on DictVectorizer features is a sum: the intercept, and a term per field, in
+the fields' sorted order (the categorical ones, then the numbers): a categorical field adds the
+weight of the value the customer has (CategoryTerm), a numerical one its weight times the number
+(NumberTerm). Each term also says how far its part of a customer's log-odds is from its part at the
+training means: the customer's exact explanation (churn.core.explain). A customer's values in the
+terms' order are its row; the probability is sigmoid(logit(row)).
+
+Every interface applies this definition through churn.core.scorer.Scorer; the batch path applies
+it to whole NumPy columns, term by term, with the same functions (each is written with operators
+that a number and an array both take).
 """
 
 import dataclasses
@@ -27,21 +35,57 @@ from churn.core.artifact import (
 )
 from churn.core.book_pickle import artifact_from_pickle
 from churn.core.campaign import HeldOut
-from churn.core.explain import ExplainerError, build_explainer
+from churn.core.explain import ExplainerError, build_explainer, checked_means
 from churn.core.messages import is_finite_number
 from churn.core.reference import InvalidReference, checked_reference
-from churn.core.schema import MAX_NUMBER, MIN_NUMBER, NUMBER_TYPES, Schema, has_fields_and_at_most_an_id
+from churn.core.schema import Schema
 
 _PICKLE_MAGIC = b"\x80"  # first byte of every pickle of protocol 2 or newer
 
 
 @dataclass(frozen=True)
+class CategoryTerm:
+    """A categorical field's part of the log-odds: its allowed values' weights (DictVectorizer's one-hot
+    column of the value; for a value that is a number, the field's weight times it)."""
+
+    field: str
+    weights: dict  # allowed value -> what it adds to the log-odds
+    at_means: float | None = None  # what the field adds at the training means; None: no means recorded
+    categorical = True
+
+    def contribution(self, value):
+        """What `value` adds to the log-odds."""
+        return self.weights[value]
+
+    def explained(self, value):
+        """`value`'s contribution measured from the field's at the training means: its SHAP value."""
+        return self.weights[value] - self.at_means
+
+
+@dataclass(frozen=True)
+class NumberTerm:
+    """A numerical field's part of the log-odds: its weight times the number."""
+
+    categorical = False
+    field: str
+    weight: float
+    mean: float | None = None  # the training mean; None: no means recorded
+
+    def contribution(self, value):
+        """What the number `value` (or each of a NumPy array of them) adds to the log-odds."""
+        return self.weight * value
+
+    def explained(self, value):
+        """`value`'s contribution measured from the field's at the training mean: its SHAP value."""
+        return self.weight * (value - self.mean)
+
+
+@dataclass(frozen=True)
 class ChurnModel:
-    """A loaded churn model: ready-made weight lookups, the input schema and the threshold."""
+    """A loaded churn model: its terms, the input schema and the threshold."""
 
     intercept: float
-    categorical_weights: dict  # field -> {allowed value -> weight it adds to the logit}
-    numerical_weights: dict  # field -> weight per unit
+    terms: tuple  # CategoryTerm and NumberTerm, one per field, in the order logit() adds them: a row's order
     schema: Schema
     threshold: float
     metadata: dict
@@ -50,22 +94,17 @@ class ChurnModel:
     card: dict = None  # file name -> bytes: the model card and its charts, when they are beside the artifact
     reference: dict = None  # the training data's distributions (churn.core.reference), when the artifact has them
     held_out: HeldOut = None  # the test split's probabilities and outcomes (churn.core.campaign), when recorded
-    # The weights as logit() reads them, in the order it adds them (the fields sorted, categorical then
-    # numerical): each categorical field's {value: weight}, each number's weight, and a customer's
-    # values of those fields as two tuples (KeyError when one is missing).
-    _weight_tables: tuple = dataclasses.field(init=False, repr=False, compare=False)
-    _number_weights: tuple = dataclasses.field(init=False, repr=False, compare=False)
-    _categorical_of: Callable = dataclasses.field(init=False, repr=False, compare=False)
-    _numbers_of: Callable = dataclasses.field(init=False, repr=False, compare=False)
-    _number_valued: tuple = dataclasses.field(init=False, repr=False, compare=False)  # categoricals of numbers
+    row: Callable = dataclasses.field(init=False, repr=False, compare=False)
+    _contributions: tuple = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "_weight_tables", tuple(self.categorical_weights.values()))
-        object.__setattr__(self, "_number_weights", tuple(self.numerical_weights.values()))
-        object.__setattr__(self, "_categorical_of", tuple_getter(tuple(self.categorical_weights)))
-        object.__setattr__(self, "_numbers_of", tuple_getter(tuple(self.numerical_weights)))
-        number_valued = [i for i, table in enumerate(self._weight_tables) if not all(type(v) is str for v in table)]
-        object.__setattr__(self, "_number_valued", tuple(number_valued))
+        object.__setattr__(self, "row", tuple_getter(self.row_fields))
+        object.__setattr__(self, "_contributions", tuple(map(_contribution_function, self.terms)))
+
+    @property
+    def row_fields(self):
+        """The fields of a row, in order: the terms'."""
+        return tuple(term.field for term in self.terms)
 
     @property
     def name(self):
@@ -76,6 +115,26 @@ class ChurnModel:
     def version(self):
         """The short name of the model: a prefix of its sha256."""
         return version_of(self.sha256)
+
+    def logit(self, row):
+        """The log-odds of churn of a customer's row (its prepared values, in the terms' order). KeyError
+        or TypeError for a value no term takes."""
+        # map() calls each term's function of C on its value, without a Python loop.
+        return self.log_odds(map(operator.call, self._contributions, row))
+
+    def log_odds(self, contributions):
+        """The log-odds from each term's contribution, in the terms' order: the intercept, then each added
+        in order. Contributions are numbers, or NumPy arrays of them (a column's each)."""
+        return sum(contributions, self.intercept)
+
+    def probability(self, row):
+        """The churn probability of a row: sigmoid(logit(row)); equals sklearn's predict_proba[:, 1]."""
+        return sigmoid(self.logit(row))
+
+
+def _contribution_function(term):
+    """A term's contribution() as a function of C, for logit()'s map: the same lookup, or the same product."""
+    return term.weights.__getitem__ if term.categorical else term.weight.__mul__
 
 
 def load_model(path):
@@ -121,18 +180,18 @@ def model_from_artifact(document):
     sha256 = _checked_envelope(document)
     weights = _finite_weights(document["weights"])
     schema = _schema(document["schema"])
-    categorical_weights, numerical_weights = _weight_lookups(weights, schema)
     intercept = _finite(document["intercept"], "intercept")
+    means = _means(document.get("feature_means"), weights)
+    terms = _terms(weights, schema, means)
     return ChurnModel(
         intercept=intercept,
-        categorical_weights=categorical_weights,
-        numerical_weights=numerical_weights,
+        terms=terms,
         schema=schema,
         threshold=_threshold(document["threshold"]),
         metadata=_metadata(document["metadata"]),
         held_out=_held_out(document["metadata"]),
         sha256=sha256,
-        explainer=_explainer(document.get("feature_means"), weights, schema, categorical_weights, intercept),
+        explainer=_explainer(means, weights, terms, intercept),
         reference=_reference(document.get("reference"), schema),
     )
 
@@ -154,13 +213,20 @@ def _checked_envelope(document):
     return actual
 
 
-def _explainer(means, weights, schema, categorical_weights, intercept):
+def _means(means, weights):
+    """The artifact's training means (feature -> mean), checked; None when it has none."""
     if means is None:
         return None  # e.g. a model converted from the book's pickle: it cannot explain
     try:
-        return build_explainer(means, weights, schema, categorical_weights, intercept)
+        return checked_means(means, weights)
     except ExplainerError as error:
         raise ModelError(str(error)) from None
+
+
+def _explainer(means, weights, terms, intercept):
+    if means is None:
+        return None
+    return build_explainer(terms, intercept + math.fsum(weights[feature] * means[feature] for feature in weights))
 
 
 def _reference(document, schema):
@@ -205,61 +271,35 @@ def _test_split(held_out):
 
 
 def score(model, customers):
-    """Churn probabilities of validated customers, in order; equals sklearn's predict_proba[:, 1]."""
-    return [_sigmoid(logit(model, customer)) for customer in customers]
-
-
-def logit(model, customer):
-    """Log-odds of churn for one validated customer (model fields with allowed values)."""
-    return _logit(model, model._categorical_of(customer), model._numbers_of(customer))
-
-
-def score_prepared(model, raw):
-    """The churn probability of `raw` if it is a customer exactly as validation returns one (the
-    model's fields, and at most a valid customerid besides; each categorical value one the model was
-    trained on, each number in range), else None: then validate it (churn.core.schema) and score() it.
-
-    The most common request: checked and scored in one pass over its fields, made in C (map), where
-    validating, then scoring took two in Python; a served /predict was 9 % faster for it. A property
-    test holds it to validate, then score."""
-    if type(raw) is not dict or not has_fields_and_at_most_an_id(raw, model.schema):
-        return None
-    try:
-        categorical, numbers = model._categorical_of(raw), model._numbers_of(raw)
-    except KeyError:
-        return None
-    for number in numbers:  # schema.is_prepared_number, written out: a call a number cost 1.5 %
-        if type(number) not in NUMBER_TYPES or not MIN_NUMBER <= number <= MAX_NUMBER:  # also False for NaN
-            return None
-    for index in model._number_valued:  # a bool there would be taken for 0 or 1, as a bool is an int
-        if type(categorical[index]) is bool:
-            return None
-    try:
-        return _sigmoid(_logit(model, categorical, numbers))
-    except (KeyError, TypeError):  # a value the model was not trained on; one that is no key (a list)
-        return None
-
-
-def _logit(model, categorical, numbers):
-    # sum() over map(): C adds the terms in order, as a Python loop would, without the loop's cost.
-    total = sum(map(operator.getitem, model._weight_tables, categorical), model.intercept)
-    return sum(map(operator.mul, model._number_weights, numbers), total)
+    """Churn probabilities of validated customers (dicts of the model's fields), in order."""
+    return [model.probability(model.row(customer)) for customer in customers]
 
 
 def tuple_getter(names):
     """A mapping -> the tuple of its values of `names`, in C (operator.itemgetter gives one name's value
-    itself, not in a tuple)."""
-    if len(names) == 1:
-        return lambda mapping: (mapping[names[0]],)
-    return operator.itemgetter(*names) if names else lambda mapping: ()
+    itself, not in a tuple); it pickles, as the model sent to predict.py's processes does."""
+    return operator.itemgetter(*names) if len(names) > 1 else _FewGetter(tuple(names))
 
 
-def _sigmoid(z):
-    # The two forms avoid overflow in exp() for large |z|.
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    exp_z = math.exp(z)
-    return exp_z / (1.0 + exp_z)
+class _FewGetter:
+    """tuple_getter of none or one name."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names):
+        self.names = names
+
+    def __call__(self, mapping):
+        return tuple(mapping[name] for name in self.names)
+
+
+def sigmoid(z, exp=math.exp):
+    """1 / (1 + e^-z), for a log-odds or, with exp=numpy.exp, each of a NumPy array of them. Its two
+    forms, which avoid overflow in exp() for large |z| (e^z / (1 + e^z) below 0), are written as one
+    expression of operators that a float and an array both take."""
+    e = exp(-abs(z))
+    below = z < 0
+    return (1.0 - below + below * e) / (1.0 + e)
 
 
 def _schema(schema):
@@ -272,10 +312,7 @@ def _schema(schema):
         and all(isinstance(field, str) for field in numerical)
     ):
         raise ModelError('schema must be {"categorical": {field: [values, ...]}, "numerical": [field, ...]}')
-    return Schema(
-        categorical={field: tuple(values) for field, values in categorical.items()},
-        numerical=tuple(numerical),
-    )
+    return Schema.of(categorical, numerical)
 
 
 def _is_value_list(values):
@@ -286,23 +323,28 @@ def _is_value_list(values):
     )
 
 
-def _weight_lookups(weights, schema):
-    """Map each allowed value to its weight, as DictVectorizer would; every weight must be used.
+def _terms(weights, schema, means):
+    """A term per field, each allowed value mapped to its weight as DictVectorizer would; every weight
+    must be used.
 
     The fields come in sorted order, the order `logit` adds them in: floating-point sums depend on
     their order, and two artifacts of the same weights (the JSON and the book's pickle, whose schemas
     list the fields in other orders) must score the same to the last bit."""
     unused = set(weights)
-    categorical = {}
+    terms = []
     for field in sorted(schema.categorical):
         values = schema.categorical[field]
-        categorical[field] = {value: _value_weight(weights, field, value) for value in values}
+        table = {value: _value_weight(weights, field, value) for value in values}
+        columns = {f"{field}={value}" for value in values if isinstance(value, str)} | ({field} & set(weights))
+        at_means = None if means is None else math.fsum(weights[column] * means[column] for column in columns)
+        terms.append(CategoryTerm(field, table, at_means))
         unused -= {f"{field}={value}" for value in values} | {field}
-    numerical = {field: _feature_weight(weights, field) for field in sorted(schema.numerical)}
+    for field in sorted(schema.numerical):
+        terms.append(NumberTerm(field, _feature_weight(weights, field), None if means is None else float(means[field])))
     unused -= set(schema.numerical)
     if unused:
         raise ModelError(f"weights for features the schema does not describe: {', '.join(sorted(unused))}")
-    return categorical, numerical
+    return tuple(terms)
 
 
 def _value_weight(weights, field, value):

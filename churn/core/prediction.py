@@ -1,35 +1,26 @@
-"""The answer for each customer, the same for the service and for offline scoring (predict.py)."""
+"""The answer for each customer, the same for the service and for offline scoring (predict.py): the
+document a Scorer makes of a scored customer (churn.core.scorer), and its JSON."""
 
 import json
 from json.encoder import encode_basestring_ascii
 
-from churn.core.explain import explain
-from churn.core.model import score
 from churn.core.schema import ID_FIELD
 
 PROBABILITY, DECISION = "churn_probability", "churn"  # the book's answer: the keys of every result
+EXPLANATION = "explanation"
 _BOOK_ANSWER = '{"churn_probability": %r, "churn": %s}'
 _BOOK_ANSWER_WITH_ID = '{"customerid": %s, "churn_probability": %r, "churn": %s}'
 
 
-def predictions(model, customers, explain_top=None):
-    """One result per validated customer, in order (result())."""
-    probabilities = score(model, customers)
-    return [
-        result(model, customer, probability, explain_top)
-        for customer, probability in zip(customers, probabilities, strict=True)
-    ]
-
-
-def result(model, customer, probability, explain_top=None):
-    """A customer's result: its customerid (when given), churn_probability and churn (probability >=
-    the model's threshold), and with `explain_top` its explanation's top factors."""
-    if ID_FIELD in customer:
-        answer = {ID_FIELD: customer[ID_FIELD], PROBABILITY: probability, DECISION: churns(model, probability)}
+def result(customerid, probability, decision, explanation=None):
+    """A customer's result: its customerid (when given), churn_probability and churn, and its
+    explanation when it was asked for."""
+    if customerid is None:
+        answer = {PROBABILITY: probability, DECISION: decision}
     else:
-        answer = {PROBABILITY: probability, DECISION: churns(model, probability)}
-    if explain_top:
-        answer["explanation"] = explain(model.explainer, customer, explain_top)
+        answer = {ID_FIELD: customerid, PROBABILITY: probability, DECISION: decision}
+    if explanation is not None:
+        answer[EXPLANATION] = explanation
     return answer
 
 
@@ -38,17 +29,12 @@ def churns(model, probability):
     return probability >= model.threshold
 
 
-def prediction_columns(model, probabilities):
-    """The results of customers of these probabilities as columns: PROBABILITY and DECISION -> values."""
-    return {PROBABILITY: probabilities, DECISION: [churns(model, probability) for probability in probabilities]}
-
-
 def result_json(result):
     """A result as JSON text, exactly as json.dumps writes it, but faster: the book's answer, with or
     without a customerid and an explanation, written directly, each factor of the explanation as it
     was written when it was made (churn.core.explain.Factor). A third of the encoder's time."""
     named = ID_FIELD in result
-    explained = "explanation" in result
+    explained = EXPLANATION in result
     if len(result) != 2 + named + explained:
         return _encode(result)
     decision = "true" if result[DECISION] else "false"
@@ -60,7 +46,7 @@ def result_json(result):
         text = _BOOK_ANSWER % (result[PROBABILITY], decision)
     if not explained:
         return text
-    return f'{text[:-1]}, "explanation": {explanation_json(result["explanation"])}}}'
+    return f'{text[:-1]}, "explanation": {explanation_json(result[EXPLANATION])}}}'
 
 
 def explanation_json(explanation):

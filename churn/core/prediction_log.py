@@ -21,14 +21,14 @@ Standard library only.
 
 import hashlib
 import hmac
-import operator
+import itertools
 import os
 import stat
 import time
 from json.encoder import encode_basestring_ascii
 
 from churn.core.log_lines import BatchedLines, utc_time, whole_line_chunks
-from churn.core.schema import ID_FIELD
+from churn.core.model import tuple_getter
 
 SCHEMA_VERSION = 1
 INTERFACES = ("json", "file", "v2", "predict.py")
@@ -66,28 +66,22 @@ class LogError(ValueError):
 
 
 class PredictionLog:
-    """Makes the lines of scored customers, and writes them to a file descriptor; `fields` are the
-    model's, in order. Without `fd`, it only makes them (for processes that hand them to another)."""
+    """Makes the lines of a model's scored customers, and writes them to a file descriptor. Without
+    `fd`, it only makes them (for processes that hand them to another)."""
 
-    def __init__(self, fd, model_version, fields, id_key=None, clock=time.time, flush_seconds=None):
-        self.fd, self.fields, self.id_key, self.clock = fd, tuple(fields), id_key, clock
+    def __init__(self, fd, model, id_key=None, clock=time.time, flush_seconds=None):
+        self.fd, self.id_key, self.clock = fd, id_key, clock
         self.atomic_bytes = atomic_bytes(fd) if fd is not None else None
         # With flush_seconds, lines are written a batch at a time (the service); else at once.
         self._batch = BatchedLines(self._write_now, flush_seconds, "prediction log") if flush_seconds else None
-        self._version = encode_basestring_ascii(model_version)
-        self._inputs = _InputsWriter(self.fields)
+        self._version = encode_basestring_ascii(model.version)
+        self._inputs = _InputsWriter(model.schema.fields, model.row_fields)
 
-    def request(self, interface, request_id):
-        """The lines of one request's customers, to be written once it is answered (RequestLines)."""
-        return RequestLines(self, self._head(interface, request_id))
-
-    def lines(self, interface, request_id, customers, probabilities, decisions):
-        """The log lines of validated customers and their scores, as bytes."""
+    def lines(self, interface, request_id, scores):
+        """The log lines of scored customers (churn.core.scorer.Scores), as bytes."""
         head = self._head(interface, request_id)
-        return [
-            self.line(head, customer, probability, decision)
-            for customer, probability, decision in zip(customers, probabilities, decisions, strict=True)
-        ]
+        line = self.line
+        return list(map(line, itertools.repeat(head), scores.rows, scores.ids, scores.probabilities, scores.decisions))
 
     def _head(self, interface, request_id):
         if interface not in INTERFACES:
@@ -98,10 +92,9 @@ class PredictionLog:
             f'"model_version": {self._version}'
         )
 
-    def line(self, head, customer, probability, decision):
+    def line(self, head, row, customerid, probability, decision):
         """One customer's line after the `head` of its request (its fields up to the model version)."""
-        customerid = customer.get(ID_FIELD, _NO_ID)
-        if customerid is _NO_ID:
+        if customerid is None:
             named = ""
         elif self.id_key is not None:
             named = f', "customerid_hash": "{customerid_hash(customerid, self.id_key)}"'
@@ -109,7 +102,7 @@ class PredictionLog:
             named = f', "customerid": {_value_text(customerid)}'
         churn = "true" if decision else "false"
         score = f'"churn_probability": {probability!r}, "churn": {churn}'
-        line = f'{head}{named}, "inputs": {self._inputs(customer)}, {score}}}\n'
+        line = f'{head}{named}, "inputs": {self._inputs(row)}, {score}}}\n'
         encoded = line.encode("ascii")
         if len(encoded) > MAX_LINE_BYTES:  # cannot happen for a validated customer: a bug, said loudly
             raise ValueError(f"a prediction log line of {len(encoded)} bytes, over {MAX_LINE_BYTES}")
@@ -143,54 +136,21 @@ class PredictionLog:
             _write_all(self.fd, b"".join(chunk))
 
 
-class RequestLines:
-    """The lines of one request's scored customers. They are written only once every customer is
-    valid: a request refused for one invalid customer is answered with no scores, and logs none."""
-
-    __slots__ = ("_log", "_head", "_lines")
-
-    def __init__(self, log, head):
-        self._log, self._head, self._lines = log, head, []
-
-    def add(self, customer, probability, decision):
-        """Note a validated customer's score."""
-        self._lines.append(self._log.line(self._head, customer, probability, decision))
-
-    def write(self):
-        """Write the lines noted, and forget them."""
-        lines, self._lines = self._lines, []
-        self._log.write(lines)
-
-
-class NotLogged:
-    """RequestLines when the prediction log is off: notes nothing."""
-
-    def add(self, customer, probability, decision):
-        pass
-
-    def write(self):
-        pass
-
-
-NOT_LOGGED = NotLogged()
-_NO_ID = object()
-
-
 class _InputsWriter:
-    """A validated customer's `fields` as the JSON object json.dumps writes, at a third of its cost:
-    a template of the names, the values of the categories encoded once (they are few), the numbers
-    as Python writes them, which for an int or a finite float is JSON's own spelling."""
+    """A customer's row (churn.core.model) as the JSON object of its `fields`, in their order, that
+    json.dumps writes, at a third of its cost: a template of the names, the values of the categories
+    encoded once (they are few), the numbers as Python writes them, which for an int or a finite float
+    is JSON's own spelling."""
 
-    def __init__(self, fields):
-        self._values = operator.itemgetter(*fields)
+    def __init__(self, fields, row_fields):
+        self._values = tuple_getter([row_fields.index(field) for field in fields])
         self._template = "{" + ", ".join(f"{encode_basestring_ascii(field)}: %s" for field in fields) + "}"
         self._texts = {}
 
-    def __call__(self, customer):
+    def __call__(self, row):
         texts = self._texts
         values = [
-            value if type(value) is not str else texts.get(value) or self._text(value)
-            for value in self._values(customer)
+            value if type(value) is not str else texts.get(value) or self._text(value) for value in self._values(row)
         ]
         return self._template % tuple(values)
 

@@ -1,11 +1,12 @@
-"""What a valid customer is: the model's fields and allowed values, checked by one pure function.
+"""What a valid customer is: a rule per model field, and validation of one customer against them by
+one pure function.
 
 The contract, shared by the service and offline scoring:
 - field names match case-insensitively and values are prepared as the training data was, so the
   book's names and values and the raw data set's spellings are all accepted;
 - all model fields are required; categorical values must be ones the model was trained on;
-- numbers are JSON numbers or digit strings as in the CSV, finite, 0 <= x <= MAX_NUMBER; a blank
-  totalcharges is 0;
+- numbers are JSON numbers or digit strings as in the CSV, finite, within their rule's bounds (by
+  default 0 <= x <= MAX_NUMBER); a blank totalcharges is 0;
 - other fields are ignored, except that a `customerid`, when given, must be a string or an integer
   of at most MAX_ID_CHARS characters as written: it is echoed in the result, as given, so that
   batch callers can join results back.
@@ -14,11 +15,11 @@ The contract, shared by the service and offline scoring:
 import dataclasses
 from collections import Counter
 
-from churn.core.features import normalise, prepare_customer, text_pattern
+from churn.core.features import normalise, prepare_customer, prepare_value, text_pattern
 from churn.core.messages import echo_value, is_finite_number, is_number, json_repr, json_type
 
-# Every number a field takes lies in [MIN_NUMBER, MAX_NUMBER]: never negative, and far beyond any
-# tenure or charge, which keeps the arithmetic meaningful.
+# A number field's default bounds: never negative, and far beyond any tenure or charge, which keeps
+# the arithmetic meaningful.
 MIN_NUMBER, MAX_NUMBER = 0, 1_000_000_000
 ID_FIELD = "customerid"
 MAX_ID_CHARS = 128
@@ -31,40 +32,65 @@ MISSING = "is required"
 
 @dataclasses.dataclass(frozen=True)
 class FieldRule:
-    """What one model field accepts: the one description that validation, its fast path and
-    /openapi.json all read."""
+    """What one model field accepts: the one description that validation, the scorer's fast path, the
+    batch path's column checks and /openapi.json all read."""
 
     name: str
     values: tuple | None  # a categorical field's allowed values, as trained on; None: a number
     text: str | None  # anchored regex of the text read as a value (the CSV's digits); None: a category's name
+    minimum: float = MIN_NUMBER  # a number's bounds (not a category's)
+    maximum: float = MAX_NUMBER
+
+    def read(self, raw):
+        """(`raw`, the value as sent, prepared as validation prepares it; what is wrong with it, or None)."""
+        value = prepare_value(self.name, raw)
+        return value, self.problem(value)
+
+    def problem(self, value):
+        """What is wrong with a prepared value of this field, or None."""
+        return _number_problem(value, self) if self.values is None else _category_problem(value, self.values)
+
+    def admits(self, numbers):
+        """Whether numbers lie within the field's bounds: one number, or each of a NumPy array of them
+        (NaN never does). Written with `&`, which both take, so that both follow this one rule."""
+        return (self.minimum <= numbers) & (numbers <= self.maximum)
 
 
 @dataclasses.dataclass(frozen=True)
 class Schema:
-    """The model's inputs: allowed values per categorical field, and the numerical fields."""
+    """The model's inputs: a FieldRule per field, the categorical fields first, in the artifact's order."""
 
-    categorical: dict  # field -> tuple of allowed values
-    numerical: tuple
+    rules: tuple
     fields: tuple = dataclasses.field(init=False)
-    rules: tuple = dataclasses.field(init=False, repr=False, compare=False)  # a FieldRule per field, in order
-    # The rules as the fast path reads them: ((field, frozenset of values), ...) and the number fields
-    _allowed_sets: tuple = dataclasses.field(init=False, repr=False, compare=False)
-    _number_fields: tuple = dataclasses.field(init=False, repr=False, compare=False)
-    # ((field, {value: value}), ...): the objects of its allowed values, that compact() holds
-    _canonical_values: tuple = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        object.__setattr__(self, "fields", tuple(rule.name for rule in self.rules))
+
+    @classmethod
+    def of(cls, categorical, numerical):
+        """The schema of an artifact: allowed values per categorical field, and the numerical fields."""
         rules = tuple(
-            FieldRule(name, tuple(values), text_pattern(name, values)) for name, values in self.categorical.items()
+            FieldRule(name, tuple(values), text_pattern(name, values)) for name, values in categorical.items()
         )
-        rules += tuple(FieldRule(name, None, text_pattern(name)) for name in self.numerical)
-        object.__setattr__(self, "fields", tuple(rule.name for rule in rules))
-        object.__setattr__(self, "rules", rules)
-        sets = tuple((rule.name, frozenset(rule.values)) for rule in rules if rule.values is not None)
-        object.__setattr__(self, "_allowed_sets", sets)
-        object.__setattr__(self, "_number_fields", tuple(rule.name for rule in rules if rule.values is None))
-        canonical = tuple((rule.name, {value: value for value in rule.values}) for rule in rules if rule.values)
-        object.__setattr__(self, "_canonical_values", canonical)
+        return cls(rules + tuple(FieldRule(name, None, text_pattern(name)) for name in numerical))
+
+    @property
+    def categorical(self):
+        """field -> its allowed values, for the categorical fields."""
+        return {rule.name: rule.values for rule in self.rules if rule.values is not None}
+
+    @property
+    def numerical(self):
+        """The numerical fields."""
+        return tuple(rule.name for rule in self.rules if rule.values is None)
+
+    def rule(self, field):
+        """The FieldRule of `field`."""
+        return next(rule for rule in self.rules if rule.name == field)
+
+    def with_rule(self, rule):
+        """This schema with `rule` in place of the rule of the same field."""
+        return Schema(tuple(rule if old.name == rule.name else old for old in self.rules))
 
 
 class InvalidCustomer(ValueError):
@@ -84,9 +110,9 @@ def describe(errors):
 
 
 def validate_customer(raw, schema):
-    """Return the customer's prepared model fields (and its `customerid`), or raise InvalidCustomer."""
-    if type(raw) is dict and _is_already_prepared(raw, schema):
-        return raw
+    """Return the customer's prepared model fields (and its `customerid`), or raise InvalidCustomer:
+    the full path, which names every problem. churn.core.scorer.Scorer applies it to every customer
+    its fast path does not take."""
     if not isinstance(raw, dict):
         raise InvalidCustomer([_error("customer", f"must be a JSON object, not {json_type(raw)}")])
     errors = _duplicate_names(raw, schema)
@@ -104,48 +130,9 @@ def validate_customer(raw, schema):
     return valid
 
 
-def compact(customer, schema):
-    """A validated customer as a batch holds it: the same fields and values, but the schema's own
-    objects for the field names and categorical values, shared by all customers, where the JSON
-    decoder makes new ones for each (a 10,000-customer batch holds 6 MB instead of 26 MB)."""
-    held = {name: values[customer[name]] for name, values in schema._canonical_values}
-    for name in schema._number_fields:
-        held[name] = customer[name]
-    if ID_FIELD in customer:
-        held[ID_FIELD] = customer[ID_FIELD]
-    return held
-
-
 # The exact types of a value as validation returns it: bool, a subclass of int, is never one.
 VALUE_TYPES = frozenset({str, int, float})
 NUMBER_TYPES = frozenset({int, float})
-_NOT_GIVEN = object()
-
-
-def _is_already_prepared(raw, schema):
-    """Whether `raw` is exactly what validation would return: the model fields, written as training
-    data (plus a valid customerid) and nothing else. The common case, checked without copying;
-    anything else takes the full path, which prepares it or names what is wrong."""
-    if not has_fields_and_at_most_an_id(raw, schema):
-        return False
-    get = raw.get
-    for name, allowed in schema._allowed_sets:
-        value = get(name, _NOT_GIVEN)
-        if type(value) not in VALUE_TYPES or value not in allowed:
-            return False
-    return all(is_prepared_number(get(name)) for name in schema._number_fields)
-
-
-def has_fields_and_at_most_an_id(raw, schema):
-    """Whether a dict holds as many keys as the model has fields, or one more that is a valid
-    customerid: the keys of a customer as validation returns it (its values are the caller's to check)."""
-    extra = len(raw) - len(schema.fields)
-    return not extra or (extra == 1 and is_valid_id(raw.get(ID_FIELD)))
-
-
-def is_prepared_number(value):
-    """Whether `value` is a number as validation returns one: an int or float in range (not NaN)."""
-    return type(value) in NUMBER_TYPES and MIN_NUMBER <= value <= MAX_NUMBER
 
 
 def _error(field, message):
@@ -169,20 +156,11 @@ def is_valid_id(value):
     return isinstance(value, str) and len(value) <= MAX_ID_CHARS
 
 
-def checked_value(rule, raw):
-    """(the value `raw` of the field `rule` describes, prepared as validate_customer prepares it, what
-    is wrong with it or None): one field's check, for the batch path, which checks each distinct
-    value of a column once."""
-    value = prepare_customer({rule.name: raw})[rule.name]
-    return value, _value_problem(rule, {rule.name: value})
-
-
 def _value_problem(rule, customer):
     """What is wrong with the customer's value of this field, or None (also when it is missing)."""
     if rule.name not in customer:
         return None
-    value = customer[rule.name]
-    return _number_problem(value) if rule.values is None else _category_problem(value, rule.values)
+    return rule.problem(customer[rule.name])
 
 
 def _category_problem(value, allowed):
@@ -193,13 +171,15 @@ def _category_problem(value, allowed):
     return f"unknown value {echo_value(value)}; allowed values: {choices}"
 
 
-def _number_problem(value):
+def _number_problem(value, rule):
     if not is_number(value):
         return f"must be a number, not {echo_value(value)}"
     if isinstance(value, float) and not is_finite_number(value):  # an int goes on to the bounds
         return "must be a finite number"
-    if value < MIN_NUMBER:
-        return f"must not be negative, got {echo_value(value)}"
-    if value > MAX_NUMBER:
-        return f"must be at most {MAX_NUMBER}"
+    if value < rule.minimum:
+        if rule.minimum == 0:
+            return f"must not be negative, got {echo_value(value)}"
+        return f"must be at least {rule.minimum!r}, got {echo_value(value)}"
+    if value > rule.maximum:
+        return f"must be at most {rule.maximum!r}"
     return None

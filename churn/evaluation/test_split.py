@@ -34,7 +34,7 @@ def held_out_rows(data_path):
 
 def log_through_the_service(rows, model, log_path):
     """POST the rows, without their outcome, to the app as JSON lines, logging to `log_path`."""
-    log = PredictionLog(open_log(log_path), model.version, model.schema.fields)
+    log = PredictionLog(open_log(log_path), model)
     try:
         app = create_app(model, Settings(prediction_log=log, access_log=None))
         body = "".join(json.dumps(_without_outcome(row)) + "\n" for row in rows).encode()

@@ -1,43 +1,22 @@
-"""Request ids and the access log: one logfmt line per request, written by the app itself, so that
-gunicorn and waitress log alike. Standard library only.
+"""The access log: one logfmt line per request, written by the app itself, so that gunicorn and
+waitress log alike; the request's id is the app's (churn/http/application.py). Standard library only.
 
     time=2026-11-24T09:30:00.123Z method=POST path=/predict status=200 duration_ms=0.412 bytes=86 request_id=3f…
 """
 
-import itertools
 import json
-import os
 import re
 import time
 
 from churn.core.log_lines import FLUSH_SECONDS, BatchedLines, utc_time, whole_line_chunks
 from churn.core.messages import ECHO_CHARS
 
-REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # nothing that could forge a log line or header
 _LOGGED_PATH_CHARS = 200
 _REMEMBERED_REQUESTS = 256
 _LOGFMT_PLAIN = re.compile(r"[!#-<>-~]+")  # printable ASCII but space, " and =
 
 
 _ATOMIC_CHARS = 4096  # Linux's PIPE_BUF, in characters: a line is ASCII (json.dumps escapes the rest)
-
-
-def request_id(environ):
-    """The request's own X-Request-ID when it is 1-64 letters, digits or ._:-, else a new one: 32 hex
-    digits, this process's random half and a count (os.urandom per request cost a system call each)."""
-    given = environ.get("HTTP_X_REQUEST_ID")
-    return given if given and _VALID_REQUEST_ID.fullmatch(given) else f"{_process_id[0]}{next(_request_count):016x}"
-
-
-def _new_process_id():
-    _process_id[0] = os.urandom(8).hex()
-
-
-_process_id, _request_count = [""], itertools.count()
-_new_process_id()
-if hasattr(os, "register_at_fork"):  # POSIX: each of gunicorn's workers gets its own
-    os.register_at_fork(after_in_child=_new_process_id)
 
 
 def access_line(environ, status, size, started, request_id):

@@ -5,7 +5,7 @@ the model. Functions of a plain mapping, so tests pass a dict; importing this mo
     CHURN_THRESHOLD  overrides the model's threshold for "churn": true (0 < t < 1)
     MAX_BODY_BYTES   largest request body accepted (default 10 MiB)
     MAX_BATCH        most customers in one /predict request (default 10,000)
-    CHURN_API_KEY    when set, the API needs "Authorization: Bearer <key>" (app.ROUTES says which
+    CHURN_API_KEY    when set, the API needs "Authorization: Bearer <key>" (churn.http.routes says which
                      routes are open: the health checks, the page, its files and the model card)
     ACCESS_LOG       "on" (default): one logfmt line per request on standard output; "off": none
     METRICS          "on" (default): count requests and customers for GET /metrics, and watch the
@@ -61,7 +61,9 @@ class Settings:
 
     max_body_bytes: int = MAX_BODY_BYTES
     max_batch: int = MAX_BATCH
-    api_key: str | None = None  # when set, the routes that need it (app.ROUTES) need "Authorization: Bearer <key>"
+    api_key: str | None = (
+        None  # when set, the routes that need it (churn.http.routes) need "Authorization: Bearer <key>"
+    )
     access_log: Callable[[str], None] | None = None  # takes one line per request; None: no access log
     # Large requests (a body over 64 KiB) served at once by a process, from reading their body to
     # sending their answer's last byte; how many more may wait, and for how long, before a 503
@@ -137,7 +139,7 @@ def prediction_log(environ, model):
         return None
     try:
         fd = sys.stdout.fileno() if destination == _STDOUT else open_log(destination)
-        return PredictionLog(fd, model.version, model.schema.fields, _id_key(environ), flush_seconds=FLUSH_SECONDS)
+        return PredictionLog(fd, model, _id_key(environ), flush_seconds=FLUSH_SECONDS)
     except LogError as error:
         raise ConfigurationError(f"PREDICTION_LOG={destination}: {error}") from None
     except OSError as error:

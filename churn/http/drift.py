@@ -35,10 +35,10 @@ def bin_labels(feature):
 
 class Bins:
     """Where each feature's bins, and the score's, are in a row of the metrics' table, and how a
-    customer's fields and score are binned: a categorical value by its position, a number by the
-    reference's edges."""
+    customer's row of values (churn.core.model: in the order of `row_fields`) and its score are binned:
+    a categorical value by its position, a number by the reference's edges."""
 
-    def __init__(self, reference, first_index):
+    def __init__(self, reference, first_index, row_fields):
         self.reference = reference
         self.features = {**reference["features"], SCORE: reference["score"]}
         self.at_first = first_index
@@ -49,7 +49,8 @@ class Bins:
         self.end = position
         categorical = [name for name, feature in reference["features"].items() if "values" in feature]
         numerical = [name for name, feature in reference["features"].items() if "values" not in feature]
-        self.categorical_of, self.numbers_of = tuple_getter(categorical), tuple_getter(numerical)
+        self.categorical_of = tuple_getter([row_fields.index(name) for name in categorical])
+        self.numbers_of = tuple_getter([row_fields.index(name) for name in numerical])
         self.positions = tuple({value: i for i, value in enumerate(reference["features"][name]["values"])}
                                for name in categorical)  # fmt: skip
         self.edges = tuple(self.features[name]["edges"] for name in numerical)
@@ -86,10 +87,10 @@ class BinCounts:
         self._score_edges = bins.score_edges
         self.inputs, self.scores = bytearray(), bytearray()  # a record per customer; a score's bin
 
-    def count_inputs(self, customer):
-        """Bin a validated customer's fields (until flush): one whose turn it is."""
-        self.inputs.extend(map(operator.getitem, self._positions, self._categorical_of(customer)))
-        self.inputs.extend(map(bisect.bisect_left, self._edges, self._numbers_of(customer)))
+    def count_inputs(self, row):
+        """Bin a scored customer's row (until flush): one whose turn it is."""
+        self.inputs.extend(map(operator.getitem, self._positions, self._categorical_of(row)))
+        self.inputs.extend(map(bisect.bisect_left, self._edges, self._numbers_of(row)))
 
     def count_score(self, probability):
         """Bin a churn probability (until flush): one whose turn it is."""

@@ -15,7 +15,6 @@ import os
 import threading
 import time
 
-from churn.core.prediction import DECISION, PROBABILITY
 from churn.http.counters import CounterTable
 from churn.http.drift import MINIMUM_CUSTOMERS, WINDOW_SECONDS, BinCounts, Bins, Window, bin_labels, monitoring
 
@@ -41,7 +40,7 @@ class Layout:
     probability histogram; the requests begun, of which those not yet answered are in flight. So a
     request adds to four counters, and a customer to two."""
 
-    def __init__(self, routes, fields, reference=None):
+    def __init__(self, routes, fields, reference=None, row_fields=None):
         self.routes = (*dict.fromkeys(routes), UNMATCHED)
         self.methods, self.statuses = (*METHODS, OTHER), (*STATUSES, OTHER)
         self.fields = (*fields, OTHER)
@@ -59,7 +58,7 @@ class Layout:
             self.durations_at[route] = len(names)
             names += [("duration_bucket", route, bound) for bound in (*DURATION_BUCKETS, math.inf)]
             names.append(("duration_sum", route))
-        self.bins = None if reference is None else Bins(reference, len(names))
+        self.bins = None if reference is None else Bins(reference, len(names), row_fields)
         if self.bins is not None:
             names += self.bins.names()
         self.names = tuple(names)
@@ -85,8 +84,8 @@ class Metrics:
     """The counts of one instance: made once, before the workers are forked, and shared by them.
     Each process (or waitress thread) counts through a Recorder of its own."""
 
-    def __init__(self, routes, fields, model_info=None, reference=None, slots=SLOTS):
-        self.layout = layout = Layout(routes, fields, reference)
+    def __init__(self, routes, fields, model_info=None, reference=None, row_fields=None, slots=SLOTS):
+        self.layout = layout = Layout(routes, fields, reference, row_fields)
         self.table = CounterTable(layout.width, slots)
         self.bins = layout.bins
         self.window = None if self.bins is None else Window(self.bins.end - self.bins.at_first)
@@ -177,7 +176,7 @@ class Recorder:
                         for route in layout.routes for method in METHODS for status in STATUSES}  # fmt: skip
         self._request_place = layout.request_place
         self._shed = layout.index[("shed",)]
-        self.bin_counts = _NO_BINS if metrics.bins is None else BinCounts(metrics.bins, time.perf_counter())
+        self.bin_counts = None if metrics.bins is None else BinCounts(metrics.bins, time.perf_counter())
         self.interfaces = {interface: InterfaceCounts(self, interface) for interface in INTERFACES}
         self._flush_due = -math.inf
 
@@ -203,18 +202,9 @@ class Recorder:
         snapshot when an epoch has begun."""
         metrics = self.metrics
         metrics.process.refresh(self.row)
-        if self.bin_counts is not _NO_BINS:
+        if self.bin_counts is not None:
             self.bin_counts.flush(self.row, time.perf_counter())
             metrics.window.note(metrics.table.totals(metrics.bins.at_first, metrics.bins.end))
-
-
-class _NoBins:
-    """A Recorder's BinCounts when the model has no reference: no customer's turn ever comes."""
-
-    input_turns = score_turns = itertools.repeat(False)
-
-
-_NO_BINS = _NoBins()
 
 
 class _ProcessUse:
@@ -256,7 +246,7 @@ def _open_fds():
 class InterfaceCounts:
     """The customers that one Recorder's requests by one interface scored, and those they refused."""
 
-    __slots__ = ("_row", "_scored", "_buckets", "_probability_sum", "_invalid", "_bin_counts")
+    __slots__ = ("_row", "_scored", "_buckets", "_probability_sum", "_invalid")
 
     def __init__(self, recorder, interface):
         index = recorder.metrics.layout.index
@@ -266,42 +256,13 @@ class InterfaceCounts:
         self._buckets = len(recorder.metrics.layout.probability_bounds)
         self._probability_sum = index[("probability_sum",)]
         self._invalid = {field: index[("invalid", field)] for field in recorder.metrics.layout.fields}
-        self._bin_counts = recorder.bin_counts
 
     def scored(self, probabilities, decisions):
         """Count customers scored with these probabilities and decisions (churn or not)."""
+        row, scored, buckets, total = self._row, self._scored, self._buckets, self._probability_sum
         for probability, churn in zip(probabilities, decisions, strict=True):
-            self.scored_one(probability, churn)
-
-    def scored_one(self, probability, churn):
-        """Count one customer scored with this probability and decision (churn or not), and bin the
-        probability in its turn."""
-        row = self._row
-        row[self._scored + churn * self._buckets + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
-        row[self._probability_sum] += probability
-        if next(self._bin_counts.score_turns):
-            self._bin_counts.count_score(probability)
-
-    def scored_customer(self, customer, probability, churn):
-        """Count one validated customer scored, and in its turn bin its fields and its probability: a
-        one-customer request's counts, in one call."""
-        row = self._row
-        row[self._scored + churn * self._buckets + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
-        row[self._probability_sum] += probability
-        if next(self._bin_counts.input_turns):
-            self._bin_counts.count_inputs(customer)
-            self._bin_counts.count_score(probability)
-
-    def scored_results(self, results):
-        """Count the customers of these results (the prediction document's)."""
-        for result in results:
-            self.scored_one(result[PROBABILITY], result[DECISION])
-
-    def inputs(self, customer):
-        """Bin a validated customer's fields, in its turn; return the customer."""
-        if next(self._bin_counts.input_turns):
-            self._bin_counts.count_inputs(customer)
-        return customer
+            row[scored + churn * buckets + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
+            row[total] += probability
 
     def invalid(self, errors):
         """Count one refused customer's invalid fields (its errors: {"field", "message"})."""
@@ -310,29 +271,51 @@ class InterfaceCounts:
             self._row[self._invalid.get(error["field"], other)] += 1
 
 
-class NotCounted:
-    """InterfaceCounts when the metrics are off: counts nothing."""
+class Counting:
+    """The observer that counts into the instance's Metrics (churn.http.observers): each request as it
+    begins and is answered (by route template, method and status, with its duration; a 503 as shed),
+    the customers scored by interface, decision and probability, the refused ones' invalid fields."""
 
-    def scored(self, probabilities, decisions):
-        pass
+    def __init__(self, metrics):
+        self.metrics = metrics
 
-    def scored_one(self, probability, churn):
-        pass
+    def request_started(self, request):
+        self.metrics.started()
 
-    def scored_customer(self, customer, probability, churn):
-        pass
+    def customers_scored(self, request, interface, scores):
+        self.metrics.recorder().interfaces[interface].scored(scores.probabilities, scores.decisions)
 
-    def scored_results(self, results):
-        pass
+    def customers_refused(self, request, interface, refusals):
+        counts = self.metrics.recorder().interfaces[interface]
+        for refusal in refusals:
+            counts.invalid(refusal.errors)
 
-    def inputs(self, customer):
-        return customer
+    def request_answered(self, request, status, size):
+        recorder = self.metrics.recorder()
+        if status == 503:  # only a worker busy with large requests answers it (churn/http/admission.py)
+            recorder.shed()
+        route = request.route.path if request.route is not None else None
+        recorder.finished(route, request.environ["REQUEST_METHOD"], status, request.started, time.perf_counter())
 
-    def invalid(self, errors):
-        pass
 
+class Binning:
+    """The observer that bins the inputs and the scores of the customers scored, for the drift against
+    the model's reference (churn.http.drift): every customer while a process scores fewer than
+    BINNED_PER_SECOND a second, a systematic sample above that. Subscribed only for a model with a
+    reference."""
 
-NOT_COUNTED = NotCounted()
+    def __init__(self, metrics):
+        self.metrics = metrics
+
+    def customers_scored(self, request, interface, scores):
+        counts = self.metrics.recorder().bin_counts
+        inputs, score_turns = counts.input_turns, counts.score_turns
+        for row in scores.rows:
+            if next(inputs):
+                counts.count_inputs(row)
+        for probability in scores.probabilities:
+            if next(score_turns):
+                counts.count_score(probability)
 
 
 def _request_lines(layout, value):

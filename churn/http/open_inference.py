@@ -4,15 +4,16 @@ customers and their scores back into output tensors.
 
 An inference request carries one input per customer field, each a column: `shape` [n] (or [n, 1],
 as MLServer's pandas codec sends a DataFrame's columns) and `data` its n values, flat or nested.
-The customers are then validated and scored exactly as POST /predict does. Pure functions of plain
-data; ProtocolError says what is wrong with a request. Standard library only. The binary tensor
-data extension is not supported: tensors travel as JSON.
+The columns are then scored by the same Scorer as POST /predict's customers, a column at a time
+(churn.core.scorer.Scorer.score_columns). Pure functions of plain data; ProtocolError says what is
+wrong with a request. Standard library only. The binary tensor data extension is not supported:
+tensors travel as JSON.
 """
 
 from churn import SERVICE_NAME, SERVICE_VERSION
 from churn.core.messages import echo, json_type
 from churn.core.prediction import DECISION, PROBABILITY
-from churn.http.customer_requests import CustomerLimit
+from churn.http.customers import CustomerLimit
 from churn.http.turns import in_turns
 from churn.http.web import empty_body
 
@@ -27,6 +28,7 @@ DATATYPES = (
 BINARY_HEADER = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"  # set by a client that sends binary tensors
 INFERENCE_REQUEST = "an inference request as JSON"  # what to send, said when the body is empty
 NO_INPUTS = "the request must have inputs: a list of tensors, one per field of the model"
+ROWS_PER_PIECE = 1000  # the rows scored at once: a few milliseconds' work
 
 
 class ProtocolError(ValueError):
@@ -71,10 +73,9 @@ def inference_request(customers, schema):
     }
 
 
-def customers_of(request, schema, max_batch, columns=None):
-    """The request's customers, one dict of field -> value per row, made as they are taken (an
-    iterator), and the outputs it asks for; from `columns` (field -> values) when read_request has
-    already read its inputs."""
+def columns_of(request, schema, max_batch, columns=None):
+    """The request's inputs as columns (field -> its values, a row per customer) and the outputs it asks
+    for; `columns`: what read_request has already read of its inputs."""
     if not isinstance(request, dict):
         raise ProtocolError(f"the request must be an inference request (a JSON object), not {json_type(request)}")
     _check_optional(request, "id", str, "a string")
@@ -85,19 +86,28 @@ def customers_of(request, schema, max_batch, columns=None):
             raise ProtocolError(NO_INPUTS)
         columns = _columns((_column(tensor, schema, max_batch) for tensor in inputs), schema)
     _check_row_counts(columns)
-    rows = (dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True))
-    return rows, _outputs(request)
+    return columns, _outputs(request)
+
+
+def column_pieces(columns, rows=ROWS_PER_PIECE):
+    """(their rows, the columns' values of those rows) of each piece of `rows` rows of the columns."""
+    count = len(next(iter(columns.values())))
+    for start in range(0, count, rows):
+        yield (
+            range(start, min(start + rows, count)),
+            {name: values[start : start + rows] for name, values in columns.items()},
+        )
 
 
 def read_request(reader, schema, max_batch):
     """(request, columns) of the inference request that a churn.core.customer_files.JSONReader holds, for
-    customers_of: its inputs read a value at a time, each checked as it is read (a value, or [value]),
-    so that what is held is at most max_batch values per input, whatever the request holds."""
+    columns_of: its inputs read a tensor at a time, each checked as it is read, so that what is held is
+    at most max_batch values per input, whatever the request holds."""
     first = reader.peek()
     if not first:
         raise empty_body(INFERENCE_REQUEST)
     if first != "{":
-        customers_of(reader.value()[0], schema, max_batch)  # names what the request is instead
+        columns_of(reader.value()[0], schema, max_batch)  # names what the request is instead
     request, columns = {}, None
     for key in reader.object_keys():
         if key == "inputs" and columns is None and reader.peek() == "[":
@@ -112,7 +122,7 @@ def read_request(reader, schema, max_batch):
 
 
 def _read_tensor(reader, schema, max_batch):
-    """(field, values) of the tensor that starts here, as _column makes them, its data read a value at a time."""
+    """(field, values) of the tensor that starts here, as _column makes them, its data read as _read_data reads it."""
     if reader.peek() != "{":
         _column(reader.value()[0], schema, max_batch)  # names what it is instead
     tensor = {}
@@ -125,9 +135,18 @@ def _read_tensor(reader, schema, max_batch):
 
 
 def _read_data(reader, max_batch):
-    """A tensor's data, a value at a time; each text held once, however often it repeats (the
-    decoder makes a new one each time: a column of "Yes" and "No" held 10,000 of them)."""
-    values, texts = [], {}
+    """A tensor's data: its values (or [value]s) decoded by the json module in one call when its text,
+    judged first, holds at most max_batch of them and nothing else (churn.core.customer_files); else a
+    value at a time, refused at the first that is not one. Each text is held once, however often it
+    repeats (the decoder makes a new one each time: a column of "Yes" and "No" held 10,000 of them)."""
+    texts = {}
+    values = reader.values_array(max_batch)
+    if values is not None:
+        try:
+            return list(map(texts.setdefault, values, values))
+        except TypeError:  # [value]s: a list is no key
+            return values
+    values = []
     for _ in in_turns(reader.array_slots()):
         if len(values) == max_batch:
             raise CustomerLimit("request", max_batch).error()

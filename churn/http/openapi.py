@@ -6,7 +6,7 @@ and says whether it needs the API key.
 
 from churn import SERVICE_VERSION
 from churn.core.labels import field_label, value_label
-from churn.core.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MAX_NUMBER, MIN_ID_INTEGER, MIN_NUMBER
+from churn.core.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MIN_ID_INTEGER
 from churn.http import openapi_v2
 
 # The book's example customer (Machine Learning Bookcamp, chapter 5).
@@ -398,7 +398,7 @@ def _field_schema(rule):
     """A field's JSON Schema: its allowed values, or a number in range; also as text, where it is read
     so. Its title and its values' names (x-enumNames) are what people read (churn.core.labels)."""
     if rule.values is None:
-        value = {"type": "number", "minimum": MIN_NUMBER, "maximum": MAX_NUMBER}
+        value = {"type": "number", "minimum": rule.minimum, "maximum": rule.maximum}
     else:
         json_type = "string" if all(isinstance(allowed, str) for allowed in rule.values) else "number"
         value = {"type": json_type, "enum": list(rule.values), "x-enumNames": [value_label(v) for v in rule.values]}

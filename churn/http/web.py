@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from typing import NamedTuple
 
-from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS, echo, whole_number
+from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS, WHOLE_NUMBER, echo
 from churn.core.output_formats import JSON_MEDIA_TYPE
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -258,10 +258,9 @@ def _content_length(environ):
     text = environ.get("CONTENT_LENGTH", "")
     if not text:
         return None
-    length = whole_number(text)
-    if length is None:
+    if not WHOLE_NUMBER.fullmatch(text):  # messages.whole_number, without a call on every request
         raise HTTPError(400, f"invalid Content-Length: {echo(text)}")
-    return length
+    return int(text)
 
 
 def _is_chunked(environ):

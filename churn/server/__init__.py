@@ -1,3 +1,3 @@
-"""What runs around the app before it serves: the CPUs a process may use, the addresses to listen
-on, and waitress with the service's bounds. Read by serve.py and gunicorn.conf.py (gunicorn's
+"""What runs around the app: the CPUs a process may use, the addresses to listen on, and both servers'
+bounded workers, gunicorn's (gevent) and waitress's. Read by serve.py and gunicorn.conf.py (gunicorn's
 master); imports churn.core and churn.http, never churn.training."""

@@ -1,0 +1,213 @@
+"""The one way customers become scores: every interface (a JSON object or array, CSV, JSON lines, the
+Open Inference Protocol's columns, predict.py's text files) hands its customers to a Scorer, as they
+arrived or already prepared, and gets back, per customer, its score or the errors that name its
+fields. Standard library only.
+
+A customer is first tried on the fast path: one already in the model's spelling (a JSON customer as
+the book writes it), or a row of text in spellings seen before (a CSV row), is checked and scored in
+one pass of C (map over the model's terms). Anything else takes the full path, validation
+(churn.core.schema.validate_customer), which prepares the customer or names every problem. Both
+read the same rules (the schema's FieldRule) and the same terms (churn.core.model); a property test
+holds them to the same answers. A customer's scored form is its row: its prepared values in the
+terms' order (churn.core.model.ChurnModel.row).
+"""
+
+import operator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from churn.core.explain import explain
+from churn.core.features import normalise, prepare_value
+from churn.core.prediction import result
+from churn.core.schema import ID_FIELD, NUMBER_TYPES, InvalidCustomer, is_valid_id, validate_customer
+
+# A field's spellings (text -> prepared value) are learned up to this many, from the customers the full
+# path accepted: a category has a few (its values as the book and the raw data set write them).
+MAX_SPELLINGS = 1024
+_UNSEEN = object()
+
+
+class Refusal(NamedTuple):
+    """A customer that cannot be scored: its position among those scored, the errors naming its
+    fields ({"field", "message"}), and its customerid as given, if it has one."""
+
+    index: int
+    errors: list
+    customerid: object
+
+
+@dataclass
+class Scores:
+    """What a Scorer made of some customers: the valid ones' rows, customerids (None: none given),
+    probabilities and decisions, in order; and the invalid ones' Refusals, in order."""
+
+    rows: list
+    ids: list
+    probabilities: list
+    decisions: list
+    refused: list
+
+    def __len__(self):
+        return len(self.rows)
+
+
+class Scorer:
+    """Scores a model's customers: the fast path and the full path, and the results people read."""
+
+    def __init__(self, model):
+        self.model = model
+        terms, rules = model.terms, {rule.name: rule for rule in model.schema.rules}
+        self._fields = len(terms)
+        row_rules = [rules[term.field] for term in terms]
+        # The checks of the fast path, by position in a row: each number's bounds; the categorical fields
+        # whose values are numbers, where a bool would pass for 0 or 1 (a bool is an int).
+        self._numbers = tuple(
+            (at, rule.minimum, rule.maximum) for at, rule in enumerate(row_rules) if rule.values is None
+        )
+        self._number_valued = tuple(
+            at for at, rule in enumerate(row_rules) if rule.values and not all(type(v) is str for v in rule.values)
+        )
+        self._spellings = tuple({} for _ in terms)  # per position: text seen -> its prepared value
+        self._reads_numbers = tuple(rule.values is None for rule in row_rules)
+        self._canonical = tuple(
+            {value: value for value in term.weights}.__getitem__ if term.categorical else operator.pos
+            for term in terms
+        )  # fmt: skip
+
+    def one(self, raw):
+        """(the customer's row, its customerid or None, its churn probability); InvalidCustomer naming
+        each of its problems."""
+        if type(raw) is dict:
+            extra = len(raw) - self._fields
+            if not extra or (extra == 1 and is_valid_id(raw.get(ID_FIELD))):
+                try:
+                    row = self._prepared(self.model.row(raw))
+                except KeyError:  # a field is missing
+                    row = None
+                if row is not None:
+                    probability = self._probability(row)
+                    if probability is not None:
+                        return row, raw.get(ID_FIELD), probability
+        return self._in_full(raw)
+
+    def score(self, customers):
+        """The Scores of a list of customers, as sent or read."""
+        rows, ids, probabilities, refused = [], [], [], []
+        for index, raw in enumerate(customers):
+            try:
+                row, customerid, probability = self.one(raw)
+            except InvalidCustomer as invalid:
+                refused.append(Refusal(index, invalid.errors, given_id(raw)))
+                continue
+            rows.append(row)
+            ids.append(customerid)
+            probabilities.append(probability)
+        return self._scores(rows, ids, probabilities, refused)
+
+    def score_columns(self, columns):
+        """The Scores of customers given as columns (field -> its values, every field of the model, each
+        as long), such as the Open Inference Protocol sends; they have no customerid."""
+        fields = self.model.row_fields
+        rows, probabilities, refused = [], [], []
+        for index, sent in enumerate(zip(*(columns[field] for field in fields), strict=True)):
+            row = self._prepared(sent)
+            probability = None if row is None else self._probability(row)
+            if probability is None:
+                try:
+                    row, _, probability = self._in_full(dict(zip(fields, sent, strict=True)))
+                except InvalidCustomer as invalid:
+                    refused.append(Refusal(index, invalid.errors, None))
+                    continue
+            rows.append(row)
+            probabilities.append(probability)
+        return self._scores(rows, [None] * len(rows), probabilities, refused)
+
+    def _scores(self, rows, ids, probabilities, refused):
+        # The rows hold the model's own objects for categorical values, shared by every row, where the
+        # JSON decoder makes new ones for each customer: a large batch holds a third of the memory.
+        canonical = self._canonical
+        rows = [tuple(map(operator.call, canonical, row)) for row in rows]
+        return Scores(rows, ids, probabilities, self.decisions(probabilities), refused)
+
+    def decisions(self, probabilities):
+        """Whether each customer of these probabilities is said to churn: probability >= threshold."""
+        return list(map(self.model.threshold.__le__, probabilities))
+
+    def explanations(self, rows, top):
+        """The explanation of each row: the base value and its `top` largest contributions."""
+        explainer = self.model.explainer
+        return [explain(explainer, row, top) for row in rows]
+
+    def results(self, scores, explain_top=None, start=0, stop=None):
+        """The result documents (churn.core.prediction) of the scored customers from `start` to `stop`,
+        each explained with its `explain_top` largest contributions when asked."""
+        part = slice(start, stop)
+        ids, probabilities, decisions = scores.ids[part], scores.probabilities[part], scores.decisions[part]
+        if not explain_top:
+            return list(map(result, ids, probabilities, decisions))
+        return list(map(result, ids, probabilities, decisions, self.explanations(scores.rows[part], explain_top)))
+
+    def customer(self, row, customerid=None):
+        """A row as the customer validation returns: the model's fields, and its customerid if it has one."""
+        customer = dict(zip(self.model.row_fields, row, strict=True))
+        if customerid is not None:
+            customer[ID_FIELD] = customerid
+        return customer
+
+    def _prepared(self, sent):
+        """A row of values as sent, as validation would prepare it: as it is, or, where a value is text,
+        as a spelling seen before (or a number's text) reads; None when that is not known for sure."""
+        if self._is_prepared(sent):
+            return sent
+        row = []
+        for value, spellings, reads_number, term in zip(
+            sent, self._spellings, self._reads_numbers, self.model.terms, strict=True
+        ):
+            if type(value) is str:
+                known = spellings.get(value, _UNSEEN)
+                if known is _UNSEEN:
+                    known = prepare_value(term.field, value) if reads_number else None
+                    if type(known) not in NUMBER_TYPES:
+                        return None
+                value = known
+            row.append(value)
+        row = tuple(row)
+        return row if self._is_prepared(row) else None
+
+    def _is_prepared(self, row):
+        """Whether a row's numbers are numbers within their bounds (not NaN, not a bool), and no
+        categorical field of numbers holds a bool; its categorical values are checked as it is scored."""
+        for at, minimum, maximum in self._numbers:
+            number = row[at]
+            if type(number) not in NUMBER_TYPES or not minimum <= number <= maximum:  # also False for NaN
+                return False
+        return not any(type(row[at]) is bool for at in self._number_valued)
+
+    def _probability(self, row):
+        """The row's churn probability; None when one of its categorical values is not the model's."""
+        try:
+            return self.model.probability(row)
+        except (KeyError, TypeError):  # a value the model was not trained on; one that is no key (a list)
+            return None
+
+    def _in_full(self, raw):
+        """one() by the full path; the text spellings of a valid customer are learned for the fast path."""
+        customer = validate_customer(raw, self.model.schema)
+        row = self.model.row(customer)
+        if type(raw) is dict:
+            self._learn(raw, row)
+        return row, customer.get(ID_FIELD), self.model.probability(row)
+
+    def _learn(self, raw, row):
+        """Learn the categorical values of `raw` that are text under a field's own name: their spellings."""
+        for at, field in enumerate(self.model.row_fields):
+            text, spellings = raw.get(field), self._spellings[at]
+            if type(text) is str and not self._reads_numbers[at] and len(spellings) < MAX_SPELLINGS:
+                spellings[text] = row[at]
+
+
+def given_id(raw):
+    """The customerid of a customer as sent (names ignore case), or None."""
+    if not isinstance(raw, dict):
+        return None
+    return next((value for key, value in raw.items() if isinstance(key, str) and normalise(key) == ID_FIELD), None)
