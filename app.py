@@ -56,7 +56,7 @@ def create_app(model, settings=None):
     metrics = _metrics(model) if settings.metrics else None
     observers = (
         metrics and Counting(metrics),
-        metrics and metrics.bins and Binning(metrics),
+        metrics and metrics.bins and Binning(),  # after Counting, whose Recorder it bins into
         settings.prediction_log and PredictionLogging(settings.prediction_log),
         settings.access_log and AccessLogging(settings.access_log),
     )

@@ -20,10 +20,8 @@ def bins(model):
 def _through_turns(counts, rows, probabilities):
     """What the service does for each customer it scores: bin its row, in its turn."""
     for row, probability in zip(rows, probabilities, strict=True):
-        if next(counts.input_turns):
-            counts.count_inputs(row)
-        if next(counts.score_turns):
-            counts.count_score(probability)
+        if next(counts.turns):
+            counts.count(row, probability)
 
 
 def _feature_counts(row, bins, name):

@@ -142,3 +142,27 @@ def test_text_that_a_fields_documented_pattern_admits_is_read_as_its_value(custo
     others = {key: value for key, value in customer.items() if key.lower() != rule.name}
     validated = validate_customer({**others, rule.name: text}, SCHEMA)
     assert validated[rule.name] == (float(text) if text.strip() else 0)
+
+
+@st.composite
+def _prepared_or_broken(draw):
+    """A customer as validation returns one (what a batch of the book's customers sends), now and then
+    with one field broken, or without its customerid."""
+    prepared = _outcome(draw(valid_customers()))
+    if draw(st.booleans()):
+        prepared.pop("customerid", None)
+    if draw(st.integers(0, 4)) == 0:
+        field = draw(st.sampled_from(SCHEMA.fields))
+        prepared[field] = draw(st.one_of(_bad_numbers, _not_a_value, st.text(max_size=5)))
+    return prepared
+
+
+@given(st.lists(_prepared_or_broken(), max_size=6))
+def test_a_list_of_customers_scores_as_each_of_them_alone(customers):
+    """The Scorer checks and scores a list of prepared customers a column at a time: the same Scores."""
+    scores = SCORER.score(customers)
+    alone = [_by_the_scorer(customer) for customer in customers]
+    assert [refusal.errors for refusal in scores.refused] == [one for one in alone if isinstance(one, list)]
+    scored = [one for one in alone if isinstance(one, tuple)]
+    assert list(zip(scores.rows, scores.ids, scores.probabilities, strict=True)) == scored
+    assert scores.decisions == [probability >= MODEL.threshold for _, _, probability in scored]

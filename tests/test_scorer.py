@@ -115,7 +115,7 @@ def test_the_rule_refuses_a_row_of_an_arrow_batch(bounded, customers):
 
 def test_the_scorer_names_each_refused_customer_by_its_place_and_id(model, book_customer):
     scores = Scorer(model).score([book_customer, {"customerID": "x1", "tenure": -1}, book_customer])
-    assert len(scores) == 2 and scores.ids == [book_customer["customerid"]] * 2
+    assert len(scores.rows) == 2 and scores.ids == [book_customer["customerid"]] * 2
     [refused] = scores.refused
     assert refused.index == 1 and refused.customerid == "x1"
     assert {"field": "tenure", "message": "must not be negative, got -1"} in refused.errors

@@ -60,10 +60,11 @@ def _too_large(line, max_chars):
 
 class JSONReader:
     """JSON values from a text stream, decoded one at a time with their line numbers; a value longer
-    than `max_value_chars` raises TooLarge, with no more than about twice that held at once."""
+    than `max_value_chars` raises TooLarge, with no more than about twice that held at once, unless
+    the stream is held whole in memory (`in_memory`): then it is read at once."""
 
-    def __init__(self, stream, max_value_chars=MAX_CUSTOMER_CHARS):
-        self.stream, self.max_value_chars = stream, max_value_chars
+    def __init__(self, stream, max_value_chars=MAX_CUSTOMER_CHARS, in_memory=False):
+        self.stream, self.max_value_chars, self.in_memory = stream, max_value_chars, in_memory
         self.buffer, self.position, self.line, self.at_end = "", 0, 1, False
 
     def peek(self):
@@ -234,7 +235,7 @@ class JSONReader:
             return False
         if max_chars and pending > max_chars:
             raise _too_large(self.line, max_chars)
-        chunk = self.stream.read(max(_CHUNK_CHARS, pending))
+        chunk = self.stream.read(-1 if self.in_memory else max(_CHUNK_CHARS, pending))
         self.at_end = not chunk
         self.buffer = self.buffer[self.position :] + chunk  # keep only what is not decoded yet
         self.position = 0

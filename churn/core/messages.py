@@ -2,7 +2,6 @@
 as JSON writes them, and short echoes of either in error messages. Standard library only."""
 
 import math
-import re
 
 ECHO_CHARS = 40  # the longest piece of a caller's text repeated back in a message or a log line
 # Why JSON that the standard library could not decode is refused, in the caller's terms.
@@ -25,13 +24,10 @@ def is_finite_number(value):
         return False
 
 
-# ASCII digits only: no sign, no space, no "_", no exponent, nothing that int() would also accept.
-WHOLE_NUMBER = re.compile(r"[0-9]+")
-
-
 def whole_number(text):
-    """The int that `text` writes with ASCII digits only ("0042" is 42), else None (WHOLE_NUMBER)."""
-    return int(text) if WHOLE_NUMBER.fullmatch(text) else None
+    """The int that `text` writes with ASCII digits only ("0042" is 42), else None: no sign, no
+    space, no "_", no exponent, nothing that int() would also accept."""
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def echo(text, limit=ECHO_CHARS):

@@ -129,7 +129,12 @@ class ChurnModel:
 
     def probability(self, row):
         """The churn probability of a row: sigmoid(logit(row)); equals sklearn's predict_proba[:, 1]."""
-        return sigmoid(self.logit(row))
+        return sigmoid(self.log_odds(map(operator.call, self._contributions, row)))
+
+    def probabilities(self, rows):
+        """The churn probability of each row, as probability() gives it."""
+        log_odds, contributions = self.log_odds, self._contributions
+        return [sigmoid(log_odds(map(operator.call, contributions, row))) for row in rows]
 
 
 def _contribution_function(term):

@@ -9,7 +9,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from churn.core.prediction import DECISION, PROBABILITY, result_json
+from churn.core.prediction import DECISION, PROBABILITY, encode_json, result_json
 from churn.core.schema import ID_FIELD
 
 # The media types of customers and their scores, sent and answered.
@@ -23,12 +23,14 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def json_array_pieces(result_lists, explain_top=None):
-    """A JSON array of the results, exactly as json.dumps writes it (a result as /predict answers it)."""
+    """A JSON array of the results, exactly as json.dumps writes it (a result as /predict answers it):
+    a list of them without explanations by the json module's encoder, in one call; explained ones
+    each with its factors as they were written when they were made (churn.core.prediction)."""
     yield "["
     separator = ""
     for results in result_lists:
         if results:
-            yield separator + ", ".join(map(result_json, results))
+            yield separator + (", ".join(map(result_json, results)) if explain_top else encode_json(results)[1:-1])
             separator = ", "
     yield "]"
 

@@ -24,6 +24,17 @@ def result(customerid, probability, decision, explanation=None):
     return answer
 
 
+def results(ids, probabilities, decisions):
+    """The results of customers of these customerids (None: none), probabilities and decisions, without
+    explanations, as result() makes each."""
+    if None in ids:
+        return list(map(result, ids, probabilities, decisions))
+    return [
+        {ID_FIELD: customerid, PROBABILITY: probability, DECISION: decision}
+        for customerid, probability, decision in zip(ids, probabilities, decisions, strict=True)
+    ]
+
+
 def churns(model, probability):
     """The decision: whether a customer of this probability is said to churn."""
     return probability >= model.threshold
@@ -36,23 +47,27 @@ def result_json(result):
     named = ID_FIELD in result
     explained = EXPLANATION in result
     if len(result) != 2 + named + explained:
-        return _encode(result)
-    decision = "true" if result[DECISION] else "false"
-    if named:
-        customerid = result[ID_FIELD]
-        written = encode_basestring_ascii(customerid) if type(customerid) is str else repr(customerid)
-        text = _BOOK_ANSWER_WITH_ID % (written, result[PROBABILITY], decision)
-    else:
-        text = _BOOK_ANSWER % (result[PROBABILITY], decision)
+        return encode_json(result)
+    text = book_answer_json(result.get(ID_FIELD), result[PROBABILITY], result[DECISION])
     if not explained:
         return text
     return f'{text[:-1]}, "explanation": {explanation_json(result[EXPLANATION])}}}'
 
 
+def book_answer_json(customerid, probability, decision):
+    """The JSON of the result of a customer of this customerid (None: none), probability and decision,
+    without an explanation, exactly as json.dumps writes it."""
+    churn = "true" if decision else "false"
+    if customerid is None:
+        return _BOOK_ANSWER % (probability, churn)
+    written = encode_basestring_ascii(customerid) if type(customerid) is str else repr(customerid)
+    return _BOOK_ANSWER_WITH_ID % (written, probability, churn)
+
+
 def explanation_json(explanation):
     """An explanation as JSON text, exactly as json.dumps writes it: each factor as it was written when
     it was made (churn.core.explain.Factor)."""
-    factors = ", ".join(getattr(factor, "json", None) or _encode(factor) for factor in explanation["factors"])
+    factors = ", ".join(getattr(factor, "json", None) or encode_json(factor) for factor in explanation["factors"])
     return f'{{"base_value": {explanation["base_value"]!r}, "factors": [{factors}]}}'
 
 
@@ -67,4 +82,4 @@ def _encoder():
     return lambda document: "".join(chunks(document, 0))
 
 
-_encode = _encoder()
+encode_json = _encoder()

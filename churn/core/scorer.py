@@ -12,14 +12,15 @@ holds them to the same answers. A customer's scored form is its row: its prepare
 terms' order (churn.core.model.ChurnModel.row).
 """
 
+import itertools
+import math
 import operator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from churn.core.explain import explain
 from churn.core.features import normalise, prepare_value
-from churn.core.prediction import result
-from churn.core.schema import ID_FIELD, NUMBER_TYPES, InvalidCustomer, is_valid_id, validate_customer
+from churn.core.prediction import result, results
+from churn.core.schema import ID_FIELD, NUMBER_TYPES, InvalidCustomer, are_valid_ids, is_valid_id, validate_customer
 
 # A field's spellings (text -> prepared value) are learned up to this many, from the customers the full
 # path accepted: a category has a few (its values as the book and the raw data set write them).
@@ -36,19 +37,16 @@ class Refusal(NamedTuple):
     customerid: object
 
 
-@dataclass
-class Scores:
+class Scores(NamedTuple):
     """What a Scorer made of some customers: the valid ones' rows, customerids (None: none given),
-    probabilities and decisions, in order; and the invalid ones' Refusals, in order."""
+    probabilities and decisions, in order; and the invalid ones' Refusals, in order. Sequences: lists
+    that a request read a piece at a time extends, or a lone customer's tuples."""
 
     rows: list
     ids: list
     probabilities: list
     decisions: list
     refused: list
-
-    def __len__(self):
-        return len(self.rows)
 
 
 class Scorer:
@@ -81,17 +79,22 @@ class Scorer:
             extra = len(raw) - self._fields
             if not extra or (extra == 1 and is_valid_id(raw.get(ID_FIELD))):
                 try:
-                    row = self._prepared(self.model.row(raw))
+                    sent = self.model.row(raw)
                 except KeyError:  # a field is missing
-                    row = None
+                    return self._in_full(raw)
+                row = sent if self._is_prepared(sent) else self._prepared(sent)
                 if row is not None:
-                    probability = self._probability(row)
-                    if probability is not None:
-                        return row, raw.get(ID_FIELD), probability
+                    try:
+                        return row, raw.get(ID_FIELD), self.model.probability(row)
+                    except (KeyError, TypeError):  # a value the model was not trained on; one that is no key
+                        pass
         return self._in_full(raw)
 
     def score(self, customers):
         """The Scores of a list of customers, as sent or read."""
+        scores = self._all_prepared(customers)
+        if scores is not None:
+            return scores
         rows, ids, probabilities, refused = [], [], [], []
         for index, raw in enumerate(customers):
             try:
@@ -102,15 +105,19 @@ class Scorer:
             rows.append(row)
             ids.append(customerid)
             probabilities.append(probability)
-        return self._scores(rows, ids, probabilities, refused)
+        return Scores(rows, ids, probabilities, self.decisions(probabilities), refused)
 
     def score_columns(self, columns):
         """The Scores of customers given as columns (field -> its values, every field of the model, each
         as long), such as the Open Inference Protocol sends; they have no customerid."""
         fields = self.model.row_fields
+        sent_rows = list(zip(*(columns[field] for field in fields), strict=True))
+        scores = self._prepared_rows(sent_rows, [None] * len(sent_rows))
+        if scores is not None:
+            return scores
         rows, probabilities, refused = [], [], []
-        for index, sent in enumerate(zip(*(columns[field] for field in fields), strict=True)):
-            row = self._prepared(sent)
+        for index, sent in enumerate(sent_rows):
+            row = sent if self._is_prepared(sent) else self._prepared(sent)
             probability = None if row is None else self._probability(row)
             if probability is None:
                 try:
@@ -120,14 +127,48 @@ class Scorer:
                     continue
             rows.append(row)
             probabilities.append(probability)
-        return self._scores(rows, [None] * len(rows), probabilities, refused)
+        return Scores(rows, [None] * len(rows), probabilities, self.decisions(probabilities), refused)
 
-    def _scores(self, rows, ids, probabilities, refused):
-        # The rows hold the model's own objects for categorical values, shared by every row, where the
-        # JSON decoder makes new ones for each customer: a large batch holds a third of the memory.
+    def compact(self, rows):
+        """The rows, holding the model's own objects for their categorical values, shared by every row,
+        where the JSON decoder makes new ones for each customer: rows kept long (a large batch to
+        explain) take a third of the memory."""
         canonical = self._canonical
-        rows = [tuple(map(operator.call, canonical, row)) for row in rows]
-        return Scores(rows, ids, probabilities, self.decisions(probabilities), refused)
+        return [tuple(map(operator.call, canonical, row)) for row in rows]
+
+    def _all_prepared(self, customers):
+        """The Scores of customers each exactly as validation returns one (a batch of the book's
+        customers), checked and scored a list at a time, in C where it can; None if one is not."""
+        try:
+            rows = list(map(self.model.row, customers))  # KeyError: a field missing; TypeError: not an object
+        except (KeyError, TypeError):
+            return None
+        ids = self._ids(customers)
+        return None if ids is None else self._prepared_rows(rows, ids)
+
+    def _prepared_rows(self, rows, ids):
+        """The Scores of rows each as validation prepares one, and their ids; None if one is not."""
+        if not self._are_prepared(rows):
+            return None
+        try:
+            probabilities = self.model.probabilities(rows)
+        except (KeyError, TypeError):  # a value the model was not trained on; one that is no key (a list)
+            return None
+        return Scores(rows, ids, probabilities, self.decisions(probabilities), [])
+
+    def _ids(self, customers):
+        """Each customer's customerid (None: none), when each has the model's fields and at most a valid
+        customerid besides; else None."""
+        sizes, count = list(map(len, customers)), len(customers)
+        named = count - sizes.count(self._fields)  # those with one key more: it must be a customerid
+        if not named:
+            return [None] * count
+        if sizes.count(self._fields + 1) != named:
+            return None
+        ids = list(map(dict.get, customers, itertools.repeat(ID_FIELD)))
+        if ids.count(None) != count - named:
+            return None
+        return ids if are_valid_ids(ids if named == count else list(filter(_given, ids))) else None
 
     def decisions(self, probabilities):
         """Whether each customer of these probabilities is said to churn: probability >= threshold."""
@@ -144,7 +185,7 @@ class Scorer:
         part = slice(start, stop)
         ids, probabilities, decisions = scores.ids[part], scores.probabilities[part], scores.decisions[part]
         if not explain_top:
-            return list(map(result, ids, probabilities, decisions))
+            return results(ids, probabilities, decisions)
         return list(map(result, ids, probabilities, decisions, self.explanations(scores.rows[part], explain_top)))
 
     def customer(self, row, customerid=None):
@@ -155,10 +196,8 @@ class Scorer:
         return customer
 
     def _prepared(self, sent):
-        """A row of values as sent, as validation would prepare it: as it is, or, where a value is text,
-        as a spelling seen before (or a number's text) reads; None when that is not known for sure."""
-        if self._is_prepared(sent):
-            return sent
+        """A row of values as sent, as validation would prepare it, where a value is text: as a spelling
+        seen before (or a number's text) reads; None when that is not known for sure."""
         row = []
         for value, spellings, reads_number, term in zip(
             sent, self._spellings, self._reads_numbers, self.model.terms, strict=True
@@ -174,6 +213,17 @@ class Scorer:
         row = tuple(row)
         return row if self._is_prepared(row) else None
 
+    def _are_prepared(self, rows):
+        """_is_prepared of each row, a column at a time, in C."""
+        for at, minimum, maximum in self._numbers:
+            column = list(map(operator.itemgetter(at), rows))
+            if not set(map(type, column)) <= NUMBER_TYPES:
+                return False
+            # min() and max() pass over a NaN; their sum does not (once the bounds hold, it is finite).
+            if column and not (minimum <= min(column) and max(column) <= maximum) or math.isnan(sum(column)):
+                return False
+        return all(bool not in set(map(type, map(operator.itemgetter(at), rows))) for at in self._number_valued)
+
     def _is_prepared(self, row):
         """Whether a row's numbers are numbers within their bounds (not NaN, not a bool), and no
         categorical field of numbers holds a bool; its categorical values are checked as it is scored."""
@@ -181,7 +231,10 @@ class Scorer:
             number = row[at]
             if type(number) not in NUMBER_TYPES or not minimum <= number <= maximum:  # also False for NaN
                 return False
-        return not any(type(row[at]) is bool for at in self._number_valued)
+        for at in self._number_valued:  # noqa: SIM110 (a loop: all() of a generator costs twice as much)
+            if type(row[at]) is bool:
+                return False
+        return True
 
     def _probability(self, row):
         """The row's churn probability; None when one of its categorical values is not the model's."""
@@ -204,6 +257,10 @@ class Scorer:
             text, spellings = raw.get(field), self._spellings[at]
             if type(text) is str and not self._reads_numbers[at] and len(spellings) < MAX_SPELLINGS:
                 spellings[text] = row[at]
+
+
+def _given(customerid):
+    return customerid is not None
 
 
 def given_id(raw):

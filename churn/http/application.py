@@ -8,6 +8,7 @@ The routes and their handlers are churn.http.routes; app.create_app wires them, 
 settings and the observers together.
 """
 
+import functools
 import hmac
 import itertools
 import os
@@ -36,15 +37,19 @@ class Service:
 
 
 class Request:
-    """One request as the app answers it: its environ, its id (X-Request-ID), when it began
-    (time.perf_counter), its Route once found (None until then, or when it matches none), the Service."""
+    """One request as the app answers it: its environ, its id (its own X-Request-ID when that is 1-64
+    letters, digits or ._:-, else a new one), when it began
+    (time.perf_counter), its Route once found (None until then, or when it matches none), the Service,
+    and whether its body is large."""
 
-    __slots__ = ("environ", "id", "started", "route", "service")
+    __slots__ = ("environ", "id", "started", "route", "service", "large")
 
     def __init__(self, environ, service):
         self.environ, self.service, self.route = environ, service, None
-        self.id = request_id(environ)
+        given = environ.get("HTTP_X_REQUEST_ID")
+        self.id = given if given and _VALID_REQUEST_ID.fullmatch(given) else _new_request_id()
         self.started = time.perf_counter()
+        self.large = False  # whether its body is large (churn.http.web.is_large), once its route is found
 
 
 class Application:
@@ -62,24 +67,26 @@ class Application:
             notify(request)
         response, release = self._respond(request)
         start_response(STATUS_LINES[response.status], _headers(response, request.id))
-
-        def sent(size):
-            release()
-            for notify in self._answered:
-                notify(request, response.status, size)
-
         if type(response.body) is not bytes:
-            return StreamedBody(response.body, sent)
+            return StreamedBody(response.body, functools.partial(self._sent, request, response.status, release))
         body = b"" if environ["REQUEST_METHOD"] == "HEAD" else response.body
-        sent(len(body))
+        self._sent(request, response.status, release, len(body))
         return [body]
+
+    def _sent(self, request, status, release, size):
+        """The answer's last byte is sent (or the client left): a large request's place is given back,
+        and the observers told."""
+        release()
+        for notify in self._answered:
+            notify(request, status, size)
 
     def _respond(self, request):
         """The response, and the function to call once it is sent (it gives back a large request's place)."""
         environ = request.environ
         try:
             request.route = route = self._route(environ)
-            if not is_large(environ):
+            request.large = is_large(environ)
+            if not request.large:
                 return route.handler(request), _nothing
             release = self.admission.enter()
             try:
@@ -109,21 +116,20 @@ class Application:
         return route
 
 
-def request_id(environ):
-    """The request's own X-Request-ID when it is 1-64 letters, digits or ._:-, else a new one: 32 hex
-    digits, this process's random half and a count (os.urandom per request cost a system call each)."""
-    given = environ.get("HTTP_X_REQUEST_ID")
-    return given if given and _VALID_REQUEST_ID.fullmatch(given) else f"{_process_id[0]}{next(_request_count):016x}"
+def _new_request_id():
+    """A request id for a request that sent none (or one that could forge a log line or header): 32
+    hex digits, this process's random half and a count (os.urandom per request cost a system call each)."""
+    return f"{_process_half[0]}{next(_request_count):016x}"
 
 
-def _new_process_id():
-    _process_id[0] = os.urandom(8).hex()
+def _new_process_half():
+    _process_half[0] = os.urandom(8).hex()
 
 
-_process_id, _request_count = [""], itertools.count()
-_new_process_id()
+_process_half, _request_count = [""], itertools.count()
+_new_process_half()
 if hasattr(os, "register_at_fork"):  # POSIX: each of gunicorn's workers gets its own
-    os.register_at_fork(after_in_child=_new_process_id)
+    os.register_at_fork(after_in_child=_new_process_half)
 
 
 def _nothing():

@@ -25,7 +25,7 @@ from churn.core.output_formats import (
     JSON_MEDIA_TYPE,
     OUTPUT_FORMATS,
 )
-from churn.core.prediction import result, result_json
+from churn.core.prediction import book_answer_json, result, result_json
 from churn.core.schema import InvalidCustomer, describe
 from churn.core.scorer import Refusal, Scores
 from churn.http.turns import Turns, customers_per_turn, take_turn
@@ -34,7 +34,6 @@ from churn.http.web import (
     Response,
     body_text,
     empty_body,
-    is_large,
     media_type,
     preferred,
     query_parameters,
@@ -81,19 +80,18 @@ class CustomerLimit(NamedTuple):
 def predict(request):
     """POST /predict's handler: a customer, a batch or a file, scored and answered."""
     environ, settings = request.environ, request.service.settings
-    explain_top = _explain_top(environ.get("QUERY_STRING"), request.service.model)
-    accept = environ.get("HTTP_ACCEPT")
-    # Most callers send no Accept, or */*: they pay for no negotiation.
+    query, accept = environ.get("QUERY_STRING"), environ.get("HTTP_ACCEPT")
+    # Most callers ask for no explanation, and send no Accept, or */*: they pay for no parsing.
+    explain_top = _explain_top(query, request.service.model) if query else None
     answer_format = _answer_format(accept) if accept and accept != "*/*" else _JSON_ANSWER
     # No Vary: answers to POST are not cached without freshness, which these never carry.
     sent_as = media_type(environ)
     if sent_as == JSON_MEDIA_TYPE:
-        if is_large(environ):
+        if request.large:
             scores, one = _large_json_body(request, explain_top)
         else:
-            scores, one = _small_json_body(
-                request, read_json(environ, settings.max_body_bytes, JSON_CUSTOMERS), explain_top
-            )
+            payload = read_json(environ, settings.max_body_bytes, JSON_CUSTOMERS)
+            scores, one = (None, payload) if type(payload) is dict else _small_batch(request, payload, explain_top)
         if one is not None:
             return one_customer_response(request, one, explain_top, answer_format)
     elif sent_as in (CSV_MEDIA_TYPE, JSON_LINES_MEDIA_TYPE):
@@ -108,11 +106,8 @@ def _answer_format(accept):
     return FORMAT_FOR_MEDIA_TYPE[preferred(accept, _ANSWER_TYPES)]
 
 
-def _small_json_body(request, payload, explain_top):
-    """A small JSON body's customers: (None, the customer as sent) for one customer (a JSON object),
-    which one_customer_response answers; or (their Scores, None) for a batch (a JSON array)."""
-    if type(payload) is dict:
-        return None, payload
+def _small_batch(request, payload, explain_top):
+    """(the Scores of a small JSON body's batch (a JSON array), None); 400 for another JSON value."""
     if not isinstance(payload, list):
         raise HTTPError(400, NOT_CUSTOMERS)
     limit = CustomerLimit("batch", request.service.settings.max_batch, explain_top)
@@ -120,9 +115,11 @@ def _small_json_body(request, payload, explain_top):
 
 
 def _large_json_body(request, explain_top):
-    """_small_json_body's answer for a large body, read as it is parsed."""
+    """A large JSON body's customers, read as it is parsed: (None, the customer as sent) for one
+    customer (a JSON object), which one_customer_response answers; or (their Scores, None) for a batch."""
     settings = request.service.settings
-    reader = JSONReader(body_text(request.environ, settings.max_body_bytes))
+    text = body_text(request.environ, settings.max_body_bytes)
+    reader = JSONReader(text, in_memory=text.in_memory)
     try:
         return _read_json_body(request, reader, CustomerLimit("batch", settings.max_batch, explain_top))
     except InputError as error:
@@ -192,15 +189,20 @@ def scored(request, interface, pieces, position, limit, score=None):
     "index", "line" or "row"), scored by `score` (the service Scorer's score, unless given), a piece
     a turn; the observers hear of them once every one is valid. One invalid customer refuses them
     all, naming each (the first MAX_REPORTED_ERRORS errors, and how many more); more than the
-    CustomerLimit `limit` allows are refused as soon as a piece holds one too many."""
+    CustomerLimit `limit` allows are refused as soon as a piece holds one too many.
+
+    The rows are kept past the observers only for explanations (limit.explain_top), compacted as they
+    are scored: the answer of the others needs only their scores."""
     service = request.service
-    score = score or service.scorer.score
+    score, explained = score or service.scorer.score, bool(limit.explain_top)
     whole, shown, errors, count, turns = _empty(), [], 0, 0, Turns()
     for wheres, customers in pieces:
         count += len(wheres)
         if count > limit.count:
             raise limit.error()
         scores = score(customers)
+        if explained:
+            scores = scores._replace(rows=service.scorer.compact(scores.rows))
         if scores.refused:
             for notify in service.events.refused:
                 notify(request, interface, scores.refused)
@@ -214,7 +216,7 @@ def scored(request, interface, pieces, position, limit, score=None):
         raise _unprocessable(shown, errors, position)
     for notify in service.events.scored:
         notify(request, interface, whole)
-    return whole
+    return whole if explained else whole._replace(rows=None)
 
 
 def _empty():
@@ -222,10 +224,10 @@ def _empty():
 
 
 def _extend(whole, scores):
-    whole.rows += scores.rows
-    whole.ids += scores.ids
-    whole.probabilities += scores.probabilities
-    whole.decisions += scores.decisions
+    whole.rows.extend(scores.rows)
+    whole.ids.extend(scores.ids)
+    whole.probabilities.extend(scores.probabilities)
+    whole.decisions.extend(scores.decisions)
 
 
 def _shown(refused, wheres, position, room):
@@ -254,9 +256,11 @@ def one_customer_response(request, raw, explain_top, answer_format):
         raise HTTPError(422, str(invalid), errors=invalid.errors) from None
     decision = probability >= service.model.threshold
     if service.events.scored:
-        scores = Scores([row], [customerid], [probability], [decision], [])
+        scores = Scores((row,), (customerid,), (probability,), (decision,), ())
         for notify in service.events.scored:
             notify(request, "json", scores)
+    if answer_format.media_type == JSON_MEDIA_TYPE and not explain_top:  # the book's answer: the usual one
+        return Response(200, JSON_MEDIA_TYPE, book_answer_json(customerid, probability, decision).encode())
     explanation = explain(service.model.explainer, row, explain_top) if explain_top else None
     answer = result(customerid, probability, decision, explanation)
     if answer_format.media_type == JSON_MEDIA_TYPE:
@@ -271,22 +275,20 @@ def scores_response(request, scores, explain_top, answer_format):
     per_turn = customers_per_turn(explain_top)
     result_lists = _results_in_turns(request.service.scorer, scores, explain_top, per_turn)
     pieces = (text.encode("utf-8") for text in answer_format.pieces(result_lists, explain_top))
-    if len(scores) <= per_turn:
+    if len(scores.probabilities) <= per_turn:
         return Response(200, answer_format.content_type, b"".join(pieces))
     return Response(200, answer_format.content_type, pieces)
 
 
 def _results_in_turns(scorer, scores, explain_top, per_turn):
-    for start in range(0, len(scores), per_turn):
+    for start in range(0, len(scores.probabilities), per_turn):
         if start:
             take_turn()
         yield scorer.results(scores, explain_top, start, start + per_turn)
 
 
 def _explain_top(query, model):
-    """How many factors of each explanation to give: None when no explanation is asked for."""
-    if not query:
-        return None
+    """How many factors of each explanation the query asks for: None when it asks for none."""
     key = (query, len(model.schema.fields), model.explainer is not None)
     top = _EXPLAIN_TOPS.get(key, _NOT_READ)
     if top is _NOT_READ:

@@ -69,7 +69,7 @@ class BinCounts:
 
     Binning a customer's 19 fields costs about 1.5 µs, a tenth of a /predict request. So a process bins
     every customer while it scores at most BINNED_PER_SECOND a second, and a systematic sample above
-    that: one customer in `step` (`input_turns` and `score_turns` say whose turn it is), chosen anew
+    that: one customer in `step` (`turns` says whose turn it is), chosen anew
     each second from the last second's rate, each binned customer counted `step` times. A PSI over an
     hour is measured as well on a thousand customers a second as on all of them.
 
@@ -81,19 +81,16 @@ class BinCounts:
     def __init__(self, bins, now):
         self.bins = bins
         self.step, self._flushed_at = 1, now
-        self.input_turns = self.score_turns = itertools.repeat(True)
+        self.turns = itertools.repeat(True)
         self._categorical_of, self._numbers_of = bins.categorical_of, bins.numbers_of
         self._positions, self._edges = bins.positions, bins.edges
         self._score_edges = bins.score_edges
         self.inputs, self.scores = bytearray(), bytearray()  # a record per customer; a score's bin
 
-    def count_inputs(self, row):
-        """Bin a scored customer's row (until flush): one whose turn it is."""
+    def count(self, row, probability):
+        """Bin a scored customer's row and churn probability (until flush): one whose turn it is."""
         self.inputs.extend(map(operator.getitem, self._positions, self._categorical_of(row)))
         self.inputs.extend(map(bisect.bisect_left, self._edges, self._numbers_of(row)))
-
-    def count_score(self, probability):
-        """Bin a churn probability (until flush): one whose turn it is."""
         self.scores.append(bisect.bisect_left(self._score_edges, probability))
 
     def flush(self, row, now):
@@ -103,14 +100,14 @@ class BinCounts:
         for column, (at, bins) in enumerate(self.bins.columns):
             _add_counts(row, at, bins, self.inputs[column::width], self.step)
         _add_counts(row, self.bins.score_at, self.bins.score_bins, self.scores, self.step)
-        scored = max(len(self.inputs) // width, len(self.scores)) * self.step
+        scored = len(self.scores) * self.step
         # Its own process (or thread) alone adds to them, and not while this runs: none is lost.
         self.inputs.clear()
         self.scores.clear()
         per_second = scored / max(now - self._flushed_at, 1.0)
         self._flushed_at, step = now, max(1, math.ceil(per_second / BINNED_PER_SECOND))
         if step != self.step:
-            self.step, self.input_turns, self.score_turns = step, _one_in(step), _one_in(step)
+            self.step, self.turns = step, _one_in(step)
 
 
 def _one_in(step):

@@ -158,7 +158,9 @@ class _ProcessWide:
     """What a threading.local holds, held once for every thread (greenlet) of a process."""
 
 
+RECORDER_KEY = "churn.metrics"  # the Recorder that counts a request, in its environ (Counting keeps it there)
 _BEGUN = 0  # Layout's first counter
+_now, _bucket = time.perf_counter, bisect.bisect_left
 _DURATION_SUM = len(DURATION_BUCKETS) + 1  # in a route's duration block, after its buckets
 
 
@@ -246,23 +248,23 @@ def _open_fds():
 class InterfaceCounts:
     """The customers that one Recorder's requests by one interface scored, and those they refused."""
 
-    __slots__ = ("_row", "_scored", "_buckets", "_probability_sum", "_invalid")
+    __slots__ = ("_row", "_scored", "_probability_sum", "_invalid")
 
     def __init__(self, recorder, interface):
         index = recorder.metrics.layout.index
         self._row = recorder.row
-        # ("scored", interface, churn, bound): its first, + churn * buckets + the bucket's position
-        self._scored = recorder.metrics.layout.scored_at[interface]
-        self._buckets = len(recorder.metrics.layout.probability_bounds)
+        # ("scored", interface, churn, bound): its first, by churn (False, True), + the bucket's position
+        first, buckets = recorder.metrics.layout.scored_at[interface], len(recorder.metrics.layout.probability_bounds)
+        self._scored = (first, first + buckets)
         self._probability_sum = index[("probability_sum",)]
         self._invalid = {field: index[("invalid", field)] for field in recorder.metrics.layout.fields}
 
     def scored(self, probabilities, decisions):
         """Count customers scored with these probabilities and decisions (churn or not)."""
-        row, scored, buckets, total = self._row, self._scored, self._buckets, self._probability_sum
-        for probability, churn in zip(probabilities, decisions, strict=True):
-            row[scored + churn * buckets + bisect.bisect_left(PROBABILITY_BUCKETS, probability)] += 1
-            row[total] += probability
+        row, at = self._row, self._scored
+        for probability, churn in zip(probabilities, decisions, strict=False):  # as long: a Scores'
+            row[at[churn] + _bucket(PROBABILITY_BUCKETS, probability)] += 1
+        row[self._probability_sum] += sum(probabilities)
 
     def invalid(self, errors):
         """Count one refused customer's invalid fields (its errors: {"field", "message"})."""
@@ -280,42 +282,37 @@ class Counting:
         self.metrics = metrics
 
     def request_started(self, request):
-        self.metrics.started()
+        # The Recorder of this process (or thread) counts the rest of the request: kept in its environ.
+        request.environ[RECORDER_KEY] = self.metrics.started()
 
     def customers_scored(self, request, interface, scores):
-        self.metrics.recorder().interfaces[interface].scored(scores.probabilities, scores.decisions)
+        request.environ[RECORDER_KEY].interfaces[interface].scored(scores.probabilities, scores.decisions)
 
     def customers_refused(self, request, interface, refusals):
-        counts = self.metrics.recorder().interfaces[interface]
+        counts = request.environ[RECORDER_KEY].interfaces[interface]
         for refusal in refusals:
             counts.invalid(refusal.errors)
 
     def request_answered(self, request, status, size):
-        recorder = self.metrics.recorder()
+        recorder = request.environ[RECORDER_KEY]
         if status == 503:  # only a worker busy with large requests answers it (churn/http/admission.py)
             recorder.shed()
-        route = request.route.path if request.route is not None else None
-        recorder.finished(route, request.environ["REQUEST_METHOD"], status, request.started, time.perf_counter())
+        route = request.route and request.route.path
+        recorder.finished(route, request.environ["REQUEST_METHOD"], status, request.started, _now())
 
 
 class Binning:
     """The observer that bins the inputs and the scores of the customers scored, for the drift against
     the model's reference (churn.http.drift): every customer while a process scores fewer than
-    BINNED_PER_SECOND a second, a systematic sample above that. Subscribed only for a model with a
-    reference."""
-
-    def __init__(self, metrics):
-        self.metrics = metrics
+    BINNED_PER_SECOND a second, a systematic sample above that, into the Recorder that Counting keeps
+    in the request's environ: subscribed after Counting, and only for a model with a reference."""
 
     def customers_scored(self, request, interface, scores):
-        counts = self.metrics.recorder().bin_counts
-        inputs, score_turns = counts.input_turns, counts.score_turns
-        for row in scores.rows:
-            if next(inputs):
-                counts.count_inputs(row)
-        for probability in scores.probabilities:
-            if next(score_turns):
-                counts.count_score(probability)
+        counts = request.environ[RECORDER_KEY].bin_counts
+        turns = counts.turns
+        for row, probability in zip(scores.rows, scores.probabilities, strict=False):  # as long: a Scores'
+            if next(turns):
+                counts.count(row, probability)
 
 
 def _request_lines(layout, value):

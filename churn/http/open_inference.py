@@ -10,6 +10,8 @@ wrong with a request. Standard library only. The binary tensor data extension is
 tensors travel as JSON.
 """
 
+import operator
+
 from churn import SERVICE_NAME, SERVICE_VERSION
 from churn.core.messages import echo, json_type
 from churn.core.prediction import DECISION, PROBABILITY
@@ -217,13 +219,23 @@ def _values(name, shape, data, max_batch):
         raise CustomerLimit("request", max_batch).error()
     if not isinstance(data, list):
         raise ProtocolError(f"input {name}: data must be a list of its {shape[0]} values")
-    values = [item[0] if isinstance(item, list) and len(item) == 1 and len(shape) == 2 else item for item in data]
+    values = _unwrapped(data) if len(shape) == 2 else data
     if len(values) != shape[0]:
         raise ProtocolError(f"input {name}: shape says {shape[0]} values, data has {len(values)}")
-    nested = next((row for row, value in enumerate(values) if _is_nested(value)), None)
-    if nested is not None:
+    if _CONTAINERS & set(map(type, values)):  # the usual column has none: no row is looked at
+        nested = next(row for row, value in enumerate(values) if _is_nested(value))
         raise ProtocolError(f"input {name}: row {nested} is {json_type(values[nested])}, not a value")
     return values
+
+
+_CONTAINERS = {list, dict}
+
+
+def _unwrapped(data):
+    """[[value], …] as [value, …] (an item that is not [value] stays as it is, for _values to name)."""
+    if set(map(type, data)) == {list} and set(map(len, data)) == {1}:
+        return list(map(operator.itemgetter(0), data))
+    return [item[0] if isinstance(item, list) and len(item) == 1 else item for item in data]
 
 
 def _is_count(number):

@@ -44,7 +44,6 @@ from churn.http.web import (
     HTTPError,
     Response,
     body_text,
-    is_large,
     json_response,
     preferred,
     read_json,
@@ -141,9 +140,10 @@ def v2_infer(request):
 def _inference_request(request):
     """The inference request, and its inputs as columns when it was large and read a tensor at a time."""
     environ, settings = request.environ, request.service.settings
-    if not is_large(environ):
+    if not request.large:
         return read_json(environ, settings.max_body_bytes, INFERENCE_REQUEST), None
-    reader = JSONReader(body_text(environ, settings.max_body_bytes))
+    text = body_text(environ, settings.max_body_bytes)
+    reader = JSONReader(text, in_memory=text.in_memory)
     try:
         return read_request(reader, request.service.model.schema, settings.max_batch)
     except InputError as error:

@@ -3,7 +3,6 @@ whole, or streamed), reading a request's body within a limit (whole, or as a tex
 is parsed), media types and content negotiation, JSON and problem responses."""
 
 import codecs
-import contextlib
 import io
 import json
 import urllib.parse
@@ -11,7 +10,7 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from typing import NamedTuple
 
-from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS, WHOLE_NUMBER, echo
+from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS, echo
 from churn.core.output_formats import JSON_MEDIA_TYPE
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -22,6 +21,9 @@ _READ_CHUNK_BYTES = 64 * 1024
 # larger one (or one of unknown length) is a large request: read as it is parsed, and admitted by
 # churn/http/admission.py.
 SMALL_BODY_BYTES = 64 * 1024
+# A larger body read as text is read whole, up to this size, and decoded at once (in C, where reading it
+# as it arrives went through the text layer's chunks): a few MiB at most, whatever it holds.
+WHOLE_TEXT_BYTES = 1024 * 1024
 # The most a streamed answer hands the server in one write: a quarter of the socket's send buffer
 # (churn/http/config.py: SEND_BUFFER_BYTES), so that a write into a full buffer waits for a slow reader
 # to take a quarter of it, not for the whole answer.
@@ -165,7 +167,8 @@ def read_body(environ, max_body_bytes):
     length = body_length(environ)
     if length is None:
         return _read_until_end(environ["wsgi.input"], max_body_bytes)
-    _check_length(length, max_body_bytes)
+    if length > max_body_bytes:
+        raise _longer_than(length, max_body_bytes)
     body = _read_input(environ["wsgi.input"], length) if length else b""
     if len(body) < length:  # a client that half-closed early: the prefix sent may still parse, never score it
         raise HTTPError(400, _ended_early(len(body), length))
@@ -173,11 +176,14 @@ def read_body(environ, max_body_bytes):
 
 
 def body_text(environ, max_body_bytes):
-    """The body as a text stream (UTF-8, a byte order mark dropped), read from the client as it is read
-    here: read_body's limits apply as the bytes arrive, and text that is not UTF-8 is a 400."""
+    """The body as a text stream (UTF-8, a byte order mark dropped): read whole when its length is at most
+    WHOLE_TEXT_BYTES, else from the client as it is read here; read_body's limits apply as the bytes
+    arrive, and text that is not UTF-8 is a 400."""
     length = body_length(environ)
-    if length is not None:
-        _check_length(length, max_body_bytes)
+    if length is not None and length > max_body_bytes:
+        raise _longer_than(length, max_body_bytes)
+    if length is not None and length <= WHOLE_TEXT_BYTES:
+        return _Text(io.StringIO(decode_utf8(read_body(environ, max_body_bytes)), newline=""), in_memory=True)
     raw = _BodyReader(environ["wsgi.input"], length, max_body_bytes)
     return _Text(io.TextIOWrapper(io.BufferedReader(raw, _READ_CHUNK_BYTES), encoding="utf-8-sig", newline=""))
 
@@ -215,10 +221,12 @@ def _decode_json(text):
     """json.loads(text). A body that is one object, the usual one, is scanned at once: JSONDecoder.decode's
     checks of white space around it took a sixth of its time."""
     if text[:1] == "{":
-        with contextlib.suppress(StopIteration):  # not JSON: decode() says where and why
+        try:
             document, end = _DECODER.scan_once(text, 0)
-            if end == len(text) or not text[end:].strip(" \t\n\r"):  # JSON's white space only
-                return document
+        except StopIteration:  # not JSON: decode() says where and why
+            return _DECODER.decode(text)
+        if end == len(text) or not text[end:].strip(" \t\n\r"):  # JSON's white space only
+            return document
     return _DECODER.decode(text)
 
 
@@ -233,9 +241,9 @@ def _unquote(text):
     return urllib.parse.unquote_plus(text) if "%" in text or "+" in text else text
 
 
-def _check_length(length, max_body_bytes):
-    if length > max_body_bytes:
-        raise HTTPError(413, f"the body is {length} bytes; the limit is {max_body_bytes} bytes")
+def _longer_than(length, max_body_bytes):
+    """The 413 for a body whose Content-Length is over the limit: refused before any of it is read."""
+    return HTTPError(413, f"the body is {length} bytes; the limit is {max_body_bytes} bytes")
 
 
 def _ended_early(received, length):
@@ -258,7 +266,7 @@ def _content_length(environ):
     text = environ.get("CONTENT_LENGTH", "")
     if not text:
         return None
-    if not WHOLE_NUMBER.fullmatch(text):  # messages.whole_number, without a call on every request
+    if not (text.isascii() and text.isdigit()):  # 1*DIGIT (RFC 9110, 8.6): no sign, space or "_"
         raise HTTPError(400, f"invalid Content-Length: {echo(text)}")
     return int(text)
 
@@ -307,10 +315,10 @@ class _BodyReader(io.RawIOBase):
 
 class _Text:
     """A text stream whose text that is not UTF-8 is answered with 400; `blank` while all it has
-    given is white space."""
+    given is white space; `in_memory` when it is held whole."""
 
-    def __init__(self, stream):
-        self._stream, self.blank = stream, True
+    def __init__(self, stream, in_memory=False):
+        self._stream, self.blank, self.in_memory = stream, True, in_memory
 
     def read(self, size=-1):
         """At most `size` characters."""
