@@ -35,7 +35,9 @@ from churn.core.artifact import DEFAULT_MODEL_PATH  # noqa: E402
 from churn.core.book_pickle import read_book_pickle  # noqa: E402
 from churn.core.model import load_model  # noqa: E402
 
-MLSERVER = ("mlserver==1.7.1", "mlserver-sklearn==1.7.1")
+# uvloop 0.22 stops MLServer 1.7.1's inference workers as they start ("There is no current event loop":
+# SeldonIO/MLServer#2286, not fixed in a release): the release before it.
+MLSERVER = ("mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop<0.22")
 ENV_DIR = Path.home() / ".cache" / "churn-service" / "mlserver-env"
 PICKLE_PATH = PROJECT_DIR / "model" / "churn-model.bin"
 WORKERS = 2

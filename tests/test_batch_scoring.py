@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from churn.batch.tables import EXPLANATION, BatchScorer, result_dicts
+from churn.batch.tables import EXPLANATION, BatchScorer, results_of
 from churn.core.customer_files import InputError
 from churn.core.prediction import result_json
 from churn.core.schema import MAX_NUMBER, describe
@@ -25,13 +25,13 @@ def _per_row(model, rows, explain_top=None):
         if scores.refused:
             verdicts.append(("invalid", describe(scores.refused[0].errors)))
         else:
-            verdicts.append(("valid", scorer.results(scores, explain_top)[0]))
+            verdicts.append(("valid", scorer.results(scores, explain_top).dicts()[0]))
     return verdicts
 
 
 def _by_batch(model, batch, explain_top=None):
     scored = BatchScorer(model, batch.schema.names, explain_top).score(batch)
-    results = iter(result_dicts(scored.results))
+    results = iter(results_of(scored.results).dicts())
     rejected = {row: message for row, _, message in scored.rejects}
     return [("invalid", rejected[row]) if row in rejected else ("valid", next(results)) for row in range(len(batch))]
 

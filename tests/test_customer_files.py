@@ -8,6 +8,7 @@ import pytest
 from churn.core import customer_files
 from churn.core.customer_files import InputError, csv_customers, json_customers
 from churn.core.output_formats import OUTPUT_FORMATS, csv_pieces, spreadsheet_safe
+from churn.core.prediction import Results
 
 
 class _CountingStream(io.StringIO):
@@ -81,11 +82,12 @@ def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_made_text(cell, written)
     assert spreadsheet_safe(cell) == written
 
 
-_RESULTS = [
+_DOCUMENTS = [
     [{"customerid": "=1+2", "churn_probability": 0.25, "churn": False}],
     [],
     [{"customerid": -5, "churn_probability": 0.75, "churn": True}, {"churn_probability": 0.5, "churn": True}],
 ]
+_RESULTS = [Results.of(documents) for documents in _DOCUMENTS]
 
 
 def test_scores_as_csv_neutralise_formula_ids_and_keep_numbers():
@@ -102,9 +104,9 @@ def test_every_output_format_writes_every_result_in_order_and_a_piece_per_list(o
     pieces = list(output.pieces(iter(_RESULTS)))
     text = "".join(pieces)
     if output.name == "json":
-        assert json.loads(text) == [result for results in _RESULTS for result in results]
+        assert json.loads(text) == [result for results in _DOCUMENTS for result in results]
     elif output.name == "jsonl":
-        assert [json.loads(line) for line in text.splitlines()] == [r for results in _RESULTS for r in results]
+        assert [json.loads(line) for line in text.splitlines()] == [r for results in _DOCUMENTS for r in results]
     else:
         assert [row.split(",")[0] for row in text.splitlines()[1:]] == ["'=1+2", "-5", ""]
     assert len(pieces) <= len(_RESULTS) + 2  # made as the results come, not all at the end

@@ -6,20 +6,20 @@ import sys
 
 from churn.batch.files import UsageError, tables
 from churn.core.campaign import at_top_fraction, expected_churners, riskiest, worth_contacting
-from churn.core.prediction import PROBABILITY
+from churn.core.prediction import PROBABILITY, Results
 from churn.core.schema import ID_FIELD
 
 
 def campaign(result_pieces, counts, model, args):
-    """The customers a campaign contacts, riskiest first, its summary written to stderr; `counts`: the
-    run's (churn.batch.run.Counts), complete once the pieces are read."""
+    """The Results of the customers a campaign contacts, riskiest first, its summary written to stderr;
+    `counts`: the run's (churn.batch.run.Counts), complete once the pieces are read."""
     results = (result for piece in result_pieces for result in _dicts(piece))
     if args.cost is not None:
         results = (result for result in results if worth_contacting(result[PROBABILITY], args.cost, args.value))
     contacted = riskiest(_with_ids(results), args.budget, lambda result: result[PROBABILITY])
     for line in summary(contacted, counts.scored, model, args):
         print(f"predict.py: campaign: {line}", file=sys.stderr)
-    return contacted
+    return Results.of(contacted)
 
 
 def summary(contacted, customers, model, args):
@@ -56,7 +56,7 @@ def _on_the_test_split(split, share):
 
 
 def _dicts(piece):
-    return piece if isinstance(piece, list) else tables().result_dicts(piece)
+    return (piece if isinstance(piece, Results) else tables().results_of(piece)).dicts()
 
 
 def _with_ids(results):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from churn.core.customer_files import csv_customers, json_customers
 from churn.core.output_formats import FORMAT_NAMED, spreadsheet_safe
+from churn.core.prediction import Results
 from churn.core.prediction_log import PredictionLog, open_log
 
 PARQUET = "parquet"
@@ -83,9 +84,9 @@ class TextOutput:
         self.out, self.output_format, self.explain_top = out, output_format, explain_top
 
     def write(self, result_pieces):
-        """Write every piece of results: lists of dicts, or batches of Arrow (churn.batch.tables)."""
-        dicts = (piece if isinstance(piece, list) else tables().result_dicts(piece) for piece in result_pieces)
-        for text in FORMAT_NAMED[self.output_format].pieces(dicts, self.explain_top):
+        """Write every piece of results: Results, or batches of Arrow (churn.batch.tables)."""
+        parts = (piece if isinstance(piece, Results) else tables().results_of(piece) for piece in result_pieces)
+        for text in FORMAT_NAMED[self.output_format].pieces(parts, self.explain_top):
             self.out.write(text)
 
 
@@ -96,18 +97,19 @@ class ParquetOutput:
         self.out, self.version = out, version
 
     def write(self, result_pieces):
-        """Write every piece of results: lists of dicts, or batches of Arrow."""
+        """Write every piece of results: Results, or batches of Arrow."""
         batches = tables()
         writer, waiting, rows = None, [], 0
         for piece in result_pieces:
-            batch = piece if not isinstance(piece, list) else batches.results_batch(piece, self.version)
+            batch = batches.results_batch(piece, self.version) if isinstance(piece, Results) else piece
             writer = writer or batches.pq.ParquetWriter(self.out, batch.schema)
             waiting.append(batch)
             rows += len(batch)
             if rows >= batches.BATCH_ROWS:
                 writer.write_table(batches.pa.Table.from_batches(waiting))
                 waiting, rows = [], 0
-        writer = writer or batches.pq.ParquetWriter(self.out, batches.results_batch([], self.version).schema)
+        empty = Results([], [], [])
+        writer = writer or batches.pq.ParquetWriter(self.out, batches.results_batch(empty, self.version).schema)
         if waiting:
             writer.write_table(batches.pa.Table.from_batches(waiting))
         writer.close()

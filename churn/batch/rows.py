@@ -29,7 +29,7 @@ class RowsSpec:
 
 @dataclass
 class Scored:
-    """A piece's results (dicts, as /predict answers), in order; its invalid customers as (line,
+    """A piece's Results (churn.core.prediction), in order; its invalid customers as (line,
     customerid or None, what is wrong), in order; and with a LogSpec, its prediction log lines."""
 
     results: list

@@ -25,7 +25,7 @@ from churn.core.customer_files import InputError, kept_columns
 from churn.core.explain import explain
 from churn.core.features import normalise
 from churn.core.model import sigmoid
-from churn.core.prediction import DECISION, EXPLANATION, PROBABILITY, explanation_json
+from churn.core.prediction import DECISION, EXPLANATION, PROBABILITY, Results, explanation_json
 from churn.core.schema import ID_FIELD, ID_RULE, MAX_ID_CHARS, describe, is_valid_id
 from churn.core.scorer import Scores
 
@@ -271,28 +271,24 @@ def parquet_batches(path):
 
 
 def results_batch(results, version):
-    """Results as dicts (churn.batch.rows) as a batch of the columns BatchScorer gives, the customerid
-    as text (a JSON file may mix text and numbers)."""
-    ids = [result.get(ID_FIELD) for result in results]
-    arrays = {ID_FIELD: pa.array([None if customerid is None else str(customerid) for customerid in ids], pa.string())}
-    arrays[PROBABILITY] = pa.array([result[PROBABILITY] for result in results], pa.float64())
-    arrays[DECISION] = pa.array([result[DECISION] for result in results], pa.bool_())
+    """Results (churn.core.prediction) as a batch of the columns BatchScorer gives, the customerid as
+    text (a JSON file may mix text and numbers)."""
+    ids = [None if customerid is None else str(customerid) for customerid in results.ids]
+    arrays = {ID_FIELD: pa.array(ids, pa.string())}
+    arrays[PROBABILITY] = pa.array(results.probabilities, pa.float64())
+    arrays[DECISION] = pa.array(results.decisions, pa.bool_())
     arrays[VERSION] = _version_column(version, len(results))
-    if results and EXPLANATION in results[0]:
-        arrays[EXPLANATION] = pa.array([explanation_json(result[EXPLANATION]) for result in results], pa.string())
+    if results.explanations is not None:
+        arrays[EXPLANATION] = pa.array(list(map(explanation_json, results.explanations)), pa.string())
     return pa.RecordBatch.from_pydict(arrays)
 
 
-def result_dicts(batch):
-    """A batch of BatchScorer's columns as results as dicts, as /predict answers them (a customerid
-    only where there is one)."""
-    columns = batch.to_pydict()
-    columns.pop(VERSION)
-    if EXPLANATION in columns:
-        columns[EXPLANATION] = [json.loads(text) for text in columns[EXPLANATION]]
-    names = list(columns)
-    results = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-    for result in results:
-        if result[ID_FIELD] is None:
-            del result[ID_FIELD]
-    return results
+def results_of(batch):
+    """A batch of BatchScorer's columns as Results, as /predict answers them."""
+    explanations = batch.column(EXPLANATION).to_pylist() if EXPLANATION in batch.schema.names else None
+    return Results(
+        batch.column(ID_FIELD).to_pylist(),
+        batch.column(PROBABILITY).to_pylist(),
+        batch.column(DECISION).to_pylist(),
+        None if explanations is None else list(map(json.loads, explanations)),
+    )

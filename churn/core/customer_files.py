@@ -65,7 +65,10 @@ class JSONReader:
 
     def __init__(self, stream, max_value_chars=MAX_CUSTOMER_CHARS, in_memory=False):
         self.stream, self.max_value_chars, self.in_memory = stream, max_value_chars, in_memory
-        self.buffer, self.position, self.line, self.at_end = "", 0, 1, False
+        self.buffer, self.position, self.at_end = "", 0, False
+        # The line at _counted_to in the buffer: counted forward only when a line is asked for (an error's,
+        # a JSON line's), so that an array read a slice at a time counts none.
+        self._line, self._counted_to = 1, 0
 
     def peek(self):
         """The next character that is not white space ("" at the end)."""
@@ -223,8 +226,14 @@ class JSONReader:
     def _found(self):
         return repr(self.peek()) if self.peek() else "the end"
 
+    @property
+    def line(self):
+        """The line the reader is at."""
+        self._line += self.buffer.count("\n", self._counted_to, self.position)
+        self._counted_to = self.position
+        return self._line
+
     def _advance(self, characters):
-        self.line += self.buffer.count("\n", self.position, self.position + characters)
         self.position += characters
 
     def _read_more(self, pending, max_chars=0):
@@ -236,9 +245,10 @@ class JSONReader:
         if max_chars and pending > max_chars:
             raise _too_large(self.line, max_chars)
         chunk = self.stream.read(-1 if self.in_memory else max(_CHUNK_CHARS, pending))
-        self.at_end = not chunk
+        self.at_end = self.in_memory or not chunk
+        self._line = self.line  # counted up to what is dropped
         self.buffer = self.buffer[self.position :] + chunk  # keep only what is not decoded yet
-        self.position = 0
+        self.position = self._counted_to = 0
         return bool(chunk)
 
 

@@ -40,6 +40,16 @@ class BatchedLines:
         if kept > MAX_KEPT_LINES:
             self.flush()
 
+    def add_line(self, line):
+        """Keep one line for the next write (add([line]), without the list)."""
+        with self._lock:
+            self._lines.append(line)
+            kept = len(self._lines)
+        if not self._writing:
+            self._start_writer()
+        if kept > MAX_KEPT_LINES:
+            self.flush()
+
     def flush(self):
         """Write the lines added since the last write, now."""
         with self._write_lock:
@@ -78,6 +88,21 @@ def utc_time(seconds):
 
 _last_second = [None, ""]  # (second, its text)
 _MILLISECONDS = tuple(f".{milliseconds:03d}Z" for milliseconds in range(1000))
+
+
+def whole_line_pieces(text, size):
+    """`text` (whole lines, each ending in a newline) in pieces of at most `size` characters, each ending
+    at a line's end, but a longer line alone: what one write() each may hold, never cutting a line.
+    The lines of a batch in memory, cut a piece at a time (whole_line_chunks looks at each line)."""
+    start = 0
+    while len(text) - start > size:
+        cut = text.rfind("\n", start, start + size)
+        if cut < 0:  # a line longer than `size`: alone, whole
+            cut = text.index("\n", start + size)
+        yield text[start : cut + 1]
+        start = cut + 1
+    if start < len(text):
+        yield text[start:]
 
 
 def whole_line_chunks(lines, size):

@@ -1,6 +1,7 @@
 """The formats scores are written in, in one table: predict.py's --format names one, and POST
-/predict answers in the one its Accept header prefers. Each writes the results of a run as pieces of
-text, one per list of results, so that a large answer is sent, or a large file written, as it is made.
+/predict answers in the one its Accept header prefers. Each writes the results of a run
+(churn.core.prediction.Results, a part at a time) as pieces of text, one per part, so that a large
+answer is sent, or a large file written, as it is made.
 A CSV cell that a spreadsheet would run as a formula is neutralised.
 """
 
@@ -9,7 +10,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from churn.core.prediction import DECISION, PROBABILITY, encode_json, result_json
+from churn.core.prediction import DECISION, PROBABILITY
 from churn.core.schema import ID_FIELD
 
 # The media types of customers and their scores, sent and answered.
@@ -22,45 +23,50 @@ SCORE_COLUMNS = (ID_FIELD, PROBABILITY, DECISION)
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def json_array_pieces(result_lists, explain_top=None):
-    """A JSON array of the results, exactly as json.dumps writes it (a result as /predict answers it):
-    a list of them without explanations by the json module's encoder, in one call; explained ones
-    each with its factors as they were written when they were made (churn.core.prediction)."""
+def json_array_pieces(result_parts, explain_top=None):
+    """A JSON array of the results (churn.core.prediction.Results, a part at a time), exactly as
+    json.dumps writes it (a result as /predict answers it)."""
     yield "["
     separator = ""
-    for results in result_lists:
-        if results:
-            yield separator + (", ".join(map(result_json, results)) if explain_top else encode_json(results)[1:-1])
+    for results in result_parts:
+        if len(results):
+            yield separator + ", ".join(results.json_texts())
             separator = ", "
     yield "]"
 
 
-def json_lines_pieces(result_lists, explain_top=None):
+def json_lines_pieces(result_parts, explain_top=None):
     """A JSON line per result, as /predict answers it."""
-    for results in result_lists:
-        yield "".join(result_json(result) + "\n" for result in results)
+    for results in result_parts:
+        if len(results):
+            yield "\n".join(results.json_texts()) + "\n"
 
 
-def csv_pieces(result_lists, explain_top=None):
+def csv_pieces(result_parts, explain_top=None):
     """A header row, then a row per result: customerid, churn_probability, churn, and with
     explanations their factors as text."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*SCORE_COLUMNS, *(["explanation"] if explain_top else [])])
-    for results in result_lists:
-        writer.writerows(_csv_row(result, explain_top) for result in results)
+    for results in result_parts:
+        writer.writerows(_csv_rows(results, explain_top))
         yield out.getvalue()
         out.seek(0)
         out.truncate()
-    if out.tell():  # no list at all: the header alone
+    if out.tell():  # no part at all: the header alone
         yield out.getvalue()
 
 
-def _csv_row(result, explain_top):
-    row = [spreadsheet_safe(result.get(ID_FIELD, "")), repr(result[PROBABILITY]), str(result[DECISION]).lower()]
-    if explain_top:
-        row.append(spreadsheet_safe("; ".join(factor["text"] for factor in result["explanation"]["factors"])))
-    return row
+def _csv_rows(results, explain_top):
+    ids = ("" if customerid is None else spreadsheet_safe(customerid) for customerid in results.ids)
+    rows = zip(ids, map(repr, results.probabilities), map(_CSV_DECISION, results.decisions), strict=True)
+    if not explain_top:
+        return rows
+    texts = (spreadsheet_safe("; ".join(f["text"] for f in e["factors"])) for e in results.explanations)
+    return ((*row, text) for row, text in zip(rows, texts, strict=True))
+
+
+_CSV_DECISION = ("false", "true").__getitem__
 
 
 def spreadsheet_safe(cell):

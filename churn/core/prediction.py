@@ -1,5 +1,6 @@
 """The answer for each customer, the same for the service and for offline scoring (predict.py): the
-document a Scorer makes of a scored customer (churn.core.scorer), and its JSON."""
+document a Scorer makes of a scored customer (churn.core.scorer), and its JSON; Results, the results
+of many customers a column each, as the output formats write them (churn.core.output_formats)."""
 
 import json
 from json.encoder import encode_basestring_ascii
@@ -24,15 +25,50 @@ def result(customerid, probability, decision, explanation=None):
     return answer
 
 
-def results(ids, probabilities, decisions):
-    """The results of customers of these customerids (None: none), probabilities and decisions, without
-    explanations, as result() makes each."""
-    if None in ids:
-        return list(map(result, ids, probabilities, decisions))
-    return [
-        {ID_FIELD: customerid, PROBABILITY: probability, DECISION: decision}
-        for customerid, probability, decision in zip(ids, probabilities, decisions, strict=True)
-    ]
+class Results:
+    """The results of some customers, a column each: their customerids (None: none given),
+    probabilities, decisions and, when asked for, explanations. Written as they are, column by column,
+    where a list of result documents (dicts()) would first have made a dict per customer."""
+
+    __slots__ = ("ids", "probabilities", "decisions", "explanations")
+
+    def __init__(self, ids, probabilities, decisions, explanations=None):
+        self.ids, self.probabilities, self.decisions = ids, probabilities, decisions
+        self.explanations = explanations
+
+    def __len__(self):
+        return len(self.probabilities)
+
+    @classmethod
+    def of(cls, documents):
+        """The Results of result documents (dicts, as result() makes them)."""
+        ids = [document.get(ID_FIELD) for document in documents]
+        probabilities = [document[PROBABILITY] for document in documents]
+        decisions = [document[DECISION] for document in documents]
+        explained = bool(documents) and EXPLANATION in documents[0]
+        return cls(ids, probabilities, decisions, [d[EXPLANATION] for d in documents] if explained else None)
+
+    def dicts(self):
+        """The result document of each customer, as result() makes it."""
+        if self.explanations is not None:
+            return list(map(result, self.ids, self.probabilities, self.decisions, self.explanations))
+        return list(map(result, self.ids, self.probabilities, self.decisions))
+
+    def json_texts(self):
+        """Each result as JSON text, exactly as json.dumps writes it: the book's answers written a column
+        at a time, in C; explained ones by result_json()."""
+        if self.explanations is not None:
+            return list(map(result_json, self.dicts()))
+        ids, churn = self.ids, map(_CHURN_JSON, self.decisions)
+        if None not in ids:
+            written = map(encode_basestring_ascii, ids) if set(map(type, ids)) <= {str} else map(_id_json, ids)
+            return list(map(_BOOK_ANSWER_WITH_ID.__mod__, zip(written, self.probabilities, churn, strict=True)))
+        if ids.count(None) == len(ids):
+            return list(map(_BOOK_ANSWER.__mod__, zip(self.probabilities, churn, strict=True)))
+        return list(map(book_answer_json, ids, self.probabilities, self.decisions))
+
+
+_CHURN_JSON = ("false", "true").__getitem__  # a decision, a bool, as JSON
 
 
 def churns(model, probability):
@@ -60,8 +96,12 @@ def book_answer_json(customerid, probability, decision):
     churn = "true" if decision else "false"
     if customerid is None:
         return _BOOK_ANSWER % (probability, churn)
-    written = encode_basestring_ascii(customerid) if type(customerid) is str else repr(customerid)
-    return _BOOK_ANSWER_WITH_ID % (written, probability, churn)
+    return _BOOK_ANSWER_WITH_ID % (_id_json(customerid), probability, churn)
+
+
+def _id_json(customerid):
+    """A customerid, a string or a number, as JSON."""
+    return encode_basestring_ascii(customerid) if type(customerid) is str else repr(customerid)
 
 
 def explanation_json(explanation):

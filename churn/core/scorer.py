@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from churn.core.explain import explain
 from churn.core.features import normalise, prepare_value
-from churn.core.prediction import result, results
+from churn.core.prediction import Results
 from churn.core.schema import ID_FIELD, NUMBER_TYPES, InvalidCustomer, are_valid_ids, is_valid_id, validate_customer
 
 # A field's spellings (text -> prepared value) are learned up to this many, from the customers the full
@@ -180,13 +180,11 @@ class Scorer:
         return [explain(explainer, row, top) for row in rows]
 
     def results(self, scores, explain_top=None, start=0, stop=None):
-        """The result documents (churn.core.prediction) of the scored customers from `start` to `stop`,
-        each explained with its `explain_top` largest contributions when asked."""
+        """The Results (churn.core.prediction) of the scored customers from `start` to `stop`, each
+        explained with its `explain_top` largest contributions when asked."""
         part = slice(start, stop)
-        ids, probabilities, decisions = scores.ids[part], scores.probabilities[part], scores.decisions[part]
-        if not explain_top:
-            return results(ids, probabilities, decisions)
-        return list(map(result, ids, probabilities, decisions, self.explanations(scores.rows[part], explain_top)))
+        explanations = self.explanations(scores.rows[part], explain_top) if explain_top else None
+        return Results(scores.ids[part], scores.probabilities[part], scores.decisions[part], explanations)
 
     def customer(self, row, customerid=None):
         """A row as the customer validation returns: the model's fields, and its customerid if it has one."""

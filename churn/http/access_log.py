@@ -8,7 +8,7 @@ import json
 import re
 import time
 
-from churn.core.log_lines import FLUSH_SECONDS, BatchedLines, utc_time, whole_line_chunks
+from churn.core.log_lines import FLUSH_SECONDS, BatchedLines, utc_time, whole_line_pieces
 from churn.core.messages import ECHO_CHARS
 
 _LOGGED_PATH_CHARS = 200
@@ -52,15 +52,15 @@ class AccessLog:
         self._batch = BatchedLines(self._write, flush_seconds, "access log")
 
     def __call__(self, line):
-        self._batch.add([line])
+        self._batch.add_line(line)
 
     def flush(self):
         """Write the lines made since the last flush."""
         self._batch.flush()
 
     def _write(self, lines):
-        for chunk in whole_line_chunks((f"{line}\n" for line in lines), _ATOMIC_CHARS):
-            self._stream.write("".join(chunk))
+        for piece in whole_line_pieces("\n".join(lines) + "\n", _ATOMIC_CHARS):
+            self._stream.write(piece)
             self._stream.flush()
 
 

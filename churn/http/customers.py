@@ -25,7 +25,7 @@ from churn.core.output_formats import (
     JSON_MEDIA_TYPE,
     OUTPUT_FORMATS,
 )
-from churn.core.prediction import book_answer_json, result, result_json
+from churn.core.prediction import Results, book_answer_json, result, result_json
 from churn.core.schema import InvalidCustomer, describe
 from churn.core.scorer import Refusal, Scores
 from churn.http.turns import Turns, customers_per_turn, take_turn
@@ -265,7 +265,7 @@ def one_customer_response(request, raw, explain_top, answer_format):
     answer = result(customerid, probability, decision, explanation)
     if answer_format.media_type == JSON_MEDIA_TYPE:
         return Response(200, JSON_MEDIA_TYPE, result_json(answer).encode())
-    text = "".join(answer_format.pieces([[answer]], explain_top))
+    text = "".join(answer_format.pieces([Results.of([answer])], explain_top))
     return Response(200, answer_format.content_type, text.encode("utf-8"))
 
 

@@ -9,8 +9,10 @@ holds anything a client sent.
 """
 
 import bisect
+import collections
 import itertools
 import math
+import operator
 import os
 import threading
 import time
@@ -260,10 +262,15 @@ class InterfaceCounts:
         self._invalid = {field: index[("invalid", field)] for field in recorder.metrics.layout.fields}
 
     def scored(self, probabilities, decisions):
-        """Count customers scored with these probabilities and decisions (churn or not)."""
+        """Count customers scored with these probabilities and decisions (churn or not): a lone one at
+        once; many, each one's counter found in C, then each counter added to once."""
         row, at = self._row, self._scored
-        for probability, churn in zip(probabilities, decisions, strict=False):  # as long: a Scores'
-            row[at[churn] + _bucket(PROBABILITY_BUCKETS, probability)] += 1
+        if len(probabilities) == 1:
+            row[at[decisions[0]] + _bucket(PROBABILITY_BUCKETS, probabilities[0])] += 1
+        else:
+            buckets = map(_bucket, itertools.repeat(PROBABILITY_BUCKETS), probabilities)
+            for index, count in collections.Counter(map(operator.add, map(at.__getitem__, decisions), buckets)).items():
+                row[index] += count
         row[self._probability_sum] += sum(probabilities)
 
     def invalid(self, errors):
@@ -309,10 +316,8 @@ class Binning:
 
     def customers_scored(self, request, interface, scores):
         counts = request.environ[RECORDER_KEY].bin_counts
-        turns = counts.turns
-        for row, probability in zip(scores.rows, scores.probabilities, strict=False):  # as long: a Scores'
-            if next(turns):
-                counts.count(row, probability)
+        for row, probability in itertools.compress(zip(scores.rows, scores.probabilities, strict=True), counts.turns):
+            counts.count(row, probability)
 
 
 def _request_lines(layout, value):
