@@ -41,7 +41,7 @@ from churn.http.admission import Admission
 from churn.http.application import Application, Service
 from churn.http.config import Settings
 from churn.http.metrics import Binning, Counting, Metrics
-from churn.http.observers import AccessLogging, Events, PredictionLogging
+from churn.http.observers import Events, PredictionLogging
 from churn.http.routes import ROUTES
 from churn.http.routing import Router
 from churn.http.static_files import static_assets
@@ -58,7 +58,7 @@ def create_app(model, settings=None):
         metrics and Counting(metrics),
         metrics and metrics.bins and Binning(),  # after Counting, whose Recorder it bins into
         settings.prediction_log and PredictionLogging(settings.prediction_log),
-        settings.access_log and AccessLogging(settings.access_log),
+        settings.access_log,
     )
     service = Service(model, Scorer(model), settings, Events(observers), metrics)
     admission = Admission(settings.large_requests, settings.large_requests_waiting, settings.large_request_wait_seconds)

@@ -1,5 +1,6 @@
 """Small helpers that test modules share (the fixtures are in conftest.py)."""
 
+import dataclasses
 import io
 import math
 import os
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from churn.core.features import prepare_customer
+from churn.http.access_log import AccessLog
+from churn.http.config import Settings
 from churn.training.data import file_sha256
 
 
@@ -54,6 +57,18 @@ def documentation_files(project_dir):
 def documentation_text(project_dir):
     """The README and docs/ as one text, in that order, for tests that find an example by its words."""
     return "\n".join(path.read_text() for path in documentation_files(project_dir))
+
+
+def logged_lines(settings=None):
+    """Settings with an access log kept in memory, and a function that gives its lines so far."""
+    stream = io.StringIO()
+    log = AccessLog(stream, flush_seconds=3600)  # written when asked for: flush()
+
+    def lines():
+        log.flush()
+        return stream.getvalue().splitlines()
+
+    return dataclasses.replace(settings or Settings(), access_log=log), lines
 
 
 class CountingStream(io.BytesIO):

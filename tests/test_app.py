@@ -3,6 +3,7 @@ import io
 import json
 import math
 import re
+from types import SimpleNamespace
 
 import pytest
 import webtest
@@ -12,7 +13,7 @@ from churn.http.access_log import AccessLog
 from churn.http.config import Settings
 from churn.http.customers import MAX_REPORTED_ERRORS
 from churn.http.routes import ROUTES
-from helpers import CountingStream
+from helpers import CountingStream, logged_lines
 
 PROBLEM = "application/problem+json"
 
@@ -405,15 +406,10 @@ def test_with_api_key_index_and_model_need_it(locked_app, path):
     assert locked_app.get(path, headers={"Authorization": "Bearer s3cret-key"}).status_int == 200
 
 
-@pytest.fixture
-def logged():
-    """An app whose access log is a list of lines."""
-    lines = []
-    return lines
-
-
-def _logged_app(model, lines):
-    return webtest.TestApp(create_app(model, Settings(access_log=lines.append)))
+def _logged_app(model):
+    """An app whose access log is kept in memory, and the function that gives its lines."""
+    settings, lines = logged_lines()
+    return webtest.TestApp(create_app(model, settings)), lines
 
 
 ACCESS_LINE = re.compile(
@@ -422,12 +418,12 @@ ACCESS_LINE = re.compile(
 )
 
 
-def test_every_request_writes_one_access_line_with_what_was_answered(model, book_customer, logged):
-    app = _logged_app(model, logged)
+def test_every_request_writes_one_access_line_with_what_was_answered(model, book_customer):
+    app, lines = _logged_app(model)
     response = app.post_json("/predict", book_customer, headers={"X-Request-ID": "abc-123"})
     app.get("/nowhere", status=404)
     app.head("/ping")
-    fields = [ACCESS_LINE.fullmatch(line).groupdict() for line in logged]
+    fields = [ACCESS_LINE.fullmatch(line).groupdict() for line in lines()]
     assert fields[0] == {
         "method": "POST", "path": "/predict", "status": "200", "bytes": str(len(response.body)), "request_id": "abc-123"
     }  # fmt: skip
@@ -447,9 +443,10 @@ def test_the_request_id_is_returned_and_made_up_when_missing_or_unsafe(app, book
     assert first != second
 
 
-def test_a_hostile_path_cannot_forge_access_log_fields_or_lines(model, logged):
-    _logged_app(model, logged).get('/x status=200 request_id=forged\n"', status=404, expect_errors=True)
-    [line] = logged
+def test_a_hostile_path_cannot_forge_access_log_fields_or_lines(model):
+    app, lines = _logged_app(model)
+    app.get('/x status=200 request_id=forged\n"', status=404, expect_errors=True)
+    [line] = lines()
     assert "\n" not in line and ACCESS_LINE.fullmatch(line)["request_id"] != "forged"
     assert ACCESS_LINE.fullmatch(line)["status"] == "404"
 
@@ -466,11 +463,12 @@ def test_the_access_log_is_written_in_writes_of_whole_lines_that_a_pipe_keeps_wh
 
     stream = Stream()
     log = AccessLog(stream, flush_seconds=3600)
-    lines = [f"line={n} " + "x" * (n % 300) for n in range(1000)]
-    for line in lines:
-        log(line)
+    for n in range(1000):  # lines of many lengths: paths of up to 300 characters (logged up to 200)
+        log.request_answered(SimpleNamespace(environ={"REQUEST_METHOD": "GET", "PATH_INFO": "/" + "x" * (n % 300)},
+                                             started=0.0, id=f"r{n}"), 404, 100)  # fmt: skip
     log.flush()
-    assert "".join(stream.writes) == "".join(f"{line}\n" for line in lines)
+    written = "".join(stream.writes)
+    assert [line.rsplit("request_id=", 1)[1] for line in written.splitlines()] == [f"r{n}" for n in range(1000)]
     assert all(len(text.encode()) <= 4096 and text.endswith("\n") for text in stream.writes)
     assert stream.flushed == len(stream.writes) > 1
 

@@ -19,7 +19,7 @@ from churn.http.customers import CustomerLimit
 from churn.http.open_inference import inference_request
 from churn.http.turns import TURN_SECONDS, Turns
 from churn.http.web import PIECE_BYTES, SMALL_BODY_BYTES, HTTPError
-from helpers import CountingStream
+from helpers import CountingStream, logged_lines
 
 JSON, CSV, JSON_LINES = "application/json", "text/csv", "application/x-ndjson"
 
@@ -137,11 +137,11 @@ def test_explained_batches_are_limited_to_max_batch_times_three_factors(app, mod
     ],
 )
 def test_a_body_the_server_cannot_read_gets_a_4xx_one_log_line_and_no_traceback(model, error, status, detail):
-    lines, errors = [], io.StringIO()
-    app = create_app(model, Settings(access_log=lines.append))
-    answer_status, _, answer = _call(app, _FailingStream(error), **{"wsgi.errors": errors})
+    (settings, lines), errors = logged_lines(), io.StringIO()
+    answer_status, _, answer = _call(create_app(model, settings), _FailingStream(error), **{"wsgi.errors": errors})
     assert answer_status.startswith(str(status)) and json.loads(b"".join(answer))["detail"].startswith(detail)
-    assert len(lines) == 1 and f"status={status} " in lines[0] and errors.getvalue() == ""
+    [line] = lines()
+    assert f"status={status} " in line and errors.getvalue() == ""
 
 
 def _large_request(customers):
@@ -277,11 +277,12 @@ HOSTILE_VALUES = {
 def test_every_media_type_answers_every_hostile_value_with_a_4xx_and_logs_no_500(model, carrier, value, padded):
     path, content_type, wrap = CARRIERS[carrier]
     body = (b"\n" * SMALL_BODY_BYTES if padded and content_type != CSV else b"") + wrap(HOSTILE_VALUES[value])
-    lines = []
-    status, _, answer = _call(create_app(model, Settings(access_log=lines.append)), body, path, content_type)
+    settings, lines = logged_lines()
+    status, _, answer = _call(create_app(model, settings), body, path, content_type)
     b"".join(answer)
     assert 400 <= int(status[:3]) < 500, (carrier, value, status)
-    assert len(lines) == 1 and " status=5" not in lines[0]
+    [line] = lines()
+    assert " status=5" not in line
 
 
 @pytest.mark.parametrize("carrier", list(CARRIERS))

@@ -19,12 +19,11 @@ _LOGFMT_PLAIN = re.compile(r"[!#-<>-~]+")  # printable ASCII but space, " and =
 _ATOMIC_CHARS = 4096  # Linux's PIPE_BUF, in characters: a line is ASCII (json.dumps escapes the rest)
 
 
-def access_line(environ, status, size, started, request_id):
+def access_line(now, method, path, status, size, seconds, request_id):
     """One logfmt line: when, what was asked, how it was answered, how long it took, which request."""
-    milliseconds = (time.perf_counter() - started) * 1000
     return (
-        f"time={utc_time(time.time())} {_request_fields(environ['REQUEST_METHOD'], environ.get('PATH_INFO', ''))} "
-        f"status={status} duration_ms={milliseconds:.3f} bytes={size} request_id={request_id}"
+        f"time={utc_time(now)} {_request_fields(method, path)} "
+        f"status={status} duration_ms={seconds * 1000:.3f} bytes={size} request_id={request_id}"
     )
 
 
@@ -42,20 +41,22 @@ def _request_fields(method, path):
 
 
 class AccessLog:
-    """The service's access log on `stream`, called with each line: its lines are written and flushed
-    a batch at a time (churn/core/log_lines.py), in writes of whole lines within PIPE_BUF, so
-    that other workers' lines, and the prediction log's on the same standard output, fall between
-    them."""
+    """The service's access log on `stream`, an observer of the requests answered
+    (churn.http.observers): a line for each, written with the others of its batch
+    (churn/core/log_lines.py), in writes of whole lines within PIPE_BUF, so that other workers' lines,
+    and the prediction log's on the same standard output, fall between them."""
 
     def __init__(self, stream, flush_seconds=FLUSH_SECONDS):
         self._stream = stream
         self._batch = BatchedLines(self._write, flush_seconds, "access log")
 
-    def __call__(self, line):
-        self._batch.add_line(line)
+    def request_answered(self, request, status, size):
+        environ, seconds = request.environ, time.perf_counter() - request.started
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        self._batch.add_line(access_line(time.time(), method, path, status, size, seconds, request.id))
 
     def flush(self):
-        """Write the lines made since the last flush."""
+        """Write the lines of the requests answered since the last flush."""
         self._batch.flush()
 
     def _write(self, lines):

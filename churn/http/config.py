@@ -28,7 +28,6 @@ of restarting workers in a loop.
 import dataclasses
 import math
 import sys
-from collections.abc import Callable
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
 from churn.core.log_lines import FLUSH_SECONDS
@@ -64,7 +63,7 @@ class Settings:
     api_key: str | None = (
         None  # when set, the routes that need it (churn.http.routes) need "Authorization: Bearer <key>"
     )
-    access_log: Callable[[str], None] | None = None  # takes one line per request; None: no access log
+    access_log: AccessLog | None = None  # the access log, an observer of the requests answered; None: none
     # Large requests (a body over 64 KiB) served at once by a process, from reading their body to
     # sending their answer's last byte; how many more may wait, and for how long, before a 503
     # (churn/http/admission.py). A worker is one CPU's worth of Python: more at once only share it.

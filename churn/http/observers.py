@@ -9,11 +9,10 @@ the app is built (app.create_app). An observer takes any of these events, by a m
     request_answered(request, status, size)           the answer's last byte is sent, or the client left
 
 An observer that is off is not subscribed, and costs nothing. The metrics and the drift of the
-inputs (churn.http.metrics), the access log and the prediction log (here) are the service's.
+inputs (churn.http.metrics), the access log (churn.http.access_log) and the prediction log (here) are
+the service's.
 Standard library only.
 """
-
-from churn.http.access_log import access_line
 
 EVENTS = ("request_started", "customers_scored", "customers_refused", "request_answered")
 
@@ -27,16 +26,6 @@ class Events:
         self.started, self.scored, self.refused, self.answered = (
             tuple(getattr(observer, event) for observer in observers if hasattr(observer, event)) for event in EVENTS
         )
-
-
-class AccessLogging:
-    """The access log: a logfmt line per request answered (churn.http.access_log), to `write`."""
-
-    def __init__(self, write):
-        self.write = write
-
-    def request_answered(self, request, status, size):
-        self.write(access_line(request.environ, status, size, request.started, request.id))
 
 
 class PredictionLogging:
