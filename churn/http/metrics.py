@@ -316,7 +316,12 @@ class Binning:
 
     def customers_scored(self, request, interface, scores):
         counts = request.environ[RECORDER_KEY].bin_counts
-        for row, probability in itertools.compress(zip(scores.rows, scores.probabilities, strict=True), counts.turns):
+        rows, probabilities = scores.rows, scores.probabilities
+        if len(rows) == 1:  # a lone customer, as most requests are: no iterators to build
+            if next(counts.turns):
+                counts.count(rows[0], probabilities[0])
+            return
+        for row, probability in itertools.compress(zip(rows, probabilities, strict=True), counts.turns):
             counts.count(row, probability)
 
 
