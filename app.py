@@ -40,7 +40,7 @@ from churn.core.scorer import Scorer
 from churn.http.admission import Admission
 from churn.http.application import Application, Service
 from churn.http.config import Settings
-from churn.http.metrics import Binning, Counting, Metrics
+from churn.http.metrics import Counting, Metrics
 from churn.http.observers import Events, PredictionLogging
 from churn.http.routes import ROUTES
 from churn.http.routing import Router
@@ -56,7 +56,6 @@ def create_app(model, settings=None):
     metrics = _metrics(model) if settings.metrics else None
     observers = (
         metrics and Counting(metrics),
-        metrics and metrics.bins and Binning(),  # after Counting, whose Recorder it bins into
         settings.prediction_log and PredictionLogging(settings.prediction_log),
         settings.access_log,
     )

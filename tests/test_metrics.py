@@ -3,7 +3,6 @@
 import concurrent.futures
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -18,17 +17,8 @@ from app import create_app
 from bench import process_group
 from churn.http.config import Settings
 from churn.http.open_inference import inference_request
+from helpers import metric_samples as _samples
 from helpers import skip_or_fail
-
-
-def _samples(text):
-    """{(name, labels): value} of an exposition's samples."""
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, labels, value = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line).groups()
-            samples[(name, labels or "")] = float(value)
-    return samples
 
 
 def _requests(samples, route, method, code):

@@ -255,10 +255,8 @@ def one_customer_response(request, raw, explain_top, answer_format):
             notify(request, "json", [Refusal(0, invalid.errors, None)])
         raise HTTPError(422, str(invalid), errors=invalid.errors) from None
     decision = probability >= service.model.threshold
-    if service.events.scored:
-        scores = Scores((row,), (customerid,), (probability,), (decision,), ())
-        for notify in service.events.scored:
-            notify(request, "json", scores)
+    for notify in service.events.scored_one:
+        notify(request, "json", row, customerid, probability, decision)
     if answer_format.media_type == JSON_MEDIA_TYPE and not explain_top:  # the book's answer: the usual one
         return Response(200, JSON_MEDIA_TYPE, book_answer_json(customerid, probability, decision).encode())
     explanation = explain(service.model.explainer, row, explain_top) if explain_top else None

@@ -87,6 +87,11 @@ class BinCounts:
         self._score_edges = bins.score_edges
         self.inputs, self.scores = bytearray(), bytearray()  # a record per customer; a score's bin
 
+    def sample(self, rows, probabilities):
+        """Bin the scored customers (their rows and churn probabilities) whose turn it is."""
+        for row, probability in itertools.compress(zip(rows, probabilities, strict=True), self.turns):
+            self.count(row, probability)
+
     def count(self, row, probability):
         """Bin a scored customer's row and churn probability (until flush): one whose turn it is."""
         self.inputs.extend(map(operator.getitem, self._positions, self._categorical_of(row)))

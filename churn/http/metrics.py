@@ -262,16 +262,19 @@ class InterfaceCounts:
         self._invalid = {field: index[("invalid", field)] for field in recorder.metrics.layout.fields}
 
     def scored(self, probabilities, decisions):
-        """Count customers scored with these probabilities and decisions (churn or not): a lone one at
-        once; many, each one's counter found in C, then each counter added to once."""
+        """Count customers scored with these probabilities and decisions (churn or not): each one's
+        counter found in C, then each counter added to once."""
         row, at = self._row, self._scored
-        if len(probabilities) == 1:
-            row[at[decisions[0]] + _bucket(PROBABILITY_BUCKETS, probabilities[0])] += 1
-        else:
-            buckets = map(_bucket, itertools.repeat(PROBABILITY_BUCKETS), probabilities)
-            for index, count in collections.Counter(map(operator.add, map(at.__getitem__, decisions), buckets)).items():
-                row[index] += count
+        buckets = map(_bucket, itertools.repeat(PROBABILITY_BUCKETS), probabilities)
+        for index, count in collections.Counter(map(operator.add, map(at.__getitem__, decisions), buckets)).items():
+            row[index] += count
         row[self._probability_sum] += sum(probabilities)
+
+    def scored_one(self, probability, decision):
+        """Count one customer scored with this probability and decision."""
+        row = self._row
+        row[self._scored[decision] + _bucket(PROBABILITY_BUCKETS, probability)] += 1
+        row[self._probability_sum] += probability
 
     def invalid(self, errors):
         """Count one refused customer's invalid fields (its errors: {"field", "message"})."""
@@ -283,7 +286,8 @@ class InterfaceCounts:
 class Counting:
     """The observer that counts into the instance's Metrics (churn.http.observers): each request as it
     begins and is answered (by route template, method and status, with its duration; a 503 as shed),
-    the customers scored by interface, decision and probability, the refused ones' invalid fields."""
+    the customers scored by interface, decision and probability, the refused ones' invalid fields; and,
+    for a model with a reference, bins the customers scored for the drift (churn.http.drift)."""
 
     def __init__(self, metrics):
         self.metrics = metrics
@@ -293,7 +297,17 @@ class Counting:
         request.environ[RECORDER_KEY] = self.metrics.started()
 
     def customers_scored(self, request, interface, scores):
-        request.environ[RECORDER_KEY].interfaces[interface].scored(scores.probabilities, scores.decisions)
+        recorder = request.environ[RECORDER_KEY]
+        recorder.interfaces[interface].scored(scores.probabilities, scores.decisions)
+        if recorder.bin_counts is not None:
+            recorder.bin_counts.sample(scores.rows, scores.probabilities)
+
+    def customer_scored(self, request, interface, row, customerid, probability, decision):
+        recorder = request.environ[RECORDER_KEY]
+        recorder.interfaces[interface].scored_one(probability, decision)
+        bins = recorder.bin_counts
+        if bins is not None and next(bins.turns):
+            bins.count(row, probability)
 
     def customers_refused(self, request, interface, refusals):
         counts = request.environ[RECORDER_KEY].interfaces[interface]
@@ -306,23 +320,6 @@ class Counting:
             recorder.shed()
         route = request.route and request.route.path
         recorder.finished(route, request.environ["REQUEST_METHOD"], status, request.started, _now())
-
-
-class Binning:
-    """The observer that bins the inputs and the scores of the customers scored, for the drift against
-    the model's reference (churn.http.drift): every customer while a process scores fewer than
-    BINNED_PER_SECOND a second, a systematic sample above that, into the Recorder that Counting keeps
-    in the request's environ: subscribed after Counting, and only for a model with a reference."""
-
-    def customers_scored(self, request, interface, scores):
-        counts = request.environ[RECORDER_KEY].bin_counts
-        rows, probabilities = scores.rows, scores.probabilities
-        if len(rows) == 1:  # a lone customer, as most requests are: no iterators to build
-            if next(counts.turns):
-                counts.count(rows[0], probabilities[0])
-            return
-        for row, probability in itertools.compress(zip(rows, probabilities, strict=True), counts.turns):
-            counts.count(row, probability)
 
 
 def _request_lines(layout, value):
