@@ -14,6 +14,7 @@ that a number and an array both take).
 """
 
 import dataclasses
+import itertools
 import json
 import math
 import operator
@@ -132,9 +133,13 @@ class ChurnModel:
         return sigmoid(self.log_odds(map(operator.call, self._contributions, row)))
 
     def probabilities(self, rows):
-        """The churn probability of each row, as probability() gives it."""
-        log_odds, contributions = self.log_odds, self._contributions
-        return [sigmoid(log_odds(map(operator.call, contributions, row))) for row in rows]
+        """The churn probability of each row, as probability() gives it: a term's column at a time, its
+        contributions in C, then each row's log-odds summed as log_odds() sums them."""
+        if not rows:
+            return []
+        columns = zip(*rows, strict=True)
+        contributions = [map(function, column) for function, column in zip(self._contributions, columns, strict=True)]
+        return list(map(sigmoid, map(sum, zip(*contributions, strict=True), itertools.repeat(self.intercept))))
 
 
 def _contribution_function(term):
