@@ -14,7 +14,8 @@ its imports; Spark's JVM):
    beside it, the floor: the same Parquet read and the same columns written on one CPU, not scored;
 4. predict_spark.py under spark-submit, local[2], on the Parquet; beside it, Spark's floor: the rows
    sent to Python by mapInArrow and their ids sent back, not scored.
-Peak memory is the largest process's. It prints a Markdown table and writes every number as JSON.
+Peak memory is the largest process's. It prints a Markdown table and writes every number as JSON
+(bench/batch_results.json).
 """
 
 import argparse
@@ -39,6 +40,7 @@ from churn.server.cpus import usable_cpus  # noqa: E402
 from churn.training.data import DATA_FILE_NAME, locate_dataset  # noqa: E402
 
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data" / DATA_FILE_NAME
+OUTPUT = PROJECT_DIR / "bench" / "batch_results.json"  # docs/batch.md quotes the run it holds
 
 # Runs a command and prints the peak resident memory of the largest process it waited for, in KiB.
 _MEASURED = (
@@ -181,22 +183,19 @@ def run_all(folder, parquet, text, rows):
 
 def table(figures, rows):
     """The figures as a Markdown table."""
-    lines = [
-        f"| way ({rows:,} rows) | seconds | rows/s | after start-up: seconds | rows/s | peak MiB |",
-        "|---|---:|---:|---:|---:|---:|",
+    header = f"| way ({rows:,} rows) | seconds | rows/s | after start-up: seconds | rows/s | peak MiB |"
+    ways = [
+        f"| {name} | {figure['seconds']:.2f} | {figure['rows_per_second']:,} | {figure['work_seconds']:.2f} "
+        f"| {figure['rows_per_second_after_start_up']:,} | {figure['peak_mib']:,} |"
+        for name, figure in figures.items()
     ]
-    for name, figure in figures.items():
-        lines.append(
-            f"| {name} | {figure['seconds']:.2f} | {figure['rows_per_second']:,} | {figure['work_seconds']:.2f} "
-            f"| {figure['rows_per_second_after_start_up']:,} | {figure['peak_mib']:,} |"
-        )
-    return "\n".join(lines)
+    return "\n".join([header, "|---|---:|---:|---:|---:|---:|", *ways])
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=150, help="copies of the data set (150: 1,056,450 rows)")
-    parser.add_argument("--output", help="write the figures here as JSON")
+    parser.add_argument("--output", default=OUTPUT, help="where to write the figures as JSON")
     parser.add_argument("--data", help="the raw data set (default: $CHURN_DATA, ../shared/data, data/)")
     args = parser.parse_args(argv)
     data = args.data or os.environ.get("CHURN_DATA") or (SHARED_DATA if SHARED_DATA.is_file() else None)
@@ -204,8 +203,8 @@ def main(argv=None):
         parquet, text, rows = make_files(locate_dataset(data), Path(folder), args.copies)
         figures = run_all(Path(folder), parquet, text, rows)
     print(table(figures, rows))
-    if args.output:
-        Path(args.output).write_text(json.dumps({"rows": rows, "cpus": usable_cpus(), "figures": figures}, indent=2))
+    results = {"rows": rows, "cpus": usable_cpus(), "figures": figures}
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

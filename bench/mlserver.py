@@ -1,12 +1,13 @@
 """The service against Seldon MLServer, on this machine, in one run: customers/s in batches.
 
-    .venv/bin/python bench/mlserver.py [--batch 1000] [--duration 10] [--connections 8] [--rounds 3]
+    .venv/bin/python bench/mlserver.py [--batch 1000] [--duration 10] [--connections 8] [--rounds 3] [--output FILE]
 
 MLServer 1.7.1 with its scikit-learn runtime serves the book's LogisticRegression (the estimator of
 model/churn-model.bin) with 2 inference workers (parallel_workers), given ready-made float tensors:
 its client has already one-hot encoded each customer with the book's DictVectorizer. The service
 (gunicorn as serve.py starts it) is sent the same customers as JSON, as its callers send them. Both
-run side by side and wrk's load alternates between them; each gets the median of its runs.
+run side by side and wrk's load alternates between them; each gets the median of its runs. It prints
+the customers/s of each and writes every number as JSON (bench/mlserver_results.json).
 
 MLServer runs from a virtual environment of its own, outside the project (~/.cache/churn-service/
 mlserver-env, made on the first run), with the scikit-learn of requirements-dev.txt: it is not one of
@@ -42,6 +43,7 @@ ENV_DIR = Path.home() / ".cache" / "churn-service" / "mlserver-env"
 PICKLE_PATH = PROJECT_DIR / "model" / "churn-model.bin"
 WORKERS = 2
 START_SECONDS = 120
+OUTPUT = PROJECT_DIR / "bench" / "mlserver_results.json"  # docs/performance.md quotes the run it holds
 
 
 def mlserver_env():
@@ -135,18 +137,34 @@ def measure(size, duration, connections, rounds):
             for name, run in ((name, _median_run(measured)) for name, measured in runs.items())}  # fmt: skip
 
 
+def report(results):
+    """The results as the lines people read."""
+    lines = [
+        f"batches of {results['batch']:,}, wrk -c{results['connections']}, {results['rounds']} x "
+        f"{results['duration']:g} s each, median:"
+    ]
+    for name, run in results["servers"].items():
+        lines.append(
+            f"  {name:<40}{run['customers_per_second']:>12,.0f} customers/s  (p50 {run['p50_ms']:.1f} ms, "
+            f"p99 {run['p99_ms']:.1f} ms, errors {run['errors']})"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=1000, help="customers per request")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per run")
     parser.add_argument("--connections", type=int, default=8, help="wrk's connections")
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per server; the median counts")
+    parser.add_argument("--output", default=OUTPUT, help="where to write the results as JSON")
     args = parser.parse_args(argv)
-    results = measure(args.batch, args.duration, args.connections, args.rounds)
-    print(f"batches of {args.batch:,}, wrk -c{args.connections}, {args.rounds} x {args.duration:g} s each, median:")
-    for name, run in results.items():
-        print(f"  {name:<40}{run['customers_per_second']:>12,.0f} customers/s  (p50 {run['p50_ms']:.1f} ms, "
-              f"p99 {run['p99_ms']:.1f} ms, errors {run['errors']})")  # fmt: skip
+    results = {
+        "batch": args.batch, "connections": args.connections, "rounds": args.rounds, "duration": args.duration,
+        "servers": measure(args.batch, args.duration, args.connections, args.rounds),
+    }  # fmt: skip
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
     return 0
 
 

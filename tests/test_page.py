@@ -323,6 +323,8 @@ def test_the_model_card_and_its_charts_open_from_the_page_as_a_page(serve, visit
     server = serve("gunicorn")
     tab = visit(server).ready()
     tab.page.wait_for_selector("#card:not([hidden])")
+    # the page sets the charts' addresses as it shows the card; a busy machine may still be loading them
+    tab.page.wait_for_function("[...document.querySelectorAll('.charts img')].every((image) => image.complete)")
     widths = tab.page.evaluate("[...document.querySelectorAll('.charts img')].map((image) => image.naturalWidth)")
     assert len(widths) == 3 and all(width > 0 for width in widths)  # each chart loaded and drew
     tab.page.click("#card-link")

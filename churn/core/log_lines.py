@@ -35,16 +35,17 @@ class BatchedLines:
         with self._lock:
             self._lines.extend(lines)
             kept = len(self._lines)
-        if not self._writing:
-            self._start_writer()
-        if kept > MAX_KEPT_LINES:
-            self.flush()
+        self._added(kept)
 
     def add_line(self, line):
         """Keep one line for the next write (add([line]), without the list)."""
         with self._lock:
             self._lines.append(line)
             kept = len(self._lines)
+        self._added(kept)
+
+    def _added(self, kept):
+        """After lines were added, `kept` of them now: see that they will be written."""
         if not self._writing:
             self._start_writer()
         if kept > MAX_KEPT_LINES:
