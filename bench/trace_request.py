@@ -13,8 +13,8 @@ The walks: one customer as JSON through wsgi:app (as gunicorn serves it, ACCESS_
 of the book's customer through wsgi:app, with what each extra row adds (each request's walk the
 fewest calls of three, as most requests go); predict.py on a Parquet file
 of --rows customers (--jobs 1), with how many times it opened the model's artifact (an audit hook
-sees every open()). It prints a Markdown table, and the modules of the first walk in the order they
-ran, and writes every number as JSON.
+sees every open()). It prints a Markdown table, the modules of the first walk in the order they
+ran and the model's version (another model may take another walk), and writes every number as JSON.
 """
 
 import argparse
@@ -192,6 +192,7 @@ def measure(rows):
         "POST /predict, CSV, one row": {**csv_one.row(), "calls for every extra row": per_row},
         f"predict.py on {rows:,} Parquet rows, --jobs 1": {**parquet.row(), "artifact opened": opened},
         "the JSON customer's walk": one.path,
+        "model version": app.service.model.version,
     }
 
 
@@ -208,6 +209,7 @@ def report(results):
         f"predict.py opened the model's artifact {parquet['artifact opened']} time(s)",
         "",
         "the JSON customer's walk: " + " → ".join(m.rsplit(".", 1)[-1] for m in results["the JSON customer's walk"]),
+        f"the model: version {results['model version']}",
     ]
     return "\n".join(lines)
 

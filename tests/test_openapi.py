@@ -3,6 +3,7 @@
 import json
 import os
 
+import jsonschema
 import pytest
 import schemathesis
 import webtest
@@ -47,6 +48,17 @@ def test_every_generated_request_gets_a_documented_answer(case):
     # as their shape says. There, "a request that fits the schema was refused" means nothing.
     beyond_schema = case.media_type in FILE_MEDIA_TYPES or case.path.endswith("/infer")
     case.call_and_validate(excluded_checks=[positive_data_acceptance] if beyond_schema else [])
+
+
+def test_a_customer_may_not_spell_a_field_twice_as_the_service_refuses_it(app, model, book_customer):
+    document = app.get("/openapi.json").json
+    validator = jsonschema.Draft202012Validator(document["components"]["schemas"]["Customer"])
+    field = model.schema.fields[0]
+    assert validator.is_valid({**book_customer, "notes": "any other name is ignored", "customerid": "7590-VHVEG"})
+    for other in (field.upper(), field.title(), f" {field}", field.replace("k", "\u212a")):
+        twice = {**book_customer, other: book_customer[field]}
+        answer = app.post_json("/predict", twice, expect_errors=True)
+        assert validator.is_valid(twice) == (answer.status_int == 200), other
 
 
 def test_openapi_lists_the_models_allowed_values(app, model):

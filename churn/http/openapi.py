@@ -4,7 +4,10 @@ Each row of the table (churn.http.routing.Route) names its summary and one of th
 and says whether it needs the API key.
 """
 
+import re
+
 from churn import SERVICE_VERSION
+from churn.core.features import normalise
 from churn.core.labels import field_label, value_label
 from churn.core.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MIN_ID_INTEGER
 from churn.http import openapi_v2
@@ -390,8 +393,30 @@ def _customer_schema(schema):
         "required": list(schema.fields),
         "properties": properties,
         "additionalProperties": True,
+        "propertyNames": _no_other_spellings((*schema.fields, ID_FIELD)),
         "example": EXAMPLE_CUSTOMER,
     }
+
+
+def _no_other_spellings(names):
+    """The names a customer may have: each field's own, and any that is not another spelling of one.
+    Names ignore case, so "Tenure" beside "tenure" is the field given twice, which is refused."""
+    spellings = "|".join("".join(map(_spellings_of, name)) for name in names)
+    return {"anyOf": [{"enum": list(names)}, {"not": {"pattern": f"^(?:{spellings})$"}}]}
+
+
+# The letters whose lower case is another letter's, besides its upper and title case (all of Unicode's).
+_OTHER_CAPITALS = {"θ": "\u03f4", "ß": "\u1e9e", "ω": "\u2126", "k": "\u212a", "å": "\u212b"}
+
+
+def _spellings_of(character):
+    """A pattern of the characters a name may have where a field's name has `character`: those that
+    churn.core.features.normalise makes it (its other cases; a space for an underscore)."""
+    if character == "_":
+        return "[_ ]"
+    others = {character.upper(), character.title(), *_OTHER_CAPITALS.get(character, "")}
+    spellings = sorted(other for other in others | {character} if len(other) == 1 and normalise(other) == character)
+    return re.escape(character) if spellings == [character] else f"[{''.join(map(re.escape, spellings))}]"
 
 
 def _field_schema(rule):
