@@ -92,29 +92,16 @@ _MILLISECONDS = tuple(f".{milliseconds:03d}Z" for milliseconds in range(1000))
 
 
 def whole_line_pieces(text, size):
-    """`text` (whole lines, each ending in a newline) in pieces of at most `size` characters, each ending
-    at a line's end, but a longer line alone: what one write() each may hold, never cutting a line.
-    The lines of a batch in memory, cut a piece at a time (whole_line_chunks looks at each line)."""
+    """`text` (whole lines, each ending in a newline: str, or bytes) in pieces of at most `size`
+    characters (bytes), each ending at a line's end, but a longer line alone: what one write() each may
+    hold, never cutting a line."""
+    newline = "\n" if isinstance(text, str) else b"\n"
     start = 0
     while len(text) - start > size:
-        cut = text.rfind("\n", start, start + size)
+        cut = text.rfind(newline, start, start + size)
         if cut < 0:  # a line longer than `size`: alone, whole
-            cut = text.index("\n", start + size)
+            cut = text.index(newline, start + size)
         yield text[start : cut + 1]
         start = cut + 1
     if start < len(text):
         yield text[start:]
-
-
-def whole_line_chunks(lines, size):
-    """The lines (each ending in a newline) in lists of at most `size` bytes each, but a longer line
-    alone: what one write() each may hold, never cutting a line."""
-    chunk, length = [], 0
-    for line in lines:
-        if length + len(line) > size and chunk:
-            yield chunk
-            chunk, length = [], 0
-        chunk.append(line)
-        length += len(line)
-    if chunk:
-        yield chunk

@@ -10,7 +10,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from churn.core.prediction import DECISION, PROBABILITY
+from churn.core.prediction import DECISION, PROBABILITY, decision_json
 from churn.core.schema import ID_FIELD
 
 # The media types of customers and their scores, sent and answered.
@@ -59,14 +59,11 @@ def csv_pieces(result_parts, explain_top=None):
 
 def _csv_rows(results, explain_top):
     ids = ("" if customerid is None else spreadsheet_safe(customerid) for customerid in results.ids)
-    rows = zip(ids, map(repr, results.probabilities), map(_CSV_DECISION, results.decisions), strict=True)
+    rows = zip(ids, map(repr, results.probabilities), map(decision_json, results.decisions), strict=True)
     if not explain_top:
         return rows
     texts = (spreadsheet_safe("; ".join(f["text"] for f in e["factors"])) for e in results.explanations)
     return ((*row, text) for row, text in zip(rows, texts, strict=True))
-
-
-_CSV_DECISION = ("false", "true").__getitem__
 
 
 def spreadsheet_safe(cell):

@@ -59,7 +59,7 @@ class Results:
         at a time, in C; explained ones by result_json()."""
         if self.explanations is not None:
             return list(map(result_json, self.dicts()))
-        ids, churn = self.ids, map(_CHURN_JSON, self.decisions)
+        ids, churn = self.ids, map(decision_json, self.decisions)
         if None not in ids:
             written = map(encode_basestring_ascii, ids) if set(map(type, ids)) <= {str} else map(_id_json, ids)
             return list(map(_BOOK_ANSWER_WITH_ID.__mod__, zip(written, self.probabilities, churn, strict=True)))
@@ -68,7 +68,7 @@ class Results:
         return list(map(book_answer_json, ids, self.probabilities, self.decisions))
 
 
-_CHURN_JSON = ("false", "true").__getitem__  # a decision, a bool, as JSON
+decision_json = ("false", "true").__getitem__  # a decision, a bool, as JSON (and as the CSV writes it)
 
 
 def churns(model, probability):
@@ -93,10 +93,9 @@ def result_json(result):
 def book_answer_json(customerid, probability, decision):
     """The JSON of the result of a customer of this customerid (None: none), probability and decision,
     without an explanation, exactly as json.dumps writes it."""
-    churn = "true" if decision else "false"
     if customerid is None:
-        return _BOOK_ANSWER % (probability, churn)
-    return _BOOK_ANSWER_WITH_ID % (_id_json(customerid), probability, churn)
+        return _BOOK_ANSWER % (probability, decision_json(decision))
+    return _BOOK_ANSWER_WITH_ID % (_id_json(customerid), probability, decision_json(decision))
 
 
 def _id_json(customerid):

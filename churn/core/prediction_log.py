@@ -27,8 +27,9 @@ import stat
 import time
 from json.encoder import encode_basestring_ascii
 
-from churn.core.log_lines import BatchedLines, utc_time, whole_line_chunks
+from churn.core.log_lines import BatchedLines, utc_time, whole_line_pieces
 from churn.core.model import tuple_getter
+from churn.core.prediction import decision_json
 
 SCHEMA_VERSION = 1
 INTERFACES = ("json", "file", "v2", "predict.py")
@@ -100,8 +101,7 @@ class PredictionLog:
             named = f', "customerid_hash": "{customerid_hash(customerid, self.id_key)}"'
         else:
             named = f', "customerid": {_value_text(customerid)}'
-        churn = "true" if decision else "false"
-        score = f'"churn_probability": {probability!r}, "churn": {churn}'
+        score = f'"churn_probability": {probability!r}, "churn": {decision_json(decision)}'
         line = f'{head}{named}, "inputs": {self._inputs(row)}, {score}}}\n'
         encoded = line.encode("ascii")
         if len(encoded) > MAX_LINE_BYTES:  # cannot happen for a validated customer: a bug, said loudly
@@ -132,8 +132,8 @@ class PredictionLog:
     def _write_now(self, lines):
         if self.fd is None:
             raise ValueError("the prediction log is closed")
-        for chunk in whole_line_chunks(lines, self.atomic_bytes):
-            _write_all(self.fd, b"".join(chunk))
+        for piece in whole_line_pieces(b"".join(lines), self.atomic_bytes):
+            _write_all(self.fd, piece)
 
 
 class _InputsWriter:

@@ -15,7 +15,7 @@ every customer of the request is valid, before the answer is made. Standard libr
 import itertools
 from typing import NamedTuple
 
-from churn.core.customer_files import InputError, InvalidJSON, JSONReader, TooLarge, csv_customers, json_customers
+from churn.core.customer_files import InputError, InvalidJSON, TooLarge, csv_customers, json_customers
 from churn.core.explain import DEFAULT_TOP, ExplainRequestError, explain, requested_top
 from churn.core.messages import echo
 from churn.core.output_formats import (
@@ -32,6 +32,7 @@ from churn.http.turns import Turns, customers_per_turn, take_turn
 from churn.http.web import (
     HTTPError,
     Response,
+    body_json_reader,
     body_text,
     empty_body,
     media_type,
@@ -118,8 +119,7 @@ def _large_json_body(request, explain_top):
     """A large JSON body's customers, read as it is parsed: (None, the customer as sent) for one
     customer (a JSON object), which one_customer_response answers; or (their Scores, None) for a batch."""
     settings = request.service.settings
-    text = body_text(request.environ, settings.max_body_bytes)
-    reader = JSONReader(text, in_memory=text.in_memory)
+    reader = body_json_reader(request.environ, settings.max_body_bytes)
     try:
         return _read_json_body(request, reader, CustomerLimit("batch", settings.max_batch, explain_top))
     except InputError as error:

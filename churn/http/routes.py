@@ -10,7 +10,7 @@ library only.
 
 from churn import SERVICE_NAME
 from churn.core.artifact import CARD_CHARTS, CARD_NAME
-from churn.core.customer_files import InputError, JSONReader
+from churn.core.customer_files import InputError
 from churn.core.model import describe_model
 from churn.core.output_formats import JSON_MEDIA_TYPE
 from churn.core.prediction import DECISION, PROBABILITY
@@ -43,7 +43,7 @@ from churn.http.web import (
     TEXT_CONTENT_TYPE,
     HTTPError,
     Response,
-    body_text,
+    body_json_reader,
     json_response,
     preferred,
     read_json,
@@ -142,8 +142,7 @@ def _inference_request(request):
     environ, settings = request.environ, request.service.settings
     if not request.large:
         return read_json(environ, settings.max_body_bytes, INFERENCE_REQUEST), None
-    text = body_text(environ, settings.max_body_bytes)
-    reader = JSONReader(text, in_memory=text.in_memory)
+    reader = body_json_reader(environ, settings.max_body_bytes)
     try:
         return read_request(reader, request.service.model.schema, settings.max_batch)
     except InputError as error:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from typing import NamedTuple
 
+from churn.core.customer_files import JSONReader
 from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS, echo
 from churn.core.output_formats import JSON_MEDIA_TYPE
 
@@ -175,6 +176,12 @@ def read_body(environ, max_body_bytes):
     return body
 
 
+def body_json_reader(environ, max_body_bytes):
+    """A JSONReader (churn.core.customer_files) of the body as body_text reads it: at once, when held whole."""
+    text = body_text(environ, max_body_bytes)
+    return JSONReader(text, in_memory=text.in_memory)
+
+
 def body_text(environ, max_body_bytes):
     """The body as a text stream (UTF-8, a byte order mark dropped): read whole when its length is at most
     WHOLE_TEXT_BYTES, else from the client as it is read here; read_body's limits apply as the bytes
@@ -266,7 +273,9 @@ def _content_length(environ):
     text = environ.get("CONTENT_LENGTH", "")
     if not text:
         return None
-    if not (text.isascii() and text.isdigit()):  # 1*DIGIT (RFC 9110, 8.6): no sign, space or "_"
+    # 1*DIGIT (RFC 9110, 8.6): churn.core.messages.whole_number's rule, without a call (and a module
+    # more in the walk) on every request
+    if not (text.isascii() and text.isdigit()):
         raise HTTPError(400, f"invalid Content-Length: {echo(text)}")
     return int(text)
 
