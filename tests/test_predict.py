@@ -57,7 +57,7 @@ def test_standard_input_takes_any_json_layout(project_dir, book_customer, layout
 
 
 def test_one_customer_prints_like_the_books_script(project_dir, model, book_probability):
-    result = _run(project_dir, project_dir.parent / "shared" / "examples" / "customer.json")
+    result = _run(project_dir, project_dir / "examples" / "customer.json")  # the book's customer, as shipped
     prediction, verdict = result.stdout.splitlines()
     assert prediction.startswith("prediction: ") and len(prediction.split(".")[1]) == 3
     assert float(prediction.removeprefix("prediction: ")) == pytest.approx(book_probability, abs=0.0005 + 1e-12)
