@@ -18,7 +18,7 @@ from churn.http.config import MAX_BATCH, Settings
 from churn.http.customers import CustomerLimit
 from churn.http.open_inference import inference_request
 from churn.http.turns import TURN_SECONDS, Turns
-from churn.http.web import PIECE_BYTES, SMALL_BODY_BYTES, HTTPError
+from churn.http.web import PIECE_BYTES, SMALL_BODY_BYTES, WHOLE_TEXT_BYTES, HTTPError
 from helpers import CountingStream, logged_lines
 
 JSON, CSV, JSON_LINES = "application/json", "text/csv", "application/x-ndjson"
@@ -96,7 +96,7 @@ PADDING = b" " * SMALL_BODY_BYTES  # white space that makes a body large: read a
         (JSON_LINES, b"[" * 100_000 + b"\n", 400, "line 1: not valid JSON: it is nested too deeply"),
         (JSON_LINES, PADDING + b'{"tenure": ' + b"9" * 5000 + b"}\n", 400, "line 1: not valid JSON: it has a number"),
         (JSON, b'[{"a": "' + b"x" * 100_000 + b'"}]', 413, f"line 1: a JSON value longer than {MAX_CUSTOMER_CHARS}"),
-        (CSV, b"a," * 40_000 + b"a\n", 413, f"line 1: longer than {MAX_CUSTOMER_CHARS} characters"),
+        (CSV, b"a," * 40_000 + b"a\n", 413, f"line 1: a CSV record longer than {MAX_CUSTOMER_CHARS} characters"),
         (JSON, b"[" + PADDING + b"\xff]", 400, "the body is not valid UTF-8"),
         (JSON, b"[" + PADDING + b"{}, {}]", 422, "customer 0: missing fields: gender, "),
     ],
@@ -105,6 +105,49 @@ def test_hostile_large_bodies_get_a_4xx_naming_the_problem(app, content_type, bo
     assert len(body) > SMALL_BODY_BYTES
     problem = app.post("/predict", body, content_type=content_type, status=status).json
     assert problem["detail"].startswith(detail)
+
+
+def _quoted_lines(cells, cell=b"x\n" * 8):
+    """CSV cells each spanning lines by quoted line breaks: every physical line short."""
+    return b",".join([b'"' + cell + b'"'] * cells)
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "detail"),
+    [
+        ("a record spread over many lines", b"HEADER\n" + _quoted_lines(10_000) + b"\n", "line 2: a CSV record longer"),
+        ("a header spread over many lines", _quoted_lines(10_000) + b"\n", "line 1: a CSV record longer"),
+        (
+            "a header of many short names",
+            b",".join(b"c%d" % n for n in range(5_000)) + b"\n",
+            "line 1: the header has 5000 columns; at most",
+        ),
+    ],
+)
+def test_a_csv_record_is_bounded_whatever_lines_it_spans_and_read_no_further(model, name, body, detail):
+    body = body.replace(b"HEADER", ",".join(model.schema.fields).encode())
+    rest = b"x" * (WHOLE_TEXT_BYTES + 1)  # a body of this length is read as it is parsed
+    stream = CountingStream(body + rest)
+    status, _, answer = _call(create_app(model), stream, content_type=CSV, CONTENT_LENGTH=str(len(body + rest)))
+    problem = json.loads(b"".join(answer))
+    assert status[:3] in ("413", "422") and problem["detail"].startswith(detail), name
+    assert stream.bytes_read < len(body) + 200_000, name  # refused before the rest was held
+
+
+@pytest.mark.parametrize("where", ["request", "tensor"])
+def test_an_inference_requests_unknown_keys_are_refused_as_they_are_met_never_held(model, book_customer, where):
+    request = inference_request([book_customer], model.schema)
+    empties = "[" + "[]," * 20_000 + "[]]"  # each a list object when decoded
+    unknown = ", ".join(f'"k{n}": {empties}' for n in range(200))  # 12 MB, well over the body limit's reads
+    text = json.dumps(request)
+    at = text.index('"inputs": [') if where == "request" else text.index('"name"')
+    body = (text[:at] + unknown + ", " + text[at:]).encode()
+    stream = CountingStream(body)
+    status, _, answer = _call(
+        create_app(model), stream, path=f"/v2/models/{model.name}/infer", CONTENT_LENGTH="10000000"
+    )
+    assert status.startswith("400") and b'unknown key \\"k0\\" in a' in b"".join(answer)
+    assert stream.bytes_read < 300_000
 
 
 def test_a_large_json_array_with_anything_after_it_is_refused(app, book_customer):

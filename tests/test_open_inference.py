@@ -119,6 +119,8 @@ def test_an_invalid_value_is_named_by_its_row_and_field(app, model, book_custome
         (lambda r: r.update(id=7), "id must be a string, not a number"),
         (lambda r: r.update(outputs=[{"name": "score"}]), "unknown output score; the model's outputs are "),
         (lambda r: r.update(inputs=[]), "the request must have inputs: a list of tensors, one per field"),
+        (lambda r: r.update(extra=[[]]), 'unknown key "extra" in an inference request; the protocol gives it id, '),
+        (lambda r: r["inputs"][1].update(note=1), 'unknown key "note" in a tensor; the protocol gives it name, '),
     ],
 )
 def test_a_request_the_protocol_or_the_model_cannot_take_gets_400_saying_why(

@@ -3,8 +3,9 @@ written by churn.core.output_formats).
 
 Readers yield (line, raw customer) one at a time, the line where the customer is in the file, and
 raise InputError naming the line of anything that is not CSV or JSON. Memory stays bounded whatever
-the input: a customer (a JSON value, a CSV line) longer than MAX_CUSTOMER_CHARS raises TooLarge
-before it is decoded. Standard library only.
+the input: a customer (a JSON value, a CSV record, however many lines its quoted cells span) longer
+than MAX_CUSTOMER_CHARS raises TooLarge before it is decoded, and so does a CSV header longer than
+that or with more than MAX_OTHER_COLUMNS columns besides the model's. Standard library only.
 """
 
 import csv
@@ -19,6 +20,9 @@ from churn.core.schema import ID_FIELD
 # raw data set's spellings and with extra fields; decoding 64 KiB of anything takes a few MiB at most.
 MAX_CUSTOMER_CHARS = 64 * 1024
 _CHUNK_CHARS = 1 << 16
+# The columns a CSV header may have besides the model's fields and customerid: a wide export of a
+# customer table, with room to spare; more is no table of customers, and each costs a name to compare.
+MAX_OTHER_COLUMNS = 1000
 # An array's items are decoded a slice of text at a time, of at most this many characters: a hundred
 # customers or so in one call of the json module, and a few MiB of objects at most, whatever it holds.
 SLICE_CHARS = MAX_CUSTOMER_CHARS
@@ -270,11 +274,15 @@ def csv_customers(stream, columns):
     The header must name `columns`, each once, in any case and with spaces for underscores; a row holds
     those columns and customerid, if there is one, under their names as `columns` spell them, as text
     (None for a missing cell): other columns are ignored, as other fields are."""
-    reader = csv.reader(_lines(stream, MAX_CUSTOMER_CHARS))
+    records = _Records(stream, MAX_CUSTOMER_CHARS)
+    reader = csv.reader(records)
     try:
         header = next(reader, [])
+        records.next_record()
+        _check_width(header, columns)
         kept = [(normalise(name), index) for name, index in kept_columns(header, columns)]
         for row in reader:
+            records.next_record()
             if not row:
                 continue  # a blank line, as csv.DictReader skips it
             if len(row) > len(header):
@@ -283,6 +291,12 @@ def csv_customers(stream, columns):
             yield reader.line_num, {name: row[index] if index < len(row) else None for name, index in kept}
     except csv.Error as error:
         raise InputError(f"line {reader.line_num + 1}: not valid CSV: {error}") from None  # the line being read
+
+
+def _check_width(header, columns):
+    most = len(columns) + 1 + MAX_OTHER_COLUMNS
+    if len(header) > most:
+        raise TooLarge(f"line 1: the header has {len(header)} columns; at most {most} are read")
 
 
 def kept_columns(header, columns):
@@ -301,11 +315,27 @@ def kept_columns(header, columns):
     return [found[0] for found in kept]
 
 
-def _lines(stream, max_chars):
-    """The stream's lines, one at a time; a line longer than `max_chars` raises TooLarge unread."""
-    number = 0
-    while line := stream.readline(max_chars + 1):
-        number += 1
-        if len(line) > max_chars:
-            raise TooLarge(f"line {number}: longer than {max_chars} characters")
-        yield line
+class _Records:
+    """The stream's lines, for csv.reader, one at a time; TooLarge, unread, once the record being read
+    (a header or a customer, which quoted line breaks spread over many lines) passes `max_chars`.
+    The reader calls next_record() after each record it has read."""
+
+    def __init__(self, stream, max_chars):
+        self.stream, self.max_chars = stream, max_chars
+        self.line, self.record_chars, self.record_line = 0, 0, 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.stream.readline(self.max_chars + 1 - self.record_chars)
+        if not line:
+            raise StopIteration
+        self.record_chars += len(line)
+        if self.record_chars > self.max_chars:
+            raise TooLarge(f"line {self.record_line}: a CSV record longer than {self.max_chars} characters")
+        self.line += line.endswith("\n")
+        return line
+
+    def next_record(self):
+        self.record_chars, self.record_line = 0, self.line + 1

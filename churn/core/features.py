@@ -35,8 +35,13 @@ _NUMBER_FIELDS = frozenset(NUMERICAL + ("seniorcitizen",))
 _BLANK_IS_ZERO = frozenset({"totalcharges"})  # blank for the 11 customers with tenure 0, as in the book
 # Numbers as the CSV writes them ("41", "3320.75"): plain digits only, so no "1_000", "nan", "1e999",
 # "-5" or 5,000-digit integers. /openapi.json documents this same grammar (text_pattern).
+# Up to nine digits each side of the point, and the largest number a field takes by default
+# (churn.core.schema's bounds), as text too: every number the pattern admits is within those bounds.
+MAX_NUMBER = 1_000_000_000
 _TEXT_DIGITS = 9
-_NUMBER_TEXT_PATTERN = rf"[0-9]{{1,{_TEXT_DIGITS}}}(\.[0-9]{{1,{_TEXT_DIGITS}}})?"
+_NUMBER_TEXT_PATTERN = (
+    rf"([0-9]{{1,{_TEXT_DIGITS}}}(\.[0-9]{{1,{_TEXT_DIGITS}}})?|{MAX_NUMBER}(\.0{{1,{_TEXT_DIGITS}}})?)"
+)
 _NUMBER_TEXT = re.compile(_NUMBER_TEXT_PATTERN)
 
 

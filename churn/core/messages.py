@@ -24,10 +24,17 @@ def is_finite_number(value):
         return False
 
 
+# The digits of the longest whole number read from text: far more than any count, size or port needs.
+WHOLE_DIGITS = 18
+
+
 def whole_number(text):
     """The int that `text` writes with ASCII digits only ("0042" is 42), else None: no sign, no
-    space, no "_", no exponent, nothing that int() would also accept."""
-    return int(text) if text.isascii() and text.isdigit() else None
+    space, no "_", no exponent, nothing that int() would also accept; and no more than WHOLE_DIGITS
+    digits past its leading zeros (Python reads no more than 4,300)."""
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > WHOLE_DIGITS:
+        return None
+    return int(text)
 
 
 def echo(text, limit=ECHO_CHARS):

@@ -15,18 +15,20 @@ The contract, shared by the service and offline scoring:
 import dataclasses
 from collections import Counter
 
-from churn.core.features import normalise, prepare_customer, prepare_value, text_pattern
+from churn.core.features import MAX_NUMBER, normalise, prepare_customer, prepare_value, text_pattern
 from churn.core.messages import echo_value, is_finite_number, is_number, json_repr, json_type
 
 # A number field's default bounds: never negative, and far beyond any tenure or charge, which keeps
 # the arithmetic meaningful.
-MIN_NUMBER, MAX_NUMBER = 0, 1_000_000_000
+MIN_NUMBER = 0  # and MAX_NUMBER, which the text of numbers (churn.core.features) also reads
 ID_FIELD = "customerid"
 MAX_ID_CHARS = 128
 # The integers written with at most MAX_ID_CHARS characters, a minus sign included.
 MIN_ID_INTEGER = -(10 ** (MAX_ID_CHARS - 1) - 1)
 MAX_ID_INTEGER = 10**MAX_ID_CHARS - 1
 ID_RULE = f"must be a string or an integer of at most {MAX_ID_CHARS} characters"
+# JSON's \ud800 decodes to a lone surrogate, which is no character: no UTF-8 answer or file can hold it.
+NOT_TEXT = "must be text: it holds a lone surrogate (\\ud800 to \\udfff), which is no character"
 MISSING = "is required"
 
 
@@ -120,8 +122,8 @@ def validate_customer(raw, schema):
     errors += [_error(field, MISSING) for field in schema.fields if field not in customer]
     errors += [_error(rule.name, problem) for rule in schema.rules if (problem := _value_problem(rule, customer))]
     id_key = next((key for key in raw if normalise(key) == ID_FIELD), None)
-    if id_key is not None and not is_valid_id(raw[id_key]):
-        errors.append(_error(ID_FIELD, ID_RULE))
+    if id_key is not None and (problem := id_problem(raw[id_key])):
+        errors.append(_error(ID_FIELD, problem))
     if errors:
         raise InvalidCustomer(errors)
     valid = {field: customer[field] for field in schema.fields}
@@ -150,17 +152,42 @@ def _duplicate_names(raw, schema):
 def are_valid_ids(values):
     """Whether each of `values` is a customerid (is_valid_id): a list of text checked in C."""
     if set(map(type, values)) <= {str}:
-        return max(map(len, values), default=0) <= MAX_ID_CHARS
+        # str.isascii reads a flag the string keeps: no character is looked at
+        fits = max(map(len, values), default=0) <= MAX_ID_CHARS
+        return fits and (all(map(str.isascii, values)) or all(map(is_text, values)))
     return all(map(is_valid_id, values))
 
 
 def is_valid_id(value):
     """Whether `value` is a customerid: a string or an integer of at most MAX_ID_CHARS characters."""
+    if type(value) is str:  # the usual id, checked here: no call more for every customer
+        return len(value) <= MAX_ID_CHARS and (value.isascii() or is_text(value))
+    return id_problem(value) is None
+
+
+def id_problem(value):
+    """What is wrong with a customerid as sent, or None: it must be a string (text, see is_text) or an
+    integer of at most MAX_ID_CHARS characters."""
     if type(value) is int:  # exactly int: a JSON true is not an id
-        return MIN_ID_INTEGER <= value <= MAX_ID_INTEGER
-    if type(value) is float:  # 7590.0 is an integer too, in JSON Schema's terms (and OpenAPI's)
-        return value.is_integer() and MIN_ID_INTEGER <= value <= MAX_ID_INTEGER
-    return isinstance(value, str) and len(value) <= MAX_ID_CHARS
+        fits = MIN_ID_INTEGER <= value <= MAX_ID_INTEGER
+    elif type(value) is float:  # 7590.0 is an integer too, in JSON Schema's terms (and OpenAPI's)
+        fits = value.is_integer() and MIN_ID_INTEGER <= value <= MAX_ID_INTEGER
+    elif isinstance(value, str) and len(value) <= MAX_ID_CHARS:
+        return None if is_text(value) else NOT_TEXT
+    else:
+        fits = False
+    return None if fits else ID_RULE
+
+
+def is_text(text):
+    """Whether a string is text that UTF-8 can carry: no lone surrogate, as JSON's "\\ud800" makes."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _value_problem(rule, customer):

@@ -262,7 +262,9 @@ def _given(customerid):
 
 
 def given_id(raw):
-    """The customerid of a customer as sent (names ignore case), or None."""
+    """The customerid of a customer as sent (names ignore case), or None: also when it is no valid id,
+    which is never echoed."""
     if not isinstance(raw, dict):
         return None
-    return next((value for key, value in raw.items() if isinstance(key, str) and normalise(key) == ID_FIELD), None)
+    given = next((value for key, value in raw.items() if isinstance(key, str) and normalise(key) == ID_FIELD), None)
+    return given if is_valid_id(given) else None

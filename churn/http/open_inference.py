@@ -13,7 +13,7 @@ tensors travel as JSON.
 import operator
 
 from churn import SERVICE_NAME, SERVICE_VERSION
-from churn.core.messages import echo, json_type
+from churn.core.messages import echo, echo_value, json_type
 from churn.core.prediction import DECISION, PROBABILITY
 from churn.http.customers import CustomerLimit
 from churn.http.turns import in_turns
@@ -31,6 +31,9 @@ BINARY_HEADER = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"  # set by a client that s
 INFERENCE_REQUEST = "an inference request as JSON"  # what to send, said when the body is empty
 NO_INPUTS = "the request must have inputs: a list of tensors, one per field of the model"
 ROWS_PER_PIECE = 1000  # the rows scored at once: a few milliseconds' work
+# The keys the protocol gives a request and a tensor: any other is refused as it is met, never held.
+REQUEST_KEYS = ("id", "parameters", "inputs", "outputs")
+TENSOR_KEYS = ("name", "shape", "datatype", "parameters", "data")
 
 
 class ProtocolError(ValueError):
@@ -80,6 +83,7 @@ def columns_of(request, schema, max_batch, columns=None):
     for; `columns`: what read_request has already read of its inputs."""
     if not isinstance(request, dict):
         raise ProtocolError(f"the request must be an inference request (a JSON object), not {json_type(request)}")
+    _check_keys(request, REQUEST_KEYS, "an inference request")
     _check_optional(request, "id", str, "a string")
     _check_optional(request, "parameters", dict, "an object")
     if columns is None:
@@ -112,6 +116,7 @@ def read_request(reader, schema, max_batch):
         columns_of(reader.value()[0], schema, max_batch)  # names what the request is instead
     request, columns = {}, None
     for key in reader.object_keys():
+        _check_key(key, REQUEST_KEYS, "an inference request")
         if key == "inputs" and columns is None and reader.peek() == "[":
             tensors = (_read_tensor(reader, schema, max_batch) for _ in reader.array_slots())
             columns = _columns(in_turns(tensors), schema)
@@ -129,6 +134,7 @@ def _read_tensor(reader, schema, max_batch):
         _column(reader.value()[0], schema, max_batch)  # names what it is instead
     tensor = {}
     for key in reader.object_keys():
+        _check_key(key, TENSOR_KEYS, "a tensor")
         if key == "data" and reader.peek() == "[":
             tensor[key] = _read_data(reader, max_batch)
         else:
@@ -178,6 +184,16 @@ def inference_response(name, version, columns, outputs, request_id=None):
     return response
 
 
+def _check_keys(document, keys, described):
+    for key in document:
+        _check_key(key, keys, described)
+
+
+def _check_key(key, keys, described):
+    if key not in keys:
+        raise ProtocolError(f"unknown key {echo_value(key)} in {described}; the protocol gives it {', '.join(keys)}")
+
+
 def _check_optional(document, key, kind, described):
     if key in document and not isinstance(document[key], kind):
         raise ProtocolError(f"{key} must be {described}, not {json_type(document[key])}")
@@ -201,6 +217,7 @@ def _columns(named_columns, schema):
 def _column(tensor, schema, max_batch):
     if not isinstance(tensor, dict):
         raise ProtocolError(f"each input must be a tensor (a JSON object), not {json_type(tensor)}")
+    _check_keys(tensor, TENSOR_KEYS, "a tensor")
     name = tensor.get("name")
     if name not in schema.fields:
         known = ", ".join(schema.fields)

@@ -11,7 +11,7 @@ from http import HTTPStatus
 from typing import NamedTuple
 
 from churn.core.customer_files import JSONReader
-from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS, echo
+from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS, WHOLE_DIGITS, echo
 from churn.core.output_formats import JSON_MEDIA_TYPE
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -277,6 +277,8 @@ def _content_length(environ):
     # more in the walk) on every request
     if not (text.isascii() and text.isdigit()):
         raise HTTPError(400, f"invalid Content-Length: {echo(text)}")
+    if len(text) > WHOLE_DIGITS and len(text.lstrip("0")) > WHOLE_DIGITS:  # int() reads 4,300 digits at most
+        raise HTTPError(413, f"the body is longer than any limit: its Content-Length has {len(text)} digits")
     return int(text)
 
 
