@@ -473,7 +473,12 @@ def row_malformed(start, model, quick):
         return results
 
 
-FORMULAS = ('=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3", "\tTAB")
+FORMULAS = (
+    '=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3", "\tTAB",
+    "x\r=1+1", "'\r=2+2", "x;=5+5", "x;=cmd|' /C calc'!A0",
+)  # fmt: skip
+# Where a spreadsheet would begin a formula: a cell's start, or after a separator it may split on.
+_FORMULA_BEGINS = re.compile(r"(?:^|[;,\t\r\n])[=+\-@\t\r]")
 
 
 def row_injection(start, model, quick):
@@ -482,8 +487,9 @@ def row_injection(start, model, quick):
         customers = [dict(EXAMPLE_CUSTOMER, customerid=formula) for formula in FORMULAS]
         raw = request_bytes("POST", "/predict", json.dumps(customers).encode(), extra="Accept: text/csv\r\n")
         answer, _ = exchange(server.port, raw)
-        cells = [row[0] for row in csv.reader(io.StringIO(body_of(answer).decode()))][1:]
-        return {"status": status_of(answer), "id_cells": cells}
+        cells = [row[0] for row in csv.reader(io.StringIO(body_of(answer).decode(), newline=""))][1:]
+        formulas = [cell for cell in cells if _FORMULA_BEGINS.search(cell)]
+        return {"status": status_of(answer), "id_cells": cells, "formula_cells": formulas}
 
 
 def row_idle(start, model, quick):

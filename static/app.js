@@ -340,16 +340,21 @@ function testSplitReach(share) {
   );
 }
 
-// The CSV the API writes for these results (churn/core/output_formats.py): ids that begin like a
-// formula get a ' in front, so that a spreadsheet keeps them text.
+// A value as a CSV cell, by the rule the API writes its CSV with (churn/core/output_formats.py's
+// csv_cell, tested on the same cases): a ' where a formula would begin, at the start or after a
+// separator any spreadsheet may split on; quotes around a quote, a comma, a CR or a LF.
+export function csvCell(value) {
+  if (typeof value !== "string") return value === null || value === undefined ? "" : String(value);
+  const text = value.replace(/(?:^|(?<=[;,\t\r\n]))(?=[=+\-@\t\r])/g, "'");
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+// The campaign's customers as the API's CSV writes them (customerid, churn_probability, churn).
 function downloadCampaign() {
   const budget = Number($("budget").value);
-  const safe = (text) => (/^[=+\-@\t\r]/.test(text) ? `'${text}` : text);
-  const quoted = (text) => (/[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
-  const cell = (id) => (typeof id === "number" ? String(id) : quoted(safe(String(id ?? ""))));
   const lines = state.ranked
     .slice(0, budget)
-    .map((result) => [cell(result.customerid), String(result.churn_probability), String(result.churn)].join(","));
+    .map((result) => [csvCell(result.customerid), String(result.churn_probability), String(result.churn)].join(","));
   const link = document.createElement("a");
   link.href = URL.createObjectURL(new Blob([["customerid,churn_probability,churn", ...lines].join("\n") + "\n"], { type: "text/csv" }));
   link.download = `${state.file.name.replace(/\.[^.]*$/, "")}-campaign-${budget}.csv`;

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from bench import process_group
+from bench.hostile_clients import FORMULAS
 from helpers import require_process_groups
 
 pytestmark = pytest.mark.slow
@@ -73,10 +74,11 @@ def test_malformed_framing_and_hostile_json_get_a_4xx(rows):
         )
 
 
-def test_customer_ids_that_begin_like_a_formula_are_neutralised_in_csv(rows):
+def test_customer_ids_that_hold_a_formula_are_neutralised_in_csv(rows):
     server, measured = rows
     injection = measured["injection"]
-    assert injection["status"] == 200 and all(cell.startswith("'") for cell in injection["id_cells"]), injection
+    assert injection["status"] == 200 and len(injection["id_cells"]) == len(FORMULAS), injection
+    assert injection["formula_cells"] == [] and all(cell.startswith("'") for cell in injection["id_cells"][:5])
 
 
 def test_idle_connections_are_closed_and_leave_the_probes_answered(rows):

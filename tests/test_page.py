@@ -393,3 +393,14 @@ def test_a_campaign_by_budget_beside_the_histogram_says_whom_to_contact_and_what
     tab.page.fill("#budget", "1000")  # more than the file: all of it
     assert tab.page.input_value("#budget") == "100"
     assert tab.errors == []
+
+
+def test_the_pages_csv_cells_follow_the_apis_rule_on_the_same_cases(serve, visit):
+    cases = json.loads((Path(__file__).parent / "csv_cells.json").read_text())
+    tab = visit(serve("gunicorn")).ready()
+    written = tab.page.evaluate(
+        "async (values) => values.map((await import('./static/app.js')).csvCell)",
+        [case["value"] for case in cases],
+    )
+    assert written == [case["cell"] for case in cases]
+    assert tab.errors == []

@@ -6,7 +6,6 @@ imported when it is read or written.
 """
 
 import contextlib
-import csv
 import io
 import os
 import sys
@@ -14,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from churn.core.customer_files import csv_customers, json_customers
-from churn.core.output_formats import FORMAT_NAMED, spreadsheet_safe
+from churn.core.output_formats import FORMAT_NAMED, csv_line
 from churn.core.prediction import Results
 from churn.core.prediction_log import PredictionLog, open_log
 
@@ -121,15 +120,15 @@ class Rejects:
 
     def __init__(self, out, unit):
         self.unit = unit
-        self.writer = csv.writer(out, lineterminator="\n") if out is not None else None
-        if self.writer:
-            self.writer.writerow([unit, "customerid", "problem"])
+        self.out = out
+        if out is not None:
+            out.write(csv_line([unit, "customerid", "problem"]))
 
     def write(self, rejects):
         """Write (line, customerid, problem) of each of `rejects`."""
         for line, customerid, problem in rejects:
-            if self.writer:
-                self.writer.writerow([line, spreadsheet_safe("" if customerid is None else customerid), problem])
+            if self.out is not None:
+                self.out.write(csv_line([line, customerid, problem]))
             else:
                 print(f"predict.py: skipped {self.unit} {line}: {problem}", file=sys.stderr)
 

@@ -2,11 +2,11 @@
 /predict answers in the one its Accept header prefers. Each writes the results of a run
 (churn.core.prediction.Results, a part at a time) as pieces of text, one per part, so that a large
 answer is sent, or a large file written, as it is made.
-A CSV cell that a spreadsheet would run as a formula is neutralised.
+CSV cells are written by one rule (csv_cell, and static/app.js's csvCell, tested on the same cases)
+that no spreadsheet reads as a formula, whatever separator it splits on.
 """
 
-import csv
-import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,8 +19,12 @@ CSV_MEDIA_TYPE = "text/csv"
 JSON_LINES_MEDIA_TYPE = "application/x-ndjson"
 
 SCORE_COLUMNS = (ID_FIELD, PROBABILITY, DECISION)
-# OWASP's CSV injection advice: a text cell starting so is read as a formula by spreadsheets.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's CSV injection advice: text starting with one of =+-@, tab or CR is read as a formula by
+# spreadsheets. A spreadsheet that splits cells on ";" (German or French Excel, LibreOffice) or on tab
+# also starts a cell after each of those in a cell, and one that splits lines on a bare CR after it,
+# quotes or not: a ' goes at each such start, so that each part stays text.
+_FORMULA_START = re.compile(r"(?:^|(?<=[;,\t\r\n]))(?=[=+\-@\t\r])")
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')  # RFC 4180's, and a bare CR, which csv.writer leaves bare
 
 
 def json_array_pieces(result_parts, explain_top=None):
@@ -45,31 +49,34 @@ def json_lines_pieces(result_parts, explain_top=None):
 def csv_pieces(result_parts, explain_top=None):
     """A header row, then a row per result: customerid, churn_probability, churn, and with
     explanations their factors as text."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*SCORE_COLUMNS, *(["explanation"] if explain_top else [])])
+    yield csv_line([*SCORE_COLUMNS, *(["explanation"] if explain_top else [])])
     for results in result_parts:
-        writer.writerows(_csv_rows(results, explain_top))
-        yield out.getvalue()
-        out.seek(0)
-        out.truncate()
-    if out.tell():  # no part at all: the header alone
-        yield out.getvalue()
+        if len(results):
+            yield "".join(_csv_lines(results, explain_top))
 
 
-def _csv_rows(results, explain_top):
-    ids = ("" if customerid is None else spreadsheet_safe(customerid) for customerid in results.ids)
-    rows = zip(ids, map(repr, results.probabilities), map(decision_json, results.decisions), strict=True)
+def _csv_lines(results, explain_top):
+    ids = map(csv_cell, results.ids)
+    probabilities, decisions = map(repr, results.probabilities), map(decision_json, results.decisions)
     if not explain_top:
-        return rows
-    texts = (spreadsheet_safe("; ".join(f["text"] for f in e["factors"])) for e in results.explanations)
-    return ((*row, text) for row, text in zip(rows, texts, strict=True))
+        return map("{},{},{}\n".format, ids, probabilities, decisions)
+    texts = (csv_cell("; ".join(f["text"] for f in e["factors"])) for e in results.explanations)
+    return map("{},{},{},{}\n".format, ids, probabilities, decisions, texts)
 
 
-def spreadsheet_safe(cell):
-    """A CSV cell as spreadsheets read it safely: text that begins like a formula (=, +, -, @, tab or
-    carriage return) gets a ' in front, so it stays text (OWASP); numbers and other text are unchanged."""
-    return "'" + cell if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) else cell
+def csv_line(cells):
+    """One CSV line of these cells (csv_cell), ending in a line feed."""
+    return ",".join(map(csv_cell, cells)) + "\n"
+
+
+def csv_cell(value):
+    """A value as a CSV cell that spreadsheets read safely: a number as it is written, None as nothing;
+    text with a ' at its start and after each ;, comma, tab, CR or LF where a formula would begin
+    (=, +, -, @, tab, CR), then in double quotes if it holds a quote, a comma, a CR or a LF."""
+    if type(value) is not str:
+        return "" if value is None else str(value)
+    text = _FORMULA_START.sub("'", value)
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if _NEEDS_QUOTES.search(text) else text
 
 
 @dataclass(frozen=True)
