@@ -15,9 +15,13 @@ against waitress as the README starts it (serve.py --server waitress), on a loop
   readers    16 slow readers of large answers: the serving processes' memory meanwhile
   stalled    connections that send one byte of a 100-byte body and go silent: what they get, and
              the log's 500s and tracebacks
-  malformed  NDJSON nested 100,000 deep, NDJSON with a 5,000-digit integer, a bad chunk size
+  malformed  NDJSON nested 100,000 deep, NDJSON with a 5,000-digit integer, a bad chunk size, a
+             customerid "\ud800" (a lone surrogate) answered as CSV and JSON, Transfer-Encodings
+             other than chunked
   injection  customer ids that a spreadsheet would run as formulas, answered as CSV
   idle       512 idle connections while probes run: the probes, and how long an idle one is held
+  trickle    1,000 connections sending their headers a byte a second, back as soon as they are
+             closed, while probes run: the probes, and how long one was let trickle
   oversized  a 300 MB body announced in its headers: status, seconds, bytes sent before the answer
   smuggling  Content-Length and Transfer-Encoding together, a request smuggled behind them
   config     WEB_CONCURRENCY=0, WEB_CONCURRENCY=x, PORT=abc: exit status and what the start says
@@ -50,7 +54,7 @@ sys.path.insert(0, str(PROJECT_DIR))
 from bench import process_group  # noqa: E402
 from bench.servers import COMMANDS, Server  # noqa: E402
 from churn.core.model import load_model  # noqa: E402
-from churn.http.config import IDLE_SECONDS, MAX_BATCH, MAX_BODY_BYTES  # noqa: E402
+from churn.http.config import IDLE_SECONDS, KEEPALIVE_SECONDS, MAX_BATCH, MAX_BODY_BYTES  # noqa: E402
 from churn.http.customers import CustomerLimit  # noqa: E402
 from churn.http.open_inference import inference_request  # noqa: E402
 from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
@@ -447,6 +451,10 @@ def row_stalled(start, model, quick):
         }
 
 
+# 1,500 customers (past where an answer is streamed), the last with the id "\ud800": legal JSON, no text.
+_LONE_SURROGATE_BATCH = json.dumps([EXAMPLE_CUSTOMER] * 1500 + [dict(EXAMPLE_CUSTOMER, customerid="\ud800")]).encode()
+
+
 def row_malformed(start, model, quick):
     """Broken framing and hostile JSON in files: each one's status."""
     with start() as server:
@@ -465,6 +473,19 @@ def row_malformed(start, model, quick):
             "JSON cut short": request_bytes("POST", "/predict", b'[{"gender": ').replace(
                 b"Content-Length: 12", b"Content-Length: 40"
             ),
+            **{
+                f"a lone surrogate id, answered as {accept}": request_bytes(
+                    "POST", "/predict", _LONE_SURROGATE_BATCH, extra=f"Accept: {accept}\r\n"
+                )
+                for accept in ("text/csv", "application/json")
+            },
+            **{
+                f"Transfer-Encoding: {coding}": request_bytes(
+                    "POST", "/predict", extra=f"Transfer-Encoding: {coding}\r\nContent-Type: application/json\r\n"
+                )
+                + b"2\r\n{}\r\n0\r\n\r\n"
+                for coding in ("xchunked", "chunked, identity", "identity, chunked")
+            },
         }
         results = {}
         for name, raw in cases.items():
@@ -522,6 +543,73 @@ def row_idle(start, model, quick):
             "idle_closed_after_seconds": [round(held[0], 1), round(held[-1], 1)] if held else None,
             "still_open_at_end": sum(1 for value in held if value >= seconds - 0.5),
         }
+
+
+def row_trickle(start, model, quick):
+    """Connections that send their headers a byte a second (slowloris), each opened again as soon as
+    the server closes it, while probes run: the probes, and how long the server let one trickle."""
+    count, seconds = (300, 2 * KEEPALIVE_SECONDS + 3) if quick else (1000, 4 * KEEPALIVE_SECONDS)
+    header = request_bytes("GET", "/ping", extra=f"X-Padding: {'x' * 300}\r\n")  # minutes at a byte a second
+    with (
+        start() as server,
+        Trickle(server.port, count, header) as trickle,
+        Prober(server.port, STANDARD_PROBES) as prober,
+    ):
+        time.sleep(seconds)
+    held = sorted(trickle.held)
+    return {
+        "connections": count,
+        "seconds": seconds,
+        "probes": prober.summary(),
+        "closed": len(held),
+        "held_seconds": [round(held[0], 1), round(statistics.median(held), 1), round(held[-1], 1)] if held else None,
+    }
+
+
+class Trickle:
+    """`count` connections sending `header` a byte a second, from one thread; each closed by the
+    server is opened again. `held`: how long each closed one lasted, in seconds."""
+
+    def __init__(self, port, count, header):
+        self.port, self.count, self.header = port, count, header
+        self.held, self._stop = [], threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _open(self):
+        connection = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        connection.setblocking(False)
+        return [connection, time.monotonic(), 0]
+
+    def _run(self):
+        connections = [self._open() for _ in range(self.count)]
+        while not self._stop.wait(1.0):
+            for at, (connection, opened, sent) in enumerate(connections):
+                if self._closed(connection) or sent >= len(self.header):
+                    self.held.append(time.monotonic() - opened)
+                    connection.close()
+                    connections[at] = self._open()
+                    continue
+                with contextlib.suppress(OSError):
+                    connections[at][2] += connection.send(self.header[sent : sent + 1])
+        for connection, _, _ in connections:
+            connection.close()
+
+    @staticmethod
+    def _closed(connection):
+        try:
+            return connection.recv(1 << 16) == b""  # the server closed it (or answered, then closed)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
 
 def row_oversized(start, model, quick):
@@ -614,6 +702,7 @@ ROWS = {
     "malformed": row_malformed,
     "injection": row_injection,
     "idle": row_idle,
+    "trickle": row_trickle,
     "oversized": row_oversized,
     "smuggling": row_smuggling,
 }

@@ -10,6 +10,7 @@ import pytest
 
 from bench import process_group
 from bench.hostile_clients import FORMULAS
+from churn.http.config import KEEPALIVE_SECONDS
 from helpers import require_process_groups
 
 pytestmark = pytest.mark.slow
@@ -85,6 +86,15 @@ def test_idle_connections_are_closed_and_leave_the_probes_answered(rows):
     server, measured = rows
     idle = measured["idle"]
     assert idle["still_open_at_end"] == 0 and all(p["failed"] == 0 for p in idle["probes"].values()), (server, idle)
+
+
+def test_headers_trickled_a_byte_a_second_are_cut_at_the_header_bound_and_leave_the_probes_answered(rows):
+    server, measured = rows
+    trickle = measured["trickle"]
+    assert trickle["closed"] >= trickle["connections"], (server, trickle)  # each closed at least once
+    # the bound, and the second waitress's maintenance takes to look, and a second before the first byte
+    assert trickle["held_seconds"][-1] <= KEEPALIVE_SECONDS + 2.5, (server, trickle)
+    assert all(p["failed"] == 0 for p in trickle["probes"].values()), (server, trickle)
 
 
 def test_an_oversized_body_is_refused_from_its_headers(rows):

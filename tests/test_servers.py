@@ -131,6 +131,21 @@ def test_hostile_requests_get_4xx_and_the_server_keeps_serving(serve, book_custo
 
 
 @pytest.mark.parametrize("server_name", SERVERS)
+@pytest.mark.parametrize("coding", ["xchunked", "chunked, identity", "identity", "identity, chunked", "gzip, chunked"])
+def test_a_transfer_coding_is_never_a_5xx(serve, server_name, coding):
+    """Codings no server reads are the client's 400, naming the header; gunicorn reads the body of
+    those that end in chunked (whose {} the app then refuses), waitress refuses them too."""
+    server = serve(server_name)
+    answer, _ = _raw_exchange(server.port, _request(_chunked(b"{}"), JSON + f"Transfer-Encoding: {coding}\r\n"))
+    assert 400 <= _status(answer) < 500, answer[:300]
+    if _status(answer) == 400:
+        assert b"transfer-encoding" in answer.lower(), answer[:300]
+    else:
+        assert (server_name, coding.split(", ")[-1], _status(answer)) == ("gunicorn", "chunked", 422), answer[:300]
+    assert server.get("/ping") == (200, b"PONG")
+
+
+@pytest.mark.parametrize("server_name", SERVERS)
 def test_a_body_cut_short_by_the_client_is_never_scored(serve, server_name, book_customer):
     server = serve(server_name)
     body = json.dumps(book_customer).encode()

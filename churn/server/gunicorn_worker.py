@@ -6,7 +6,9 @@ each connection a greenlet, with the bounds that waitress keeps too (churn/serve
 - a request not received and answered within REQUEST_SECONDS is closed;
 - an answer that left a large part of its body unread closes its connection, after reading a little
   of what the client still sends, instead of reading the rest;
-- after each request, the worker's other connections have their turn.
+- after each request, the worker's other connections have their turn;
+- a Transfer-Encoding other than chunked gets 400, the client's error, not gunicorn's 501, which
+  would count as the server's failure in every 5xx metric and alert.
 
 gunicorn.conf.py's keepalive bounds the headers and the wait for a kept-alive connection's next request.
 """
@@ -15,6 +17,7 @@ import socket
 
 import gevent
 from gunicorn.http.body import ChunkedReader
+from gunicorn.http.errors import InvalidHeader, UnsupportedTransferCoding
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
@@ -55,6 +58,12 @@ class BoundedGeventWorker(GeventWorker):
             return kept_open
         self.log.info("churn service: a request from %s took over %s s; connection closed", addr, self.request_seconds)
         raise StopIteration  # gunicorn closes the connection
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's answer to a request it could not read: 400 for a transfer coding it does not take."""
+        if isinstance(exc, UnsupportedTransferCoding):
+            exc = InvalidHeader(f"Transfer-Encoding: {exc.hdr} (send chunked, or Content-Length)")
+        super().handle_error(req, client, addr, exc)
 
 
 def _unread_body_bytes(req):

@@ -5,11 +5,15 @@ before the app could refuse it, and a request with both Content-Length and Trans
 by Transfer-Encoding, so that one smuggled behind it was answered.
 
 - up to CONNECTION_LIMIT connections at once (select() on Windows allows fewer: WINDOWS_CONNECTION_LIMIT);
+- a request whose headers are not all in within KEEPALIVE_SECONDS of its first byte is closed, as
+  gunicorn does (waitress waits for them as long as bytes trickle in: 1,000 connections sending a
+  byte a second left no room for a probe until the request bound, 120 s);
 - a connection without a byte for IDLE_SECONDS is closed, checked every second; sockets send from a
   buffer of SEND_BUFFER_BYTES (churn/http/config.py says why);
 - a request not received and answered within REQUEST_SECONDS is closed (waitress has no such limit);
 - a body over MAX_BODY_BYTES gets 413 from its headers, before any of it is read;
-- Content-Length with Transfer-Encoding, or Transfer-Encoding in HTTP/1.0, gets 400 and is closed;
+- Content-Length with Transfer-Encoding, or Transfer-Encoding in HTTP/1.0, gets 400 and is closed, and
+  so does a Transfer-Encoding other than chunked (waitress's 501 would count as the server's failure);
 - threads: one per large request that may run or wait (churn/http/admission.py), and LIGHT_THREADS more, so
   that a probe or a single customer never waits behind large requests;
 - on Linux, the threads share two malloc arenas: glibc gives each thread its own, and memory one
@@ -25,12 +29,14 @@ import sys
 import time
 
 from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.parser import HTTPRequestParser, ParsingError, TransferEncodingNotImplemented
 from waitress.server import BaseWSGIServer, TcpWSGIServer, create_server
 
-from churn.http.config import IDLE_SECONDS, REQUEST_SECONDS, SEND_BUFFER_BYTES
+from churn.http.config import IDLE_SECONDS, KEEPALIVE_SECONDS, REQUEST_SECONDS, SEND_BUFFER_BYTES
 
-CONNECTION_LIMIT = 1000
+# Room for 1,000 clients that trickle their headers (closed after KEEPALIVE_SECONDS, and back again)
+# and for everyone else; an idle connection costs a few KiB.
+CONNECTION_LIMIT = 2000
 WINDOWS_CONNECTION_LIMIT = 500  # Python's select() takes at most 512 sockets on Windows
 LIGHT_THREADS = 4
 MALLOC_ARENAS = 2
@@ -88,7 +94,10 @@ class _StrictParser(HTTPRequestParser):
 
     def parse_header(self, header_plus):
         """Parse the request's headers; ParsingError (400, connection closed) for ambiguous framing."""
-        super().parse_header(header_plus)
+        try:
+            super().parse_header(header_plus)
+        except TransferEncodingNotImplemented:
+            raise ParsingError("a Transfer-Encoding other than chunked (send chunked, or Content-Length)") from None
         if self.chunked and "CONTENT_LENGTH" in self.headers:
             raise ParsingError("a request may not have both Content-Length and Transfer-Encoding")
         if "TRANSFER_ENCODING" in self.headers:  # left for HTTP/1.0, which waitress reads by Content-Length
@@ -108,13 +117,20 @@ class _BoundedServer(TcpWSGIServer):
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 
     def maintenance(self, now):
-        """Close idle connections, saying so of a request that stopped arriving, and those whose
-        request has lasted REQUEST_SECONDS."""
+        """Close idle connections, saying so of a request that stopped arriving, those whose headers
+        took longer than KEEPALIVE_SECONDS, and those whose request has lasted REQUEST_SECONDS."""
         channels = [channel for channel in self.active_channels.values() if not channel.will_close]
         for channel in channels:
             if not channel.requests and channel.request is not None and now - channel.last_activity > IDLE_SECONDS:
                 _log.info("churn service: the request from %s stopped arriving; connection closed", channel.addr)
         super().maintenance(now)
+        headers_due = time.monotonic() - KEEPALIVE_SECONDS
+        for channel in channels:
+            request = channel.request  # the one being received
+            if request is not None and not request.headers_finished and request.started < headers_due:
+                _log.info("churn service: the headers from %s took over %s s; connection closed", channel.addr,
+                          KEEPALIVE_SECONDS)  # fmt: skip
+                channel.will_close = True
         too_old = time.monotonic() - REQUEST_SECONDS
         for channel in channels:
             request = channel.requests[0] if channel.requests else channel.request
