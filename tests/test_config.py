@@ -3,14 +3,19 @@ value is named."""
 
 import dataclasses
 import json
+import re
 import sys
+from pathlib import Path
 
 import pytest
 
-from churn.core.artifact import DEFAULT_MODEL_PATH, with_content_hash
+from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError, with_content_hash
 from churn.core.scorer import Scores
 from churn.http.config import (
     EXIT_CANNOT_START,
+    MAX_WORKERS_PER_CPU,
+    MOST_BATCH,
+    MOST_BODY_BYTES,
     ConfigurationError,
     Settings,
     listen_port,
@@ -39,10 +44,19 @@ def test_access_log_is_on_or_off_nothing_else():
         settings_from_environment({"ACCESS_LOG": "maybe"})
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "ten", "1e6", " 5", "٥"])
-def test_a_bad_limit_in_the_environment_is_named(value):
-    with pytest.raises(ConfigurationError, match=f"MAX_BATCH must be a positive whole number, not '{value}'"):
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1e6", " 5", "٥", str(MOST_BATCH + 1), "9" * 30])
+def test_a_bad_limit_in_the_environment_is_named_with_its_range(value):
+    with pytest.raises(ConfigurationError, match=f"^MAX_BATCH must be a whole number from 1 to 20,000, not '{value}'$"):
         settings_from_environment({"MAX_BATCH": value})
+
+
+def test_no_limit_can_be_set_past_its_most():
+    most = settings_from_environment({"MAX_BATCH": str(MOST_BATCH), "MAX_BODY_BYTES": str(MOST_BODY_BYTES)})
+    assert (most.max_batch, most.max_body_bytes) == (MOST_BATCH, MOST_BODY_BYTES)
+    with pytest.raises(
+        ConfigurationError, match=f"^MAX_BODY_BYTES must be a whole number from 1 to {MOST_BODY_BYTES:,}"
+    ):
+        settings_from_environment({"MAX_BODY_BYTES": str(MOST_BODY_BYTES + 1)})
 
 
 def test_model_path_chooses_the_model(shipped_artifact, tmp_path):
@@ -139,7 +153,25 @@ def test_gunicorn_runs_one_worker_per_usable_cpu_unless_web_concurrency_says(cpu
     assert worker_count({"WEB_CONCURRENCY": "3"}, cpus) == 3
 
 
-@pytest.mark.parametrize("value", ["0", "x", "-1", "2.5"])
-def test_a_web_concurrency_that_is_no_count_of_workers_is_named(value):
-    with pytest.raises(ConfigurationError, match=f"^WEB_CONCURRENCY must be a positive whole number, not '{value}'$"):
+@pytest.mark.parametrize("value", ["0", "x", "-1", "2.5", "9", "100000", "9" * 30])
+def test_a_web_concurrency_that_is_no_count_of_workers_or_too_many_is_named(value):
+    limit = f"{MAX_WORKERS_PER_CPU * 2} ({MAX_WORKERS_PER_CPU} per CPU)"
+    with pytest.raises(
+        ConfigurationError,
+        match=rf"^WEB_CONCURRENCY must be a whole number from 1 to {re.escape(limit)}, not '{value}'$",
+    ):
         worker_count({"WEB_CONCURRENCY": value}, 2)
+    assert worker_count({"WEB_CONCURRENCY": str(MAX_WORKERS_PER_CPU * 2)}, 1.5) == MAX_WORKERS_PER_CPU * 2
+
+
+@pytest.mark.parametrize("destination", ["/proc/version", "/dev/null"])
+def test_the_prediction_log_goes_only_to_a_regular_file_or_a_pipe(model, destination):
+    if not Path(destination).exists():
+        pytest.skip(f"no {destination} here")
+    with pytest.raises(ConfigurationError, match=f"^PREDICTION_LOG={destination}: not a regular file or a pipe$"):
+        prediction_log({"PREDICTION_LOG": destination}, model)
+
+
+def test_a_model_path_that_cannot_be_loaded_names_the_variable(tmp_path):
+    with pytest.raises(ModelError, match=f"^MODEL_PATH: cannot load model {tmp_path}/none.json: No such file"):
+        model_from_environment({"MODEL_PATH": str(tmp_path / "none.json")})

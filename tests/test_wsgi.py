@@ -31,4 +31,6 @@ def test_importing_the_entry_point_says_once_which_model_it_serves(project_dir, 
 def test_a_bad_setting_stops_the_import_with_one_line_and_exit_4(project_dir):
     result = _import_wsgi(project_dir, MAX_BATCH="lots")
     assert result.returncode == EXIT_CANNOT_START
-    assert result.stderr == "churn service: cannot start: MAX_BATCH must be a positive whole number, not 'lots'\n"
+    assert (
+        result.stderr == "churn service: cannot start: MAX_BATCH must be a whole number from 1 to 20,000, not 'lots'\n"
+    )

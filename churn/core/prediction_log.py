@@ -188,6 +188,16 @@ def open_log(path):
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o640)
 
 
+def is_log_file(fd):
+    """Whether an open file is one a log can go to: a regular file or a pipe, not a device, nor a file
+    of a kernel's pseudo-filesystem (/proc, /sys), which takes writes as commands or refuses them."""
+    found = os.fstat(fd)
+    if stat.S_ISFIFO(found.st_mode) or stat.S_ISSOCK(found.st_mode):
+        return True
+    pseudo = {os.stat(root).st_dev for root in ("/proc", "/sys") if os.path.isdir(root)}
+    return stat.S_ISREG(found.st_mode) and found.st_dev not in pseudo
+
+
 def _write_all(fd, data):
     # One write() of at most atomic_bytes; a regular file may take fewer bytes only when it is full,
     # and then the rest follows (OSError once nothing more fits).

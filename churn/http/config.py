@@ -3,22 +3,24 @@ the model. Functions of a plain mapping, so tests pass a dict; importing this mo
 
     MODEL_PATH       the model: our JSON artifact, or the book's pickle (default model/churn-model.json)
     CHURN_THRESHOLD  overrides the model's threshold for "churn": true (0 < t < 1)
-    MAX_BODY_BYTES   largest request body accepted (default 10 MiB)
-    MAX_BATCH        most customers in one /predict request (default 10,000)
+    MAX_BODY_BYTES   largest request body accepted (default 10 MiB, at most 20 MiB)
+    MAX_BATCH        most customers in one /predict request (default 10,000, at most 20,000)
     CHURN_API_KEY    when set, the API needs "Authorization: Bearer <key>" (churn.http.routes says which
                      routes are open: the health checks, the page, its files and the model card)
     ACCESS_LOG       "on" (default): one logfmt line per request on standard output; "off": none
     METRICS          "on" (default): count requests and customers for GET /metrics, and watch the
                      inputs for GET /model/monitoring; "off": neither (both answer 404)
-    PREDICTION_LOG   "off" (default); "stdout"; or a file's path (appended to): one JSON line per
-                     scored customer (churn/core/prediction_log.py, docs/prediction-log.md)
+    PREDICTION_LOG   "off" (default); "stdout"; or the path of a regular file (appended to) or a
+                     named pipe: one JSON line per scored customer (churn/core/prediction_log.py,
+                     docs/prediction-log.md)
     PREDICTION_LOG_ID_KEY  when set (16 characters or more, a secret): the log holds each customerid's
                      keyed hash (HMAC-SHA256) instead of the id
 
 and the server's, read by gunicorn.conf.py and serve.py:
 
     PORT             the port to listen on (default 9696, the book's)
-    WEB_CONCURRENCY  gunicorn's worker processes (default: one per CPU this process may use)
+    WEB_CONCURRENCY  gunicorn's worker processes (default: one per CPU this process may use; at most
+                     MAX_WORKERS_PER_CPU per CPU)
 
 Anything wrong with them stops the start with one line on stderr and exit status 4
 (`load_or_exit`, `exit_unless`), which gunicorn reads as "the app failed to load": it stops instead
@@ -27,17 +29,26 @@ of restarting workers in a loop.
 
 import dataclasses
 import math
+import os
 import sys
 
 from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
 from churn.core.log_lines import FLUSH_SECONDS
-from churn.core.messages import whole_number
+from churn.core.messages import echo, whole_number
 from churn.core.model import load_model
-from churn.core.prediction_log import ID_KEY_VARIABLE, LogError, PredictionLog, id_key, open_log
+from churn.core.prediction_log import ID_KEY_VARIABLE, LogError, PredictionLog, id_key, is_log_file, open_log
 from churn.http.access_log import AccessLog
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_BATCH = 10_000
+# The largest limits that may be set: a request's cost grows with its customers (a batch of 10,000 in
+# the raw data set's spellings peaks at 12 MiB of Python objects, 20,000 at 22 MiB, 40,000 at 45 MiB:
+# over the 64 MiB a worker may grow, once the allocator's own overhead is counted), and 20 MiB of
+# body holds 20,000 such customers with room to spare. A larger setting would remove the bound.
+MOST_BODY_BYTES = 20 * 1024 * 1024
+MOST_BATCH = 20_000
+# Workers beyond a few per CPU only take turns on it, each with its own copy of the model and counters.
+MAX_WORKERS_PER_CPU = 4
 DEFAULT_PORT = 9696
 EXIT_CANNOT_START = 4  # gunicorn's APP_LOAD_ERROR
 # Bounds on slow clients, which both servers keep (gunicorn.conf.py, churn/server/waitress_server.py): the
@@ -115,7 +126,8 @@ def worker_count(environ, usable_cpus):
     rounded up. One is enough: a worker serves its other connections between the turns of a large
     request (churn/http/turns.py); and the served /predict was 0.83 of the floor app with one per CPU, 0.76
     with two (bench/benchmark.py), which spent the difference switching between them."""
-    return _positive_int(environ, "WEB_CONCURRENCY", max(1, math.ceil(usable_cpus)))
+    cpus = max(1, math.ceil(usable_cpus))
+    return _whole_number(environ, "WEB_CONCURRENCY", cpus, MAX_WORKERS_PER_CPU * cpus, f"{MAX_WORKERS_PER_CPU} per CPU")
 
 
 def settings_from_environment(environ):
@@ -123,8 +135,8 @@ def settings_from_environment(environ):
     prediction log's key is checked, but the log is not opened: prediction_log() opens it."""
     _id_key(environ)
     return Settings(
-        max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", MAX_BODY_BYTES),
-        max_batch=_positive_int(environ, "MAX_BATCH", MAX_BATCH),
+        max_body_bytes=_whole_number(environ, "MAX_BODY_BYTES", MAX_BODY_BYTES, MOST_BODY_BYTES),
+        max_batch=_whole_number(environ, "MAX_BATCH", MAX_BATCH, MOST_BATCH),
         api_key=environ.get("CHURN_API_KEY") or None,
         access_log=AccessLog(sys.stdout) if _switch(environ, "ACCESS_LOG", default=True) else None,
         metrics=_switch(environ, "METRICS", default=True),
@@ -138,6 +150,9 @@ def prediction_log(environ, model):
         return None
     try:
         fd = sys.stdout.fileno() if destination == _STDOUT else open_log(destination)
+        if destination != _STDOUT and not is_log_file(fd):
+            os.close(fd)
+            raise ConfigurationError(f"PREDICTION_LOG={destination}: not a regular file or a pipe")
         return PredictionLog(fd, model, _id_key(environ), flush_seconds=FLUSH_SECONDS)
     except LogError as error:
         raise ConfigurationError(f"PREDICTION_LOG={destination}: {error}") from None
@@ -147,7 +162,10 @@ def prediction_log(environ, model):
 
 def model_from_environment(environ):
     """The model MODEL_PATH names, with CHURN_THRESHOLD applied."""
-    model = load_model(model_path(environ))
+    try:
+        model = load_model(model_path(environ))
+    except ModelError as error:
+        raise ModelError(f"MODEL_PATH: {error}" if environ.get("MODEL_PATH") else str(error)) from None
     threshold = environ.get("CHURN_THRESHOLD", "")
     return dataclasses.replace(model, threshold=_threshold(threshold)) if threshold else model
 
@@ -175,13 +193,15 @@ def _log_summary(environ):
     return f"prediction log to {where}" + (" (customer ids hashed)" if environ.get(ID_KEY_VARIABLE) else "")
 
 
-def _positive_int(environ, name, default):
+def _whole_number(environ, name, default, most, why=None):
+    """The variable `name`, a whole number from 1 to `most` (`why` says where that comes from), else `default`."""
     text = environ.get(name, "")
     if not text:
         return default
     number = whole_number(text)
-    if not number:  # None, or 0
-        raise ConfigurationError(f"{name} must be a positive whole number, not {text!r}")
+    if number is None or not 1 <= number <= most:
+        limit = f"{most:,}" + (f" ({why})" if why else "")
+        raise ConfigurationError(f"{name} must be a whole number from 1 to {limit}, not {echo(text)!r}")
     return number
 
 
