@@ -24,7 +24,9 @@ against waitress as the README starts it (serve.py --server waitress), on a loop
              closed, while probes run: the probes, and how long one was let trickle
   oversized  a 300 MB body announced in its headers: status, seconds, bytes sent before the answer
   smuggling  Content-Length and Transfer-Encoding together, a request smuggled behind them
-  config     WEB_CONCURRENCY=0, WEB_CONCURRENCY=x, PORT=abc: exit status and what the start says
+  config     settings that would remove a bound or name nothing (WEB_CONCURRENCY=0, x or 100000,
+             PORT=abc, MAX_BODY_BYTES and MAX_BATCH of 10^30-1, PREDICTION_LOG=/proc/version, a
+             MODEL_PATH to no file): exit status and what the start says
 
 It prints what it measured, row by row, and writes it all as JSON. --quick (CI) runs each row
 briefly: fewer connections, shorter loads, 8 Mbit/s only. Linux only (it reads /proc), bounded in
@@ -669,7 +671,12 @@ def smuggle(port):
 CONFIGS = {
     "WEB_CONCURRENCY=0": {"WEB_CONCURRENCY": "0"},
     "WEB_CONCURRENCY=x": {"WEB_CONCURRENCY": "x"},
+    "WEB_CONCURRENCY=100000": {"WEB_CONCURRENCY": "100000"},
     "PORT=abc": {"PORT": "abc"},
+    "MAX_BODY_BYTES=10**30-1": {"MAX_BODY_BYTES": "9" * 30},
+    "MAX_BATCH=10**30-1": {"MAX_BATCH": "9" * 30},
+    "PREDICTION_LOG=/proc/version": {"PREDICTION_LOG": "/proc/version"},
+    "MODEL_PATH=/nonexistent.json": {"MODEL_PATH": "/nonexistent.json"},
 }
 
 
@@ -682,12 +689,15 @@ def row_config(server_name, quick):
     for name, env in CONFIGS.items():
         command, command_env = COMMANDS[server_name](process_group.free_port(), "wsgi:app", ())
         environment = {**os.environ, **command_env, **env}
+        started = time.monotonic()
         completed = process_group.run(command, timeout=30, cwd=PROJECT_DIR, env=environment, **_OUTPUT_AS_TEXT)
+        completed_seconds = time.monotonic() - started
         lines = [line for line in (completed.stdout + completed.stderr).splitlines() if line.strip()]
         results[name] = {
             "exit": completed.returncode,
             "lines": len(lines),
             "names_it": any(name.split("=")[0] in line for line in lines),
+            "seconds": round(completed_seconds, 1),
             "says": lines[-1] if lines else "",
         }
     return results
