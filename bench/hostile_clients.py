@@ -5,12 +5,15 @@
 Each row runs against gunicorn as shipped (serve.py: the Procfile's and the image's command) and
 against waitress as the README starts it (serve.py --server waitress), on a loopback port:
 
-  memory     the worst bodies of each media type up to the body limit, and the largest legal batches,
+  memory     the worst bodies of each media type up to the body limit (spanning's too), and the largest legal batches,
              one at a time: status, seconds, and the serving processes' peak memory over their size
              before it (VmHWM, reset before each)
   cpu        twice as many clients as workers sending the most expensive legal requests, while /ping,
              the readiness probe and a single customer are probed: their p50/p99/max and failures,
              and how the expensive requests were answered
+  spanning   6 clients at once sending 10 MiB bodies whose parts span lines (a CSV record or header
+             over millions of quoted line breaks) or hide in unknown keys (V2), again and again,
+             while probes run: answers, the serving processes' peak memory, the probes
   send       the largest legal answer read at 8 Mbit/s and at 1 Mbit/s: bytes received, whole or not
   readers    16 slow readers of large answers: the serving processes' memory meanwhile
   stalled    connections that send one byte of a 100-byte body and go silent: what they get, and
@@ -125,6 +128,25 @@ def worst_bodies(model):
             json_type,
             json.dumps(inference_request([raw_values] * MAX_BATCH, model.schema)).encode(),
         ),
+        **spanning_bodies(model),
+    }
+
+
+def spanning_bodies(model):
+    """name -> (path, content type, body): 10 MiB bodies whose every line is short, but whose parts
+    are not: a CSV record or header spread over lines by quoted line breaks, an inference request
+    with unknown keys each holding 64 KiB of [[],[],…]."""
+    header = ",".join(model.schema.fields).encode() + b"\n"
+    distinct_names = b",".join(b'"%x\n"' % n for n in range(MAX_BODY_BYTES // 8)) + b"\n"  # 1.3 M names
+    empties = b"[" + b"[]," * 21_000 + b"[]]"  # 63 KiB
+    request = json.dumps(inference_request([EXAMPLE_CUSTOMER], model.schema)).encode()
+    unknown = b"".join(b'"k%d": %s, ' % (n, empties) for n in range(MAX_BODY_BYTES // len(empties) - 1))
+    tensor_unknown = request.replace(b'{"name": "gender"', b"{" + unknown + b'"name": "gender"', 1)
+    return {
+        "CSV one record over 5 M lines": ("/predict", "text/csv", _filled(header + b'"', b"x\n", b'"\n')),
+        "CSV a header of 1.3 M names over as many lines": ("/predict", "text/csv", distinct_names[:MAX_BODY_BYTES]),
+        "V2 unknown keys of [[],[],…]": ("/v2/models/churn/infer", "application/json", b"{" + unknown + request[1:]),
+        "V2 a tensor's unknown keys of [[],[],…]": ("/v2/models/churn/infer", "application/json", tensor_unknown),
     }
 
 
@@ -332,6 +354,35 @@ def row_cpu(start, model, quick):
         "expensive_seconds_p50": round(statistics.median(served), 2),
         "probes": prober.summary(),
     }
+
+
+SPANNING_CLIENTS = 6
+
+
+def row_spanning(start, model, quick):
+    """SPANNING_CLIENTS clients at once sending each body of spanning_bodies() again and again, on a
+    server of its own, while the probes run: how they were answered, the most a serving process grew
+    over its size when idle, and the probes."""
+    seconds, results = (4 if quick else 15), {}
+    for name, (path, content_type, body) in spanning_bodies(model).items():
+        with start() as server:
+            idle = reset_peaks(serving_processes(server))
+            raw = request_bytes("POST", path, body, content_type)
+            with concurrent.futures.ProcessPoolExecutor(SPANNING_CLIENTS) as pool:
+                loads = [pool.submit(_keep_asking, server.port, raw, seconds) for _ in range(SPANNING_CLIENTS)]
+                with Prober(server.port, STANDARD_PROBES) as prober:
+                    answers = [answer for load in loads for answer in load.result()]
+            statuses = {}
+            for status, _ in answers:
+                statuses[str(status)] = statuses.get(str(status), 0) + 1
+            results[name] = {
+                "clients": SPANNING_CLIENTS,
+                "seconds": seconds,
+                "answers": statuses,
+                "peak_rise_mib": peak_rise_mib(idle),
+                "probes": prober.summary(),
+            }
+    return results
 
 
 def _keep_asking(port, raw, seconds):
@@ -706,6 +757,7 @@ def row_config(server_name, quick):
 ROWS = {
     "memory": row_memory,
     "cpu": row_cpu,
+    "spanning": row_spanning,
     "send": row_send,
     "readers": row_readers,
     "stalled": row_stalled,

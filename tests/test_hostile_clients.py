@@ -46,6 +46,14 @@ def test_probes_never_fail_while_every_worker_is_busy_with_expensive_requests(ro
         assert probes["probes"] >= 10 and probes["failed"] == 0, (server, name, probes)
 
 
+def test_bodies_whose_parts_span_lines_or_hide_in_unknown_keys_are_refused_within_the_bounds(rows):
+    server, measured = rows
+    for name, row in measured["spanning"].items():
+        assert set(row["answers"]) <= {"400", "413", "503"} and row["answers"], (server, name, row)
+        assert row["peak_rise_mib"] <= MEMORY_BOUND_MIB, (server, name, row)
+        assert all(p["probes"] >= 10 and p["failed"] == 0 for p in row["probes"].values()), (server, name, row)
+
+
 def test_the_largest_answer_reaches_a_client_reading_at_8_mbit_s(rows):
     server, measured = rows
     assert all(row["whole"] for row in measured["send"].values()), (server, measured["send"])
