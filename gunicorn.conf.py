@@ -61,16 +61,14 @@ def post_fork(server, worker):
 
 # The metrics' table has a row per worker slot (churn/http/counters.py): the master gives each new
 # worker a free one, and frees it, with its gauges zeroed, once the worker is gone. Its counters stay:
-# the next worker in that slot adds to them, so no sum ever decreases.
-_taken_slots = set()
+# the next worker in that slot adds to them, so no sum ever decreases. Which slots are taken is kept
+# by the table, not here: SIGHUP runs this file again while the old workers still count.
 
 
 def pre_fork(server, worker):
     """Give the worker about to be forked a slot of the metrics' table."""
     if (metrics := _metrics()) is not None:
-        free = [slot for slot in range(metrics.table.slots) if slot not in _taken_slots]
-        worker.churn_slot = free[0] if free else metrics.table.slots - 1  # shared, past 64 at once
-        _taken_slots.add(worker.churn_slot)
+        worker.churn_slot = metrics.claim_slot()
 
 
 def child_exit(server, worker):
@@ -78,7 +76,6 @@ def child_exit(server, worker):
     metrics, slot = _metrics(), getattr(worker, "churn_slot", None)
     if metrics is not None and slot is not None:
         metrics.worker_gone(slot)
-        _taken_slots.discard(slot)
 
 
 def _metrics():

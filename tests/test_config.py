@@ -13,6 +13,7 @@ from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError, with_content_has
 from churn.core.scorer import Scores
 from churn.http.config import (
     EXIT_CANNOT_START,
+    MAX_WORKERS,
     MAX_WORKERS_PER_CPU,
     MOST_BATCH,
     MOST_BODY_BYTES,
@@ -26,6 +27,7 @@ from churn.http.config import (
     startup_summary,
     worker_count,
 )
+from churn.http.metrics import SLOTS
 
 
 def test_settings_come_from_the_environment():
@@ -155,13 +157,19 @@ def test_gunicorn_runs_one_worker_per_usable_cpu_unless_web_concurrency_says(cpu
 
 @pytest.mark.parametrize("value", ["0", "x", "-1", "2.5", "9", "100000", "9" * 30])
 def test_a_web_concurrency_that_is_no_count_of_workers_or_too_many_is_named(value):
-    limit = f"{MAX_WORKERS_PER_CPU * 2} ({MAX_WORKERS_PER_CPU} per CPU)"
+    limit = f"{MAX_WORKERS_PER_CPU * 2} ({MAX_WORKERS_PER_CPU} per CPU, {MAX_WORKERS} in all)"
     with pytest.raises(
         ConfigurationError,
         match=rf"^WEB_CONCURRENCY must be a whole number from 1 to {re.escape(limit)}, not '{value}'$",
     ):
         worker_count({"WEB_CONCURRENCY": value}, 2)
     assert worker_count({"WEB_CONCURRENCY": str(MAX_WORKERS_PER_CPU * 2)}, 1.5) == MAX_WORKERS_PER_CPU * 2
+
+
+def test_no_more_workers_than_the_metrics_table_has_rows_for_through_a_reload():
+    assert worker_count({}, 512) == MAX_WORKERS == SLOTS // 2
+    with pytest.raises(ConfigurationError, match=f"from 1 to {MAX_WORKERS} "):
+        worker_count({"WEB_CONCURRENCY": str(MAX_WORKERS + 1)}, 512)
 
 
 @pytest.mark.parametrize("destination", ["/proc/version", "/dev/null"])

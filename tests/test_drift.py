@@ -18,6 +18,7 @@ from app import create_app
 from churn.core.features import FIELDS
 from churn.core.model import score
 from churn.core.reference import build_reference
+from churn.http.drift import BINNED_PER_REQUEST
 from train import RANDOM_STATE, TEST_SIZE
 
 
@@ -37,10 +38,15 @@ def watched_model(model, split):
 
 def _replayed(model, customers):
     app = webtest.TestApp(create_app(model))
-    batch = [{field: customer[field] for field in FIELDS} for customer in customers]
-    for start in range(0, len(batch), 1000):
-        app.post_json("/predict", batch[start : start + 1000])
+    _post(app, customers)
     return app.get("/model/monitoring").json
+
+
+def _post(app, customers):
+    """Post the customers' model fields in requests of BINNED_PER_REQUEST: each customer is binned."""
+    batch = [{field: customer[field] for field in FIELDS} for customer in customers]
+    for start in range(0, len(batch), BINNED_PER_REQUEST):
+        app.post_json("/predict", batch[start : start + BINNED_PER_REQUEST])
 
 
 def _psi(monitoring):
@@ -128,7 +134,7 @@ def _shares_by_numpy(customers, field, feature):
 
 def test_metrics_expose_each_features_psi_bins_and_reference_shares_cleanly(watched_model, split):
     app = webtest.TestApp(create_app(watched_model))
-    app.post_json("/predict", [{field: customer[field] for field in FIELDS} for customer in split[1][:1000]])
+    _post(app, split[1][:1000])
     text = app.get("/metrics").text
     families = {family.name: family for family in text_string_to_metric_families(text)}
     psi = {sample.labels["feature"]: sample.value for sample in families["churn_feature_psi"].samples}
@@ -149,7 +155,7 @@ def test_every_monitoring_answer_is_the_one_openapi_describes(watched_model, spl
     document = app.get("/openapi.json").json
     validator = jsonschema.Draft202012Validator({"$ref": "#/components/schemas/Monitoring", **document})
     answers = [without_reference.get("/model/monitoring").json, app.get("/model/monitoring").json]
-    app.post_json("/predict", [{field: customer[field] for field in FIELDS} for customer in split[1][:300]])
+    _post(app, split[1][:300])
     answers.append(app.get("/model/monitoring").json)
     assert [answer["reference"] for answer in answers] == [False, True, True]
     assert answers[1]["score"]["psi"] is None and answers[2]["score"]["psi"] is not None

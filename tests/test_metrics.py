@@ -1,11 +1,13 @@
 """GET /metrics: the whole instance's counts, every worker's summed, never decreasing."""
 
 import concurrent.futures
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -94,6 +96,60 @@ def test_one_scrape_sums_every_worker_and_keeps_the_counts_of_a_killed_one(serve
     samples = _samples(text.decode())
     assert status == 200
     assert _requests(samples, "/predict", "POST", 200) == 300 and _requests(samples, "/predict", "POST", 422) == 100
+
+
+def _open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.mark.slow
+def test_after_sighup_and_a_killed_worker_no_two_live_workers_share_a_row_and_every_request_counts(serve):
+    """SIGHUP runs gunicorn.conf.py again while the old workers finish; then a new worker is killed and
+    replaced. The slots stay the master's: each live worker counts in a row of its own, so every
+    request counts and the gauges are the live workers' own."""
+    server = serve("gunicorn", env={"WEB_CONCURRENCY": "2", "ACCESS_LOG": "off"})
+    server.wait_until(lambda: len(_workers(server)) == 2)
+    before = _requests(_samples(server.get("/metrics")[1].decode()), "/ping", "GET", 200)  # the start's
+    sent = _pings(server, 300)
+    first = set(_workers(server))
+    server.process.send_signal(signal.SIGHUP)
+    server.wait_until(lambda: len(_workers(server)) == 2 and not first & set(_workers(server)), timeout=20)
+    sent += _pings(server, 300)
+    os.kill(max(_workers(server)), signal.SIGKILL)  # the last forked: its slot is not the first free one
+    server.wait_until(lambda: len(_workers(server)) == 2)
+    sent += _pings(server, 300)
+    time.sleep(1.1)  # each worker refreshes its gauges once a second, at the end of a request
+    sent += _pings(server, 200)
+    samples = _samples(server.get("/metrics")[1].decode())
+    assert _requests(samples, "/ping", "GET", 200) - before == sent
+    live = _workers(server)
+    counted = samples[("process_open_fds", "")]
+    assert abs(counted - sum(map(_open_fds, live))) <= 2 * len(live), (counted, [_open_fds(pid) for pid in live])
+
+
+def _pings(server, count):
+    """`count` GETs of /ping over a few connections at once; how many were answered 200."""
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        return sum(status == 200 for status, _ in pool.map(lambda _: server.get("/ping"), range(count)))
+
+
+def test_a_requests_customers_are_counted_once_its_answer_is_sent(model, book_customer):
+    app = create_app(model)
+    customers = [dict(book_customer, customerid=str(n)) for n in range(3000)]  # an answer streamed in pieces
+    body = json.dumps(customers).encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "CONTENT_TYPE": "application/json",
+               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+               "wsgi.errors": io.StringIO()}  # fmt: skip
+    answer = app(environ, lambda status, headers: None)
+    pieces = iter(answer)
+    next(pieces)
+    scored = _samples(app.metrics.exposition().decode())
+    assert _scored(scored, "json", "true") + _scored(scored, "json", "false") == 0  # being sent
+    for _ in pieces:
+        pass
+    answer.close()  # the server's, once the last byte is sent
+    scored = _samples(app.metrics.exposition().decode())
+    assert _scored(scored, "json", "true") + _scored(scored, "json", "false") == 3000
 
 
 def _scored(samples, interface, churn):

@@ -38,6 +38,7 @@ from churn.core.messages import echo, whole_number
 from churn.core.model import load_model
 from churn.core.prediction_log import ID_KEY_VARIABLE, LogError, PredictionLog, id_key, is_log_file, open_log
 from churn.http.access_log import AccessLog
+from churn.http.metrics import SLOTS
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_BATCH = 10_000
@@ -47,8 +48,10 @@ MAX_BATCH = 10_000
 # body holds 20,000 such customers with room to spare. A larger setting would remove the bound.
 MOST_BODY_BYTES = 20 * 1024 * 1024
 MOST_BATCH = 20_000
-# Workers beyond a few per CPU only take turns on it, each with its own copy of the model and counters.
+# Workers beyond a few per CPU only take turns on it, each with its own copy of the model and counters;
+# and the metrics' table has a row for each of MAX_WORKERS, and as many again while SIGHUP replaces them.
 MAX_WORKERS_PER_CPU = 4
+MAX_WORKERS = SLOTS // 2
 DEFAULT_PORT = 9696
 EXIT_CANNOT_START = 4  # gunicorn's APP_LOAD_ERROR
 # Bounds on slow clients, which both servers keep (gunicorn.conf.py, churn/server/waitress_server.py): the
@@ -127,7 +130,10 @@ def worker_count(environ, usable_cpus):
     request (churn/http/turns.py); and the served /predict was 0.83 of the floor app with one per CPU, 0.76
     with two (bench/benchmark.py), which spent the difference switching between them."""
     cpus = max(1, math.ceil(usable_cpus))
-    return _whole_number(environ, "WEB_CONCURRENCY", cpus, MAX_WORKERS_PER_CPU * cpus, f"{MAX_WORKERS_PER_CPU} per CPU")
+    most = min(MAX_WORKERS_PER_CPU * cpus, MAX_WORKERS)
+    return _whole_number(
+        environ, "WEB_CONCURRENCY", min(cpus, most), most, f"{MAX_WORKERS_PER_CPU} per CPU, {MAX_WORKERS} in all"
+    )
 
 
 def settings_from_environment(environ):

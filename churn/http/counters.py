@@ -6,7 +6,10 @@ none is lost; a reader sums the rows. A row outlives the worker that wrote it: a
 killed, recycled or restarted by SIGHUP leaves its counts in its row, and the next worker given that
 slot adds to them, so that a sum never decreases while the instance lives. Gauges (memory, open
 files) are the exception: a slot's gauges are zeroed when its worker is gone. Nothing grows: the
-table's size is fixed when it is made. Standard library only.
+table's size is fixed when it is made. The process that made the table (gunicorn's master) gives the
+slots out (claim_slot) and takes them back (release_slot): the table, made with the app, outlives a
+reload of the server's configuration (SIGHUP), so that no slot is given to a worker while another
+still counts in it. Standard library only.
 """
 
 import math
@@ -29,6 +32,18 @@ class CounterTable:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._next_free = 0  # the first slot no thread of this process has taken yet
+        self._claimed = set()  # the slots given to live workers (by the master, claim_slot)
+
+    def claim_slot(self):
+        """A slot no live worker counts in, given to the worker about to be forked; until every slot is
+        taken: then the last, shared (size the table for twice the workers, for a reload's overlap)."""
+        free = next((slot for slot in range(self.slots) if slot not in self._claimed), self.slots - 1)
+        self._claimed.add(free)
+        return free
+
+    def release_slot(self, slot):
+        """The worker of `slot` is gone: the slot may be given again."""
+        self._claimed.discard(slot)
 
     def use_slot(self, slot):
         """Add this process's counts to row `slot` from now on (a gunicorn worker, just forked)."""

@@ -22,6 +22,9 @@ WINDOW_SECONDS = 3600
 EPOCH_SECONDS = 300
 MINIMUM_CUSTOMERS = 200
 BINNED_PER_SECOND = 1000  # by each process, before it samples
+# The most customers of one request binned (a systematic sample of them): a tenth of the fewest a
+# verdict needs, so that no single request, however large or extreme, moves a field past "watch".
+BINNED_PER_REQUEST = MINIMUM_CUSTOMERS // 10
 SCORE = "score"
 _RING = WINDOW_SECONDS // EPOCH_SECONDS + 1
 
@@ -80,7 +83,7 @@ class BinCounts:
 
     def __init__(self, bins, now):
         self.bins = bins
-        self.step, self._flushed_at = 1, now
+        self.step, self._flushed_at, self._added = 1, now, 0
         self.turns = itertools.repeat(True)
         self._categorical_of, self._numbers_of = bins.categorical_of, bins.numbers_of
         self._positions, self._edges = bins.positions, bins.edges
@@ -88,7 +91,11 @@ class BinCounts:
         self.inputs, self.scores = bytearray(), bytearray()  # a record per customer; a score's bin
 
     def sample(self, rows, probabilities):
-        """Bin the scored customers (their rows and churn probabilities) whose turn it is."""
+        """Bin a request's scored customers (their rows and churn probabilities): at most
+        BINNED_PER_REQUEST of them, evenly spaced, and of those the ones whose turn it is."""
+        if len(rows) > BINNED_PER_REQUEST:
+            stride = -(-len(rows) // BINNED_PER_REQUEST)
+            rows, probabilities = rows[::stride], probabilities[::stride]
         for row, probability in itertools.compress(zip(rows, probabilities, strict=True), self.turns):
             self.count(row, probability)
 
@@ -98,18 +105,26 @@ class BinCounts:
         self.inputs.extend(map(bisect.bisect_left, self._edges, self._numbers_of(row)))
         self.scores.append(bisect.bisect_left(self._score_edges, probability))
 
-    def flush(self, row, now):
-        """Add the customers binned since the last flush to `row` (this process's row of the table), each
-        `step` times; choose the step until the next from their rate (`now`: time.perf_counter())."""
+    def add_to(self, row):
+        """Add the customers binned since the last add to `row` (this process's row of the table), each
+        `step` times."""
+        if not self.scores:
+            return
         width = len(self.bins.columns)
         for column, (at, bins) in enumerate(self.bins.columns):
             _add_counts(row, at, bins, self.inputs[column::width], self.step)
         _add_counts(row, self.bins.score_at, self.bins.score_bins, self.scores, self.step)
-        scored = len(self.scores) * self.step
+        self._added += len(self.scores) * self.step
         # Its own process (or thread) alone adds to them, and not while this runs: none is lost.
         self.inputs.clear()
         self.scores.clear()
-        per_second = scored / max(now - self._flushed_at, 1.0)
+
+    def flush(self, row, now):
+        """add_to(row); and choose the step until the next flush from the rate of the customers added
+        since the last (`now`: time.perf_counter())."""
+        self.add_to(row)
+        per_second = self._added / max(now - self._flushed_at, 1.0)
+        self._added = 0
         self._flushed_at, step = now, max(1, math.ceil(per_second / BINNED_PER_SECOND))
         if step != self.step:
             self.step, self.turns = step, _one_in(step)

@@ -30,9 +30,10 @@ INTERFACES = ("json", "file", "v2")  # POST /predict with JSON, with a file (CSV
 UNMATCHED = "unmatched"  # the route of a request that matched none: 404, 405, or 401 before either
 _FLUSH_SECONDS = 1.0
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-# A row of the table per worker slot: enough for 32 workers and as many again while SIGHUP replaces
-# them (it starts the new workers before the old ones are gone). About 1 MiB in all.
-SLOTS = 64
+# A row of the table per worker slot: enough for 128 workers (churn.http.config.MAX_WORKERS) and as
+# many again while SIGHUP replaces them (it starts the new workers before the old ones are gone).
+# About 4 MiB of address space, of which only the rows used are ever touched.
+SLOTS = 256
 
 
 class Layout:
@@ -95,6 +96,10 @@ class Metrics:
         self.started_at = time.time()  # the instance's start: under gunicorn, the master's
         self.process = _ProcessUse(layout.index)
         self._local = threading.local()
+        # Under waitress, threads of one process each count in a row of their own; a thread may wait
+        # long for its next request, so each adds the customers it binned as it ends a request,
+        # not once a second: they reach the shared table at once.
+        self.threads_share_a_process = False
 
     def use_slot(self, slot):
         """Count this process's requests in row `slot` of the table from now on (a gunicorn worker, just
@@ -102,12 +107,18 @@ class Metrics:
         self.table.use_slot(slot)
         self._local = _ProcessWide()
 
+    def claim_slot(self):
+        """The row of the table for a worker about to be forked (gunicorn's master: pre_fork)."""
+        return self.table.claim_slot()
+
     def worker_gone(self, slot):
         """What a gone worker (of row `slot`) held is no longer held: its memory, its open files, its
-        requests in flight (counted as begun as many as it answered). Its counters stay."""
+        requests in flight (counted as begun as many as it answered). Its counters stay; its slot may
+        be given to another worker."""
         self.table.zero(slot, self.layout.gauges)
         row = self.table.row_of(slot)
         row[_BEGUN] = math.fsum(row[index] for index in self.layout.requests)
+        self.table.release_slot(slot)
 
     def recorder(self):
         """The Recorder of this process (or thread)."""
@@ -171,7 +182,8 @@ class Recorder:
     and the customers it has binned for drift since it last added them there. Once a second, at the
     end of a request, it adds those and refreshes the process's CPU, memory and open files."""
 
-    __slots__ = ("metrics", "row", "_places", "_request_place", "_shed", "bin_counts", "interfaces", "_flush_due")
+    __slots__ = ("metrics", "row", "_places", "_request_place", "_shed", "bin_counts", "interfaces", "_flush_due",
+                 "_bins_each_request")  # fmt: skip
 
     def __init__(self, metrics, row):
         self.metrics, self.row = metrics, row
@@ -183,6 +195,7 @@ class Recorder:
         self.bin_counts = None if metrics.bins is None else BinCounts(metrics.bins, time.perf_counter())
         self.interfaces = {interface: InterfaceCounts(self, interface) for interface in INTERFACES}
         self._flush_due = -math.inf
+        self._bins_each_request = metrics.threads_share_a_process and self.bin_counts is not None
 
     def finished(self, route, method, status, started, ended):
         """A request has ended with `status`; `route` is its template, or None; `started` and `ended`
@@ -196,6 +209,8 @@ class Recorder:
         if ended >= self._flush_due:
             self._flush_due = ended + _FLUSH_SECONDS
             self.flush()
+        elif self._bins_each_request:
+            self.bin_counts.add_to(row)
 
     def shed(self):
         """A request was refused with 503: its worker was busy with other large requests."""
@@ -287,7 +302,10 @@ class Counting:
     """The observer that counts into the instance's Metrics (churn.http.observers): each request as it
     begins and is answered (by route template, method and status, with its duration; a 503 as shed),
     the customers scored by interface, decision and probability, the refused ones' invalid fields; and,
-    for a model with a reference, bins the customers scored for the drift (churn.http.drift)."""
+    for a model with a reference, bins the customers scored for the drift (churn.http.drift).
+
+    A request's customers are counted with the request, once its answer is sent (or its client has
+    left): a worker killed before that counts neither."""
 
     def __init__(self, metrics):
         self.metrics = metrics
@@ -298,28 +316,38 @@ class Counting:
 
     def customers_scored(self, request, interface, scores):
         recorder = request.environ[RECORDER_KEY]
-        recorder.interfaces[interface].scored(scores.probabilities, scores.decisions)
+        counts = recorder.interfaces[interface]
+        _pending(request).append((counts.scored, scores.probabilities, scores.decisions))
         if recorder.bin_counts is not None:
             recorder.bin_counts.sample(scores.rows, scores.probabilities)
 
     def customer_scored(self, request, interface, row, customerid, probability, decision):
         recorder = request.environ[RECORDER_KEY]
-        recorder.interfaces[interface].scored_one(probability, decision)
+        request.environ[_PENDING] = [(recorder.interfaces[interface].scored_one, probability, decision)]
         bins = recorder.bin_counts
         if bins is not None and next(bins.turns):
             bins.count(row, probability)
 
     def customers_refused(self, request, interface, refusals):
         counts = request.environ[RECORDER_KEY].interfaces[interface]
-        for refusal in refusals:
-            counts.invalid(refusal.errors)
+        _pending(request).extend((counts.invalid, refusal.errors) for refusal in refusals)
 
     def request_answered(self, request, status, size):
-        recorder = request.environ[RECORDER_KEY]
+        environ = request.environ
+        recorder = environ[RECORDER_KEY]
+        for count, *customers in environ.pop(_PENDING, ()):
+            count(*customers)
         if status == 503:  # only a worker busy with large requests answers it (churn/http/admission.py)
             recorder.shed()
         route = request.route and request.route.path
-        recorder.finished(route, request.environ["REQUEST_METHOD"], status, request.started, _now())
+        recorder.finished(route, environ["REQUEST_METHOD"], status, request.started, _now())
+
+
+_PENDING = "churn.metrics.pending"  # a request's customers, counted once it is answered: (count, its arguments)
+
+
+def _pending(request):
+    return request.environ.setdefault(_PENDING, [])
 
 
 def _request_lines(layout, value):

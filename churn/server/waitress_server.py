@@ -63,6 +63,8 @@ def adjustments(settings, listen, platform=sys.platform):
 def bounded_server(app, settings, listen):
     """A waitress server of `app`, with adjustments() and the bounds waitress lacks; .run() serves."""
     _share_malloc_arenas()
+    if (metrics := getattr(app, "metrics", None)) is not None:
+        metrics.threads_share_a_process = True  # churn/http/metrics.py says why
     server = create_server(app, **adjustments(settings, listen))
     for listener in _listeners(server):
         # waitress takes no server class: each listening server becomes the one that keeps the bounds.
