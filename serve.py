@@ -17,6 +17,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -69,9 +70,18 @@ def _run_waitress(app, listen):
     module, _, name = app.partition(":")
     served = getattr(importlib.import_module(module), name)  # wsgi loads the model, with one line if it is bad
     server = bounded_server(served, settings_from_environment(os.environ), listen)
+    # SIGTERM (Docker, Kubernetes, systemd) stops waitress as Ctrl-C does: it finishes the requests in
+    # flight, and the logs write what they keep (churn/core/log_lines.py). Python's default would end
+    # the process at once, and the lines kept with it.
+    signal.signal(signal.SIGTERM, _stop)
     server.print_listen("Serving on http://{}:{}")
     server.run()
+    logging.getLogger("churn.server").info("churn service: stopped")
     return 0
+
+
+def _stop(signal_number, frame):
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ A write per request (a system call, and a flush) cost the access log 7 % of a se
 and the prediction log nearly a quarter of a lone customer's. Lines are instead kept, and written by
 a thread of their own (under gevent, a greenlet) at most `flush_seconds` after they were added, and
 at exit; a process killed outright (SIGKILL, the OOM killer) loses at most that long of its lines.
+At exit (a graceful stop), the lines still kept are written for at most EXIT_SECONDS, a thousand at a
+time: a reader too slow to take them by then (a stalled pipe) makes the process say on stderr how
+many lines it could not write, and exit without them.
 """
 
 import atexit
@@ -17,6 +20,10 @@ FLUSH_SECONDS = 0.1  # the service's: its lines reach their log within this long
 # A writer that cannot keep up (a slow disk) makes the requests that add lines write them themselves
 # past this many: the lines a process keeps are bounded (about 70 MB of prediction log lines).
 MAX_KEPT_LINES = 100_000
+# How long a stopping process writes the lines it still keeps: within gunicorn's graceful_timeout (8 s)
+# and waitress's stop, below Docker's and Kubernetes' 10 s, with time left for the requests in flight.
+EXIT_SECONDS = 5.0
+_EXIT_LINES = 1000  # written at once at exit, between looks at the clock
 
 
 class BatchedLines:
@@ -59,10 +66,46 @@ class BatchedLines:
             if lines:
                 self._write(lines)
 
+    def flush_at_exit(self, seconds=EXIT_SECONDS):
+        """Write the lines kept, a thousand at a time, for at most `seconds` (from a thread, so that a
+        write a stalled reader blocks cannot hold the exit); say on stderr how many could not be
+        written. Returns that count."""
+        unwritten = [None]  # None: the lines are not taken yet (a write before this one still holds them)
+        done = threading.Event()
+        deadline = time.monotonic() + seconds
+
+        def write():
+            try:
+                with self._write_lock:
+                    with self._lock:
+                        lines, self._lines = self._lines, []
+                    unwritten[0] = len(lines)
+                    for start in range(0, len(lines), _EXIT_LINES):
+                        if time.monotonic() > deadline:
+                            break
+                        self._write(lines[start : start + _EXIT_LINES])
+                        unwritten[0] -= len(lines[start : start + _EXIT_LINES])
+            except (OSError, ValueError):  # nowhere left to write: they are lost, and said
+                pass
+            finally:
+                done.set()
+
+        threading.Thread(target=write, name=f"{self._name} at exit", daemon=True).start()
+        done.wait(seconds + 0.5)
+        lost = len(self._lines) if unwritten[0] is None else unwritten[0]
+        if lost:
+            print(
+                f"churn service: the {self._name} could not write its last {lost} lines at the stop "
+                f"within {seconds:g} s (its reader is too slow, or gone)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return lost
+
     def _start_writer(self):
         self._writing = True
         threading.Thread(target=self._write_every, name=self._name, daemon=True).start()
-        atexit.register(self.flush)
+        atexit.register(self.flush_at_exit)
 
     def _forget_writer(self):
         self._writing = False
