@@ -27,6 +27,14 @@ against waitress as the README starts it (serve.py --server waitress), on a loop
              closed, while probes run: the probes, and how long one was let trickle
   oversized  a 300 MB body announced in its headers: status, seconds, bytes sent before the answer
   smuggling  Content-Length and Transfer-Encoding together, a request smuggled behind them
+  reload     gunicorn under /ping load, SIGHUP, then a new worker SIGKILLed: requests answered and
+             counted, the live workers' memory and open files and what the metrics say of them
+  killed     every gunicorn worker SIGKILLed while answering 10,000 customers: customers counted
+  stop       both logs to standard output read by a slow reader, 20,000 customers, then SIGTERM:
+             the lines that reached it
+  drift      one client's 3 requests of 10,000 extreme customers: the fields' statuses
+  binned     40 requests from 8 clients at once: the customers /model/monitoring counts at once
+             (those five rows in bench/hostile_lifecycle.py)
   config     settings that would remove a bound or name nothing (WEB_CONCURRENCY=0, x or 100000,
              PORT=abc, MAX_BODY_BYTES and MAX_BATCH of 10^30-1, PREDICTION_LOG=/proc/version, a
              MODEL_PATH to no file): exit status and what the start says
@@ -56,7 +64,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bench import process_group  # noqa: E402
+from bench import hostile_lifecycle, process_group  # noqa: E402
 from bench.servers import COMMANDS, Server  # noqa: E402
 from churn.core.model import load_model  # noqa: E402
 from churn.http.config import IDLE_SECONDS, KEEPALIVE_SECONDS, MAX_BATCH, MAX_BODY_BYTES  # noqa: E402
@@ -778,6 +786,9 @@ def run(server_name, rows, quick, log_dir):
     for row in rows:
         if row == "config":
             results[row] = row_config(server_name, quick)
+        elif row in hostile_lifecycle.ROWS:
+            starter = _starter(server_name, Path(log_dir) / f"{server_name}-{row}")
+            results[row] = hostile_lifecycle.ROWS[row](starter, model, quick, server_name, log_dir)
         else:
             results[row] = ROWS[row](_starter(server_name, Path(log_dir) / f"{server_name}-{row}"), model, quick)
         print(f"{server_name} {row}: {json.dumps(results[row])}", flush=True)
@@ -813,7 +824,8 @@ def parse_args(argv):
     """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", choices=SERVERS, action="append", help="repeat; default: both")
-    parser.add_argument("--only", choices=[*ROWS, "config"], action="append", help="repeat; default: every row")
+    rows = [*ROWS, *hostile_lifecycle.ROWS, "config"]
+    parser.add_argument("--only", choices=rows, action="append", help="repeat; default: every row")
     parser.add_argument("--quick", action="store_true", help="each row briefly (CI)")
     parser.add_argument("--output", default=PROJECT_DIR / "bench" / "hostile_results.json")
     parser.add_argument("--log-dir", default=None, help="where the servers' logs go (default: a new temporary folder)")
@@ -825,7 +837,7 @@ def main(argv=None):
     import tempfile
 
     args = parse_args(argv)
-    rows = args.only or [*ROWS, "config"]
+    rows = args.only or [*ROWS, *hostile_lifecycle.ROWS, "config"]
     log_dir = args.log_dir or tempfile.mkdtemp(prefix="hostile-clients-")
     results = {server: run(server, rows, args.quick, log_dir) for server in args.server or SERVERS}
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")

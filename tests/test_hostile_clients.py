@@ -121,3 +121,39 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(rows):
     server, measured = rows
     for name, row in measured["config"].items():
         assert row["exit"] == 4 and row["lines"] == 1 and row["names_it"], (server, name, row)
+
+
+def test_after_a_reload_and_a_death_every_request_counts_and_the_gauges_are_the_live_workers(rows):
+    server, measured = rows
+    reload = measured["reload"]
+    if server == "waitress":
+        assert "skipped" in reload
+        return
+    # An answer the kill cut off after its worker counted it (sent, never received) may count once.
+    assert 0 <= reload["counted"] - reload["answered"] <= 1, reload
+    assert abs(reload["resident_mib_counted"] - reload["resident_mib_real"]) <= 0.25 * reload["resident_mib_real"]
+
+
+def test_customers_of_an_answer_a_death_cut_off_are_not_counted(rows):
+    server, measured = rows
+    killed = measured["killed"]
+    assert "skipped" in killed if server == "waitress" else killed["customers_counted"] == 0, killed
+
+
+def test_a_graceful_stop_leaves_every_log_line_with_a_slow_reader(rows):
+    server, measured = rows
+    stop = measured["stop"]
+    assert stop["exit"] == 0 and stop["said_unwritten"] == [] and stop["access_lines_of_predict"] == 20, stop
+    assert stop["prediction_lines"] == stop["customers_answered"] == 20_000, stop
+
+
+def test_one_clients_extreme_batches_give_no_verdict(rows):
+    server, measured = rows
+    drift = measured["drift"]
+    assert drift["answers"] == [200] * 3 and drift["statuses"] == ["None"] and drift["window_customers"] == 60, drift
+
+
+def test_the_customers_every_thread_binned_are_in_the_window_at_once(rows):
+    server, measured = rows
+    binned = measured["binned"]
+    assert binned["window_customers"] == binned["binned"] == 800, binned

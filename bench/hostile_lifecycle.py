@@ -1,0 +1,259 @@
+"""The rows of bench/hostile_clients.py that try the service's lifecycle and its counts rather than
+one request: a reload and a death under load, a death mid-answer, a stop with a slow log reader,
+a drift faked by one client, and the customers one thread has binned. Each takes (start, model,
+quick) as the other rows do, and returns what it measured.
+"""
+
+import concurrent.futures
+import contextlib
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+from bench import process_group
+from bench.servers import COMMANDS, Server
+from churn.http.drift import BINNED_PER_REQUEST
+from churn.http.openapi import EXAMPLE_CUSTOMER
+
+_SAMPLE = re.compile(r"(\w+)(?:\{(.*)\})? (\S+)")
+
+
+def samples(text):
+    """{(name, labels): value} of a Prometheus exposition's samples."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, labels, value = _SAMPLE.fullmatch(line).groups()
+            found[(name, labels or "")] = float(value)
+    return found
+
+
+def _scrape(server):
+    return samples(server.get("/metrics")[1].decode())
+
+
+def _pings_counted(scraped):
+    return scraped.get(("churn_http_requests_total", 'route="/ping",method="GET",code="200"'), 0)
+
+
+def _customers_counted(scraped):
+    return sum(value for (name, _), value in scraped.items() if name == "churn_customers_scored_total")
+
+
+def workers(server):
+    """gunicorn's worker pids (the master's children, from /proc), in the order they were forked."""
+    found = set()
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{server.process.pid}/task"):
+            with open(f"/proc/{server.process.pid}/task/{task}/children") as children:
+                found.update(int(child) for child in children.read().split())
+    return sorted(found)
+
+
+def _status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as status:
+        return int(re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE)[1])
+
+
+class _Pinger:
+    """Threads that GET /ping over kept-alive connections until stopped: how many were answered 200."""
+
+    def __init__(self, port, threads=8):
+        self.port, self.answered, self._stop = port, [0] * threads, threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(threads)]
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self, n):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        while not self._stop.is_set():
+            try:
+                connection.request("GET", "/ping")
+                response = connection.getresponse()
+                response.read()
+                self.answered[n] += response.status == 200
+            except (OSError, http.client.HTTPException):  # a worker killed or recycled: a new connection
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+
+
+def row_reload(start, model, quick, server_name, log_dir):
+    """gunicorn under /ping load, SIGHUP, then a new worker SIGKILLed: requests answered and counted,
+    and the live workers' memory and open files against what the metrics say (waitress: no reload)."""
+    if server_name != "gunicorn":
+        return {"skipped": "waitress has no reload: SIGHUP is gunicorn's"}
+    seconds = 3 if quick else 10
+    with start() as server:
+        before = _pings_counted(_scrape(server))
+        first = set(workers(server))
+        with _Pinger(server.port) as pinger:
+            time.sleep(seconds / 3)
+            server.process.send_signal(signal.SIGHUP)
+            server.wait_until(lambda: len(workers(server)) == len(first) and not first & set(workers(server)))
+            time.sleep(seconds / 3)
+            os.kill(max(workers(server)), signal.SIGKILL)  # the last forked: not the first free slot
+            server.wait_until(lambda: len(workers(server)) == len(first))
+            time.sleep(seconds / 3 + 1.1)
+        # Each worker refreshes its gauges once a second, at the end of a request: requests on new
+        # connections, which reach every worker (the pinger's kept-alive ones may all be one's).
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            fresh = sum(status == 200 for status, _ in pool.map(lambda _: server.get("/ping"), range(200)))
+        scraped = _scrape(server)
+        live = workers(server)
+        return {
+            "seconds": seconds,
+            "answered": sum(pinger.answered) + fresh,
+            "counted": _pings_counted(scraped) - before,
+            "open_fds_counted": scraped[("process_open_fds", "")],
+            "open_fds_real": sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in live),
+            "resident_mib_counted": round(scraped[("process_resident_memory_bytes", "")] / 2**20, 1),
+            "resident_mib_real": round(sum(_status_kib(pid, "VmRSS") for pid in live) / 1024, 1),
+        }
+
+
+def row_killed(start, model, quick, server_name, log_dir):
+    """Every worker SIGKILLed while it answers 10,000 customers explained: customers counted before
+    and after (waitress: one process, its death ends the instance and its counts)."""
+    if server_name != "gunicorn":
+        return {"skipped": "waitress is one process: its death ends the instance"}
+    body = json.dumps([EXAMPLE_CUSTOMER] * 10_000).encode()
+    with start() as server:
+        before = _customers_counted(_scrape(server))
+        first = set(workers(server))
+        with concurrent.futures.ThreadPoolExecutor(len(first)) as pool:
+            asked = [pool.submit(_status_or_none, server, body) for _ in first]
+            time.sleep(0.3)
+            for pid in first:
+                os.kill(pid, signal.SIGKILL)
+            statuses = [future.result() for future in asked]
+        server.wait_until(lambda: len(workers(server)) == len(first))
+        return {"answers": statuses, "customers_counted": _customers_counted(_scrape(server)) - before}
+
+
+def _status_or_none(server, body):
+    """The status of 10,000 customers explained; None when the connection broke first."""
+    try:
+        return server.post("/predict?explain=true", body, "application/json")[0]
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+class _SlowReader(threading.Thread):
+    """Reads a pipe 64 KiB at a time, a millisecond between reads, until its end."""
+
+    def __init__(self, pipe):
+        super().__init__(daemon=True)
+        self.pipe, self.chunks = pipe, []
+
+    def run(self):
+        while chunk := self.pipe.read1(1 << 16):
+            self.chunks.append(chunk)
+            time.sleep(0.001)
+
+
+def row_stop(start, model, quick, server_name, log_dir):
+    """The prediction and access logs to standard output, read by a slow reader (64 KiB a
+    millisecond); 20 requests of 1,000 customers, then SIGTERM at once: the lines that reached the
+    reader, and what the server said."""
+    port = process_group.free_port()
+    command, command_env = COMMANDS[server_name](port, "wsgi:app", ())
+    environment = {**os.environ, **command_env, "PREDICTION_LOG": "stdout"}
+    stderr_path = f"{log_dir}/{server_name}-stop.stderr"
+    with open(stderr_path, "w") as errors:
+
+        def piped(command, **arguments):
+            return process_group.start(command, **{**arguments, "stdout": subprocess.PIPE, "stderr": errors})
+
+        server = Server(command, port, env=environment, start=piped)
+    try:
+        reader = _SlowReader(server.process.stdout)
+        reader.start()
+        server.wait_until_serving()
+        body = json.dumps([dict(EXAMPLE_CUSTOMER, customerid=str(n)) for n in range(1000)]).encode()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(lambda _: server.post("/predict", body, "application/json")[0], range(20)))
+        stopped = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(timeout=30)
+        seconds = time.monotonic() - stopped
+        reader.join(timeout=30)
+    finally:
+        server.stop()
+        server.process.stdout.close()
+    lines = b"".join(reader.chunks).splitlines()
+    with open(stderr_path) as said:
+        unwritten = [line for line in said.read().splitlines() if "could not write" in line]
+    return {
+        "customers_answered": 1000 * statuses.count(200),
+        "prediction_lines": sum(b'"churn_probability"' in line for line in lines),
+        "access_lines_of_predict": sum(b"path=/predict" in line for line in lines),
+        "exit": code,
+        "seconds_to_exit": round(seconds, 2),
+        "said_unwritten": unwritten,
+    }
+
+
+def extreme_customer(model):
+    """A valid customer as far from the training data as the rules allow: each category the training
+    data had least of, each number at its bound."""
+    reference = model.reference["features"]
+    customer = {}
+    for rule in model.schema.rules:
+        if rule.values is None:
+            customer[rule.name] = rule.maximum
+        else:
+            shares = dict(zip(reference[rule.name]["values"], reference[rule.name]["shares"], strict=True))
+            customer[rule.name] = min(rule.values, key=lambda value: shares.get(value, 0))
+    return customer
+
+
+def row_drift(start, model, quick, server_name, log_dir):
+    """One client, 3 requests of 10,000 extreme but valid customers, alone in the window: the fields'
+    statuses and the customers the window counts."""
+    body = json.dumps([extreme_customer(model)] * 10_000).encode()
+    with start() as server:
+        statuses = [server.post("/predict", body, "application/json")[0] for _ in range(3)]
+        monitoring = json.loads(server.get("/model/monitoring")[1])
+    features = [*monitoring["features"], monitoring["score"]]
+    return {
+        "answers": statuses,
+        "window_customers": monitoring["score"]["customers"],
+        "statuses": sorted({str(feature["status"]) for feature in features}),
+        "largest_psi": max((feature["psi"] or 0 for feature in features), default=0),
+    }
+
+
+def row_binned(start, model, quick, server_name, log_dir):
+    """40 requests of BINNED_PER_REQUEST customers from 8 clients at once, then at once
+    /model/monitoring: the customers it counts in the window, against those binned."""
+    body = json.dumps([EXAMPLE_CUSTOMER] * BINNED_PER_REQUEST).encode()
+    with start() as server:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: server.post("/predict", body, "application/json")[0], range(40)))
+        if server_name == "gunicorn":
+            time.sleep(1.1)  # a worker adds its bins once a second, at the end of a request
+            server.get("/ping")
+        monitoring = json.loads(server.get("/model/monitoring")[1])
+    return {"binned": BINNED_PER_REQUEST * statuses.count(200), "window_customers": monitoring["score"]["customers"]}
+
+
+ROWS = {
+    "reload": row_reload,
+    "killed": row_killed,
+    "stop": row_stop,
+    "drift": row_drift,
+    "binned": row_binned,
+}
