@@ -83,8 +83,9 @@ class BatchedLines:
                     for start in range(0, len(lines), _EXIT_LINES):
                         if time.monotonic() > deadline:
                             break
-                        self._write(lines[start : start + _EXIT_LINES])
-                        unwritten[0] -= len(lines[start : start + _EXIT_LINES])
+                        chunk = lines[start : start + _EXIT_LINES]
+                        self._write(chunk)
+                        unwritten[0] -= len(chunk)
             except (OSError, ValueError):  # nowhere left to write: they are lost, and said
                 pass
             finally:

@@ -20,7 +20,7 @@ and the server's, read by gunicorn.conf.py and serve.py:
 
     PORT             the port to listen on (default 9696, the book's)
     WEB_CONCURRENCY  gunicorn's worker processes (default: one per CPU this process may use; at most
-                     MAX_WORKERS_PER_CPU per CPU)
+                     MAX_WORKERS_PER_CPU per CPU, and MAX_WORKERS in all)
 
 Anything wrong with them stops the start with one line on stderr and exit status 4
 (`load_or_exit`, `exit_unless`), which gunicorn reads as "the app failed to load": it stops instead
