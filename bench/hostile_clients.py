@@ -65,6 +65,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from bench import hostile_lifecycle, process_group  # noqa: E402
+from bench.loops import Loops  # noqa: E402
 from bench.servers import COMMANDS, Server  # noqa: E402
 from churn.core.model import load_model  # noqa: E402
 from churn.http.config import IDLE_SECONDS, KEEPALIVE_SECONDS, MAX_BATCH, MAX_BODY_BYTES  # noqa: E402
@@ -233,30 +234,18 @@ def probe(port, path, body=None):
     return status_of(answer) == 200 and elapsed <= PROBE_TIMEOUT_SECONDS, elapsed * 1000
 
 
-class Prober:
+class Prober(Loops):
     """Probes `paths` in turn, one every `interval` seconds each, until stopped; their latencies."""
 
     def __init__(self, port, probes, interval=0.05):
+        super().__init__(probes)
         self.port, self.probes, self.interval = port, probes, interval
         self.results = {name: [] for name in probes}
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(name,)) for name in probes]
 
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def _run(self, name):
+    def step(self, name):
         path, body = self.probes[name]
-        while not self._stop.is_set():
-            self.results[name].append(probe(self.port, path, body))
-            self._stop.wait(self.interval)
+        self.results[name].append(probe(self.port, path, body))
+        self.stopping.wait(self.interval)
 
     def summary(self):
         """name -> probes, failures, p50, p99 and max in ms."""
@@ -345,15 +334,8 @@ def row_cpu(start, model, quick):
     clients = 2 * _workers("gunicorn")  # twice gunicorn's workers, for waitress too: the same load
     seconds = 5 if quick else 20
     with start() as server:
-        raw = request_bytes("POST", *most_expensive(model))
-        # The expensive clients in processes of their own: in this one, their reading would hold up the probes.
-        with concurrent.futures.ProcessPoolExecutor(clients) as pool:
-            loads = [pool.submit(_keep_asking, server.port, raw, seconds) for _ in range(clients)]
-            with Prober(server.port, STANDARD_PROBES) as prober:
-                answers = [answer for load in loads for answer in load.result()]
-    statuses = {}
-    for status, _ in answers:
-        statuses[str(status)] = statuses.get(str(status), 0) + 1
+        answers, prober = _under_load(server, request_bytes("POST", *most_expensive(model)), clients, seconds)
+    statuses = _status_counts(answers)
     served = sorted(elapsed for status, elapsed in answers if status == 200) or [0.0]
     return {
         "clients": clients,
@@ -376,21 +358,33 @@ def row_spanning(start, model, quick):
         with start() as server:
             idle = reset_peaks(serving_processes(server))
             raw = request_bytes("POST", path, body, content_type)
-            with concurrent.futures.ProcessPoolExecutor(SPANNING_CLIENTS) as pool:
-                loads = [pool.submit(_keep_asking, server.port, raw, seconds) for _ in range(SPANNING_CLIENTS)]
-                with Prober(server.port, STANDARD_PROBES) as prober:
-                    answers = [answer for load in loads for answer in load.result()]
-            statuses = {}
-            for status, _ in answers:
-                statuses[str(status)] = statuses.get(str(status), 0) + 1
+            answers, prober = _under_load(server, raw, SPANNING_CLIENTS, seconds)
             results[name] = {
                 "clients": SPANNING_CLIENTS,
                 "seconds": seconds,
-                "answers": statuses,
+                "answers": _status_counts(answers),
                 "peak_rise_mib": peak_rise_mib(idle),
                 "probes": prober.summary(),
             }
     return results
+
+
+def _under_load(server, raw, clients, seconds):
+    """`clients` sending `raw` again and again for `seconds`, while the probes run: (each answer's
+    (status, seconds), the Prober). The clients are processes of their own: in this one, their
+    reading would hold up the probes."""
+    with concurrent.futures.ProcessPoolExecutor(clients) as pool:
+        loads = [pool.submit(_keep_asking, server.port, raw, seconds) for _ in range(clients)]
+        with Prober(server.port, STANDARD_PROBES) as prober:
+            return [answer for load in loads for answer in load.result()], prober
+
+
+def _status_counts(answers):
+    """status (as text) -> how many of the (status, seconds) answers had it."""
+    counts = {}
+    for status, _ in answers:
+        counts[str(status)] = counts.get(str(status), 0) + 1
+    return counts
 
 
 def _keep_asking(port, raw, seconds):

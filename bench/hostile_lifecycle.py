@@ -16,6 +16,7 @@ import threading
 import time
 
 from bench import process_group
+from bench.loops import Loops
 from bench.servers import COMMANDS, Server
 from churn.http.drift import BINNED_PER_REQUEST
 from churn.http.openapi import EXAMPLE_CUSTOMER
@@ -60,34 +61,26 @@ def _status_kib(pid, field):
         return int(re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE)[1])
 
 
-class _Pinger:
+class _Pinger(Loops):
     """Threads that GET /ping over kept-alive connections until stopped: how many were answered 200."""
 
     def __init__(self, port, threads=8):
-        self.port, self.answered, self._stop = port, [0] * threads, threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(threads)]
+        super().__init__(range(threads))
+        self.port, self.answered = port, [0] * threads
+        self._connections = [self._connection() for _ in range(threads)]
 
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        return self
+    def _connection(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
 
-    def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def _run(self, n):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        while not self._stop.is_set():
-            try:
-                connection.request("GET", "/ping")
-                response = connection.getresponse()
-                response.read()
-                self.answered[n] += response.status == 200
-            except (OSError, http.client.HTTPException):  # a worker killed or recycled: a new connection
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+    def step(self, n):
+        try:
+            self._connections[n].request("GET", "/ping")
+            response = self._connections[n].getresponse()
+            response.read()
+            self.answered[n] += response.status == 200
+        except (OSError, http.client.HTTPException):  # a worker killed or recycled: a new connection
+            self._connections[n].close()
+            self._connections[n] = self._connection()
 
 
 def row_reload(start, model, quick, server_name, log_dir):
@@ -151,7 +144,20 @@ def _status_or_none(server, body):
         return None
 
 
-class _SlowReader(threading.Thread):
+def piped_server(server_name, env, stderr_path, start=process_group.start):
+    """Server (bench/servers.py) `server_name` with `env` added, its standard output a pipe to read
+    (server.process.stdout), its standard error to `stderr_path`; `start` starts its process group."""
+    port = process_group.free_port()
+    command, command_env = COMMANDS[server_name](port, "wsgi:app", ())
+    with open(stderr_path, "w") as errors:
+
+        def piped(command, **arguments):
+            return start(command, **{**arguments, "stdout": subprocess.PIPE, "stderr": errors})
+
+        return Server(command, port, env={**os.environ, **command_env, **env}, start=piped)
+
+
+class SlowReader(threading.Thread):
     """Reads a pipe 64 KiB at a time, a millisecond between reads, until its end."""
 
     def __init__(self, pipe):
@@ -163,37 +169,37 @@ class _SlowReader(threading.Thread):
             self.chunks.append(chunk)
             time.sleep(0.001)
 
+    def lines(self):
+        """What it read, line by line."""
+        return b"".join(self.chunks).splitlines()
+
 
 def row_stop(start, model, quick, server_name, log_dir):
-    """The prediction and access logs to standard output, read by a slow reader (64 KiB a
-    millisecond); 20 requests of 1,000 customers, then SIGTERM at once: the lines that reached the
-    reader, and what the server said."""
-    port = process_group.free_port()
-    command, command_env = COMMANDS[server_name](port, "wsgi:app", ())
-    environment = {**os.environ, **command_env, "PREDICTION_LOG": "stdout"}
-    stderr_path = f"{log_dir}/{server_name}-stop.stderr"
-    with open(stderr_path, "w") as errors:
+    """The prediction and access logs to standard output, read by a slow reader, and SIGTERM at once
+    after 20,000 customers (stop_with_a_slow_reader)."""
+    return stop_with_a_slow_reader(server_name, f"{log_dir}/{server_name}-stop.stderr")
 
-        def piped(command, **arguments):
-            return process_group.start(command, **{**arguments, "stdout": subprocess.PIPE, "stderr": errors})
 
-        server = Server(command, port, env=environment, start=piped)
+def stop_with_a_slow_reader(server_name, stderr_path, start=process_group.start):
+    """Both logs to standard output, read by a slow reader (64 KiB a millisecond); 20 requests of
+    1,000 customers, then SIGTERM at once: the lines that reached the reader, and what the server said."""
+    server = piped_server(server_name, {"PREDICTION_LOG": "stdout", "WEB_CONCURRENCY": "2"}, stderr_path, start)
     try:
-        reader = _SlowReader(server.process.stdout)
+        reader = SlowReader(server.process.stdout)
         reader.start()
         server.wait_until_serving()
         body = json.dumps([dict(EXAMPLE_CUSTOMER, customerid=str(n)) for n in range(1000)]).encode()
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             statuses = list(pool.map(lambda _: server.post("/predict", body, "application/json")[0], range(20)))
         stopped = time.monotonic()
-        server.process.send_signal(signal.SIGTERM)
+        server.process.send_signal(signal.SIGTERM)  # at once: the last lines are still kept
         code = server.process.wait(timeout=30)
         seconds = time.monotonic() - stopped
         reader.join(timeout=30)
     finally:
         server.stop()
         server.process.stdout.close()
-    lines = b"".join(reader.chunks).splitlines()
+    lines = reader.lines()
     with open(stderr_path) as said:
         unwritten = [line for line in said.read().splitlines() if "could not write" in line]
     return {

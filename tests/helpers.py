@@ -5,6 +5,7 @@ import io
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,14 @@ def skip_or_fail(reason):
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def required_command(name, install):
+    """The path of command `name`; skip_or_fail, saying how to `install` it, when there is none."""
+    found = shutil.which(name)
+    if found is None:
+        skip_or_fail(f"no {name} here ({install})")
+    return found
 
 
 def require_trained_on(metadata, data_path):

@@ -1,22 +1,17 @@
 """The service's prediction log: a line per customer it scores, from every interface, written only for
 requests it answers with scores; whole lines from every worker of a real server."""
 
-import concurrent.futures
 import csv
 import io
 import json
 import os
-import signal
-import subprocess
-import threading
 import time
 
 import pytest
 import webtest
 
 from app import create_app
-from bench import process_group
-from bench.servers import COMMANDS, Server
+from bench.hostile_lifecycle import stop_with_a_slow_reader
 from churn.core.log_lines import BatchedLines
 from churn.core.prediction_log import PredictionLog, customerid_hash, open_log
 from churn.http.config import Settings
@@ -139,51 +134,13 @@ def _umask():
     return mask
 
 
-class _SlowReader(threading.Thread):
-    """Reads a pipe 64 KiB at a time, a millisecond between reads, until its end: the lines it read."""
-
-    def __init__(self, pipe):
-        super().__init__(daemon=True)
-        self.pipe, self.chunks = pipe, []
-
-    def run(self):
-        while chunk := self.pipe.read1(1 << 16):
-            self.chunks.append(chunk)
-            time.sleep(0.001)
-
-    def lines(self):
-        return b"".join(self.chunks).splitlines()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("server_name", ["gunicorn", "waitress"])
-def test_a_graceful_stop_writes_every_line_kept_even_to_a_slow_reader(
-    server_name, book_customer, started_servers, tmp_path
-):
-    port = process_group.free_port()
-    command, command_env = COMMANDS[server_name](port, "wsgi:app", ())
-    environment = {**os.environ, **command_env, "PREDICTION_LOG": "stdout", "WEB_CONCURRENCY": "2"}
-    with open(tmp_path / "stderr.log", "w") as errors:
-
-        def start(command, **arguments):  # stdout a pipe to the slow reader, not the log file
-            return start_process(command, **{**arguments, "stdout": subprocess.PIPE, "stderr": errors})
-
-        server = Server(command, port, env=environment, start=start)
-    started_servers.append(server)
-    reader = _SlowReader(server.process.stdout)
-    reader.start()
-    server.wait_until_serving()
-    body = json.dumps([dict(book_customer, customerid=str(n)) for n in range(1000)]).encode()
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        statuses = list(pool.map(lambda _: server.post("/predict", body, "application/json")[0], range(20)))
-    server.process.send_signal(signal.SIGTERM)  # at once: the last lines are still kept
-    assert server.process.wait(timeout=30) == 0 and statuses == [200] * 20
-    reader.join(timeout=30)
-    server.process.stdout.close()
-    lines = reader.lines()
-    assert sum(b'"churn_probability"' in line for line in lines) == 20 * 1000
-    assert sum(b"method=POST path=/predict" in line for line in lines) == 20
-    assert "could not write" not in (tmp_path / "stderr.log").read_text()
+def test_a_graceful_stop_writes_every_line_kept_even_to_a_slow_reader(server_name, tmp_path):
+    stopped = stop_with_a_slow_reader(server_name, tmp_path / "stderr.log", start=start_process)
+    assert stopped["exit"] == 0 and stopped["customers_answered"] == 20_000, stopped
+    assert stopped["prediction_lines"] == 20_000 and stopped["access_lines_of_predict"] == 20, stopped
+    assert stopped["said_unwritten"] == [], stopped
 
 
 def test_lines_a_stalled_reader_cannot_take_at_exit_are_counted_and_said(capsys):

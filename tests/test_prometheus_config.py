@@ -2,23 +2,19 @@
 Kubernetes discovery finding the pods of deploy/kubernetes."""
 
 import re
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
-from helpers import skip_or_fail
+from helpers import required_command
 
 PROMETHEUS_DIR = "deploy/prometheus"
 
 
 @pytest.fixture(scope="module")
 def promtool():
-    path = shutil.which("promtool")
-    if path is None:
-        skip_or_fail("promtool is not installed (apt-get install prometheus, as .ci/run does)")
-    return path
+    return required_command("promtool", "apt-get install prometheus, as .ci/run does")
 
 
 def _documented_promtool_commands(project_dir):

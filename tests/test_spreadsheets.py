@@ -6,13 +6,12 @@ output and rejects, whatever ids the customers had."""
 import csv
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import skip_or_fail
+from helpers import required_command
 from test_scorer import _predict
 
 pytestmark = pytest.mark.slow
@@ -29,10 +28,7 @@ STREAMED = 1500  # customers: past where an answer is streamed
 
 @pytest.fixture(scope="module")
 def soffice():
-    found = shutil.which("soffice")
-    if found is None:
-        skip_or_fail("no LibreOffice (apt-get install libreoffice-calc-nogui)")
-    return found
+    return required_command("soffice", "LibreOffice: apt-get install libreoffice-calc-nogui, as .ci/run does")
 
 
 def _formulas(soffice, files, separator, tmp_path):
