@@ -291,11 +291,11 @@ class InterfaceCounts:
         row[self._scored[decision] + _bucket(PROBABILITY_BUCKETS, probability)] += 1
         row[self._probability_sum] += probability
 
-    def invalid(self, errors):
-        """Count one refused customer's invalid fields (its errors: {"field", "message"})."""
+    def invalid(self, fields):
+        """Count refused customers' invalid fields (field -> how many times it was)."""
         other = self._invalid[OTHER]
-        for error in errors:
-            self._row[self._invalid.get(error["field"], other)] += 1
+        for field, count in fields.items():
+            self._row[self._invalid.get(field, other)] += count
 
 
 class Counting:
@@ -329,8 +329,9 @@ class Counting:
             bins.count(row, probability)
 
     def customers_refused(self, request, interface, refusals):
-        counts = request.environ[RECORDER_KEY].interfaces[interface]
-        _pending(request).extend((counts.invalid, refusal.errors) for refusal in refusals)
+        # Their fields counted now, added once the request is answered: a request's errors are not held.
+        fields = collections.Counter(error["field"] for refusal in refusals for error in refusal.errors)
+        _pending(request).append((request.environ[RECORDER_KEY].interfaces[interface].invalid, fields))
 
     def request_answered(self, request, status, size):
         environ = request.environ
