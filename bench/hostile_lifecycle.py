@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -118,30 +119,37 @@ def row_reload(start, model, quick, server_name, log_dir):
 
 
 def row_killed(start, model, quick, server_name, log_dir):
-    """Every worker SIGKILLed while it answers 10,000 customers explained: customers counted before
-    and after (waitress: one process, its death ends the instance and its counts)."""
+    """10,000 customers explained asked of gunicorn, read slowly, and every worker SIGKILLed once the
+    answer's first bytes arrive (every customer scored, the answer on its way): the answer's status,
+    whether it came whole, and the customers counted (waitress: one process, its death ends the
+    instance and its counts)."""
     if server_name != "gunicorn":
         return {"skipped": "waitress is one process: its death ends the instance"}
     body = json.dumps([EXAMPLE_CUSTOMER] * 10_000).encode()
+    head = (
+        "POST /predict?explain=true HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     with start() as server:
         before = _customers_counted(_scrape(server))
-        first = set(workers(server))
-        with concurrent.futures.ThreadPoolExecutor(len(first)) as pool:
-            asked = [pool.submit(_status_or_none, server, body) for _ in first]
-            time.sleep(0.3)
+        first = workers(server)
+        with socket.socket() as connection:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the answer waits on us
+            connection.settimeout(30)
+            connection.connect(("127.0.0.1", server.port))
+            connection.sendall(head.encode() + body)
+            answer = connection.recv(64)
             for pid in first:
                 os.kill(pid, signal.SIGKILL)
-            statuses = [future.result() for future in asked]
+            with contextlib.suppress(OSError):
+                while chunk := connection.recv(1 << 16):
+                    answer += chunk
         server.wait_until(lambda: len(workers(server)) == len(first))
-        return {"answers": statuses, "customers_counted": _customers_counted(_scrape(server)) - before}
-
-
-def _status_or_none(server, body):
-    """The status of 10,000 customers explained; None when the connection broke first."""
-    try:
-        return server.post("/predict?explain=true", body, "application/json")[0]
-    except (OSError, http.client.HTTPException):
-        return None
+        return {
+            "status": int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else None,
+            "whole": answer.endswith(b"0\r\n\r\n"),
+            "customers_counted": _customers_counted(_scrape(server)) - before,
+        }
 
 
 def piped_server(server_name, env, stderr_path, start=process_group.start):
