@@ -91,7 +91,8 @@ def test_a_broken_model_stops_the_start_with_one_line(server, case, tmp_path, pr
     result = _start(server, project_dir, {**os.environ, "MODEL_PATH": str(path)})
     ours = [line for line in result.stderr.splitlines() if "churn service" in line]
     assert result.returncode == EXIT_CANNOT_START, result.stderr
-    assert len(ours) == 1 and f"churn service: cannot start: cannot load model {path}: " in ours[0], result.stderr
+    said = f"churn service: cannot start: MODEL_PATH: cannot load model {path}: "
+    assert len(ours) == 1 and said in ours[0], result.stderr
     assert problem in ours[0]
     assert "Traceback" not in result.stderr
     assert not GADGET_MARKER.exists()

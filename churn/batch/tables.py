@@ -151,7 +151,12 @@ def _checked_by_value(rule, term, array, remembered):
     """A column checked once per distinct value (`remembered`: raw value -> FieldRule.read's answer):
     its dictionary, and each row's index into it."""
     dictionary, indices = _dictionary(array)
-    checked = [remembered.get(raw) or remembered.setdefault(raw, rule.read(raw)) for raw in dictionary]
+    # A float is remembered by its spelling: -0.0 equals 0.0 (and hashes alike), but is echoed otherwise.
+    keys = [repr(raw) if type(raw) is float else raw for raw in dictionary]
+    checked = [
+        remembered.get(key) or remembered.setdefault(key, rule.read(raw))
+        for raw, key in zip(dictionary, keys, strict=True)
+    ]
     contributions = np.array([0.0 if problem else term.contribution(value) for value, problem in checked], np.float64)
     bad = np.array([problem is not None for _, problem in checked], dtype=bool)
     values = [value for value, _ in checked]
