@@ -278,11 +278,11 @@ def csv_customers(stream, columns):
     reader = csv.reader(records)
     try:
         header = next(reader, [])
-        records.next_record()
+        records.next_record(reader.line_num)
         _check_width(header, columns)
         kept = [(normalise(name), index) for name, index in kept_columns(header, columns)]
         for row in reader:
-            records.next_record()
+            records.next_record(reader.line_num)
             if not row:
                 continue  # a blank line, as csv.DictReader skips it
             if len(row) > len(header):
@@ -318,11 +318,11 @@ def kept_columns(header, columns):
 class _Records:
     """The stream's lines, for csv.reader, one at a time; TooLarge, unread, once the record being read
     (a header or a customer, which quoted line breaks spread over many lines) passes `max_chars`.
-    The reader calls next_record() after each record it has read."""
+    The reader calls next_record() after each record it has read, with the lines it has read."""
 
     def __init__(self, stream, max_chars):
         self.stream, self.max_chars = stream, max_chars
-        self.line, self.record_chars, self.record_line = 0, 0, 1
+        self.record_chars, self.record_line = 0, 1
 
     def __iter__(self):
         return self
@@ -334,8 +334,8 @@ class _Records:
         self.record_chars += len(line)
         if self.record_chars > self.max_chars:
             raise TooLarge(f"line {self.record_line}: a CSV record longer than {self.max_chars} characters")
-        self.line += line.endswith("\n")
         return line
 
-    def next_record(self):
-        self.record_chars, self.record_line = 0, self.line + 1
+    def next_record(self, lines_read):
+        """A record has been read, ending at line `lines_read` (csv.reader's line_num): the next begins."""
+        self.record_chars, self.record_line = 0, lines_read + 1
