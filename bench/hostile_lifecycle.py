@@ -18,25 +18,13 @@ import time
 
 from bench import process_group
 from bench.loops import Loops
-from bench.servers import COMMANDS, Server
+from bench.servers import COMMANDS, Server, metric_samples
 from churn.http.drift import BINNED_PER_REQUEST
 from churn.http.openapi import EXAMPLE_CUSTOMER
 
-_SAMPLE = re.compile(r"(\w+)(?:\{(.*)\})? (\S+)")
-
-
-def samples(text):
-    """{(name, labels): value} of a Prometheus exposition's samples."""
-    found = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, labels, value = _SAMPLE.fullmatch(line).groups()
-            found[(name, labels or "")] = float(value)
-    return found
-
 
 def _scrape(server):
-    return samples(server.get("/metrics")[1].decode())
+    return metric_samples(server.get("/metrics")[1].decode())
 
 
 def _pings_counted(scraped):

@@ -9,6 +9,7 @@ POSIX only, like process_group.py.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -159,3 +160,16 @@ class Server:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
+
+
+_SAMPLE = re.compile(r"(\w+)(?:\{(.*)\})? (\S+)")
+
+
+def metric_samples(text):
+    """{(name, labels): value} of a Prometheus exposition's samples (what GET /metrics answers)."""
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, labels, value = _SAMPLE.fullmatch(line).groups()
+            samples[(name, labels or "")] = float(value)
+    return samples

@@ -80,16 +80,6 @@ def logged_lines(settings=None):
     return dataclasses.replace(settings or Settings(), access_log=log), lines
 
 
-def metric_samples(text):
-    """{(name, labels): value} of a Prometheus exposition's samples."""
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, labels, value = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line).groups()
-            samples[(name, labels or "")] = float(value)
-    return samples
-
-
 class CountingStream(io.BytesIO):
     """A request body that counts the bytes the app reads from it."""
 

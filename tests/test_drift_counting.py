@@ -10,6 +10,7 @@ import pytest
 import webtest
 
 from app import create_app
+from bench.hostile_lifecycle import extreme_customer
 from churn.core.features import FIELDS
 from churn.core.model import score
 from churn.core.reference import bin_of, psi
@@ -99,21 +100,6 @@ def test_a_request_bins_at_most_its_share_evenly_spaced(bins, model, customers):
     assert row == expected
 
 
-def _extreme(model):
-    """A valid customer as far from the training data as the rules allow: each category the training
-    data had least of, each number at its bound."""
-    reference = model.reference["features"]
-    customer = {}
-    for rule in model.schema.rules:
-        feature = reference[rule.name]
-        if rule.values is None:
-            customer[rule.name] = rule.maximum
-        else:
-            shares = dict(zip(feature["values"], feature["shares"], strict=True))
-            customer[rule.name] = min(rule.values, key=lambda value: shares.get(value, 0))
-    return customer
-
-
 @pytest.mark.parametrize("normal_requests", [0, 72], ids=["alone", "beside the test split's traffic"])
 def test_one_clients_extreme_batches_cannot_move_a_field_past_stable(model, customers, normal_requests):
     """Three requests of 10,000 extreme customers, alone in the window (then no verdict: they weigh as
@@ -123,7 +109,7 @@ def test_one_clients_extreme_batches_cannot_move_a_field_past_stable(model, cust
     for start in range(0, normal_requests * BINNED_PER_REQUEST, BINNED_PER_REQUEST):
         app.post_json("/predict", real[start : start + BINNED_PER_REQUEST])
     for _ in range(3):
-        app.post_json("/predict", [_extreme(model)] * 10_000)
+        app.post_json("/predict", [extreme_customer(model)] * 10_000)
     monitoring = app.get("/model/monitoring").json
     features = [*monitoring["features"], monitoring["score"]]
     if normal_requests:

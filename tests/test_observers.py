@@ -6,11 +6,11 @@ import json
 import webtest
 
 from app import create_app
+from bench.servers import metric_samples
 from churn.core.prediction_log import PredictionLog, open_log
 from churn.core.scorer import Scores
 from churn.http.config import Settings
 from churn.http.observers import Events
-from helpers import metric_samples
 
 
 class _Batches:
