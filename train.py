@@ -3,6 +3,7 @@
     python train.py [--data PATH] [--C 0.5] [--output-dir model/]
     python train.py --cv [--data PATH]
     python train.py --export PICKLE [--output-dir model/]
+    python train.py --download
 
 Writes churn-model.bin, the book's pickle of (DictVectorizer, LogisticRegression),
 churn-model.json, the portable artifact the service reads without scikit-learn, and MODEL_CARD.md.
@@ -238,6 +239,11 @@ def parse_args(argv):
         metavar="PICKLE",
         help="instead of training, convert the book's pickle (dv, model) into churn-model.json in --output-dir",
     )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="only fetch the data set into data/ (checked by its SHA-256), or say where it already is",
+    )
     return parser.parse_args(argv)
 
 
@@ -246,6 +252,8 @@ def main(argv=None, default_data_path=DEFAULT_DATA_PATH):
     args = parse_args(argv)
     if args.export:
         return _export_command(args.export, args.output_dir)
+    if args.download:
+        return _download_command(args, default_data_path)
     if MISSING_PACKAGE:
         print(
             f"train.py: error: training needs the development requirements (no module named {MISSING_PACKAGE!r}); "
@@ -284,6 +292,16 @@ def _solving(solver):
 def _cv_command(customers):
     for C, (mean, std) in cross_validate(customers).items():
         print(f"C={C:<6} AUC {mean:.3f} ± {std:.3f}")
+    return 0
+
+
+def _download_command(args, default_data_path):
+    try:
+        data_path = locate_dataset(args.data, default=default_data_path, url=args.data_url)
+    except DataError as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    print(f"data:  {data_path} (sha256 {file_sha256(data_path)})")
     return 0
 
 

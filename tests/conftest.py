@@ -50,18 +50,27 @@ def pytest_collection_modifyitems(config, items):
     items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
-def _shared_file(path):
-    """A file from ../shared: in CI it is always there, so its absence fails; elsewhere it skips."""
-    path = Path(path)
-    if not path.is_file():
-        skip_or_fail(f"{path} is missing")
-    return path
+# How a clone without the data set gets it: train.py downloads it into data/ (and checks its SHA-256).
+FETCH_DATA = ".venv/bin/python train.py --download"
+
+
+def data_set_candidates(environ=os.environ):
+    """Where the tests look for the Telco CSV, in train.py's order: $CHURN_DATA, data/ (where train.py
+    downloads it), then ../shared/data beside the clone (CI's copy)."""
+    if environ.get("CHURN_DATA"):
+        return [Path(environ["CHURN_DATA"])]  # a path the user named: not another copy in its place
+    return [PROJECT_DIR / "data" / DATA_FILE_NAME, SHARED_DIR / "data" / DATA_FILE_NAME]
 
 
 @pytest.fixture(scope="session")
 def data_path():
-    """The real Telco CSV from ../shared/data (or $CHURN_DATA)."""
-    return _shared_file(os.environ.get("CHURN_DATA") or SHARED_DIR / "data" / DATA_FILE_NAME)
+    """The real Telco CSV; without it a test skips, saying how to get it (under CI=true it fails)."""
+    candidates = data_set_candidates()
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        looked = ", ".join(str(path) for path in candidates)
+        skip_or_fail(f"needs the Telco data set (not at {looked}): `{FETCH_DATA}` fetches it into data/")
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,12 @@
 import sys
+from pathlib import Path
 
 import pytest
 
 import train
 from bench.process_group import free_port
-from churn.training.data import DATA_SHA256, DataError, download, locate_dataset
+from churn.training.data import DATA_FILE_NAME, DATA_SHA256, DataError, download, locate_dataset
+from conftest import FETCH_DATA, PROJECT_DIR, data_set_candidates
 
 
 @pytest.fixture
@@ -65,3 +67,25 @@ def test_train_offline_fails_with_one_line_telling_to_pass_data(tmp_path, capsys
     assert status == 2
     assert err.count("\n") == 1 and "could not download the data set" in err and "pass --data PATH" in err
     assert not (tmp_path / "model").exists() and not (tmp_path / "data").exists()
+
+
+def test_train_download_fetches_the_data_set_into_data_and_trains_nothing(data_path, serve_directory, tmp_path):
+    default = tmp_path / "data" / data_path.name
+    url = f"{serve_directory(data_path.parent)}/{data_path.name}"
+    argv = ["--download", "--data-url", url, "--output-dir", str(tmp_path / "model")]
+    assert train.main(argv, default_data_path=default) == 0
+    assert default.read_bytes() == data_path.read_bytes()
+    assert not (tmp_path / "model").exists()
+
+
+def test_the_tests_look_for_the_data_set_where_train_py_does(monkeypatch):
+    assert data_set_candidates({"CHURN_DATA": "/elsewhere/telco.csv"}) == [Path("/elsewhere/telco.csv")]
+    in_data, beside = data_set_candidates({})
+    assert in_data == PROJECT_DIR / "data" / DATA_FILE_NAME == train.DEFAULT_DATA_PATH
+    assert beside == PROJECT_DIR.parent / "shared" / "data" / DATA_FILE_NAME
+
+
+def test_the_download_the_skip_reason_names_is_train_py_s_own_option():
+    command = FETCH_DATA.split()
+    assert command[:2] == [".venv/bin/python", "train.py"]
+    assert vars(train.parse_args(command[2:]))["download"] is True

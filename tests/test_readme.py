@@ -5,7 +5,7 @@ What the examples print depends on the model in model/. They always must have th
 documentation shows; their numbers must be the documentation's when model/ holds the model it was
 written from (the README names its version). After a retrain they differ, and only that comparison
 is skipped. The data set's path in an example is the one train.py downloads to; here it is the
-tests' copy (../shared/data or $CHURN_DATA).
+tests' copy (conftest.py's data_path).
 """
 
 import ast
@@ -23,6 +23,7 @@ import sys
 import pytest
 
 from churn.training.data import DATA_FILE_NAME
+from conftest import FETCH_DATA
 from helpers import assert_as_shown, documentation_files, documentation_text, skip_or_fail
 
 BOOK_URL = "http://localhost:9696"
@@ -179,6 +180,37 @@ def test_readme_test_command_is_what_ci_runs(readme_blocks, project_dir):
     assert test_command in (project_dir / ".ci" / "run").read_text()
 
 
+def test_ci_runs_the_readme_test_command_in_a_clone_with_nothing_beside_it(readme_blocks, project_dir):
+    check = (project_dir / ".ci" / "public-clone-check").read_text()
+    pattern = re.search(r"grep -m1 -E '(.*?)' README\.md", check).group(1)
+    test_command = next(text.strip() for lang, text in readme_blocks if lang == "bash" and "pytest" in text)
+    assert [line for line in (project_dir / "README.md").read_text().splitlines() if re.search(pattern, line)] == [
+        test_command
+    ]
+    assert "bash .ci/public-clone-check\n" in (project_dir / ".ci" / "run").read_text()
+
+
+def test_readme_fetches_the_data_set_as_the_skipped_tests_say(readme_blocks):
+    assert ("bash", FETCH_DATA + "\n") in readme_blocks
+
+
+def _tests_using_the_data(project_dir, *options):
+    """How many tests pytest would run with `options` that take the data set (the data_path fixture),
+    as a developer runs it (CI=true would add the slow ones)."""
+    env = {name: value for name, value in os.environ.items() if name != "CI"}
+    listing = subprocess.run(
+        [sys.executable, "-m", "pytest", "--fixtures-per-test", "-q", *options, "tests"],
+        cwd=project_dir, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return len(re.findall(r"^data_path -- ", listing.stdout, re.M))
+
+
+@pytest.mark.slow
+def test_readme_says_how_many_tests_need_the_data_set(readme_text, project_dir):
+    in_all, quick = map(int, re.search(r"(\d+) tests \((\d+) of the quick ones\) need", readme_text).groups())
+    assert (in_all, quick) == (_tests_using_the_data(project_dir, "--slow"), _tests_using_the_data(project_dir))
+
+
 def _run_example(readme_blocks, marker, project_dir, data_path=None):
     """Run the documented command containing `marker` (the data set and interpreter this run's); return
     (what it printed, what the documentation shows)."""
@@ -326,6 +358,7 @@ def test_every_link_between_the_documents_reaches_a_file_and_heading_that_exist(
 
 def test_the_readmes_training_command_is_the_retraining_command_the_tests_run(project_dir):
     readme = (project_dir / "README.md").read_text()
-    [command] = [block for block in re.findall(r"^```bash\n(.*?)^```$", readme, re.M | re.S) if "train.py" in block]
+    blocks = re.findall(r"^```bash\n(.*?)^```$", readme, re.M | re.S)
+    [command] = [block for block in blocks if "train.py" in block and "--download" not in block]
     retraining = (project_dir / "docs" / "model.md").read_text().split("## Retraining", 1)[1]
     assert command == re.findall(r"^```bash\n(.*?)^```$", retraining, re.M | re.S)[0]
