@@ -150,7 +150,8 @@ def parse_args(argv):
     parser.add_argument(
         "--top-k",
         type=whole_number_from_1,
-        help=f"the riskiest k to judge (default: the riskiest {DEFAULT_TOP_SHARE:.0%})",
+        # %%: argparse formats help strings with %
+        help=f"the riskiest k to judge (default: the riskiest {DEFAULT_TOP_SHARE * 100:.0f}%%)",
     )
     parser.add_argument(
         "--auc-tolerance",

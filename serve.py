@@ -54,7 +54,12 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
     )
-    parser.add_argument("--server", choices=SERVERS, default="waitress" if sys.platform == "win32" else "gunicorn")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="waitress" if sys.platform == "win32" else "gunicorn",
+        help="the WSGI server (default: waitress on Windows, else gunicorn)",
+    )
     parser.add_argument("--listen", metavar="HOST:PORT", help="waitress only: where to listen (default *:$PORT)")
     parser.add_argument("--app", default="wsgi:app", help="the WSGI app, as MODULE:NAME (default wsgi:app)")
     options, rest = parser.parse_known_args(argv)

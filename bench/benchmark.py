@@ -652,7 +652,12 @@ def parse_args(argv):
     parser.add_argument(
         "--compare-settings", action="store_true", help="also run the service under other gunicorn settings"
     )
-    parser.add_argument("--load-generator", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--load-generator",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="wrk, or the Python client; auto: wrk where it is installed",
+    )
     parser.add_argument("--output", default=PROJECT_DIR / "bench" / "results.json", help="where to write the JSON")
     parser.add_argument("--sklearn-reference", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

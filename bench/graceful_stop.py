@@ -86,8 +86,8 @@ def _client(port, outcomes, stop):
 def parse_args(argv):
     """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=24)
-    parser.add_argument("--idle", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=24, help="clients in flight at the stop (default 24)")
+    parser.add_argument("--idle", type=int, default=1, help="idle keep-alive connections at the stop (default 1)")
     parser.add_argument("--worker-class", help="instead of gunicorn.conf.py's (e.g. sync, to compare)")
     return parser.parse_args(argv)
 

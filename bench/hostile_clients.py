@@ -19,7 +19,7 @@ against waitress as the README starts it (serve.py --server waitress), on a loop
   stalled    connections that send one byte of a 100-byte body and go silent: what they get, and
              the log's 500s and tracebacks
   malformed  NDJSON nested 100,000 deep, NDJSON with a 5,000-digit integer, a bad chunk size, a
-             customerid "\ud800" (a lone surrogate) answered as CSV and JSON, Transfer-Encodings
+             customerid "\\ud800" (a lone surrogate) answered as CSV and JSON, Transfer-Encodings
              other than chunked
   injection  customer ids that a spreadsheet would run as formulas, answered as CSV
   idle       512 idle connections while probes run: the probes, and how long an idle one is held
@@ -822,7 +822,9 @@ def parse_args(argv):
     rows = [*ROWS, *hostile_lifecycle.ROWS, "config"]
     parser.add_argument("--only", choices=rows, action="append", help="repeat; default: every row")
     parser.add_argument("--quick", action="store_true", help="each row briefly (CI)")
-    parser.add_argument("--output", default=PROJECT_DIR / "bench" / "hostile_results.json")
+    parser.add_argument(
+        "--output", default=PROJECT_DIR / "bench" / "hostile_results.json", help="the results' JSON (default bench/)"
+    )
     parser.add_argument("--log-dir", default=None, help="where the servers' logs go (default: a new temporary folder)")
     return parser.parse_args(argv)
 

@@ -30,8 +30,8 @@ def _milliseconds(server, path, times):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--scrapes", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=8, help="gunicorn workers (default 8)")
+    parser.add_argument("--scrapes", type=int, default=100, help="scrapes of /metrics to time (default 100)")
     args = parser.parse_args(argv)
     body = EXAMPLE.read_bytes()
     with Server.launch("gunicorn", env={"WEB_CONCURRENCY": str(args.workers)}) as server:

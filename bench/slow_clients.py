@@ -206,10 +206,10 @@ def _probe(host, port, method, path, body):
 def parse_args(argv):
     """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=9696)
+    parser.add_argument("--port", type=int, default=9696, help="the server's port on 127.0.0.1 (default 9696)")
     parser.add_argument("--kind", choices=(*KINDS, "mixed"), action="append", help="repeat; default: each in turn")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=64, help="slow connections held open (default 64)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long each kind runs (default 20)")
     return parser.parse_args(argv)
 
 
