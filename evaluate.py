@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
+from churn.core.artifact import MODEL_PATH_HELP, ModelError, model_path
 from churn.core.model import load_model
 from churn.core.options import number, whole_number_from_1
 from churn.core.prediction import churns
@@ -145,8 +145,7 @@ def parse_args(argv):
     parser.add_argument("--outcomes", required=True, help="CSV: customerid, churned (yes/no), observed_at (optional)")
     report = "the Markdown report (default evaluation/report.md); its charts go beside it"
     parser.add_argument("--report", default="evaluation/report.md", help=report)
-    model = "the model whose card to compare with (default model/churn-model.json)"
-    parser.add_argument("--model", default=DEFAULT_MODEL_PATH, help=model)
+    parser.add_argument("--model", default=str(model_path()), help=MODEL_PATH_HELP)
     parser.add_argument(
         "--top-k",
         type=whole_number_from_1,

@@ -24,7 +24,7 @@ from churn.http.config import (
 )
 from churn.server.cpus import usable_cpus
 from churn.server.gunicorn_worker import BoundedGeventWorker
-from churn.server.listen import listen_addresses
+from churn.server.listen import listen_addresses, port_taken, taken_address
 
 # All interfaces, IPv4 and, where the host has it, IPv6 (churn/server/listen.py).
 bind = exit_unless(lambda: listen_addresses(listen_port(os.environ)))
@@ -84,9 +84,19 @@ def _metrics():
 
 
 def on_starting(server):
-    """Refuse to start without a worker (--workers 0): gunicorn would listen and answer nothing."""
+    """Refuse to start without a worker (--workers 0): gunicorn would listen and answer nothing; or on a
+    port another server holds, in one line (sockets handed over by a re-exec or systemd are not bound
+    here, nor ports shared on purpose with reuse_port)."""
     if server.cfg.workers < 1:
         exit_unless(_no_worker)
+    if not (server.cfg.reuse_port or "GUNICORN_FD" in os.environ or getattr(server, "systemd", False)):
+        exit_unless(lambda: _free(server.cfg.address))
+
+
+def _free(addresses):
+    taken = taken_address(addresses)
+    if taken:
+        raise ConfigurationError(port_taken(taken, "--bind"))
 
 
 def _no_worker():

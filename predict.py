@@ -39,14 +39,16 @@ import sys
 
 from churn.batch.files import PARQUET, Outputs, UsageError
 from churn.batch.run import run
-from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
-from churn.core.customer_files import InputError
+from churn.core.artifact import MODEL_PATH_HELP, ModelError, model_path
+from churn.core.customer_files import InputError, InvalidRow
 from churn.core.explain import ALL, DEFAULT_TOP
 from churn.core.model import load_model
+from churn.core.not_text import not_utf8_problem
 from churn.core.options import number, whole_number_from_1
 from churn.core.output_formats import FORMAT_NAMED
 from churn.server.cpus import usable_cpus
 
+EXIT_INTERRUPTED = 130  # as a shell reports a command Ctrl-C stopped (128 + SIGINT)
 _NON_NEGATIVE = number(lambda value: value >= 0, "a number from 0")
 _POSITIVE = number(lambda value: value > 0, "a number above 0")
 
@@ -62,7 +64,7 @@ def parse_args(argv):
     parser.add_argument("--top", default=str(DEFAULT_TOP), help=f"factors per explanation, or {ALL} (default 3)")
     parser.add_argument("--skip-invalid", action="store_true", help="skip bad rows, writing them to --rejects")
     parser.add_argument("--rejects", help="the skipped rows' file (default: beside --output, else standard error)")
-    parser.add_argument("--model", default=DEFAULT_MODEL_PATH, help="the model (default model/churn-model.json)")
+    parser.add_argument("--model", default=str(model_path()), help=MODEL_PATH_HELP)
     parser.add_argument("--output", help="write here instead of standard output")
     parser.add_argument(
         "--jobs", type=whole_number_from_1, help="processes to score with (default: every CPU this one may use)"
@@ -86,9 +88,18 @@ def main(argv=None):
         with contextlib.ExitStack() as stack:
             return run(model, args, Outputs(stack, args.output, args.rejects, args.prediction_log), usable_cpus())
     except InputError as error:
-        hint = "" if args.skip_invalid else " (--skip-invalid scores the other rows)"
+        skippable = isinstance(error, InvalidRow) and not args.skip_invalid
+        hint = " (--skip-invalid scores the other rows)" if skippable else ""
         print(f"predict.py: {args.input}: {error}{hint}", file=sys.stderr)
         return 1
+    except UnicodeDecodeError as error:  # read as it is scored: no line to name
+        print(f"predict.py: {args.input}: {not_utf8_problem(error, 'the file')}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        files = [path for path in (args.output, args.rejects, args.prediction_log) if path]
+        unwritten = f": nothing written to {', '.join(files)}" if files else ""
+        print(f"predict.py: interrupted{unwritten}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

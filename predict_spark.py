@@ -27,7 +27,7 @@ from pyspark.sql.types import StructType
 
 from churn.batch.spark import INPUT, PROBLEM, added_columns, scored_batches
 from churn.batch.tables import BATCH_ROWS, EXPLANATION, VERSION, input_columns
-from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError
+from churn.core.artifact import MODEL_PATH_HELP, ModelError, model_path
 from churn.core.customer_files import InputError
 from churn.core.explain import ALL, DEFAULT_TOP, ExplainRequestError, requested_top
 from churn.core.model import model_from_artifact
@@ -49,7 +49,7 @@ def parse_args(argv):
         "--format", choices=_FORMATS, help="the input's format (default: csv for a .csv path, else parquet)"
     )
     parser.add_argument("--rejects", help="the folder of rows that could not be scored (default: OUTPUT_rejects)")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_PATH), help="the model's JSON artifact")
+    parser.add_argument("--model", default=str(model_path()), help=MODEL_PATH_HELP)
     parser.add_argument("--explain", action="store_true", help="add why: the largest contributions, as JSON")
     parser.add_argument("--top", default=str(DEFAULT_TOP), help=f"factors per explanation, or {ALL} (default 3)")
     parser.add_argument(

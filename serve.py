@@ -14,6 +14,7 @@ waitress-serve without the bounds).
 """
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -21,8 +22,16 @@ import signal
 import sys
 from pathlib import Path
 
-from churn.http.config import exit_unless, listen_port, settings_from_environment, worker_count
+from churn.http.config import (
+    ConfigurationError,
+    anchored_paths,
+    exit_unless,
+    listen_port,
+    settings_from_environment,
+    worker_count,
+)
 from churn.server.cpus import usable_cpus
+from churn.server.listen import port_taken
 
 PROJECT_DIR = Path(__file__).resolve().parent
 SERVERS = ("gunicorn", "waitress")
@@ -38,6 +47,7 @@ def check_environment(environ):
 def main(argv=None):
     """Check the environment, then run the server: gunicorn, or waitress (--server waitress, Windows)."""
     options, rest = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.update(anchored_paths(os.environ, os.getcwd()))  # before the chdir below
     port = exit_unless(lambda: check_environment(os.environ))
     os.chdir(PROJECT_DIR)  # where gunicorn finds gunicorn.conf.py, and both servers wsgi.py
     sys.path.insert(0, str(PROJECT_DIR))
@@ -69,12 +79,10 @@ def parse_args(argv):
 
 
 def _run_waitress(app, listen):
-    from churn.server.waitress_server import bounded_server
-
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # waitress's lines, and ours
     module, _, name = app.partition(":")
     served = getattr(importlib.import_module(module), name)  # wsgi loads the model, with one line if it is bad
-    server = bounded_server(served, settings_from_environment(os.environ), listen)
+    server = exit_unless(lambda: _listening(served, listen))
     # SIGTERM (Docker, Kubernetes, systemd) stops waitress as Ctrl-C does: it finishes the requests in
     # flight, and the logs write what they keep (churn/core/log_lines.py). Python's default would end
     # the process at once, and the lines kept with it.
@@ -83,6 +91,18 @@ def _run_waitress(app, listen):
     server.run()
     logging.getLogger("churn.server").info("churn service: stopped")
     return 0
+
+
+def _listening(app, listen):
+    """waitress serving `app` on `listen`; ConfigurationError in one line when the port is taken."""
+    from churn.server.waitress_server import bounded_server
+
+    try:
+        return bounded_server(app, settings_from_environment(os.environ), listen)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        raise ConfigurationError(port_taken(listen, "--listen")) from None
 
 
 def _stop(signal_number, frame):

@@ -37,6 +37,7 @@ from churn.training.data import (
     locate_dataset,
     read_customers,
 )
+from churn.training.output_folder import written_whole
 
 # The development requirements: without them --help still works, and training says in one line what
 # to install (as --export does).
@@ -62,6 +63,7 @@ DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "model"
 PICKLE_NAME = "churn-model.bin"
 ARTIFACT_NAME = "churn-model.json"
 DEFAULT_C = 0.5
+EXIT_INTERRUPTED = 130  # as a shell reports a command Ctrl-C stopped (128 + SIGINT)
 CV_CS = (0.001, 0.01, 0.1, 0.5, 1, 5, 10)  # the book's chapter 4 grid
 
 
@@ -183,21 +185,19 @@ def artifact(result, pickle_sha256, data_sha256):
 
 
 def save(result, output_dir, data):
-    """Write the book's pickle, the JSON artifact and the model card (with its charts) into `output_dir`;
-    return the paths of the first three.
+    """Write the book's pickle, the JSON artifact and the model card (with its charts) into `output_dir`,
+    whole or not at all (churn.training.output_folder); return the paths of the first three.
 
     `data` describes the data set for the card: its sha256, rows and churners."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    pickle_path, artifact_path, card_path = (output_dir / name for name in (PICKLE_NAME, ARTIFACT_NAME, CARD_NAME))
-    with open(pickle_path, "wb") as file:
-        pickle.dump((result.dv, result.model), file)
-    document = artifact(result, file_sha256(pickle_path), data["sha256"])
-    write_artifact(document, artifact_path)
-    card_path.write_text(model_card(result, document, data), encoding="utf-8")
-    for name, svg in card_charts(result, document).items():
-        (output_dir / name).write_bytes(svg)
-    return pickle_path, artifact_path, card_path
+    with written_whole(output_dir) as staging:
+        with open(staging / PICKLE_NAME, "wb") as file:
+            pickle.dump((result.dv, result.model), file)
+        document = artifact(result, file_sha256(staging / PICKLE_NAME), data["sha256"])
+        write_artifact(document, staging / ARTIFACT_NAME)
+        (staging / CARD_NAME).write_text(model_card(result, document, data), encoding="utf-8")
+        for name, svg in card_charts(result, document).items():
+            (staging / name).write_bytes(svg)
+    return tuple(Path(output_dir) / name for name in (PICKLE_NAME, ARTIFACT_NAME, CARD_NAME))
 
 
 def write_artifact(document, path):
@@ -207,10 +207,10 @@ def write_artifact(document, path):
 
 def export(pickle_path, output_dir):
     """Convert the book's pickle (read through the allowlist) into the JSON artifact; return its path."""
-    artifact_path = Path(output_dir) / ARTIFACT_NAME
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
-    write_artifact(artifact_from_pickle(Path(pickle_path).read_bytes()), artifact_path)
-    return artifact_path
+    document = artifact_from_pickle(Path(pickle_path).read_bytes())
+    with written_whole(output_dir) as staging:
+        write_artifact(document, staging / ARTIFACT_NAME)
+    return Path(output_dir) / ARTIFACT_NAME
 
 
 def parse_args(argv):
@@ -250,6 +250,14 @@ def parse_args(argv):
 def main(argv=None, default_data_path=DEFAULT_DATA_PATH):
     """Train (or cross-validate, or export a pickle) as the command line says; return the exit status."""
     args = parse_args(argv)
+    try:
+        return _command(args, default_data_path)
+    except KeyboardInterrupt:
+        print(f"train.py: interrupted: {args.output_dir} left as it was", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _command(args, default_data_path):
     if args.export:
         return _export_command(args.export, args.output_dir)
     if args.download:
@@ -275,7 +283,11 @@ def main(argv=None, default_data_path=DEFAULT_DATA_PATH):
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
     data = {"sha256": file_sha256(data_path), "rows": len(customers), "churners": sum(c[TARGET] for c in customers)}
-    pickle_path, artifact_path, card_path = save(result, args.output_dir, data)
+    try:
+        pickle_path, artifact_path, card_path = save(result, args.output_dir, data)
+    except OSError as error:  # a full disk, a folder that cannot be written
+        print(f"train.py: error: cannot write {args.output_dir} ({error}); it is left as it was", file=sys.stderr)
+        return 2
     print(f"data:  {data_path} ({len(customers)} customers)")
     print(f"model: trained on {result.training_rows} customers with C={result.C} ({_solving(result.solver)})")
     print(f"AUC:   {result.test_auc:.3f} on the {result.test_rows} held-out test customers")

@@ -193,12 +193,12 @@ def started_servers():
 
 @pytest.fixture
 def start_server(tmp_path, started_servers):
-    """start_server(command, port, env) runs any server command from the project directory, its output
-    in a log file; it stops after the test."""
+    """start_server(command, port, env, cwd) runs any server command from `cwd` (the project directory),
+    its output in a log file; it stops after the test."""
 
-    def start(command, port, env=None):
+    def start(command, port, env=None, cwd=PROJECT_DIR):
         log_path = tmp_path / f"server-{len(started_servers)}.log"
-        started_servers.append(Server(command, port, env=env, log_path=log_path, start=start_process))
+        started_servers.append(Server(command, port, env=env, log_path=log_path, start=start_process, cwd=cwd))
         return started_servers[-1]
 
     return start

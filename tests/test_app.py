@@ -222,7 +222,7 @@ def test_batch_error_list_is_capped_and_says_how_many_more(app):
     [
         (b"", "the body is empty"),
         (b'{"tenure": ', "the body is not valid JSON"),
-        (b"\xff\xfe{}", "the body is not valid UTF-8"),
+        (b"\xff\xfe{}", "the body is not UTF-8 text (byte 0xFF at line 1)"),
         (b"41", "the body must be a customer (JSON object) or a list of customers (JSON array)"),
         (b"null", "the body must be a customer"),
         (b"[" * 100_000 + b"]" * 100_000, "the body is not valid JSON"),

@@ -97,7 +97,7 @@ PADDING = b" " * SMALL_BODY_BYTES  # white space that makes a body large: read a
         (JSON_LINES, PADDING + b'{"tenure": ' + b"9" * 5000 + b"}\n", 400, "line 1: not valid JSON: it has a number"),
         (JSON, b'[{"a": "' + b"x" * 100_000 + b'"}]', 413, f"line 1: a JSON value longer than {MAX_CUSTOMER_CHARS}"),
         (CSV, b"a," * 40_000 + b"a\n", 413, f"line 1: a CSV record longer than {MAX_CUSTOMER_CHARS} characters"),
-        (JSON, b"[" + PADDING + b"\xff]", 400, "the body is not valid UTF-8"),
+        (JSON, b"[" + PADDING + b"\xff]", 400, "the body is not UTF-8 text (byte 0xFF at line 1)"),
         (JSON, b"[" + PADDING + b"{}, {}]", 422, "customer 0: missing fields: gender, "),
     ],
 )

@@ -4,10 +4,14 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 
 import pytest
+
+from churn.core.artifact import DEFAULT_MODEL_PATH, with_content_hash
+from conftest import start_process
 
 PREDICT = [sys.executable, "predict.py"]
 
@@ -200,3 +204,91 @@ def test_ids_that_begin_like_a_formula_are_written_as_text_and_keep_the_quote_on
     again = tmp_path / "again.json"  # the scored ids, sent back as the README says: with their quote
     again.write_text(json.dumps([dict(book_customer, customerid=customerid) for customerid in ids]))
     assert [row["customerid"] for row in csv.DictReader(io.StringIO(_run(project_dir, again).stdout))] == ids
+
+
+def test_model_path_is_read_as_the_service_reads_it_relative_to_where_it_was_run(project_dir, tmp_path, book_customer):
+    (tmp_path / "models").mkdir()
+    artifact = json.loads(DEFAULT_MODEL_PATH.read_text())
+    artifact["threshold"] = 0.01  # every customer churns, with this model
+    (tmp_path / "models" / "eager.json").write_text(json.dumps(with_content_hash(artifact)))
+    (tmp_path / "customer.json").write_text(json.dumps(book_customer))
+    result = subprocess.run(
+        [*PREDICT[:1], str(project_dir / "predict.py"), "customer.json"],
+        cwd=tmp_path, env={**os.environ, "MODEL_PATH": "models/eager.json"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == "verdict: Churn"
+
+
+def test_a_model_path_that_cannot_be_read_is_named(project_dir, book_customer, tmp_path):
+    (tmp_path / "customer.json").write_text(json.dumps(book_customer))
+    result = subprocess.run(
+        [*PREDICT, tmp_path / "customer.json"], cwd=project_dir, env={**os.environ, "MODEL_PATH": "absent.json"},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "absent.json" in result.stderr
+
+
+def test_one_customer_is_counted_in_the_singular(project_dir, tmp_path, book_customer):
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(book_customer) + "\n")
+    result = _run(project_dir, path, "--format", "csv")
+    assert result.returncode == 0 and "predict.py: scored 1 customer in " in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "head", "what"),
+    [
+        ("customers.xlsx", b"PK\x03\x04", "is a zip archive, as an Excel .xlsx or a LibreOffice .ods workbook is"),
+        ("customers.csv", b"PK\x03\x04", "is a zip archive, as an Excel .xlsx or a LibreOffice .ods workbook is"),
+        ("customers.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "is an Excel .xls workbook"),
+    ],
+)
+def test_a_spreadsheet_is_refused_in_one_line_saying_how_to_save_it(project_dir, tmp_path, name, head, what):
+    path = tmp_path / name
+    path.write_bytes(head + bytes(range(256)) * 40)
+    result = _run(project_dir, path)
+    assert result.returncode == 1
+    advice = 'save it as "CSV UTF-8" (in Excel: File > Save As)'
+    assert result.stderr == f"predict.py: {path}: the file {what}, not CSV or JSON text: {advice}\n"
+
+
+@pytest.mark.parametrize("rows", [1, 20_000])  # the bad byte in the first block read, or far past it
+def test_a_windows_1252_csv_is_refused_in_one_line_naming_the_byte(project_dir, tmp_path, data_path, rows):
+    header, first = data_path.read_text().splitlines()[:2]
+    path = tmp_path / "customers.csv"
+    path.write_bytes("\n".join([header, *[first] * rows, first.replace(first.split(",")[0], "café")]).encode("cp1252"))
+    result = _run(project_dir, path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"predict.py: {path}: the file is not UTF-8 text (byte 0xE9); if Excel wrote it, save it as "
+        '"CSV UTF-8" (in Excel: File > Save As)\n'
+    )
+
+
+@pytest.mark.parametrize("skip_invalid", [[], ["--skip-invalid"]])
+def test_a_missing_column_says_what_the_table_needs_and_no_hint_that_cannot_help(
+    project_dir, tmp_path, data_path, skip_invalid
+):
+    lines = data_path.read_text().splitlines()[:3]
+    drop = lines[0].split(",").index("Contract")
+    path = tmp_path / "customers.csv"
+    path.write_text("".join(",".join(v for i, v in enumerate(line.split(",")) if i != drop) + "\n" for line in lines))
+    result = _run(project_dir, path, *skip_invalid)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"predict.py: {path}: line 1: the header has no column for contract: a table needs a column for each of "
+        "the model's 19 fields (names ignore case)\n"
+    )
+
+
+def test_ctrl_c_stops_with_one_line_status_130_and_nothing_written(project_dir, tmp_path):
+    fifo, output = tmp_path / "customers.csv", tmp_path / "scores.csv"
+    os.mkfifo(fifo)
+    process = start_process([*PREDICT, fifo, "--output", output], cwd=project_dir, stderr=subprocess.PIPE, text=True)
+    with open(fifo, "w"):  # opens once predict.py has: it is scoring, waiting for the first line
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr == f"predict.py: interrupted: nothing written to {output}\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["customers.csv"]

@@ -3,8 +3,10 @@
 import csv
 import io
 import json
+import random
 import subprocess
 import sys
+import zipfile
 
 import pytest
 import webtest
@@ -13,6 +15,7 @@ from app import create_app
 from churn.core.output_formats import OUTPUT_FORMATS
 from churn.http.config import Settings
 from churn.http.customers import MAX_REPORTED_ERRORS
+from churn.http.web import WHOLE_TEXT_BYTES
 
 CSV, JSON_LINES = "text/csv", "application/x-ndjson"
 
@@ -122,7 +125,18 @@ def test_a_row_with_more_values_than_the_header_gets_400_with_its_line(app, raw_
 def test_a_csv_whose_header_lacks_the_models_columns_gets_400_naming_them(app, model):
     header = ",".join(field.upper() for field in model.schema.fields if field != "tenure")
     problem = app.post("/predict", f"customerid,{header}\n", content_type=CSV, status=400).json
-    assert problem["detail"] == "line 1: the header has no column for tenure"
+    assert problem["detail"] == (
+        "line 1: the header has no column for tenure: a table needs a column for each of the model's "
+        f"{len(model.schema.fields)} fields (names ignore case)"
+    )
+
+
+def test_a_csv_whose_header_names_none_of_the_models_columns_asks_whether_it_is_one(app, model):
+    problem = app.post("/predict", "Name,Plan\nAda,gold\n", content_type=CSV, status=400).json
+    assert problem["detail"] == (
+        f"line 1: the header names none of the model's {len(model.schema.fields)} fields "
+        f"({', '.join(model.schema.fields[:3])}, …): is the first line a header?"
+    )
 
 
 def test_a_json_line_that_is_an_array_is_an_invalid_customer_not_a_batch(app):
@@ -163,7 +177,41 @@ def test_a_header_without_rows_scores_no_customer(app, model):
 
 def test_a_file_that_is_not_utf8_gets_400(app):
     assert app.post("/predict", b"gender\n\xff\xfe\n", content_type=CSV, status=400).json["detail"] == (
-        "the body is not valid UTF-8"
+        'the body is not UTF-8 text (byte 0xFF at line 2); if Excel wrote it, save it as "CSV UTF-8" '
+        "(in Excel: File > Save As)"
+    )
+
+
+def _windows_1252_file(customers, rows):
+    """A CSV as Excel's plain "CSV" writes it on Windows: Windows-1252, an accented id on its last row."""
+    last = dict(customers[-1], customerid="café")
+    return _csv_of([*customers[:-1] * rows, last]).encode("cp1252")
+
+
+@pytest.mark.parametrize("rows", [1, 5000])  # read whole, and read as it arrives (over WHOLE_TEXT_BYTES)
+def test_a_windows_1252_file_gets_400_saying_how_to_save_it(app, book_customer, rows):
+    body = _windows_1252_file([book_customer, book_customer], rows)
+    detail = app.post("/predict", body, content_type=CSV, status=400).json["detail"]
+    assert detail.startswith("the body is not UTF-8 text (byte 0xE9")
+    assert detail.endswith('save it as "CSV UTF-8" (in Excel: File > Save As)')
+    assert (f" at line {rows + 2})" in detail) == (len(body) <= WHOLE_TEXT_BYTES)
+
+
+def _workbook(size):
+    """A zip archive of `size` bytes or more, as an xlsx is (tests/test_spreadsheets.py has Calc's own)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", random.Random(0).randbytes(size))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("size", [1000, 2 * WHOLE_TEXT_BYTES])
+@pytest.mark.parametrize("content_type", [CSV, JSON_LINES, "application/json"])
+def test_a_spreadsheet_gets_400_saying_it_is_one(app, size, content_type):
+    detail = app.post("/predict", _workbook(size), content_type=content_type, status=400).json["detail"]
+    assert detail == (
+        "the body is a zip archive, as an Excel .xlsx or a LibreOffice .ods workbook is, not CSV or JSON text: "
+        'save it as "CSV UTF-8" (in Excel: File > Save As)'
     )
 
 

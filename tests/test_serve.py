@@ -1,17 +1,22 @@
 """Starting the service: serve.py checks the settings before a server reads them, gunicorn.conf.py
 refuses what it can, no server starts without a worker, and waitress runs with the service's bounds."""
 
+import json
 import os
 import runpy
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
 from waitress.adjustments import Adjustments
 
 from bench import process_group
-from churn.http.config import EXIT_CANNOT_START, IDLE_SECONDS, Settings
+from churn.core.artifact import DEFAULT_MODEL_PATH
+from churn.http.config import EXIT_CANNOT_START, IDLE_SECONDS, Settings, anchored_paths
 from churn.server.waitress_server import (
     CONNECTION_LIMIT,
     LIGHT_THREADS,
@@ -24,10 +29,10 @@ from helpers import require_process_groups
 BAD_SETTINGS = [("WEB_CONCURRENCY", "x"), ("WEB_CONCURRENCY", "0"), ("PORT", "abc"), ("MAX_BATCH", "lots")]
 
 
-def _serve_py(project_dir, server, env):
+def _serve_py(project_dir, server, env, listen=None):
     """Run serve.py as a user starts it (on loopback, if it wrongly started), stopped after 30 s at most."""
     require_process_groups()
-    port = f"127.0.0.1:{process_group.free_port()}"
+    port = listen or f"127.0.0.1:{process_group.free_port()}"
     listen = ["--server", "waitress", "--listen", port] if server == "waitress" else ["--bind", port]
     return process_group.run(
         [sys.executable, "serve.py", *listen],
@@ -38,6 +43,54 @@ def _serve_py(project_dir, server, env):
         text=True,
         timeout=30,
     )
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "waitress"])
+def test_relative_paths_are_read_from_where_serve_py_was_run(
+    project_dir, tmp_path, start_server, server, book_customer
+):
+    (tmp_path / "models").mkdir()
+    shutil.copy(DEFAULT_MODEL_PATH, tmp_path / "models" / "mine.json")
+    port = process_group.free_port()
+    listen = (
+        ["--server", "waitress", "--listen", f"127.0.0.1:{port}"]
+        if server == "waitress"
+        else ["--bind", f"127.0.0.1:{port}"]
+    )
+    env = {**os.environ, "MODEL_PATH": "models/mine.json", "PREDICTION_LOG": "predictions.jsonl"}
+    running = start_server([sys.executable, str(project_dir / "serve.py"), *listen], port, env=env, cwd=tmp_path)
+    running.wait_until_serving()
+    assert running.post_json("/predict", book_customer)[0] == 200
+    running.stop()
+    assert f"model {tmp_path / 'models' / 'mine.json'} version" in running.log()
+    [line] = (tmp_path / "predictions.jsonl").read_text().splitlines()
+    assert json.loads(line)["customerid"] == book_customer["customerid"]
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "waitress"])
+def test_a_taken_port_stops_the_start_at_once_with_one_line_naming_port(project_dir, server):
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        started = time.monotonic()
+        result = _serve_py(project_dir, server, {}, listen=f"127.0.0.1:{port}")
+    assert time.monotonic() - started < 4  # gunicorn alone retries for 5 s
+    assert result.returncode == EXIT_CANNOT_START
+    option = "--listen" if server == "waitress" else "--bind"
+    assert result.stderr.splitlines()[-1].endswith(
+        f"churn service: cannot start: cannot listen on 127.0.0.1:{port}: the port is taken (is another server "
+        f"running there?); stop that one, or set PORT (or {option}) to a free port"
+    )
+    assert "Traceback" not in result.stderr and "Connection in use" not in result.stderr
+
+
+def test_relative_paths_are_anchored_where_the_command_was_run():
+    environ = {"MODEL_PATH": "m/model.json", "PREDICTION_LOG": " logs/p.jsonl "}
+    assert anchored_paths(environ, "/home/me") == {
+        "MODEL_PATH": "/home/me/m/model.json",
+        "PREDICTION_LOG": "/home/me/logs/p.jsonl",
+    }
+    assert anchored_paths({"MODEL_PATH": "/srv/m.json", "PREDICTION_LOG": "stdout"}, "/home/me") == {}
+    assert anchored_paths({"PREDICTION_LOG": "off"}, "/home/me") == {}
 
 
 @pytest.mark.parametrize("server", ["gunicorn", "waitress"])
@@ -65,7 +118,8 @@ def test_gunicorn_never_starts_without_a_worker(project_dir, capsys):
     with pytest.raises(SystemExit) as stopped:
         config["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=0)))  # --workers 0
     assert stopped.value.code == EXIT_CANNOT_START and "gunicorn has no worker to run" in capsys.readouterr().err
-    config["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=1)))
+    free = [("127.0.0.1", process_group.free_port())]
+    config["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=1, reuse_port=False, address=free)))
 
 
 def test_waitress_runs_with_the_services_bounds():

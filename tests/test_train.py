@@ -1,3 +1,4 @@
+import errno
 import hashlib
 import json
 import math
@@ -269,3 +270,46 @@ def test_training_writes_the_reference_the_service_watches_live_customers_agains
     assert len(reference["score"]["shares"]) == len(reference["score"]["edges"]) + 1 >= 5
     gender = reference["features"]["gender"]
     assert sum(gender["shares"]) == pytest.approx(1) and gender["values"] == sorted({c["gender"] for c in customers})
+
+
+@pytest.fixture
+def model_dir_copy(tmp_path):
+    """A copy of the shipped model/ folder, to retrain over."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for path in train.DEFAULT_OUTPUT_DIR.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+def _contents(folder):
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+def test_ctrl_c_after_the_pickle_is_written_leaves_the_model_folder_as_it_was(
+    data_path, model_dir_copy, monkeypatch, capsys
+):
+    before = _contents(model_dir_copy)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "model_card", interrupted)  # the pickle and the artifact are written by then
+    assert train.main(["--data", str(data_path), "--output-dir", str(model_dir_copy)]) == train.EXIT_INTERRUPTED
+    assert capsys.readouterr().err == f"train.py: interrupted: {model_dir_copy} left as it was\n"
+    assert _contents(model_dir_copy) == before
+    assert [path.name for path in model_dir_copy.parent.iterdir()] == ["model"]
+
+
+def test_a_full_disk_leaves_the_model_folder_as_it_was_with_one_line(data_path, model_dir_copy, monkeypatch, capsys):
+    before = _contents(model_dir_copy)
+
+    def full(document, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(train, "write_artifact", full)
+    assert train.main(["--data", str(data_path), "--output-dir", str(model_dir_copy)]) == 2
+    assert capsys.readouterr().err == (
+        f"train.py: error: cannot write {model_dir_copy} ([Errno 28] No space left on device); it is left as it was\n"
+    )
+    assert _contents(model_dir_copy) == before

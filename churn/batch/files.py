@@ -12,7 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from churn.core.customer_files import csv_customers, json_customers
+from churn.core.customer_files import InputError, csv_customers, json_customers
+from churn.core.not_text import HEAD_BYTES, spreadsheet_problem
 from churn.core.output_formats import FORMAT_NAMED, csv_line
 from churn.core.prediction import Results
 from churn.core.prediction_log import PredictionLog, open_log
@@ -49,6 +50,13 @@ def open_input(source):
     path = Path(source)
     stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed by the run)
     return stream, INPUT_EXTENSIONS.get(path.suffix.lower()), path.stat().st_size
+
+
+def refuse_a_spreadsheet(stream):
+    """InputError when the stream starts as a workbook does (churn.core.not_text); reads nothing from it."""
+    problem = spreadsheet_problem(stream.buffer.peek(HEAD_BYTES), "the file")
+    if problem:
+        raise InputError(problem)
 
 
 def sniff(stream):

@@ -4,6 +4,7 @@ by the pieces in flight, not by the input (multiprocessing.Pool.imap reads its w
 Standard library only."""
 
 import multiprocessing
+import signal
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -41,6 +42,7 @@ def ordered_map(make, spec, pieces, jobs, threads=False):
 
 def _start(make, spec):
     global _work
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops the run
     _work = make(spec)
 
 

@@ -23,12 +23,13 @@ from churn.batch.files import (
     customers_in,
     open_input,
     print_like_the_book,
+    refuse_a_spreadsheet,
     sniff,
     tables,
 )
 from churn.batch.parallel import ordered_map
 from churn.batch.rows import LogSpec, RowsSpec, line_maker, row_scorer
-from churn.core.customer_files import InputError
+from churn.core.customer_files import InvalidRow
 from churn.core.explain import ExplainRequestError, explain, requested_top
 from churn.core.prediction import result
 from churn.core.prediction_log import LogError, id_key
@@ -80,6 +81,7 @@ def run(model, args, outputs, cpus):
     log_spool = outputs.prediction_log(model) if args.prediction_log else None
     stream, file_format, size = open_input(args.input)
     with stream:
+        refuse_a_spreadsheet(stream)
         file_format = file_format or sniff(stream)
         if file_format == PARQUET:
             if args.input == "-":
@@ -118,7 +120,7 @@ def _print_one(choices, line, raw, outputs, log_spool):
     try:
         row, customerid, probability = Scorer(model).one(raw)
     except InvalidCustomer as invalid:
-        raise InputError(f"line {line}: {invalid}") from None
+        raise InvalidRow(f"line {line}: {invalid}") from None
     decision = probability >= model.threshold
     explanation = explain(model.explainer, row, choices.explain_top) if choices.explain_top else None
     if log_spool is not None:
@@ -136,14 +138,14 @@ def _pieces(rows, size):
 def results_of(scored_pieces, rejects, counts, progress, unit, log_spool):
     """The results of each scored piece (churn.batch.rows.Scored), in order, its rejects written to
     `rejects`, its prediction log lines to `log_spool` (or None); without `rejects`, the first invalid
-    row raises InputError naming it."""
+    row raises InvalidRow naming it."""
     for scored in scored_pieces:
         if log_spool is not None:
             log_spool.writelines(scored.log_lines)
         if scored.rejects:
             if rejects is None:
                 line, _, problem = scored.rejects[0]
-                raise InputError(f"{unit} {line}: {problem}")
+                raise InvalidRow(f"{unit} {line}: {problem}")
             rejects.write(scored.rejects)
         counts.scored += len(scored.results)
         counts.skipped += len(scored.rejects)
@@ -207,12 +209,17 @@ def _id_key():
         raise UsageError(str(error)) from None
 
 
+def customers(count):
+    """'1 customer', '7043 customers'."""
+    return f"{count} customer{'' if count == 1 else 's'}"
+
+
 def _report(counts, seconds, rejects_name):
     rate = counts.scored / seconds if seconds > 0 else float("inf")
     skipped = f", skipped {counts.skipped} invalid" if counts.skipped else ""
     if counts.skipped and rejects_name:
         skipped += f" (written to {rejects_name})"
     print(
-        f"predict.py: scored {counts.scored} customers in {seconds:.2f} s ({rate:,.0f} rows/s){skipped}",
+        f"predict.py: scored {customers(counts.scored)} in {seconds:.2f} s ({rate:,.0f} rows/s){skipped}",
         file=sys.stderr,
     )

@@ -7,11 +7,14 @@ module and none of them imports another for it. Standard library only.
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from churn.core.messages import is_number
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "model" / "churn-model.json"
+# What every command that reads a model says of its default (model_path's).
+MODEL_PATH_HELP = "the model's JSON artifact (default: $MODEL_PATH, as the service reads it, else the shipped model)"
 FORMAT_VERSION = 1
 MODEL_NAME = "churn"  # what train.py and the pickle reader name the model (metadata.name)
 HASH_KEY = "sha256"
@@ -24,6 +27,11 @@ REQUIRED_KEYS = ("format_version", "intercept", "weights", "schema", "threshold"
 
 class ModelError(Exception):
     """The model artifact cannot be used; the message says why."""
+
+
+def model_path(environ=os.environ):
+    """Where the model is: MODEL_PATH (relative to where the command was run), else the shipped one."""
+    return environ.get("MODEL_PATH") or DEFAULT_MODEL_PATH
 
 
 def content_sha256(document):

@@ -40,6 +40,10 @@ class InputError(ValueError):
     """The input cannot be read as customers; the message says where and why."""
 
 
+class InvalidRow(InputError):
+    """A row read as a customer whose values the model refuses: predict.py --skip-invalid skips it."""
+
+
 class TooLarge(InputError):
     """A part of the input is larger than its limit; the message says which and the limit."""
 
@@ -307,12 +311,23 @@ def kept_columns(header, columns):
         by_name.setdefault(normalise(name), []).append((name, index))
     missing = [column for column in columns if column not in by_name]
     if missing:
-        raise InputError(f"line 1: the header has no column for {', '.join(missing)}")
+        raise InputError(f"line 1: {missing_columns(missing, columns)}")
     kept = [by_name[column] for column in (*columns, ID_FIELD) if column in by_name]
     twice = [normalise(found[0][0]) for found in kept if len(found) > 1]
     if twice:
         raise InputError(f"line 1: the header has more than one column for {', '.join(twice)} (names ignore case)")
     return [found[0] for found in kept]
+
+
+def missing_columns(missing, columns):
+    """Why a table without the `missing` ones of `columns` (the model's fields) cannot be scored."""
+    if len(missing) == len(columns):
+        first = ", ".join(columns[:3])
+        return f"the header names none of the model's {len(columns)} fields ({first}, …): is the first line a header?"
+    return (
+        f"the header has no column for {', '.join(missing)}: a table needs a column for each of the model's"
+        f" {len(columns)} fields (names ignore case)"
+    )
 
 
 class _Records:

@@ -15,7 +15,7 @@ import json
 import sys
 
 from app import create_app
-from churn.core.artifact import DEFAULT_MODEL_PATH
+from churn.core.artifact import MODEL_PATH_HELP, model_path
 from churn.core.features import TARGET, normalise
 from churn.core.model import load_model
 from churn.core.prediction_log import PredictionLog, open_log
@@ -62,7 +62,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", help="the raw Telco CSV train.py trained on")
     parser.add_argument("--log", required=True, help="the prediction log to append the held-out customers' lines to")
-    parser.add_argument("--model", default=DEFAULT_MODEL_PATH, help="the model (default model/churn-model.json)")
+    parser.add_argument("--model", default=str(model_path()), help=MODEL_PATH_HELP)
     args = parser.parse_args(argv)
     rows = held_out_rows(args.data)
     log_through_the_service(rows, load_model(args.model), args.log)

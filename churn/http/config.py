@@ -32,7 +32,7 @@ import math
 import os
 import sys
 
-from churn.core.artifact import DEFAULT_MODEL_PATH, ModelError, checked_threshold
+from churn.core.artifact import ModelError, checked_threshold, model_path
 from churn.core.log_lines import FLUSH_SECONDS
 from churn.core.messages import echo, whole_number
 from churn.core.model import load_model
@@ -176,9 +176,15 @@ def model_from_environment(environ):
     return dataclasses.replace(model, threshold=_threshold(threshold)) if threshold else model
 
 
-def model_path(environ):
-    """Where the model to serve is: MODEL_PATH, else the shipped one."""
-    return environ.get("MODEL_PATH") or DEFAULT_MODEL_PATH
+def anchored_paths(environ, directory):
+    """{variable: absolute path} for MODEL_PATH and PREDICTION_LOG's file where they are relative: read
+    from `directory`, where the user ran the command, for a server that changes into another."""
+    paths = {"MODEL_PATH": environ.get("MODEL_PATH") or None, "PREDICTION_LOG": _log_destination(environ)}
+    return {
+        name: os.path.join(directory, path)
+        for name, path in paths.items()
+        if path not in (None, _STDOUT) and not os.path.isabs(path)
+    }
 
 
 def startup_summary(environ, model):

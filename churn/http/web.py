@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from churn.core.customer_files import JSONReader
 from churn.core.messages import TOO_DEEP, TOO_MANY_DIGITS, WHOLE_DIGITS, echo
+from churn.core.not_text import HEAD_BYTES, not_utf8_problem, spreadsheet_problem
 from churn.core.output_formats import JSON_MEDIA_TYPE
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -29,7 +30,7 @@ WHOLE_TEXT_BYTES = 1024 * 1024
 # (churn/http/config.py: SEND_BUFFER_BYTES), so that a write into a full buffer waits for a slow reader
 # to take a quarter of it, not for the whole answer.
 PIECE_BYTES = 64 * 1024
-NOT_UTF8 = "the body is not valid UTF-8"
+BODY = "the body"  # how the messages of churn.core.not_text name what is not text
 # json.loads and json.dumps with default arguments, without their per-call argument handling.
 _DECODER = json.JSONDecoder()
 _encode_json = json.JSONEncoder(check_circular=False).encode  # our documents are trees
@@ -191,16 +192,25 @@ def body_text(environ, max_body_bytes):
         raise _longer_than(length, max_body_bytes)
     if length is not None and length <= WHOLE_TEXT_BYTES:
         return _Text(io.StringIO(decode_utf8(read_body(environ, max_body_bytes)), newline=""), in_memory=True)
-    raw = _BodyReader(environ["wsgi.input"], length, max_body_bytes)
-    return _Text(io.TextIOWrapper(io.BufferedReader(raw, _READ_CHUNK_BYTES), encoding="utf-8-sig", newline=""))
+    raw = io.BufferedReader(_BodyReader(environ["wsgi.input"], length, max_body_bytes), _READ_CHUNK_BYTES)
+    _refuse_a_spreadsheet(raw.peek(HEAD_BYTES))  # a workbook's zip may start as valid UTF-8 does
+    return _Text(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
 
 
 def decode_utf8(body):
-    """The body as text (a byte order mark is dropped); 400 when it is not UTF-8."""
+    """The body as text (a byte order mark is dropped); 400 when it is not UTF-8, saying so, or that it
+    is a spreadsheet."""
     try:  # not .decode("utf-8-sig"), a Python-level codec: 7 times slower
         return body[3:].decode() if body.startswith(codecs.BOM_UTF8) else body.decode()
-    except UnicodeDecodeError:
-        raise HTTPError(400, NOT_UTF8) from None
+    except UnicodeDecodeError as error:
+        _refuse_a_spreadsheet(body)
+        raise HTTPError(400, not_utf8_problem(error, BODY, body)) from None
+
+
+def _refuse_a_spreadsheet(head):
+    problem = spreadsheet_problem(head, BODY)
+    if problem:
+        raise HTTPError(400, problem)
 
 
 def empty_body(expected):
@@ -342,8 +352,8 @@ class _Text:
     def _seen(self, read, size):
         try:
             text = read(size)
-        except UnicodeDecodeError:
-            raise HTTPError(400, NOT_UTF8) from None
+        except UnicodeDecodeError as error:
+            raise HTTPError(400, not_utf8_problem(error, BODY)) from None
         if self.blank and text and not text.isspace():
             self.blank = False
         return text

@@ -5,6 +5,7 @@ and macOS by default: "dual-stack"), it is the only one; where it would take IPv
 socket is added; where the host has no IPv6, IPv4 alone. Standard library only.
 """
 
+import errno
 import socket
 
 DUAL_STACK, SEPARATE, IPV4_ONLY = "dual-stack", "separate", "ipv4-only"
@@ -31,3 +32,34 @@ def ipv6_support():
     except OSError:
         return IPV4_ONLY
     return SEPARATE if v6_only else DUAL_STACK
+
+
+def port_taken(where, option):
+    """The one line for a port another server holds: `where` it was asked for, and the `option` that
+    chose it besides PORT."""
+    return (
+        f"cannot listen on {where}: the port is taken (is another server running there?); "
+        f"stop that one, or set PORT (or {option}) to a free port"
+    )
+
+
+def taken_address(addresses):
+    """The first of gunicorn's bind addresses ((host, port) pairs; Unix sockets are left to gunicorn)
+    that another socket holds, or None. gunicorn itself would retry each for 5 s, then fail in a line
+    that does not say why."""
+    for address in addresses:
+        if isinstance(address, tuple) and _held(*address[:2]):
+            host, port = address[:2]
+            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return None
+
+
+def _held(host, port):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: TIME_WAIT is free
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.errno == errno.EADDRINUSE
+    return False
