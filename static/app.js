@@ -148,6 +148,7 @@ function field(name, labelText, control) {
   error.id = `error-${name}`;
   error.className = "field-error";
   control.setAttribute("aria-describedby", error.id);
+  control.addEventListener("input", () => clearFieldError(control)); // the message was of the value it had
   label.htmlFor = control.id;
   label.textContent = labelText;
   wrapper.append(label, control, error);
@@ -170,6 +171,20 @@ function clearFieldErrors(form) {
   $("form-message").textContent = "";
 }
 
+function clearFieldError(control) {
+  if (!control.hasAttribute("aria-invalid")) return;
+  control.removeAttribute("aria-invalid");
+  $(`error-${control.name}`).textContent = "";
+  if (!control.form.querySelector("[aria-invalid]")) $("form-message").textContent = "";
+}
+
+// Number fields left empty, as the service would name them: the page asks for a number itself.
+function emptyNumbers(form) {
+  return [...form.querySelectorAll("input[type=number]")]
+    .filter((input) => input.value === "") // left empty, or not a number the browser could read
+    .map((input) => ({ field: input.name, message: "enter a number" }));
+}
+
 function showFieldErrors(form, problem) {
   const named = (problem.errors || []).filter((error) => $(`field-${error.field}`));
   for (const error of named) {
@@ -187,6 +202,12 @@ async function scoreCustomer(event) {
   event.preventDefault();
   const form = event.target;
   clearFieldErrors(form);
+  const empty = emptyNumbers(form);
+  if (empty.length) {
+    $("result").hidden = true;
+    showFieldErrors(form, { errors: empty });
+    return;
+  }
   try {
     // A model that cannot explain (the book's pickle) still scores: ask it for the score alone.
     const response = await api(state.model.explains ? "predict?explain=true&top=all" : "predict", {
@@ -264,9 +285,11 @@ async function scoreFile(file) {
   $("file-message").className = "message ok";
   $("file-message").textContent = `Scoring ${file.name}…`;
   $("file-result").hidden = true;
-  state.file = { name: file.name, type: fileType(file.name), text: await file.text() };
+  // The file's bytes, as chosen: the service names a spreadsheet or text that is not UTF-8 (file.text()
+  // would have replaced what it could not read).
+  state.file = { name: file.name, type: fileType(file.name), body: file };
   try {
-    const response = await api("predict", { body: state.file.text, contentType: state.file.type });
+    const response = await api("predict", { body: file, contentType: state.file.type });
     const results = await response.json();
     $("file-message").textContent = `${file.name}: ${results.length.toLocaleString("en")} customers scored.`;
     showFileResults(results, state.model.threshold);
@@ -428,9 +451,9 @@ function svgElement(name, attributes, text) {
 }
 
 async function downloadScores() {
-  const { name, type, text } = state.file;
+  const { name, type, body } = state.file;
   try {
-    const response = await api("predict", { body: text, contentType: type, accept: "text/csv" });
+    const response = await api("predict", { body, contentType: type, accept: "text/csv" });
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob());
     link.download = `${name.replace(/\.[^.]*$/, "")}-scores.csv`;
@@ -490,16 +513,23 @@ function driftItem(feature) {
   bins.className = "drift-bins";
   const highest = Math.max(...feature.bins.flatMap((bin) => [bin.reference, bin.live]), 1e-9);
   const categorical = state.fields.categorical.find((candidate) => candidate.name === feature.feature);
+  const ranges = categorical ? null : numberRanges(feature.bins, feature.feature === "score");
+  bins.classList.toggle("numbers", !categorical);
   for (const [index, bin] of feature.bins.entries()) {
-    if (categorical) bin.bin = categorical.values[index].label; // "Fiber optic", as the form writes it
+    // "Fiber optic", as the form writes it; a number's bin written out: "from 6 to 12"
+    bin.bin = categorical ? categorical.values[index].label : ranges[index].said;
     const column = span("drift-bin");
     column.title = `${bin.bin}: training ${percent(bin.reference)}, last hour ${percent(bin.live)}`;
+    const bars = span("drift-bars");
     for (const [kind, share] of [["reference", bin.reference], ["live", bin.live]]) {
       const bar = span(`drift-bar ${kind}`);
       bar.style.height = `${(share / highest) * 100}%`;
-      column.append(bar);
+      bars.append(bar);
     }
-    column.append(span("drift-bin-label", bin.bin));
+    // A category under its bars (wrapped if long); a number's bins by their edges, each under the
+    // line between two bins, as an axis is labelled.
+    const label = categorical ? span("drift-bin-label", bin.bin) : span("drift-edge-label", ranges[index].edge);
+    column.append(bars, label);
     bins.append(column);
   }
   bins.setAttribute("aria-hidden", "true");
@@ -507,6 +537,27 @@ function driftItem(feature) {
     feature.bins.map((bin) => `${bin.bin}: training ${percent(bin.reference)}, last hour ${percent(bin.live)}`).join("; "));
   item.append(title, bins, said);
   return item;
+}
+
+// The bins of a number ("<=2", "<=6", …, ">69", as the service names them): what each is, written out,
+// and the edge it ends at, short enough for the axis (1.4k for 1391.15; a score as a percentage).
+function numberRanges(bins, isScore) {
+  const edges = bins.map((bin) => Number(bin.bin.replace(/^(<=|>)/, "")));
+  const written = (value) => (isScore ? percent(value) : value.toLocaleString("en"));
+  return bins.map((bin, index) => {
+    const upper = edges[index];
+    const last = index === bins.length - 1;
+    let said = `more than ${written(upper)}`;
+    if (index === 0) said = `up to ${written(upper)}`;
+    else if (!last) said = `more than ${written(edges[index - 1])}, up to ${written(upper)}`;
+    return { said, edge: last ? "" : shortNumber(upper, isScore) };
+  });
+}
+
+function shortNumber(value, isScore) {
+  if (isScore) return `${Math.round(value * 100)}%`;
+  if (Math.abs(value) >= 1000) return `${Number((value / 1000).toFixed(1))}k`;
+  return Math.abs(value) < 10 ? String(Number(value.toPrecision(2))) : String(Math.round(value));
 }
 
 function fieldLabel(name) {

@@ -246,6 +246,82 @@ def test_with_an_api_key_the_page_asks_for_it_and_works_once_it_is_given(serve, 
     assert visit(server).page.wait_for_selector("#key-section:not([hidden])")  # a new tab asks again
 
 
+def test_a_fields_message_goes_away_once_the_field_is_edited(serve, visit):
+    tab = visit(serve("gunicorn")).ready()
+    tab.page.fill("#field-tenure", "-5")
+    tab.page.click("#score-customer")
+    tab.page.wait_for_selector("#error-tenure:not(:empty)")
+    tab.page.fill("#field-tenure", "5")
+    assert tab.page.text_content("#error-tenure") == ""
+    assert tab.page.get_attribute("#field-tenure", "aria-invalid") is None
+    assert tab.page.text_content("#form-message") == ""
+
+
+def test_an_empty_number_field_asks_for_a_number_without_asking_the_service(serve, visit):
+    tab = visit(serve("gunicorn")).ready()
+    tab.page.fill("#field-monthlycharges", "")
+    asked = len(tab.requests)
+    tab.page.click("#score-customer")
+    tab.page.wait_for_selector("#error-monthlycharges:not(:empty)")
+    assert tab.page.text_content("#error-monthlycharges") == "enter a number"
+    assert tab.page.text_content("#form-message") == f"One field needs a change: {field_label('monthlycharges')}."
+    assert tab.requests[asked:] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("customers.xlsx", b"PK\x03\x04" + bytes(range(256)) * 8, "is a zip archive, as an Excel .xlsx"),
+        (
+            "customers.csv",
+            "customerid,gender\ncafé,female\n".encode("cp1252"),
+            "is not UTF-8 text (byte 0xE9 at line 2)",
+        ),
+    ],
+)
+def test_a_spreadsheet_or_another_encoding_is_named_as_such(serve, visit, tmp_path, name, content, said):
+    tab = visit(serve("gunicorn")).ready()
+    path = tmp_path / name
+    path.write_bytes(content)
+    tab.page.set_input_files("#file", str(path))
+    tab.page.wait_for_selector("#file-message:not(.ok)")
+    message = tab.page.text_content("#file-message")
+    assert message.startswith(f"{name}: the body {said}") and message.endswith(
+        'save it as "CSV UTF-8" (in Excel: File > Save As)'
+    )
+
+
+# The monitoring section's labels that do not show whole: cut by their box, or overlapping the next
+# label of the same chart.
+_DRIFT_LABELS_NOT_READABLE = """
+[...document.querySelectorAll("#drift li")].flatMap((item) => {
+  const labels = [...item.querySelectorAll(".drift-bin-label, .drift-edge-label")].filter((label) => label.textContent);
+  const cut = labels.filter(
+    (label) => label.scrollWidth > label.clientWidth + 1 || label.scrollHeight > label.clientHeight + 1);
+  const boxes = labels.map((label) => label.getBoundingClientRect());
+  const overlapping = labels.filter((label, index) => index > 0 && boxes[index].left < boxes[index - 1].right);
+  const outside = labels.filter((label, index) => boxes[index].right > item.getBoundingClientRect().right + 1);
+  const title = item.querySelector(".drift-title").textContent;
+  return [...cut, ...overlapping, ...outside].map((label) => `${title}: ${label.textContent}`);
+})
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_monitoring_sections_labels_are_whole_and_numbers_read_as_ranges(serve, visit, made_up_customers, width):
+    tab = visit(serve("gunicorn"), width=width).ready()
+    tab.score_file(made_up_customers)
+    tab.page.click("#refresh-monitoring")
+    tab.page.wait_for_selector("#drift li >> nth=0")
+    assert tab.page.evaluate(_DRIFT_LABELS_NOT_READABLE) == []
+    tenure = tab.page.locator("#drift li", has_text=field_label("tenure"))
+    titles = [bin.get_attribute("title") for bin in tenure.locator(".drift-bin").all()]
+    assert titles[0].startswith("up to ") and titles[-1].startswith("more than ")
+    assert all(title.startswith("more than ") and ", up to " in title for title in titles[1:-1])
+    assert "…" not in tab.page.text_content("#drift")
+    assert tab.errors == []
+
+
 @pytest.fixture(scope="module")
 def made_up_customers(model, tmp_path_factory):
     """100 customers made up from the model's allowed values: what the screenshots in docs/ show (they
