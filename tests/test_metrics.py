@@ -18,7 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import create_app
 from bench import process_group
 from bench.servers import metric_samples as _samples
+from churn.core.prediction_log import PredictionLog, open_log
 from churn.http.config import Settings
+from churn.http.drift import BINNED_PER_REQUEST
 from churn.http.open_inference import inference_request
 from helpers import skip_or_fail
 
@@ -151,6 +153,34 @@ def test_a_requests_customers_are_counted_once_its_answer_is_sent(model, book_cu
     answer.close()  # the server's, once the last byte is sent
     scored = _samples(app.metrics.exposition().decode())
     assert _scored(scored, "json", "true") + _scored(scored, "json", "false") == 3000
+
+
+def test_a_client_that_leaves_mid_answer_is_counted_alike_everywhere(model, data_path, tmp_path):
+    """Every customer of a request is scored before its answer is sent: a client that leaves while it
+    streams (curl | head -3) has all of them counted, by the counter, the histogram, the drift bins and
+    the prediction log alike (docs/monitoring.md)."""
+    log_path = tmp_path / "predictions.jsonl"
+    log = PredictionLog(open_log(log_path), model)
+    app = create_app(model, Settings(prediction_log=log))
+    app.metrics.threads_share_a_process = True  # drift bins added at the end of each request, as waitress does
+    with open(data_path, "rb") as file:
+        body = file.read()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "CONTENT_TYPE": "text/csv",
+               "HTTP_ACCEPT": "text/csv", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+               "wsgi.errors": io.StringIO()}  # fmt: skip
+    answer = app(environ, lambda status, headers: None)
+    pieces = iter(answer)
+    assert next(pieces) and next(pieces)  # streamed: two pieces, then the client is gone
+    answer.close()  # as the server does when the client has left
+    samples = _samples(app.metrics.exposition().decode())
+    customers = body.count(b"\n") - 1
+    assert _scored(samples, "file", "true") + _scored(samples, "file", "false") == customers
+    assert samples[("churn_prediction_probability_count", "")] == customers
+    binned = sum(value for (name, labels), value in samples.items()
+                 if name == "churn_feature_customers_total" and 'feature="tenure"' in labels)  # fmt: skip
+    assert binned == BINNED_PER_REQUEST  # the request's sample, as for any request
+    log.flush()
+    assert log_path.read_bytes().count(b"\n") == customers
 
 
 def _scored(samples, interface, churn):
