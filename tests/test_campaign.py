@@ -5,13 +5,16 @@ import csv
 import io
 import json
 import math
+import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
+from churn.batch.campaigns import summary
 from churn.core.artifact import ModelError, with_content_hash
 from churn.core.campaign import Reach, at_top_fraction, riskiest
 from churn.core.model import load_model
@@ -127,3 +130,17 @@ def test_a_malformed_test_split_stops_the_model_loading(split, shipped_artifact,
     (tmp_path / "m.json").write_text(json.dumps(with_content_hash(document)))
     with pytest.raises(ModelError, match="test_split"):
         load_model(tmp_path / "m.json")
+
+
+_EXPECTED_VALUE = r"expected value: about (\S+) \((\S+) churners kept x (\S+) - (\S+) discounts x (\S+)\)"
+
+
+def test_the_expected_value_adds_up_from_the_figures_it_shows(model):
+    contacted = [{"customerid": str(n), "churn_probability": p} for n, p in enumerate([0.9, 0.77777, 0.512345] * 1030)]
+    args = SimpleNamespace(budget=None, cost=10.0, value=40.0)
+    [line] = [line for line in summary(contacted, 7043, model, args) if line.startswith("expected value: ")]
+    net, expected, value, discounts, cost = (
+        float(number.replace(",", "")) for number in re.fullmatch(_EXPECTED_VALUE, line).groups()
+    )
+    assert abs(expected * value - discounts * cost - net) <= 0.5 + value * 0.005  # each figure's rounding
+    assert expected == round(sum(result["churn_probability"] for result in contacted), 2)

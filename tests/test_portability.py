@@ -102,3 +102,19 @@ def test_the_service_starts_and_answers_without_posix_only_modules_or_calls(proj
 def test_the_platform_lists_name_real_standard_library_modules(name):
     """A misspelt name in the lists above would let its module through unnoticed."""
     assert name in sys.stdlib_module_names
+
+
+# A script run as __main__ under a Python that says it is 3.10, as one on the PATH may be.
+_AS_IF_PYTHON_3_10 = (
+    "import runpy, sys; sys.version_info = (3, 10, 13, 'final', 0); runpy.run_path(sys.argv[1], run_name='__main__')"
+)
+
+
+@pytest.mark.parametrize("script", ["serve.py", "train.py", "predict.py", "evaluate.py"])
+def test_an_older_python_is_told_in_one_line(project_dir, script):
+    result = subprocess.run(
+        [sys.executable, "-c", _AS_IF_PYTHON_3_10, script, "--help"], cwd=project_dir, capture_output=True, text=True
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("the churn service needs Python 3.11 or newer; this is Python 3.10.13 (")
+    assert result.stderr.count("\n") == 1

@@ -144,6 +144,15 @@ def test_csv_scored_to_parquet_has_the_batch_columns(project_dir, data_path, tmp
     table = pq.read_table(output)
     assert table.column_names == ["customerid", "churn_probability", "churn", "model_version"]
     assert table.num_rows == 7043
+    documented = {  # docs/batch.md's table of the columns: name -> type
+        row.split("|")[1].strip(" `"): row.split("|")[2].strip()
+        for row in (project_dir / "docs" / "batch.md").read_text().splitlines()
+        if row.startswith("| `")
+    }
+    assert table.schema.field("model_version").type == pa.dictionary(pa.int32(), pa.string())
+    assert documented["model_version"].startswith("string, dictionary-encoded")
+    assert table.schema.field("churn").type == pa.bool_() and documented["churn"] == "boolean"
+    assert table.schema.field("churn_probability").type == pa.float64() and documented["churn_probability"] == "double"
 
 
 def _peak_kib_scoring(source, tmp_path):

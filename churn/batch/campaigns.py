@@ -35,9 +35,12 @@ def summary(contacted, customers, model, args):
     expected = expected_churners(probabilities)
     lines.append(f"churners expected among them: {expected:,.1f} (the sum of their probabilities)")
     if args.cost is not None:
+        # The churners expected to 2 decimals and the value to a whole unit, said to be about it: the
+        # sum worked from the figures shown comes out within rounding of the value shown.
         net = expected * args.value - len(contacted) * args.cost
         lines.append(
-            f"expected value: {expected:,.1f} x {args.value:g} - {len(contacted):,} x {args.cost:g} = {net:,.2f}"
+            f"expected value: about {net:,.0f} ({expected:,.2f} churners kept x {args.value:g}"
+            f" - {len(contacted):,} discounts x {args.cost:g})"
         )
     lines.append(_on_the_test_split(model.held_out, share))
     return lines
