@@ -32,6 +32,7 @@ from pathlib import Path
 from churn.core.artifact import MODEL_PATH_HELP, ModelError, model_path
 from churn.core.model import load_model
 from churn.core.options import number, whole_number_from_1
+from churn.core.output_folder import written_whole
 from churn.core.prediction import churns
 from churn.core.prediction_log import LogError, id_key
 
@@ -39,6 +40,7 @@ DEFAULT_TOLERANCE = 0.05
 DEFAULT_MIN_CUSTOMERS = 200
 DEFAULT_TOP_SHARE = 0.1
 EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_TOO_FEW = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # as a shell reports a command Ctrl-C stopped (128 + SIGINT)
 _NEEDS = (
     "evaluate.py needs NumPy, scikit-learn and matplotlib: pip install --require-hashes -r requirements-evaluate.txt"
 )
@@ -63,6 +65,9 @@ def main(argv=None):
     except (joined.EvaluationError, ModelError, LogError, OSError) as error:
         print(f"evaluate.py: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"evaluate.py: interrupted: {args.report} left as it was", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _evaluate(args, joined, quality, report):
@@ -130,10 +135,11 @@ def judge(realized, card, args):
 
 
 def _write(path, markdown, charts):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for name, svg in charts.items():
-        (path.parent / name).write_bytes(svg)
-    path.write_text(markdown, encoding="utf-8")
+    """The report and its charts, all of them or none (Ctrl-C, a full disk), beside the folder's other files."""
+    with written_whole(path.parent) as staging:
+        for name, svg in charts.items():
+            (staging / name).write_bytes(svg)
+        (staging / path.name).write_text(markdown, encoding="utf-8")
 
 
 _SHARE = number(lambda value: 0 <= value <= 1, "a number from 0 to 1")

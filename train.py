@@ -26,6 +26,7 @@ from churn.core.campaign import TEST_SPLIT_KEY
 from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.core.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
 from churn.core.options import number
+from churn.core.output_folder import written_whole
 from churn.core.reference import build_reference
 from churn.training.data import (
     DATA_URL,
@@ -37,7 +38,6 @@ from churn.training.data import (
     locate_dataset,
     read_customers,
 )
-from churn.training.output_folder import written_whole
 
 # The development requirements: without them --help still works, and training says in one line what
 # to install (as --export does).
@@ -186,7 +186,7 @@ def artifact(result, pickle_sha256, data_sha256):
 
 def save(result, output_dir, data):
     """Write the book's pickle, the JSON artifact and the model card (with its charts) into `output_dir`,
-    whole or not at all (churn.training.output_folder); return the paths of the first three.
+    whole or not at all (churn.core.output_folder); return the paths of the first three.
 
     `data` describes the data set for the card: its sha256, rows and churners."""
     with written_whole(output_dir) as staging:

@@ -13,7 +13,7 @@ import webtest
 import evaluate
 from app import create_app
 from churn.core.prediction_log import PredictionLog, customerid_hash, open_log
-from churn.evaluation import test_split
+from churn.evaluation import report, test_split
 from churn.http.config import Settings
 from churn.training.model_card import calibration_table, confusion_table
 from helpers import require_trained_on
@@ -176,3 +176,24 @@ def test_predictions_it_cannot_read_are_named_with_their_line(tmp_path, capsys, 
         [str(tmp_path / "p.txt"), "--outcomes", str(tmp_path / "o.csv"), "--report", str(tmp_path / "r.md")]
     )
     assert status == evaluate.EXIT_USAGE and message in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_report_is_made_leaves_an_earlier_report_as_it_was(
+    model, raw_rows, tmp_path, monkeypatch, capsys
+):
+    log, outcomes, report_path = tmp_path / "p.jsonl", tmp_path / "o.csv", tmp_path / "evaluation" / "report.md"
+    _log_through_the_service(model, log, raw_rows[:300])
+    _outcomes(outcomes, raw_rows[:300])
+    arguments = [str(log), "--outcomes", str(outcomes), "--report", str(report_path), "--min-customers", "10"]
+    evaluate.main(arguments)
+    before = {path.name: path.read_bytes() for path in report_path.parent.iterdir()}
+    capsys.readouterr()
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "report", interrupted)  # the charts are drawn by then
+    assert evaluate.main(arguments) == evaluate.EXIT_INTERRUPTED
+    assert capsys.readouterr().err == f"evaluate.py: interrupted: {report_path} left as it was\n"
+    assert {path.name: path.read_bytes() for path in report_path.parent.iterdir()} == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["evaluation", "o.csv", "p.jsonl"]

@@ -86,7 +86,10 @@ def _crds():
     """KServe's CRDs by (group, kind), read once (with libyaml where PyYAML has it: they are 2 MB), from
     ../shared/kserve: without it, a test that needs them skips (fails under CI=true)."""
     if not KSERVE_CRDS.is_dir():
-        skip_or_fail(f"no KServe CRDs at {KSERVE_CRDS}")
+        skip_or_fail(
+            f"no KServe CRDs at {KSERVE_CRDS}: copy the three serving.kserve.io_*.yaml of kserve/kserve's "
+            "config/crd/full/ there"
+        )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     crds = [yaml.load(path.read_text(), Loader=loader) for path in sorted(KSERVE_CRDS.glob("*.yaml"))]
     return {(crd["spec"]["group"], crd["spec"]["names"]["kind"]): crd for crd in crds}

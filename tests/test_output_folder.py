@@ -1,5 +1,5 @@
-"""train.py's output folder is written whole or not at all, whatever stops it: an error, Ctrl-C, a
-full disk (churn/training/output_folder.py)."""
+"""train.py's output folder, and evaluate.py's report, written whole or not at all, whatever stops
+them: an error, Ctrl-C, a full disk (churn/core/output_folder.py)."""
 
 import errno
 import os
@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from churn.training.output_folder import written_whole
+from churn.core.output_folder import written_whole
 
 
 def _contents(folder):

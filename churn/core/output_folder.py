@@ -1,6 +1,7 @@
 """A folder of files written whole or not at all: train.py's model/ (the pickle, the artifact the
-service reads, the card and its charts) must never hold a new pickle beside an old artifact, whatever
-stops the run (an error, Ctrl-C, a full disk).
+service reads, the card and its charts) must never hold a new pickle beside an old artifact, nor
+evaluate.py's report new charts beside an old report, whatever stops the run (an error, Ctrl-C, a
+full disk). Standard library only.
 
 The files are written into a new folder beside it, then renamed into it one by one with Ctrl-C held
 off: a rename within a file system cannot fail for want of space, so nothing can stop the run
