@@ -69,7 +69,10 @@ def test_train_offline_fails_with_one_line_telling_to_pass_data(tmp_path, capsys
     assert not (tmp_path / "model").exists() and not (tmp_path / "data").exists()
 
 
-def test_train_download_fetches_the_data_set_into_data_and_trains_nothing(data_path, serve_directory, tmp_path):
+def test_train_download_fetches_the_data_set_into_data_and_trains_nothing(
+    data_path, serve_directory, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("CHURN_DATA", raising=False)  # a copy named there would be where the data set is
     default = tmp_path / "data" / data_path.name
     url = f"{serve_directory(data_path.parent)}/{data_path.name}"
     argv = ["--download", "--data-url", url, "--output-dir", str(tmp_path / "model")]
