@@ -17,6 +17,7 @@ import mmap
 import threading
 
 _FLOAT_BYTES = 8
+_USED = 1
 
 
 class CounterTable:
@@ -27,8 +28,10 @@ class CounterTable:
         self.width, self.slots = width, slots
         self._memory = mmap.mmap(-1, width * slots * _FLOAT_BYTES)  # anonymous and shared (MAP_SHARED)
         self._values = memoryview(self._memory).cast("d")
-        # How many slots have been used: a reader sums those rows only.
-        self._used = memoryview(mmap.mmap(-1, _FLOAT_BYTES)).cast("d")
+        # A byte a slot, set once the slot has been used: a reader sums the rows up to the last one set.
+        # Each process sets only its own slot's byte: two workers forked at once, each raising one
+        # shared maximum, could lower it (read, read, write, write), and a reader would skip a row.
+        self._used = mmap.mmap(-1, slots)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._next_free = 0  # the first slot no thread of this process has taken yet
@@ -50,7 +53,7 @@ class CounterTable:
         if not 0 <= slot < self.slots:
             raise ValueError(f"slot {slot} is not one of the table's {self.slots}")
         self._local = _ProcessSlot(self.row_of(slot))
-        self._used[0] = max(self._used[0], slot + 1)
+        self._used[slot] = _USED
 
     def row(self):
         """This process's (or thread's) row, floats to add to: row()[index] += amount."""
@@ -70,7 +73,7 @@ class CounterTable:
 
     def totals(self, first=0, end=None):
         """Each counter (of those from `first` to before `end`) summed over every row."""
-        width, values, used = self.width, self._values, max(int(self._used[0]), 1)
+        width, values, used = self.width, self._values, max(self._used.rfind(bytes([_USED])) + 1, 1)
         end = width if end is None else end
         rows = (values[start + first : start + end] for start in range(0, width * used, width))
         return [math.fsum(column) for column in zip(*rows, strict=True)]
@@ -91,7 +94,7 @@ class CounterTable:
         with self._lock:
             slot = min(self._next_free, self.slots - 1)
             self._next_free += 1
-        self._used[0] = max(self._used[0], slot + 1)
+        self._used[slot] = _USED
         self._local.row = self.row_of(slot)
         return self._local.row
 
