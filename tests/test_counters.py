@@ -32,6 +32,30 @@ def test_what_forked_workers_add_is_summed_by_any_reader():
 
 
 @needs_fork
+def test_workers_that_take_their_slots_at_the_same_moment_are_all_summed():
+    """gunicorn forks a reload's workers together: each marks its slot as used at once, and a reader
+    must still sum every row (a shared maximum raised by each could be lowered by another)."""
+    for _ in range(20):
+        table = CounterTable(width=1, slots=16)
+        read, write = os.pipe()
+        children = []
+        for slot in range(16):
+            pid = os.fork()
+            if pid == 0:
+                os.read(read, 1)  # all released at once
+                table.use_slot(slot)
+                table.add(0)
+                os._exit(0)
+            children.append(pid)
+        os.write(write, b"x" * 16)
+        for pid in children:
+            os.waitpid(pid, 0)
+        os.close(read)
+        os.close(write)
+        assert table.totals() == [16.0]
+
+
+@needs_fork
 def test_a_worker_killed_midway_leaves_its_counts_and_its_successor_adds_to_them():
     table = CounterTable(width=1, slots=2)
     read, write = os.pipe()
