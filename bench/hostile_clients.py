@@ -798,15 +798,17 @@ def _workers(server_name):
 
 
 def _starter(server_name, log_stem):
-    """A function that starts `server_name` and waits until it serves: a context that stops it."""
+    """A function that starts `server_name` (with `env` added to the environment) and waits until it
+    serves: a context that stops it."""
     starts = []
 
-    def start():
+    def start(env=None):
         starts.append(None)
-        server = Server.launch(server_name, log_path=f"{log_stem}-{len(starts)}.log")
+        server = Server.launch(server_name, env=env, log_path=f"{log_stem}-{len(starts)}.log")
+        workers = int((env or {}).get("WEB_CONCURRENCY") or _workers(server_name))
         try:
             server.wait_until_serving()
-            server.wait_until(lambda: len(serving_processes(server)) == _workers(server_name))
+            server.wait_until(lambda: len(serving_processes(server)) == workers)
         except BaseException:
             server.stop()
             raise

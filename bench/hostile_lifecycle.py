@@ -240,9 +240,13 @@ def row_drift(start, model, quick, server_name, log_dir):
 
 def row_binned(start, model, quick, server_name, log_dir):
     """40 requests of BINNED_PER_REQUEST customers from 8 clients at once, then at once
-    /model/monitoring: the customers it counts in the window, against those binned."""
+    /model/monitoring: the customers it counts in the window, against those binned. waitress's threads
+    add theirs as each request ends; a gunicorn worker adds its own once a second, at the end of a
+    request, so gunicorn runs one worker here: a ping after a second is then its request (with more,
+    a worker that gets neither the ping nor the monitoring request keeps its last second's bins until
+    its next request, as docs/monitoring.md says)."""
     body = json.dumps([EXAMPLE_CUSTOMER] * BINNED_PER_REQUEST).encode()
-    with start() as server:
+    with start({"WEB_CONCURRENCY": "1"} if server_name == "gunicorn" else None) as server:
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(lambda _: server.post("/predict", body, "application/json")[0], range(40)))
         if server_name == "gunicorn":
