@@ -31,7 +31,7 @@ from pathlib import Path
 
 from churn.core.artifact import MODEL_PATH_HELP, ModelError, model_path
 from churn.core.model import load_model
-from churn.core.options import number, whole_number_from_1
+from churn.core.options import EXIT_INTERRUPTED, number, whole_number_from_1
 from churn.core.output_folder import written_whole
 from churn.core.prediction import churns
 from churn.core.prediction_log import LogError, id_key
@@ -40,7 +40,6 @@ DEFAULT_TOLERANCE = 0.05
 DEFAULT_MIN_CUSTOMERS = 200
 DEFAULT_TOP_SHARE = 0.1
 EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_TOO_FEW = 0, 1, 2, 3
-EXIT_INTERRUPTED = 130  # as a shell reports a command Ctrl-C stopped (128 + SIGINT)
 _NEEDS = (
     "evaluate.py needs NumPy, scikit-learn and matplotlib: pip install --require-hashes -r requirements-evaluate.txt"
 )

@@ -44,11 +44,10 @@ from churn.core.customer_files import InputError, InvalidRow
 from churn.core.explain import ALL, DEFAULT_TOP
 from churn.core.model import load_model
 from churn.core.not_text import not_utf8_problem
-from churn.core.options import number, whole_number_from_1
+from churn.core.options import EXIT_INTERRUPTED, number, whole_number_from_1
 from churn.core.output_formats import FORMAT_NAMED
 from churn.server.cpus import usable_cpus
 
-EXIT_INTERRUPTED = 130  # as a shell reports a command Ctrl-C stopped (128 + SIGINT)
 _NON_NEGATIVE = number(lambda value: value >= 0, "a number from 0")
 _POSITIVE = number(lambda value: value > 0, "a number above 0")
 

@@ -25,7 +25,7 @@ from churn.core.book_pickle import artifact_from_pickle
 from churn.core.campaign import TEST_SPLIT_KEY
 from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.core.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
-from churn.core.options import number
+from churn.core.options import EXIT_INTERRUPTED, number
 from churn.core.output_folder import written_whole
 from churn.core.reference import build_reference
 from churn.training.data import (
@@ -63,7 +63,6 @@ DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "model"
 PICKLE_NAME = "churn-model.bin"
 ARTIFACT_NAME = "churn-model.json"
 DEFAULT_C = 0.5
-EXIT_INTERRUPTED = 130  # as a shell reports a command Ctrl-C stopped (128 + SIGINT)
 CV_CS = (0.001, 0.01, 0.1, 0.5, 1, 5, 10)  # the book's chapter 4 grid
 
 

@@ -516,7 +516,7 @@ function driftItem(feature) {
   const ranges = categorical ? null : numberRanges(feature.bins, feature.feature === "score");
   bins.classList.toggle("numbers", !categorical);
   for (const [index, bin] of feature.bins.entries()) {
-    // "Fiber optic", as the form writes it; a number's bin written out: "from 6 to 12"
+    // "Fiber optic", as the form writes it; a number's bin written out: "more than 6, up to 12"
     bin.bin = categorical ? categorical.values[index].label : ranges[index].said;
     const column = span("drift-bin");
     column.title = `${bin.bin}: training ${percent(bin.reference)}, last hour ${percent(bin.live)}`;

@@ -1,8 +1,11 @@
 """The values of the scripts' command-line options (train.py, predict.py, evaluate.py), checked as
-argparse types, each message naming what was wanted. Standard library only."""
+argparse types, each message naming what was wanted; and the status they exit with on Ctrl-C.
+Standard library only."""
 
 import argparse
 import math
+
+EXIT_INTERRUPTED = 130  # as a shell reports a command Ctrl-C stopped (128 + SIGINT)
 
 
 def whole_number_from_1(text):
