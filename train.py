@@ -1,12 +1,16 @@
-"""Train the churn model of Machine Learning Bookcamp (ch. 3-5) and export it for the service.
+"""Train the churn model of Machine Learning Bookcamp (ch. 3-5), on the book's data or any customer
+table, and export it for the service.
 
     python train.py [--data PATH] [--C 0.5] [--output-dir model/]
+    python train.py --data FILE --target COLUMN [--positive VALUE] [--id COLUMN] [--drop COLUMN[,COLUMN...]]
+                    [--categorical COLUMN[,...]] [--numerical COLUMN[,...]] [--labels FILE] [--output-dir DIR]
     python train.py --cv [--data PATH]
     python train.py --export PICKLE [--output-dir model/]
     python train.py --download
 
-Writes churn-model.bin, the book's pickle of (DictVectorizer, LogisticRegression),
-churn-model.json, the portable artifact the service reads without scikit-learn, and MODEL_CARD.md.
+With no --target it is the book's run on the Telco data. Writes churn-model.bin, the book's pickle
+of (DictVectorizer, LogisticRegression), churn-model.json, the portable artifact the service reads
+without scikit-learn, and MODEL_CARD.md. How columns are read: churn/training/table.py, docs/your-data.md.
 """
 
 from __future__ import annotations  # the annotations name scikit-learn classes, which may be missing
@@ -15,6 +19,7 @@ import argparse
 import json
 import os
 import pickle
+import statistics
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,10 +29,10 @@ from churn.core.artifact import CARD_NAME, MODEL_NAME, ModelError
 from churn.core.book_pickle import artifact_from_pickle
 from churn.core.campaign import TEST_SPLIT_KEY
 from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
-from churn.core.features import CATEGORICAL, FIELDS, NUMERICAL, TARGET
 from churn.core.options import EXIT_INTERRUPTED, number
 from churn.core.output_folder import written_whole
 from churn.core.reference import build_reference
+from churn.core.schema import BLANK_NUMBER, ID_FIELD
 from churn.training.data import (
     DATA_URL,
     DEFAULT_DATA_PATH,
@@ -36,8 +41,9 @@ from churn.training.data import (
     DataError,
     file_sha256,
     locate_dataset,
-    read_customers,
 )
+from churn.training.spec import TELCO, TableSpec
+from churn.training.table import TARGET, TableError, read_table
 
 # The development requirements: without them --help still works, and training says in one line what
 # to install (as --export does).
@@ -82,14 +88,17 @@ class TrainingResult:
     test_predictions: list
     solver: dict  # how the fit was solved: churn.training.fitting.fit's report
     reference: dict  # the distributions the service watches live customers against (churn.core.reference)
+    target: dict  # the table's target column and its values: {"column", "positive", "negative"}
 
 
-def train(customers, C=DEFAULT_C):
-    """Fit DictVectorizer + LogisticRegression on the book's 80 % split and score the other 20 %."""
-    full_train, test = train_test_split(customers, test_size=TEST_SIZE, random_state=RANDOM_STATE)
-    fitted = _fit_and_predict(full_train, test, C)
+def train(table, C=DEFAULT_C):
+    """Fit DictVectorizer + LogisticRegression on the book's 80 % split of a Table
+    (churn.training.table) and score the other 20 %."""
+    training, held_out = split(table)
+    full_train, test = [table.customers[i] for i in training], [table.customers[i] for i in held_out]
+    schema, imputed = schema_of(table, full_train, training[0])
+    fitted = _fit_and_predict(full_train, test, C, imputed)
     targets = targets_of(test)
-    schema = schema_of(full_train)
     return TrainingResult(
         dv=fitted.dv,
         model=fitted.model,
@@ -102,13 +111,30 @@ def train(customers, C=DEFAULT_C):
         test_targets=targets,
         test_predictions=fitted.predictions.tolist(),
         solver=fitted.solver,
-        reference=build_reference(full_train, schema, fitted.predictions.tolist()),
+        reference=build_reference(full_train, schema, fitted.predictions.tolist(), imputed),
+        target=table.target,
     )
 
 
-def cross_validate(customers, cs=CV_CS, folds=5):
+def split(table):
+    """The book's split of a table's rows: (training indices, held-out indices); TableError when either
+    part would lack churners or stayers."""
+    training, held_out = train_test_split(range(len(table.customers)), test_size=TEST_SIZE, random_state=RANDOM_STATE)
+    for part, name in ((training, "training"), (held_out, "held-out")):
+        churners = sum(table.customers[i][TARGET] for i in part)
+        if not 0 < churners < len(part):
+            raise TableError(
+                f"{table.path} is too small to split: its {name} part of {len(part)} customers "
+                f"has {churners} churners; a model needs both churners and stayers in each part"
+            )
+    return training, held_out
+
+
+def cross_validate(table, cs=CV_CS, folds=5):
     """The book's chapter 4: AUC of each C by K-fold on the training part -> {C: (mean, std)}."""
-    full_train, _ = train_test_split(customers, test_size=TEST_SIZE, random_state=RANDOM_STATE)
+    training, _ = split(table)
+    full_train = [table.customers[i] for i in training]
+    _, imputed = schema_of(table, full_train, training[0])
     kfold = KFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
     scores = {}
     for C in cs:
@@ -116,7 +142,7 @@ def cross_validate(customers, cs=CV_CS, folds=5):
         for train_index, validation_index in kfold.split(full_train):
             part = [full_train[i] for i in train_index]
             validation = [full_train[i] for i in validation_index]
-            predicted = _fit_and_predict(part, validation, C).predictions
+            predicted = _fit_and_predict(part, validation, C, imputed).predictions
             aucs.append(roc_auc_score(targets_of(validation), predicted))
         scores[C] = (float(np.mean(aucs)), float(np.std(aucs)))
     return scores
@@ -131,13 +157,13 @@ class _Fitted:
     predictions: np.ndarray  # churn probabilities of the held-out customers
 
 
-def _fit_and_predict(training, held_out, C):
+def _fit_and_predict(training, held_out, C, imputed):
     """The book's DictVectorizer + LogisticRegression fitted on `training`, and its churn probabilities
     for `held_out`."""
     dv = DictVectorizer(sparse=False)
-    x = dv.fit_transform(model_inputs(training))
+    x = dv.fit_transform(model_inputs(training, imputed))
     model, solver = fit(x, targets_of(training), C)
-    predictions = model.predict_proba(dv.transform(model_inputs(held_out)))[:, 1]
+    predictions = model.predict_proba(dv.transform(model_inputs(held_out, imputed)))[:, 1]
     return _Fitted(dv, model, solver, x.mean(axis=0).tolist(), predictions)
 
 
@@ -146,15 +172,67 @@ def targets_of(customers):
     return [customer[TARGET] for customer in customers]
 
 
-def model_inputs(customers):
-    """The model's 19 fields of each prepared customer, as DictVectorizer takes them."""
-    return [{field: customer[field] for field in FIELDS} for customer in customers]
+def model_inputs(customers, imputed=None):
+    """The model's fields of each prepared customer, as DictVectorizer takes them: a blank number
+    (`imputed`: field -> the number that stands for it) as that number, and 1 in its blank's column
+    "field=" (as a category's blank is one-hot encoded)."""
+    return [_inputs(customer, imputed or {}) for customer in customers]
 
 
-def schema_of(customers):
-    """Allowed values of each categorical field (those seen in training) and the numerical fields."""
-    categorical = {field: sorted({customer[field] for customer in customers}) for field in CATEGORICAL}
-    return {"categorical": categorical, "numerical": list(NUMERICAL)}
+def _inputs(customer, imputed):
+    inputs = {field: value for field, value in customer.items() if field != TARGET}
+    for field, stand_in in imputed.items():
+        if inputs[field] is None:
+            inputs[field] = stand_in
+            inputs[f"{field}="] = 1.0
+    return inputs
+
+
+def schema_of(table, customers, example_row):
+    """The artifact's schema of a Table trained on `customers` (its training part): each categorical
+    field's values seen there, the numerical fields, what the table says of each, its id column, and
+    an example customer (the spec's, else the training part's first, row `example_row`); and the
+    number imputed for each blank number (its median there)."""
+    categorical, numerical, fields, imputed = {}, [], {}, {}
+    for field in table.fields:
+        seen = {customer[field.name] for customer in customers}
+        allowed = sorted(seen, key=lambda value: (isinstance(value, str), value)) if field.values else None
+        described = field.description(allowed)
+        if allowed is not None:
+            categorical[field.name] = allowed
+            if "" not in seen:  # no blank to learn from: the field stays required
+                described.pop("blank", None)
+        else:
+            numerical.append(field.name)
+            if field.blank is BLANK_NUMBER:  # test rows may be blank where training rows are not
+                imputed[field.name] = float(statistics.median(seen_numbers(customers, field.name) or [0]))
+                if None in seen:
+                    described["blank"] = {"imputed": imputed[field.name]}
+        fields[field.name] = described
+    schema = {
+        "categorical": categorical,
+        "numerical": numerical,
+        "fields": fields,
+        "id_column": table.id_column or ID_FIELD,
+    }
+    schema["example"] = _example(table, example_row)
+    return schema, imputed
+
+
+def seen_numbers(customers, field):
+    """The numbers a field has in `customers`, blanks left out."""
+    return [customer[field] for customer in customers if customer[field] is not None]
+
+
+def _example(table, default_row):
+    """A real customer of the table in the model's spelling, with its id: the spec's, else the default."""
+    ids = table.ids
+    row = default_row
+    wanted = table.spec.example_id
+    if ids is not None and wanted is not None:
+        row = next((i for i, value in enumerate(ids) if str(value).casefold() == wanted.casefold()), default_row)
+    example = {field: value for field, value in table.customers[row].items() if field != TARGET}
+    return {ID_FIELD: ids[row], **example} if ids is not None else example
 
 
 def artifact(result, pickle_sha256, data_sha256):
@@ -174,6 +252,7 @@ def artifact(result, pickle_sha256, data_sha256):
         "data_sha256": data_sha256,
         "pickle": {"file": PICKLE_NAME, "sha256": pickle_sha256},
         "model_card": CARD_NAME,
+        "target": result.target,  # the table's column and its values: evaluate.py reads outcomes by them
         # What a campaign of a given size reached on held-out customers (churn/core/campaign.py), and
         # the test-split figures evaluate.py reports beside the realized ones.
         TEST_SPLIT_KEY: {"probabilities": result.test_predictions, "churned": result.test_targets},
@@ -218,8 +297,22 @@ def parse_args(argv):
     parser.add_argument(
         "--data",
         default=os.environ.get("CHURN_DATA"),
-        help="the Telco churn CSV (default: $CHURN_DATA, else data/ in the project, downloaded if absent)",
+        help="the customer table, CSV or Parquet (default: $CHURN_DATA, else the book's Telco CSV in data/, "
+        "downloaded if absent)",
     )
+    table = parser.add_argument_group("any customer table (without --target: the book's Telco columns)")
+    table.add_argument("--target", help="the column that says whether a customer churned")
+    table.add_argument(
+        "--positive", help="the target's value that means churn (needed unless the values are 1/0 or Yes/No)"
+    )
+    table.add_argument("--id", help="the column that names each customer: kept out of the model, checked unique")
+    for option, what in (
+        ("--drop", "columns to leave out"),
+        ("--categorical", "columns to read as categories whatever they hold"),
+        ("--numerical", "columns to read as numbers whatever the rule chooses"),
+    ):
+        table.add_argument(option, metavar="COLUMN[,COLUMN...]", action="append", default=[], help=what)
+    table.add_argument("--labels", metavar="FILE", help="a JSON object of column -> what people read for it")
     parser.add_argument("--data-url", default=DATA_URL, help="where to download the data set from")
     parser.add_argument(
         "--C",
@@ -269,24 +362,24 @@ def _command(args, default_data_path):
         )
         return 2
     try:
+        spec = table_spec(args)
         data_path = locate_dataset(args.data, default=default_data_path, url=args.data_url)
-        customers = read_customers(data_path)
-    except DataError as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
-        return 2
-    try:
+        table = read_table(data_path, spec)
         if args.cv:
-            return _cv_command(customers)
-        result = train(customers, C=args.C)
-    except TrainingError as error:
+            return _cv_command(table)
+        result = train(table, C=args.C)
+    except (DataError, TableError, TrainingError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
-    data = {"sha256": file_sha256(data_path), "rows": len(customers), "churners": sum(c[TARGET] for c in customers)}
+    customers = table.customers
+    data = {"sha256": file_sha256(data_path), "rows": len(customers), "churners": table.churners, "spec": spec}
     try:
         pickle_path, artifact_path, card_path = save(result, args.output_dir, data)
     except OSError as error:  # a full disk, a folder that cannot be written
         print(f"train.py: error: cannot write {args.output_dir} ({error}); it is left as it was", file=sys.stderr)
         return 2
+    for column, why in table.dropped:
+        print(f"dropped: {column} ({why})")
     print(f"data:  {data_path} ({len(customers)} customers)")
     print(f"model: trained on {result.training_rows} customers with C={result.C} ({_solving(result.solver)})")
     print(f"AUC:   {result.test_auc:.3f} on the {result.test_rows} held-out test customers")
@@ -298,6 +391,47 @@ def _solving(solver):
     newton = solver["newton_steps"]
     steps = f"{solver['iterations']} liblinear iterations, {newton} Newton step{'' if newton == 1 else 's'}"
     return f"solved to the optimum: {steps}"
+
+
+def table_spec(args):
+    """The TableSpec the options describe: the book's Telco table without --target."""
+    if args.target is None:
+        given = [
+            option
+            for option in ("positive", "id", "drop", "categorical", "numerical", "labels")
+            if getattr(args, option)
+        ]
+        if given:
+            raise DataError(f"--{given[0]} describes a table: name its target column with --target too")
+        return TELCO
+    if args.data is None:
+        raise DataError("--target names a column of your table: give the table with --data FILE")
+    return TableSpec(
+        target=args.target,
+        positive=args.positive,
+        id=args.id,
+        drop=_columns(args.drop),
+        categorical=_columns(args.categorical),
+        numerical=_columns(args.numerical),
+        labels=_labels(args.labels) if args.labels else {},
+        description=f"`{Path(args.data).name}`",
+    )
+
+
+def _columns(options):
+    """The columns of a repeatable COLUMN[,COLUMN...] option."""
+    return tuple(column.strip() for option in options for column in option.split(",") if column.strip())
+
+
+def _labels(path):
+    """A labels file: a JSON object of column -> label."""
+    try:
+        labels = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read the labels file {path} ({error})") from None
+    if not isinstance(labels, dict) or not all(isinstance(label, str) for label in labels.values()):
+        raise DataError(f"the labels file {path} must be a JSON object of column -> label (text)")
+    return labels
 
 
 def _cv_command(customers):

@@ -55,10 +55,10 @@ from churn.core.log_lines import FLUSH_SECONDS  # noqa: E402
 from churn.core.model import load_model, score  # noqa: E402
 from churn.core.prediction_log import PredictionLog, open_log  # noqa: E402
 from churn.core.schema import validate_customer  # noqa: E402
+from churn.core.telco import BOOK_CUSTOMER as EXAMPLE_CUSTOMER  # noqa: E402
 from churn.http.access_log import AccessLog  # noqa: E402
 from churn.http.config import Settings  # noqa: E402
 from churn.http.open_inference import inference_request  # noqa: E402
-from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 
 APPS = {"service": "wsgi:app", "floor": "bench.floor_app:app", "parsing floor": "bench.floor_app:parsing_app"}
 BATCH_SIZE = 10_000

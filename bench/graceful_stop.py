@@ -25,7 +25,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.servers import Server  # noqa: E402
-from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
+from churn.core.telco import BOOK_CUSTOMER as EXAMPLE_CUSTOMER  # noqa: E402
 
 _BODY = json.dumps(EXAMPLE_CUSTOMER).encode()
 _HEADERS = {"Content-Type": "application/json"}

@@ -68,10 +68,10 @@ from bench import hostile_lifecycle, process_group  # noqa: E402
 from bench.loops import Loops  # noqa: E402
 from bench.servers import COMMANDS, Server  # noqa: E402
 from churn.core.model import load_model  # noqa: E402
+from churn.core.telco import BOOK_CUSTOMER as EXAMPLE_CUSTOMER  # noqa: E402
 from churn.http.config import IDLE_SECONDS, KEEPALIVE_SECONDS, MAX_BATCH, MAX_BODY_BYTES  # noqa: E402
 from churn.http.customers import CustomerLimit  # noqa: E402
 from churn.http.open_inference import inference_request  # noqa: E402
-from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
 
 SERVERS = ("gunicorn", "waitress")
 PROBE_TIMEOUT_SECONDS = 1.0

@@ -19,8 +19,8 @@ import time
 from bench import process_group
 from bench.loops import Loops
 from bench.servers import COMMANDS, Server, metric_samples
+from churn.core.telco import BOOK_CUSTOMER as EXAMPLE_CUSTOMER
 from churn.http.drift import BINNED_PER_REQUEST
-from churn.http.openapi import EXAMPLE_CUSTOMER
 
 
 def _scrape(server):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
+from churn.core.telco import BOOK_CUSTOMER as EXAMPLE_CUSTOMER  # noqa: E402
 
 KINDS = ("idle", "headers", "body", "stalled", "reader")
 PROBE_TIMEOUT_SECONDS = 1.0

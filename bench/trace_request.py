@@ -33,7 +33,7 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.benchmark import synthetic_batch  # noqa: E402
 from churn.core.artifact import DEFAULT_MODEL_PATH  # noqa: E402
-from churn.http.openapi import EXAMPLE_CUSTOMER  # noqa: E402
+from churn.core.telco import BOOK_CUSTOMER as EXAMPLE_CUSTOMER  # noqa: E402
 
 _NOT_OURS = (PROJECT_DIR / ".venv", PROJECT_DIR / "tests")
 _CSV_ROWS = (1, 101)  # the CSV walk's two sizes: their difference / 100 is what a row adds

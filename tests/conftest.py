@@ -14,7 +14,9 @@ from bench import process_group
 from bench.servers import Server
 from churn.core.artifact import DEFAULT_MODEL_PATH
 from churn.core.model import load_model
-from churn.training.data import DATA_FILE_NAME, read_customers
+from churn.training.data import DATA_FILE_NAME
+from churn.training.spec import TELCO
+from churn.training.table import read_table
 from helpers import reference_probability, require_process_groups, skip_or_fail
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -74,9 +76,15 @@ def data_path():
 
 
 @pytest.fixture(scope="session")
-def customers(data_path):
-    """All 7,043 real customers, prepared as for training."""
-    return read_customers(data_path)
+def telco_table(data_path):
+    """The book's table, read as train.py reads it with no options."""
+    return read_table(data_path, TELCO)
+
+
+@pytest.fixture(scope="session")
+def customers(telco_table):
+    """All 7,043 real customers, prepared as for training (churn.training.table.TARGET: churned, 0/1)."""
+    return telco_table.customers
 
 
 @pytest.fixture(scope="session")

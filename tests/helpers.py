@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from churn.core.features import prepare_customer
+from churn.core.schema import Schema
 from churn.http.access_log import AccessLog
 from churn.http.config import Settings
 from churn.training.data import file_sha256
@@ -48,7 +48,8 @@ def require_process_groups():
 def reference_probability(artifact, customer):
     """The churn probability the artifact's weights give, computed the way DictVectorizer and
     LogisticRegression compute it, feature by feature: an oracle independent of churn.core.model."""
-    prepared = prepare_customer(customer)
+    schema = artifact["schema"]
+    prepared = Schema.of(schema["categorical"], schema["numerical"], schema.get("fields")).prepare(customer)
     logit = artifact["intercept"]
     for feature, weight in artifact["weights"].items():
         field, one_hot, value = feature.partition("=")

@@ -37,9 +37,9 @@ def _gadgets(marker):
 
 
 @pytest.fixture(scope="module")
-def book_model(customers):
+def book_model(telco_table):
     """A book-style (dv, model) trained here on the real data, with another C than the shipped one."""
-    result = train.train(customers, C=1.0)
+    result = train.train(telco_table, C=1.0)
     return result.dv, result.model
 
 

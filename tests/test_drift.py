@@ -15,10 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.model_selection import train_test_split
 
 from app import create_app
-from churn.core.features import FIELDS
 from churn.core.model import score
 from churn.core.reference import build_reference
 from churn.http.drift import BINNED_PER_REQUEST
+from churn.training.table import TARGET
 from train import RANDOM_STATE, TEST_SIZE
 
 
@@ -32,7 +32,7 @@ def watched_model(model, split):
     """The shipped model with the reference train.py would write for it."""
     training, test = split
     schema = {"categorical": dict(model.schema.categorical), "numerical": list(model.schema.numerical)}
-    inputs = [{field: customer[field] for field in FIELDS} for customer in test]
+    inputs = [{field: value for field, value in customer.items() if field != TARGET} for customer in test]
     return dataclasses.replace(model, reference=build_reference(training, schema, score(model, inputs)))
 
 
@@ -44,7 +44,7 @@ def _replayed(model, customers):
 
 def _post(app, customers):
     """Post the customers' model fields in requests of BINNED_PER_REQUEST: each customer is binned."""
-    batch = [{field: customer[field] for field in FIELDS} for customer in customers]
+    batch = [{field: value for field, value in customer.items() if field != TARGET} for customer in customers]
     for start in range(0, len(batch), BINNED_PER_REQUEST):
         app.post_json("/predict", batch[start : start + BINNED_PER_REQUEST])
 
@@ -114,7 +114,9 @@ def _psi_by_numpy(training, population, reference):
 
 def _score_psi_by_numpy(model, population):
     """The PSI of the churn probabilities the model gives `population` against the reference's."""
-    probabilities = score(model, [{field: customer[field] for field in FIELDS} for customer in population])
+    probabilities = score(
+        model, [{field: value for field, value in customer.items() if field != TARGET} for customer in population]
+    )
     edges = model.reference["score"]["edges"]
     counts = np.bincount(np.searchsorted(np.array(edges), probabilities, side="left"), minlength=len(edges) + 1)
     expected = np.maximum(np.array(model.reference["score"]["shares"]), 1e-4)
@@ -138,7 +140,7 @@ def test_metrics_expose_each_features_psi_bins_and_reference_shares_cleanly(watc
     text = app.get("/metrics").text
     families = {family.name: family for family in text_string_to_metric_families(text)}
     psi = {sample.labels["feature"]: sample.value for sample in families["churn_feature_psi"].samples}
-    assert set(psi) == {*FIELDS, "score"} and all(value < 0.1 for value in psi.values())
+    assert set(psi) == {*watched_model.schema.fields, "score"} and all(value < 0.1 for value in psi.values())
     shares = [s for s in families["churn_feature_reference_share"].samples if s.labels["feature"] == "contract"]
     assert math.fsum(sample.value for sample in shares) == pytest.approx(1)
     counted = [s for s in families["churn_feature_customers"].samples if s.labels["feature"] == "tenure"]

@@ -11,10 +11,10 @@ import webtest
 
 from app import create_app
 from bench.hostile_lifecycle import extreme_customer
-from churn.core.features import FIELDS
 from churn.core.model import score
 from churn.core.reference import bin_of, psi
 from churn.http.drift import BINNED_PER_REQUEST, BINNED_PER_SECOND, EPOCH_SECONDS, BinCounts, Bins, Window
+from churn.training.table import TARGET
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,10 @@ def _feature_counts(row, bins, name):
 
 
 def test_below_the_rate_every_customer_is_binned_exactly(bins, model, customers):
-    inputs = [{field: customer[field] for field in FIELDS} for customer in customers[:BINNED_PER_SECOND]]
+    inputs = [
+        {field: value for field, value in customer.items() if field != TARGET}
+        for customer in customers[:BINNED_PER_SECOND]
+    ]
     probabilities = score(model, inputs)
     counts, row = BinCounts(bins, now=0.0), [0.0] * bins.end
     _through_turns(counts, [model.row(c) for c in inputs], probabilities)
@@ -53,7 +56,7 @@ def test_below_the_rate_every_customer_is_binned_exactly(bins, model, customers)
 
 
 def test_above_the_rate_a_sample_stands_for_every_customer_and_the_rate_falling_ends_it(bins, model, customers):
-    inputs = [{field: customer[field] for field in FIELDS} for customer in customers[:6000]]
+    inputs = [{field: value for field, value in customer.items() if field != TARGET} for customer in customers[:6000]]
     probabilities = score(model, inputs)
     counts, row = BinCounts(bins, now=0.0), [0.0] * bins.end
     _through_turns(counts, [model.row(c) for c in inputs[:3000]], probabilities[:3000])
@@ -85,7 +88,7 @@ def test_the_window_is_the_last_hour_from_the_snapshots_noted_each_epoch():
 
 
 def test_a_request_bins_at_most_its_share_evenly_spaced(bins, model, customers):
-    inputs = [{field: customer[field] for field in FIELDS} for customer in customers[:1000]]
+    inputs = [{field: value for field, value in customer.items() if field != TARGET} for customer in customers[:1000]]
     rows, probabilities = [model.row(c) for c in inputs], score(model, inputs)
     counts, row = BinCounts(bins, now=0.0), [0.0] * bins.end
     counts.sample(rows, probabilities)
@@ -105,7 +108,7 @@ def test_one_clients_extreme_batches_cannot_move_a_field_past_stable(model, cust
     """Three requests of 10,000 extreme customers, alone in the window (then no verdict: they weigh as
     60 customers), or beside the traffic of 1,440 real customers in requests of 20."""
     app = webtest.TestApp(create_app(model))
-    real = [{field: customer[field] for field in FIELDS} for customer in customers]
+    real = [{field: value for field, value in customer.items() if field != TARGET} for customer in customers]
     for start in range(0, normal_requests * BINNED_PER_REQUEST, BINNED_PER_REQUEST):
         app.post_json("/predict", real[start : start + BINNED_PER_REQUEST])
     for _ in range(3):

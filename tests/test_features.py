@@ -1,44 +1,44 @@
-from churn.core.features import FIELDS, prepare_customer
+import pytest
+
+from churn.core.features import is_blank, normalise, read_number
+from churn.core.model import load_model
+from churn.core.schema import BLANK_NUMBER, FieldRule
 
 
-def test_prepare_lowercases_names_and_values_and_replaces_spaces():
-    prepared = prepare_customer({"Contract": "Month-to-month", "PaymentMethod": "Bank transfer (automatic)"})
-    assert prepared == {"contract": "month-to-month", "paymentmethod": "bank_transfer_(automatic)"}
+def test_text_is_normalised_as_the_book_does():
+    assert normalise("Bank transfer (automatic)") == "bank_transfer_(automatic)"
+    assert normalise("Month-to-month") == "month-to-month"
 
 
-def test_prepare_reads_numbers_written_as_text_as_in_the_csv():
-    prepared = prepare_customer(
-        {"SeniorCitizen": "1", "tenure": "41", "MonthlyCharges": "79.85", "TotalCharges": "3320.75"}
-    )
-    assert prepared == {"seniorcitizen": 1, "tenure": 41, "monthlycharges": 79.85, "totalcharges": 3320.75}
+def test_numbers_are_read_as_the_csv_writes_them():
+    assert read_number("41") == 41 and read_number("3320.75") == 3320.75
+    assert [read_number(text) for text in ("-5", "1e9", "nan", "1_000", "9" * 5000)] == [
+        "-5",
+        "1e9",
+        "nan",
+        "1_000",
+        "9" * 5000,
+    ]
 
 
-def test_prepare_reads_blank_totalcharges_as_zero_like_the_book():
-    assert prepare_customer({"TotalCharges": " "})["totalcharges"] == 0.0
+@pytest.mark.parametrize("value", [None, "", " ", "   "])
+def test_a_blank_is_null_or_spaces(value):
+    assert is_blank(value)
 
 
-def test_prepare_keeps_json_numbers_as_they_are():
-    assert prepare_customer({"tenure": 41, "monthlycharges": 79.85}) == {"tenure": 41, "monthlycharges": 79.85}
+@pytest.mark.parametrize("value", [0, "0", "x", " x "])
+def test_anything_else_is_not_blank(value):
+    assert not is_blank(value)
 
 
-def test_prepare_passes_through_values_it_cannot_read_for_validation_to_name():
-    raw = {"tenure": "forty", "monthlycharges": "1_000", "totalcharges": "nan", "gender": None}
-    assert prepare_customer(raw) == raw
+def test_a_rule_reads_a_blank_as_the_artifact_says():
+    assert FieldRule("x", None, None, blank=0.0).prepare(" ") == 0.0
+    assert FieldRule("x", None, None, blank=BLANK_NUMBER).read(None) == (None, None)
+    assert FieldRule("x", ("", "a"), None, blank="").read("") == ("", None)
+    assert FieldRule("x", None, None).read(None) == (None, "must be a number, not null")
 
 
-def test_prepare_refuses_to_read_very_long_numbers():
-    assert prepare_customer({"tenure": "9" * 5000})["tenure"] == "9" * 5000
-
-
-def test_prepare_lowercases_ids_like_the_book():
-    assert prepare_customer({"customerID": "7590-VHVEG"}) == {"customerid": "7590-vhveg"}
-
-
-def test_real_data_is_prepared_like_the_book(customers):
-    assert len(customers) == 7043
-    assert all(set(FIELDS) <= set(customer) for customer in customers)
-    assert sum(customer["churn"] for customer in customers) == 1869
-    blank_total = [customer for customer in customers if customer["tenure"] == 0]
-    assert len(blank_total) == 11 and all(customer["totalcharges"] == 0.0 for customer in blank_total)
-    assert {customer["seniorcitizen"] for customer in customers} == {0, 1}
-    assert {customer["contract"] for customer in customers} == {"month-to-month", "one_year", "two_year"}
+def test_the_shipped_models_fields_are_read_from_its_table_spelling():
+    schema = load_model("model/churn-model.json").schema
+    prepared = schema.prepare({"Contract": "Month-to-month", "TotalCharges": " ", "tenure": "41", "customerID": "A-1"})
+    assert prepared == {"contract": "month-to-month", "totalcharges": 0.0, "tenure": 41, "customerid": "A-1"}

@@ -1,41 +1,54 @@
-"""People read fields and values as the data set wrote them, from one table, on the page and in OpenAPI."""
+"""People read fields and values as the training table wrote them: the artifact keeps each field's
+label and its values' labels, and the page and OpenAPI show them."""
 
 import pytest
 
-from churn.core.labels import FIELD_LABELS, field_label, value_label
+from churn.core.schema import label_of, value_label
 
 
-def test_every_field_of_the_model_has_a_label_of_its_own(model):
-    assert set(model.schema.fields) <= set(FIELD_LABELS)
-    assert len(set(FIELD_LABELS.values())) == len(FIELD_LABELS)
+def test_every_field_of_the_shipped_model_has_a_label_of_its_own(model):
+    labels = [model.schema.rule(field).label for field in model.schema.fields]
+    assert len(set(labels)) == len(labels)
+    assert model.schema.rule("tenure").label == "Tenure (months)"  # the book's table's label, with its unit
+
+
+def test_each_value_reads_as_the_table_wrote_it(model):
+    rules = {rule.name: rule for rule in model.schema.rules}
+    assert dict(zip(rules["paymentmethod"].values, rules["paymentmethod"].value_labels, strict=True))[
+        "bank_transfer_(automatic)"
+    ] == ("Bank transfer (automatic)")
+    internet = rules["internetservice"]
+    assert dict(zip(internet.values, internet.value_labels, strict=True))["dsl"] == "DSL"
+    assert rules["seniorcitizen"].value_labels == ("No", "Yes")
 
 
 @pytest.mark.parametrize(
-    ("value", "label"),
+    ("name", "label"),
     [
-        ("bank_transfer_(automatic)", "Bank transfer (automatic)"),
+        ("CreditScore", "Credit score"),
+        ("NumOfProducts", "Num of products"),
+        ("Months_on_book", "Months on book"),
+        ("customerID", "Customer ID"),
+        ("Total_Amt_Chng_Q4_Q1", "Total amt chng Q4 Q1"),
         ("one_year", "One year"),
-        ("month-to-month", "Month-to-month"),
-        ("no_internet_service", "No internet service"),
-        ("dsl", "DSL"),
-        (0, "No"),
-        (1, "Yes"),
-        (False, "False"),  # a bool is not seniorcitizen's 0
+        ("senior_discount", "Senior discount"),
         ("", ""),
     ],
 )
-def test_a_value_reads_as_the_data_set_wrote_it(value, label):
+def test_a_column_without_a_label_reads_by_the_documented_rule(name, label):
+    assert label_of(name) == label
+
+
+@pytest.mark.parametrize(("value", "label"), [(0, "No"), (1, "Yes"), (False, "False"), (2, "2")])
+def test_a_flags_values_read_no_and_yes(value, label):
     assert value_label(value) == label
 
 
-def test_a_field_a_retrained_model_adds_reads_by_the_same_rule():
-    assert field_label("senior_discount") == "Senior discount"
-
-
-def test_openapi_gives_each_field_its_label_and_each_value_its_name(app, model):
+def test_openapi_gives_each_field_its_label_and_column_and_each_value_its_name(app, model):
     properties = app.get("/openapi.json").json["components"]["schemas"]["Customer"]["properties"]
-    for field in model.schema.fields:
-        assert properties[field]["title"] == field_label(field)
-    for field, values in model.schema.categorical.items():
+    for rule in model.schema.rules:
+        assert properties[rule.name]["title"] == rule.label
+        assert properties[rule.name]["x-column"] == rule.column
+    for field in model.schema.categorical:
         schema = properties[field].get("oneOf", [properties[field]])[0]
-        assert schema["x-enumNames"] == [value_label(value) for value in values]
+        assert schema["x-enumNames"] == list(model.schema.rule(field).value_labels)

@@ -133,4 +133,7 @@ def test_describe_model_says_what_is_deployed(model, shipped_artifact):
     assert description["test_auc"] == shipped_artifact["metadata"]["test_auc"]
     assert description["training_rows"] == shipped_artifact["metadata"]["training_rows"]
     assert description["threshold"] == shipped_artifact["threshold"]
-    assert description["features"] == shipped_artifact["schema"]
+    schema = shipped_artifact["schema"]
+    assert description["features"] == {"categorical": schema["categorical"], "numerical": schema["numerical"]}
+    assert description["table"]["id_column"] == schema["id_column"]
+    assert description["table"]["target"] == shipped_artifact["metadata"]["target"]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from churn.core.labels import field_label, value_label
 from helpers import skip_or_fail
 
 pytestmark = pytest.mark.slow
@@ -122,8 +121,14 @@ def test_scoring_the_book_customer_shows_the_apis_probability_and_why(serve, vis
     factors = tab.page.locator("#factors li")
     assert factors.count() == len(model.schema.fields)
     for shown, factor in zip(factors.all(), answer["explanation"]["factors"], strict=True):
-        value = value_label(factor["value"]) if factor["field"] in model.schema.categorical else str(factor["value"])
-        assert shown.locator(".factor-label").text_content().startswith(f"{field_label(factor['field'])}: {value}")
+        value = (
+            _value_label(model, factor["field"], factor["value"])
+            if factor["field"] in model.schema.categorical
+            else str(factor["value"])
+        )
+        assert (
+            shown.locator(".factor-label").text_content().startswith(f"{_field_label(model, factor['field'])}: {value}")
+        )
         assert shown.locator(f".bar.{'lowers' if factor['contribution'] < 0 else 'raises'}").count() == 1
         assert f"{abs(factor['contribution']):.2f}" in shown.text_content()
     tab.screenshot("one-customer-desktop")
@@ -131,7 +136,7 @@ def test_scoring_the_book_customer_shows_the_apis_probability_and_why(serve, vis
 
 
 def test_an_invalid_value_shows_the_fields_message_next_to_it_and_a_summary_above_the_fields(
-    serve, visit, book_customer
+    serve, visit, book_customer, model
 ):
     server = serve("gunicorn")
     tab = visit(server).ready()
@@ -144,7 +149,7 @@ def test_an_invalid_value_shows_the_fields_message_next_to_it_and_a_summary_abov
     assert tab.page.text_content("#error-tenure") == problem["message"]
     assert tab.page.get_attribute("#field-tenure", "aria-invalid") == "true"
     assert tab.page.is_hidden("#result")
-    assert tab.page.text_content("#form-message") == f"One field needs a change: {field_label('tenure')}."
+    assert tab.page.text_content("#form-message") == f"One field needs a change: {_field_label(model, 'tenure')}."
     summary, fields = (tab.page.locator(selector).bounding_box() for selector in ("#form-message", "#fields"))
     assert summary["y"] + summary["height"] <= fields["y"]  # read before the fields, not after them
 
@@ -153,10 +158,10 @@ def test_fields_and_values_read_as_people_write_them_from_the_served_models_tabl
     server = serve("gunicorn")
     tab = visit(server).ready()
     for field in model.schema.fields:
-        assert tab.page.text_content(f"label[for=field-{field}]") == field_label(field)
-    for field, values in model.schema.categorical.items():
+        assert tab.page.text_content(f"label[for=field-{field}]") == _field_label(model, field)
+    for field in model.schema.categorical:
         shown = tab.page.locator(f"#field-{field} option").all_text_contents()
-        assert shown == [value_label(value) for value in values]
+        assert shown == list(model.schema.rule(field).value_labels)
     assert "1,000,000,000" not in tab.page.text_content("#fields")
 
 
@@ -257,14 +262,16 @@ def test_a_fields_message_goes_away_once_the_field_is_edited(serve, visit):
     assert tab.page.text_content("#form-message") == ""
 
 
-def test_an_empty_number_field_asks_for_a_number_without_asking_the_service(serve, visit):
+def test_an_empty_number_field_asks_for_a_number_without_asking_the_service(serve, visit, model):
     tab = visit(serve("gunicorn")).ready()
     tab.page.fill("#field-monthlycharges", "")
     asked = len(tab.requests)
     tab.page.click("#score-customer")
     tab.page.wait_for_selector("#error-monthlycharges:not(:empty)")
     assert tab.page.text_content("#error-monthlycharges") == "enter a number"
-    assert tab.page.text_content("#form-message") == f"One field needs a change: {field_label('monthlycharges')}."
+    assert (
+        tab.page.text_content("#form-message") == f"One field needs a change: {_field_label(model, 'monthlycharges')}."
+    )
     assert tab.requests[asked:] == []
 
 
@@ -308,13 +315,15 @@ _DRIFT_LABELS_NOT_READABLE = """
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_the_monitoring_sections_labels_are_whole_and_numbers_read_as_ranges(serve, visit, made_up_customers, width):
+def test_the_monitoring_sections_labels_are_whole_and_numbers_read_as_ranges(
+    serve, visit, made_up_customers, width, model
+):
     tab = visit(serve("gunicorn"), width=width).ready()
     tab.score_file(made_up_customers)
     tab.page.click("#refresh-monitoring")
     tab.page.wait_for_selector("#drift li >> nth=0")
     assert tab.page.evaluate(_DRIFT_LABELS_NOT_READABLE) == []
-    tenure = tab.page.locator("#drift li", has_text=field_label("tenure"))
+    tenure = tab.page.locator("#drift li", has_text=_field_label(model, "tenure"))
     titles = [bin.get_attribute("title") for bin in tenure.locator(".drift-bin").all()]
     assert titles[0].startswith("up to ") and titles[-1].startswith("more than ")
     assert all(title.startswith("more than ") and ", up to " in title for title in titles[1:-1])
@@ -426,7 +435,7 @@ def test_the_inputs_are_shown_against_the_training_data_worst_first(serve, visit
     titles = tab.page.locator("#drift .drift-title").all_text_contents()
     assert len(titles) == len(model.schema.fields) + 1 and titles[0].startswith("Churn probability")
     worst = watched["features"][0]
-    assert titles[1].startswith(field_label(worst["feature"]))
+    assert titles[1].startswith(_field_label(model, worst["feature"]))
     assert tab.page.locator("#drift li").nth(1).locator(".drift-bin").count() == len(worst["bins"])
     assert tab.errors == []
 
@@ -480,3 +489,12 @@ def test_the_pages_csv_cells_follow_the_apis_rule_on_the_same_cases(serve, visit
     )
     assert written == [case["cell"] for case in cases]
     assert tab.errors == []
+
+
+def _field_label(model, field):
+    return model.schema.rule(field).label
+
+
+def _value_label(model, field, value):
+    rule = model.schema.rule(field)
+    return dict(zip(rule.values, rule.value_labels, strict=True))[value]

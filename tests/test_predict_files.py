@@ -127,15 +127,15 @@ def test_a_csv_whose_header_lacks_the_models_columns_gets_400_naming_them(app, m
     problem = app.post("/predict", f"customerid,{header}\n", content_type=CSV, status=400).json
     assert problem["detail"] == (
         "line 1: the header has no column for tenure: a table needs a column for each of the model's "
-        f"{len(model.schema.fields)} fields (names ignore case)"
+        f"{len(model.schema.required)} required fields (names ignore case)"
     )
 
 
 def test_a_csv_whose_header_names_none_of_the_models_columns_asks_whether_it_is_one(app, model):
     problem = app.post("/predict", "Name,Plan\nAda,gold\n", content_type=CSV, status=400).json
     assert problem["detail"] == (
-        f"line 1: the header names none of the model's {len(model.schema.fields)} fields "
-        f"({', '.join(model.schema.fields[:3])}, …): is the first line a header?"
+        f"line 1: the header names none of the model's {len(model.schema.required)} fields "
+        f"({', '.join(model.schema.required[:3])}, …): is the first line a header?"
     )
 
 

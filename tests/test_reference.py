@@ -6,13 +6,12 @@ import random
 
 import pytest
 
-from churn.core.features import prepare_customer
 from churn.core.reference import InvalidReference, bin_of, build_reference, checked_reference, psi, status
 
 
 @pytest.fixture(scope="module")
 def reference(model, raw_rows):
-    customers = [prepare_customer(row) for row in raw_rows]
+    customers = [model.schema.prepare(row) for row in raw_rows]
     schema = {"categorical": dict(model.schema.categorical), "numerical": list(model.schema.numerical)}
     probabilities = [random.Random(number).random() for number in range(1000)]
     return build_reference(customers, schema, probabilities), customers

@@ -28,8 +28,15 @@ def test_raw_data_set_spellings_are_accepted(book_customer, model):
 
 def test_every_missing_field_is_named(model):
     assert _errors({"gender": "female"}, model.schema) == {
-        field: "is required" for field in model.schema.fields if field != "gender"
+        rule.name: "is required" for rule in model.schema.rules if rule.name != "gender" and not rule.optional
     }
+
+
+def test_a_field_blank_in_training_may_be_left_out_or_null_and_reads_as_training_read_it(book_customer, model):
+    blank = validate_customer({**book_customer, "totalcharges": " "}, model.schema)
+    absent = validate_customer({k: v for k, v in book_customer.items() if k != "totalcharges"}, model.schema)
+    null = validate_customer({**book_customer, "totalcharges": None}, model.schema)
+    assert blank["totalcharges"] == absent["totalcharges"] == null["totalcharges"] == 0.0
 
 
 def test_unknown_categorical_value_names_the_allowed_values(book_customer, model):

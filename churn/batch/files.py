@@ -68,9 +68,11 @@ def sniff(stream):
     return "json" if head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")[:1] in ("{", "[") else "csv"
 
 
-def customers_in(stream, file_format, columns):
-    """(line, raw customer) from the stream; a CSV header must name `columns`."""
-    return json_customers(stream) if file_format == "json" else csv_customers(stream, columns)
+def customers_in(stream, file_format, schema):
+    """(line, raw customer) from the stream; a CSV header must name the schema's required fields."""
+    if file_format == "json":
+        return json_customers(stream)
+    return csv_customers(stream, schema.required, schema.optional, schema.id_names)
 
 
 # --- writing --------------------------------------------------------------------------------------

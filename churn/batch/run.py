@@ -88,7 +88,7 @@ def run(model, args, outputs, cpus):
                 raise UsageError("Parquet is read from a file (its index is at its end), not from standard input")
             scored, fraction, unit = _parquet_pieces(choices, args.input, size)
         else:
-            rows = customers_in(stream, file_format, model.schema.fields)
+            rows = customers_in(stream, file_format, model.schema)
             first = next(rows, None)
             second = next(rows, None) if first else None
             one_to_print = choices.output_format is None and not choices.campaign

@@ -61,7 +61,9 @@ def input_columns(model, names):
     customerid, if there is one; InputError (churn.core.customer_files) if a field has no column or
     more than one (names ignore case)."""
     index_of = {name: index for index, name in enumerate(names)}
-    return [(normalise(name), index_of[name]) for name, _ in kept_columns(names, model.schema.fields)]
+    schema = model.schema
+    kept = kept_columns(names, schema.required, schema.optional, schema.id_names)
+    return [(ID_FIELD if normalise(name) in schema.id_names else normalise(name), index_of[name]) for name, _ in kept]
 
 
 class BatchScorer:
@@ -79,7 +81,7 @@ class BatchScorer:
         """Validate and score every row of `batch` (an Arrow RecordBatch of the input's columns);
         ScoredBatch, with the valid rows' Scores too when asked (for the prediction log)."""
         model = self.model
-        checked = {term.field: self._checked(term, batch.column(self.columns[term.field])) for term in model.terms}
+        checked = {term.field: self._checked(term, self._column(batch, term.field)) for term in model.terms}
         ids = _plain(batch.column(self.id_index)) if self.id_index is not None else None
         id_invalid = _invalid_ids(ids) if ids is not None else None
         masks = [mask for mask in [*(column.invalid for column in checked.values()), id_invalid] if mask is not None]
@@ -103,12 +105,18 @@ class BatchScorer:
         scores = _scores(rows, kept_ids, arrays) if with_scores else None
         return ScoredBatch(pa.RecordBatch.from_pydict(arrays), rejects, kept, scores)
 
+    def _column(self, batch, field):
+        """The batch's column of a field; for an optional field the input lacks, a column of nulls."""
+        if field in self.columns:
+            return batch.column(self.columns[field])
+        return pa.nulls(len(batch), pa.string())
+
     def _checked(self, term, array):
         rule = self.rules[term.field]
         if pa.types.is_decimal(array.type):  # a data lake's money: the float a JSON number of its digits is
             array = pc.cast(array, pa.float64())
-        if rule.values is None and _is_number_type(array.type):
-            return _checked_numbers(rule, term, array)
+        if rule.values is None and _is_number_type(array.type) and not (rule.optional and array.null_count):
+            return _checked_numbers(rule, term, array)  # a null a blank may be: read by value, as the rule reads it
         if pa.types.is_nested(_plain_type(array.type)):
             raise InputError(f"the column for {term.field} holds {array.type} values, not numbers or text")
         remembered = self.remembered.setdefault((term.field, str(array.type)), {})

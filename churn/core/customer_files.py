@@ -273,18 +273,19 @@ def json_customers(stream, arrays=True):
         yield line, value
 
 
-def csv_customers(stream, columns):
+def csv_customers(stream, columns, optional=(), id_names=(ID_FIELD,)):
     """(line, row) from CSV with a header, such as the raw Telco data set; the line is the row's last.
-    The header must name `columns`, each once, in any case and with spaces for underscores; a row holds
-    those columns and customerid, if there is one, under their names as `columns` spell them, as text
-    (None for a missing cell): other columns are ignored, as other fields are."""
+    The header must name `columns`, each once, in any case and with spaces for underscores, and may
+    name the `optional` ones; a row holds those columns and the customer's id (under one of
+    `id_names`), if there is one, under their names as `columns` spell them, as text (None for a
+    missing cell): other columns are ignored, as other fields are."""
     records = _Records(stream, MAX_CUSTOMER_CHARS)
     reader = csv.reader(records)
     try:
         header = next(reader, [])
         records.next_record(reader.line_num)
         _check_width(header, columns)
-        kept = [(normalise(name), index) for name, index in kept_columns(header, columns)]
+        kept = [(normalise(name), index) for name, index in kept_columns(header, columns, optional, id_names)]
         for row in reader:
             records.next_record(reader.line_num)
             if not row:
@@ -303,16 +304,18 @@ def _check_width(header, columns):
         raise TooLarge(f"line 1: the header has {len(header)} columns; at most {most} are read")
 
 
-def kept_columns(header, columns):
-    """(name as in the header, its index) of `columns` and customerid; InputError if one is missing or
-    given twice."""
+def kept_columns(header, columns, optional=(), id_names=(ID_FIELD,)):
+    """(name as in the header, its index) of `columns`, of the `optional` ones the header has, and of
+    the customer's id (a column of one of `id_names`); InputError if one of `columns` is missing, or
+    one is given twice."""
     by_name = {}
     for index, name in enumerate(header):
         by_name.setdefault(normalise(name), []).append((name, index))
     missing = [column for column in columns if column not in by_name]
     if missing:
         raise InputError(f"line 1: {missing_columns(missing, columns)}")
-    kept = [by_name[column] for column in (*columns, ID_FIELD) if column in by_name]
+    ids = [found for name in id_names for found in by_name.get(name, ())]
+    kept = [by_name[column] for column in (*columns, *optional) if column in by_name] + ([ids] if ids else [])
     twice = [normalise(found[0][0]) for found in kept if len(found) > 1]
     if twice:
         raise InputError(f"line 1: the header has more than one column for {', '.join(twice)} (names ignore case)")
@@ -326,7 +329,7 @@ def missing_columns(missing, columns):
         return f"the header names none of the model's {len(columns)} fields ({first}, …): is the first line a header?"
     return (
         f"the header has no column for {', '.join(missing)}: a table needs a column for each of the model's"
-        f" {len(columns)} fields (names ignore case)"
+        f" {len(columns)} required fields (names ignore case)"
     )
 
 

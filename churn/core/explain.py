@@ -116,6 +116,7 @@ def explain(explainer, row, top=DEFAULT_TOP):
     }
 
 
+BLANK_TEXT = "(blank)"  # how a factor's text says a number was left blank
 _DIRECTIONS = ("none", "raises", "lowers")  # indexed by the sign of the contribution: 0, 1, -1
 _FACTOR_JSON = '{"field": %s, "value": %s, "contribution": %r, "direction": "%s", "text": %s}'
 
@@ -130,9 +131,9 @@ class Factor(dict):
 def factor(field, value, contribution):
     """The factor of a field of this value and contribution to the log-odds."""
     direction = _DIRECTIONS[(contribution > 0) - (contribution < 0)]
-    text = f"{field} = {value}: {contribution:+.2f}"
+    text = f"{field} = {BLANK_TEXT if value is None else value}: {contribution:+.2f}"
     made = Factor(field=field, value=value, contribution=contribution, direction=direction, text=text)
-    written_value = encode_basestring_ascii(value) if isinstance(value, str) else repr(value)  # a str, or a number
+    written_value = _value_json(value)
     made.json = _FACTOR_JSON % (
         encode_basestring_ascii(field),
         written_value,
@@ -141,3 +142,10 @@ def factor(field, value, contribution):
         encode_basestring_ascii(text),
     )
     return made
+
+
+def _value_json(value):
+    """A factor's value as JSON: a str, a number, or null (a blank number)."""
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    return "null" if value is None else repr(value)

@@ -4,7 +4,7 @@ Reads only the estimators' attributes: scikit-learn itself is not imported here.
 """
 
 from churn.core.artifact import FORMAT_VERSION, with_content_hash
-from churn.core.features import CATEGORICAL
+from churn.core.telco import FLAG_FEATURES
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -36,14 +36,14 @@ def schema_from_vectorizer(dv):
     """The input schema a fitted DictVectorizer implies, for a model that came without one.
 
     A "field=value" feature makes `value` an allowed value of `field`; a plain feature is a number,
-    except the book's categorical fields that hold numbers (seniorcitizen), which are 0/1 flags.
+    except the book's flags (churn.core.telco), which are 0/1: the book's pickle is of the book's table.
     """
     categorical, numerical = {}, []
     for feature in dv.feature_names_:
         field, is_one_hot, value = feature.partition("=")
         if is_one_hot:
             categorical.setdefault(field, []).append(value)
-        elif field in CATEGORICAL:
+        elif field in FLAG_FEATURES:
             categorical[field] = [0, 1]
         else:
             numerical.append(field)

@@ -1,38 +1,13 @@
-"""The model's fields and the one preparation step that training and serving share.
+"""How a customer's text is read, the same in training and in serving: the one preparation step.
 
-The book (Machine Learning Bookcamp, ch. 3) prepares the Telco data by lower-casing column names
-and string values, replacing spaces by underscores, and reading a blank `totalcharges` as 0.
-`prepare_customer` does exactly that for a CSV row and for a customer posted to the service, so
-the two can never drift apart.
+The book (Machine Learning Bookcamp, ch. 3) prepares its data by lower-casing column names and string
+values and replacing spaces by underscores (`normalise`); a field of numbers reads the text of a
+number as the CSV writes it (`read_number`). What a blank means is a field's own rule, kept in the
+artifact (churn.core.schema.FieldRule), so that no module here knows any one table's columns.
 """
 
 import re
 
-CATEGORICAL = (
-    "gender",
-    "seniorcitizen",
-    "partner",
-    "dependents",
-    "phoneservice",
-    "multiplelines",
-    "internetservice",
-    "onlinesecurity",
-    "onlinebackup",
-    "deviceprotection",
-    "techsupport",
-    "streamingtv",
-    "streamingmovies",
-    "contract",
-    "paperlessbilling",
-    "paymentmethod",
-)
-NUMERICAL = ("tenure", "monthlycharges", "totalcharges")
-FIELDS = CATEGORICAL + NUMERICAL
-TARGET = "churn"
-
-# Fields whose values are numbers, even when they arrive as text (every value in the CSV is text).
-_NUMBER_FIELDS = frozenset(NUMERICAL + ("seniorcitizen",))
-_BLANK_IS_ZERO = frozenset({"totalcharges"})  # blank for the 11 customers with tenure 0, as in the book
 # Numbers as the CSV writes them ("41", "3320.75"): plain digits only, so no "1_000", "nan", "1e999",
 # "-5" or 5,000-digit integers. /openapi.json documents this same grammar (text_pattern).
 # Up to nine digits each side of the point, and the largest number a field takes by default
@@ -50,34 +25,26 @@ def normalise(text):
     return text.lower().replace(" ", "_")
 
 
-def prepare_customer(raw):
-    """Return a copy of one customer's fields, normalised exactly as the training data is.
-
-    Values that cannot be prepared (a word where a number belongs, a list, null) are passed through
-    unchanged, for validation to name.
-    """
-    prepared = {}
-    for key, value in raw.items():
-        field = normalise(key)
-        prepared[field] = prepare_value(field, value)
-    return prepared
+def is_blank(value):
+    """Whether a value as sent is blank: null, or text of nothing but spaces (a CSV's empty cell)."""
+    return value is None or (type(value) is str and not value.strip(" "))
 
 
-def prepare_value(field, value):
-    """One value of `field` prepared as prepare_customer prepares it: text read as a number for a field
-    of numbers, other text normalised, anything else as it is."""
-    if not isinstance(value, str):
-        return value
-    return _parse_number(field, value) if field in _NUMBER_FIELDS else normalise(value)
+def read_number(text):
+    """The number the text of a CSV writes (an int, or a float where it has a point); the text itself
+    when it is none, for validation to name."""
+    if not _NUMBER_TEXT.fullmatch(text):
+        return text
+    return float(text) if "." in text else int(text)
 
 
-def text_pattern(field, values=None):
-    """The anchored regex of the text that prepare_customer reads as a number for `field` (only as
-    one of the non-negative integers `values`, when given), or None: its text is a category's name."""
+def text_pattern(values=None, blank=False):
+    """The anchored regex of the text read as a number (only as one of the non-negative integers
+    `values`, when given; also blank text, when a blank is allowed), or None: no text is a number."""
     number = _NUMBER_TEXT_PATTERN if values is None else _integers_text_pattern(values)
-    if field not in _NUMBER_FIELDS or number is None:
+    if number is None:
         return None
-    return f"^( *|{number})$" if field in _BLANK_IS_ZERO else f"^{number}$"
+    return f"^( *|{number})$" if blank else f"^{number}$"
 
 
 def _integers_text_pattern(values):
@@ -85,11 +52,3 @@ def _integers_text_pattern(values):
     written = [str(value) for value in values if type(value) is int and value >= 0]
     choices = [f"0{{0,{_TEXT_DIGITS - len(text)}}}{text}" for text in written if len(text) <= _TEXT_DIGITS]
     return rf"({'|'.join(choices)})(\.0{{1,{_TEXT_DIGITS}}})?" if choices else None
-
-
-def _parse_number(field, text):
-    if field in _BLANK_IS_ZERO and not text.strip(" "):
-        return 0.0
-    if not _NUMBER_TEXT.fullmatch(text):
-        return text
-    return float(text) if "." in text else int(text)

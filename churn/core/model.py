@@ -39,7 +39,7 @@ from churn.core.campaign import HeldOut
 from churn.core.explain import ExplainerError, build_explainer, checked_means
 from churn.core.messages import is_finite_number
 from churn.core.reference import InvalidReference, checked_reference
-from churn.core.schema import Schema
+from churn.core.schema import BLANK_NUMBER, ID_FIELD, Schema
 
 _PICKLE_MAGIC = b"\x80"  # first byte of every pickle of protocol 2 or newer
 
@@ -65,20 +65,28 @@ class CategoryTerm:
 
 @dataclass(frozen=True)
 class NumberTerm:
-    """A numerical field's part of the log-odds: its weight times the number."""
+    """A numerical field's part of the log-odds: its weight times the number; for a blank (None), where
+    the training table had blanks, the weight times the number imputed for it plus the blank's own
+    weight (its indicator column's)."""
 
     categorical = False
     field: str
     weight: float
     mean: float | None = None  # the training mean; None: no means recorded
+    blank: float | None = None  # what a blank adds; None: the field is never blank
+    at_means: float | None = None  # with a blank: what the term adds at the training means (both columns')
 
     def contribution(self, value):
-        """What the number `value` (or each of a NumPy array of them) adds to the log-odds."""
+        """What the number `value` (or each of a NumPy array of them), or a blank (None), adds to the log-odds."""
+        if value is None:
+            return self.blank
         return self.weight * value
 
     def explained(self, value):
         """`value`'s contribution measured from the field's at the training mean: its SHAP value."""
-        return self.weight * (value - self.mean)
+        if self.blank is None:
+            return self.weight * (value - self.mean)
+        return self.contribution(value) - self.at_means
 
 
 @dataclass(frozen=True)
@@ -143,8 +151,11 @@ class ChurnModel:
 
 
 def _contribution_function(term):
-    """A term's contribution() as a function of C, for logit()'s map: the same lookup, or the same product."""
-    return term.weights.__getitem__ if term.categorical else term.weight.__mul__
+    """A term's contribution() as a function of C, for logit()'s map: the same lookup, or the same product
+    (a number that may be blank: the term's own method)."""
+    if term.categorical:
+        return term.weights.__getitem__
+    return term.weight.__mul__ if term.blank is None else term.contribution
 
 
 def load_model(path):
@@ -189,10 +200,10 @@ def model_from_artifact(document):
     """Build a ChurnModel from the artifact's JSON document, checking that it is complete."""
     sha256 = _checked_envelope(document)
     weights = _finite_weights(document["weights"])
-    schema = _schema(document["schema"])
+    schema, imputed = _schema(document["schema"])
     intercept = _finite(document["intercept"], "intercept")
     means = _means(document.get("feature_means"), weights)
-    terms = _terms(weights, schema, means)
+    terms = _terms(weights, schema, means, imputed)
     return ChurnModel(
         intercept=intercept,
         terms=terms,
@@ -269,6 +280,12 @@ def describe_model(model):
             "categorical": {f: list(v) for f, v in model.schema.categorical.items()},
             "numerical": list(model.schema.numerical),
         },
+        "table": {
+            "id_column": model.schema.id_column,
+            "target": metadata.get("target"),
+            "columns": {rule.name: rule.column for rule in model.schema.rules},
+            "optional": [rule.name for rule in model.schema.rules if rule.optional],
+        },
     }
 
 
@@ -313,6 +330,7 @@ def sigmoid(z, exp=math.exp):
 
 
 def _schema(schema):
+    """The artifact's Schema, and the number imputed for each number field whose blank has a weight."""
     categorical = schema.get("categorical") if isinstance(schema, dict) else None
     numerical = schema.get("numerical") if isinstance(schema, dict) else None
     if not (
@@ -322,7 +340,61 @@ def _schema(schema):
         and all(isinstance(field, str) for field in numerical)
     ):
         raise ModelError('schema must be {"categorical": {field: [values, ...]}, "numerical": [field, ...]}')
-    return Schema.of(categorical, numerical)
+    described = _described(schema.get("fields", {}), categorical, numerical)
+    imputed = {
+        field: described[field]["blank"].pop("imputed") for field in numerical if _has_blank_weight(described, field)
+    }
+    for field in imputed:
+        described[field]["blank"] = BLANK_NUMBER
+    id_column = schema.get("id_column", ID_FIELD)
+    example = schema.get("example")
+    if not isinstance(id_column, str) or not (example is None or isinstance(example, dict)):
+        raise ModelError("schema's id_column must be text, and its example an object")
+    return Schema.of(categorical, numerical, described, id_column, example), imputed
+
+
+def _described(fields, categorical, numerical):
+    """The artifact's description of each field (its table's column, labels, what a blank reads as),
+    checked: {field: {...}} for fields of the model only."""
+    if not isinstance(fields, dict) or not set(fields) <= set(categorical) | set(numerical):
+        raise ModelError("schema's fields must describe fields of the model")
+    described = {}
+    for field, description in fields.items():
+        if not isinstance(description, dict) or not set(description) <= _DESCRIPTION_KEYS:
+            raise ModelError(
+                f"schema's description of {field} must be an object of {', '.join(sorted(_DESCRIPTION_KEYS))}"
+            )
+        texts = [description.get(key, "") for key in ("column", "label")] + list(description.get("value_labels", []))
+        if not all(isinstance(text, str) for text in texts):
+            raise ModelError(f"schema's column and labels of {field} must be text")
+        if "value_labels" in description and len(description["value_labels"]) != len(categorical.get(field, ())):
+            raise ModelError(f"schema's value_labels of {field} must label each allowed value")
+        if "blank" in description:
+            _check_blank(field, description["blank"], categorical.get(field))
+        described[field] = {
+            **description,
+            **({"blank": dict(description["blank"])} if isinstance(description.get("blank"), dict) else {}),
+        }
+    return described
+
+
+_DESCRIPTION_KEYS = frozenset({"column", "label", "value_labels", "blank"})
+
+
+def _check_blank(field, blank, allowed):
+    """A field's blank: an allowed value (a category), a finite number, or {"imputed": a finite number}."""
+    if allowed is not None:
+        fits = isinstance(blank, (str, int)) and not isinstance(blank, bool) and blank in allowed
+    elif isinstance(blank, dict):
+        fits = set(blank) == {"imputed"} and is_finite_number(blank["imputed"])
+    else:
+        fits = is_finite_number(blank)
+    if not fits:
+        raise ModelError(f'schema\'s blank of {field} must be an allowed value, a number, or {{"imputed": a number}}')
+
+
+def _has_blank_weight(described, field):
+    return isinstance(described.get(field, {}).get("blank"), dict)
 
 
 def _is_value_list(values):
@@ -333,9 +405,10 @@ def _is_value_list(values):
     )
 
 
-def _terms(weights, schema, means):
+def _terms(weights, schema, means, imputed):
     """A term per field, each allowed value mapped to its weight as DictVectorizer would; every weight
-    must be used.
+    must be used. A number whose blank has a weight (`imputed`: field -> the number a blank stands
+    for) also has its blank's column, "field=", as a category's blank would.
 
     The fields come in sorted order, the order `logit` adds them in: floating-point sums depend on
     their order, and two artifacts of the same weights (the JSON and the book's pickle, whose schemas
@@ -350,11 +423,22 @@ def _terms(weights, schema, means):
         terms.append(CategoryTerm(field, table, at_means))
         unused -= {f"{field}={value}" for value in values} | {field}
     for field in sorted(schema.numerical):
-        terms.append(NumberTerm(field, _feature_weight(weights, field), None if means is None else float(means[field])))
-    unused -= set(schema.numerical)
+        terms.append(_number_term(field, weights, means, imputed.get(field)))
+        unused -= {field, f"{field}="}
     if unused:
         raise ModelError(f"weights for features the schema does not describe: {', '.join(sorted(unused))}")
     return tuple(terms)
+
+
+def _number_term(field, weights, means, imputed):
+    """A numerical field's NumberTerm; with `imputed`, its blank's too."""
+    weight = _feature_weight(weights, field)
+    mean = None if means is None else float(means[field])
+    if imputed is None:
+        return NumberTerm(field, weight, mean)
+    blank_weight = _feature_weight(weights, f"{field}=")
+    at_means = None if means is None else weight * mean + blank_weight * means[f"{field}="]
+    return NumberTerm(field, weight, mean, weight * imputed + blank_weight, at_means)
 
 
 def _value_weight(weights, field, value):

@@ -26,16 +26,25 @@ class InvalidReference(ValueError):
     """The artifact's reference is not one the service can use; the message says why."""
 
 
-def build_reference(training_customers, schema, test_probabilities):
+def build_reference(training_customers, schema, test_probabilities, imputed=None):
     """The reference of prepared training customers (dicts of the model's fields) and the churn
-    probabilities of the test split."""
+    probabilities of the test split; a blank number (None) is counted as the number that stands for it
+    (`imputed`: field -> number), as the service bins it."""
+    imputed = imputed or {}
     features = {}
     for field, allowed in schema["categorical"].items():
         counts = [sum(customer[field] == value for customer in training_customers) for value in allowed]
         features[field] = {"values": list(allowed), "shares": _shares(counts)}
     for field in schema["numerical"]:
-        features[field] = _cut([float(customer[field]) for customer in training_customers])
+        stand_in = imputed.get(field)
+        features[field] = _cut([float(_number(customer[field], stand_in)) for customer in training_customers])
+        if stand_in is not None:
+            features[field]["blank_as"] = stand_in  # the service bins a blank as this number too
     return {"format": FORMAT, "features": features, "score": _cut([float(p) for p in test_probabilities])}
+
+
+def _number(value, imputed):
+    return imputed if value is None else value
 
 
 def _cut(numbers):
@@ -105,6 +114,8 @@ def _check_feature(name, feature, allowed):
         if not isinstance(edges, list) or not all(map(is_finite_number, edges)) or edges != sorted(edges):
             raise InvalidReference(f"reference of {name} must have finite edges in order")
         bins = len(edges) + 1
+        if "blank_as" in feature and not is_finite_number(feature["blank_as"]):
+            raise InvalidReference(f"reference of {name} must bin a blank as a finite number")
     if bins > MOST_BINS:
         raise InvalidReference(f"reference of {name} has {bins} bins: the service counts at most {MOST_BINS}")
     shares = feature["shares"]

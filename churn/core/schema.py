@@ -4,18 +4,25 @@ one pure function.
 The contract, shared by the service and offline scoring:
 - field names match case-insensitively and values are prepared as the training data was, so the
   book's names and values and the raw data set's spellings are all accepted;
-- all model fields are required; categorical values must be ones the model was trained on;
+- a model field is required, unless the training table had blanks in it: then a blank (absent,
+  null, or text of spaces) reads as the artifact says (a category of its own, a number, or a
+  number's blank: its term adds what training learned for it);
+- categorical values must be ones the model was trained on;
 - numbers are JSON numbers or digit strings as in the CSV, finite, within their rule's bounds (by
-  default 0 <= x <= MAX_NUMBER); a blank totalcharges is 0;
-- other fields are ignored, except that a `customerid`, when given, must be a string or an integer
-  of at most MAX_ID_CHARS characters as written: it is echoed in the result, as given, so that
-  batch callers can join results back.
+  default 0 <= x <= MAX_NUMBER);
+- other fields are ignored, except that a `customerid` (or the training table's own id column),
+  when given, must be a string or an integer of at most MAX_ID_CHARS characters as written: it is
+  echoed in the result as `customerid`, as given, so that batch callers can join results back.
+
+Each field's rule also carries what people read and what the table called it (its label, its column,
+its values' labels): the artifact describes the model's table, and everything that serves reads it.
 """
 
 import dataclasses
+import re
 from collections import Counter
 
-from churn.core.features import MAX_NUMBER, normalise, prepare_customer, prepare_value, text_pattern
+from churn.core.features import MAX_NUMBER, is_blank, normalise, read_number, text_pattern
 from churn.core.messages import echo_value, is_finite_number, is_number, json_repr, json_type
 
 # A number field's default bounds: never negative, and far beyond any tenure or charge, which keeps
@@ -30,6 +37,25 @@ ID_RULE = f"must be a string or an integer of at most {MAX_ID_CHARS} characters"
 # JSON's \ud800 decodes to a lone surrogate, which is no character: no UTF-8 answer or file can hold it.
 NOT_TEXT = "must be text: it holds a lone surrogate (\\ud800 to \\udfff), which is no character"
 MISSING = "is required"
+REQUIRED = None  # FieldRule.blank of a field that must be given (the artifact's: no "blank" key)
+
+
+class _BlankNumber:
+    def __repr__(self):
+        return "BLANK_NUMBER"
+
+
+BLANK_NUMBER = _BlankNumber()  # FieldRule.blank of a number whose blank adds its own weight: the row holds None
+
+
+def label_of(name):
+    """What people read for a table's column or a value, by the documented rule: underscores as spaces,
+    words of a camel-cased name apart, the first letter a capital ("Months_on_book" -> "Months on book",
+    "CreditScore" -> "Credit score", "one_year" -> "One year")."""
+    text = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", str(name).replace("_", " "))
+    words = [word if word.isupper() and len(word) > 1 else word.lower() for word in text.split(" ")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,14 +68,45 @@ class FieldRule:
     text: str | None  # anchored regex of the text read as a value (the CSV's digits); None: a category's name
     minimum: float = MIN_NUMBER  # a number's bounds (not a category's)
     maximum: float = MAX_NUMBER
+    # What a blank reads as: REQUIRED (no blank), a value (an allowed category, or a number), or
+    # BLANK_NUMBER (None in the row: the number's term adds its blank's weight).
+    blank: object = REQUIRED
+    column: str = ""  # the training table's own name of the field ("" : the field's name)
+    label: str = ""  # what people read ("" : label_of the column)
+    value_labels: tuple = ()  # what people read for each allowed value, in order (() : label_of each)
+    reads_numbers: bool = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        numbers = self.values is None or not all(type(value) is str for value in self.values)
+        object.__setattr__(self, "reads_numbers", numbers)
+        object.__setattr__(self, "column", self.column or self.name)
+        object.__setattr__(self, "label", self.label or label_of(self.column))
+        if self.values is not None and not self.value_labels:
+            object.__setattr__(self, "value_labels", tuple(map(value_label, self.values)))
+
+    @property
+    def optional(self):
+        """Whether the field may be left out (or sent blank): the training table had blanks in it."""
+        return self.blank is not REQUIRED
+
+    def prepare(self, value):
+        """A value as sent, prepared as the training data was: a blank as the rule reads it, text read
+        as a number for a field of numbers, other text normalised, anything else as it is."""
+        if self.blank is not REQUIRED and is_blank(value):
+            return None if self.blank is BLANK_NUMBER else self.blank
+        if type(value) is not str:
+            return value
+        return read_number(value) if self.reads_numbers else normalise(value)
 
     def read(self, raw):
         """(`raw`, the value as sent, prepared as validation prepares it; what is wrong with it, or None)."""
-        value = prepare_value(self.name, raw)
+        value = self.prepare(raw)
         return value, self.problem(value)
 
     def problem(self, value):
         """What is wrong with a prepared value of this field, or None."""
+        if value is None and self.blank is BLANK_NUMBER:
+            return None
         return _number_problem(value, self) if self.values is None else _category_problem(value, self.values)
 
     def admits(self, numbers):
@@ -63,18 +120,24 @@ class Schema:
     """The model's inputs: a FieldRule per field, the categorical fields first, in the artifact's order."""
 
     rules: tuple
+    id_column: str = ID_FIELD  # the training table's id column: a customer's id under this name too
+    example: dict | None = None  # a real customer of the training table, in the model's spelling
     fields: tuple = dataclasses.field(init=False)
+    id_names: frozenset = dataclasses.field(init=False)  # the normalised names of a customer's id
 
     def __post_init__(self):
         object.__setattr__(self, "fields", tuple(rule.name for rule in self.rules))
+        object.__setattr__(self, "id_names", frozenset({ID_FIELD, normalise(self.id_column)}))
 
     @classmethod
-    def of(cls, categorical, numerical):
-        """The schema of an artifact: allowed values per categorical field, and the numerical fields."""
-        rules = tuple(
-            FieldRule(name, tuple(values), text_pattern(name, values)) for name, values in categorical.items()
-        )
-        return cls(rules + tuple(FieldRule(name, None, text_pattern(name)) for name in numerical))
+    def of(cls, categorical, numerical, described=None, id_column=ID_FIELD, example=None):
+        """The schema of an artifact: allowed values per categorical field, the numerical fields, and
+        what the table says of each (`described`: field -> {"column", "label", "value_labels",
+        "blank"}, each optional; churn.core.model checks them)."""
+        described = described or {}
+        rules = [_rule(name, tuple(values), described.get(name, {})) for name, values in categorical.items()]
+        rules += [_rule(name, None, described.get(name, {})) for name in numerical]
+        return cls(tuple(rules), id_column, example)
 
     @property
     def categorical(self):
@@ -90,9 +153,49 @@ class Schema:
         """The FieldRule of `field`."""
         return next(rule for rule in self.rules if rule.name == field)
 
+    @property
+    def required(self):
+        """The fields a customer must have: those never blank in training."""
+        return tuple(rule.name for rule in self.rules if not rule.optional)
+
+    @property
+    def optional(self):
+        """The fields a customer may leave out: a blank reads as training read it."""
+        return tuple(rule.name for rule in self.rules if rule.optional)
+
     def with_rule(self, rule):
         """This schema with `rule` in place of the rule of the same field."""
-        return Schema(tuple(rule if old.name == rule.name else old for old in self.rules))
+        rules = tuple(rule if old.name == rule.name else old for old in self.rules)
+        return dataclasses.replace(self, rules=rules)
+
+    def prepare(self, raw):
+        """A customer's names normalised and each of its model fields' values prepared (FieldRule.prepare);
+        its other values as they are."""
+        rules = {rule.name: rule for rule in self.rules}
+        prepared = {}
+        for key, value in raw.items():
+            field = normalise(key)
+            rule = rules.get(field)
+            prepared[field] = rule.prepare(value) if rule is not None else value
+        return prepared
+
+
+def _rule(name, values, described):
+    """A field's FieldRule from the artifact's allowed values (None: a number) and its description."""
+    blank = described.get("blank", REQUIRED)
+    reads_numbers = values is None or not all(type(value) is str for value in values)
+    text = text_pattern(values, blank is not REQUIRED) if reads_numbers else None
+    labels = tuple(described.get("value_labels", ()))
+    return FieldRule(name, values, text, blank=blank, column=described.get("column", ""),
+                     label=described.get("label", ""), value_labels=labels)  # fmt: skip
+
+
+def value_label(value):
+    """What people read for an allowed value with no label of its own: 0 and 1 (a flag) read "No" and
+    "Yes", others as label_of makes them."""
+    if type(value) is int and value in (0, 1):
+        return ("No", "Yes")[value]
+    return label_of(value)
 
 
 class InvalidCustomer(ValueError):
@@ -118,10 +221,13 @@ def validate_customer(raw, schema):
     if not isinstance(raw, dict):
         raise InvalidCustomer([_error("customer", f"must be a JSON object, not {json_type(raw)}")])
     errors = _duplicate_names(raw, schema)
-    customer = prepare_customer(raw)
+    customer = schema.prepare(raw)
+    for rule in schema.rules:
+        if rule.name not in customer and rule.optional:
+            customer[rule.name] = rule.prepare(None)
     errors += [_error(field, MISSING) for field in schema.fields if field not in customer]
     errors += [_error(rule.name, problem) for rule in schema.rules if (problem := _value_problem(rule, customer))]
-    id_key = next((key for key in raw if normalise(key) == ID_FIELD), None)
+    id_key = id_key_of(raw, schema)
     if id_key is not None and (problem := id_problem(raw[id_key])):
         errors.append(_error(ID_FIELD, problem))
     if errors:
@@ -141,10 +247,15 @@ def _error(field, message):
     return {"field": field, "message": message}
 
 
+def id_key_of(raw, schema):
+    """The key of a customer's id (customerid, or the table's own id column; names ignore case), or None."""
+    return next((key for key in raw if isinstance(key, str) and normalise(key) in schema.id_names), None)
+
+
 def _duplicate_names(raw, schema):
     # "Tenure" and "tenure" in one customer are the same field given twice: refuse to guess.
     # Ignored fields may repeat; their names are never echoed.
-    counts = Counter(normalise(key) for key in raw)
+    counts = Counter(ID_FIELD if (name := normalise(key)) in schema.id_names else name for key in raw)
     known = (*schema.fields, ID_FIELD)
     return [_error(field, "is given more than once (names ignore case)") for field in known if counts[field] > 1]
 
@@ -198,7 +309,7 @@ def _value_problem(rule, customer):
 
 
 def _category_problem(value, allowed):
-    # bool is an int in Python (True == 1); a JSON true is never a valid seniorcitizen.
+    # bool is an int in Python (True == 1); a JSON true is never a flag's 1.
     if not isinstance(value, bool) and isinstance(value, (str, int, float)) and value in allowed:
         return None
     choices = ", ".join(json_repr(choice) for choice in allowed)

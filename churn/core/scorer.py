@@ -18,9 +18,16 @@ import operator
 from typing import NamedTuple
 
 from churn.core.explain import explain
-from churn.core.features import normalise, prepare_value
 from churn.core.prediction import Results
-from churn.core.schema import ID_FIELD, NUMBER_TYPES, InvalidCustomer, are_valid_ids, is_valid_id, validate_customer
+from churn.core.schema import (
+    ID_FIELD,
+    NUMBER_TYPES,
+    InvalidCustomer,
+    are_valid_ids,
+    id_key_of,
+    is_valid_id,
+    validate_customer,
+)
 
 # A field's spellings (text -> prepared value) are learned up to this many, from the customers the full
 # path accepted: a category has a few (its values as the book and the raw data set write them).
@@ -66,6 +73,7 @@ class Scorer:
             at for at, rule in enumerate(row_rules) if rule.values and not all(type(v) is str for v in rule.values)
         )
         self._spellings = tuple({} for _ in terms)  # per position: text seen -> its prepared value
+        self._row_rules = tuple(row_rules)
         self._reads_numbers = tuple(rule.values is None for rule in row_rules)
         self._canonical = tuple(
             {value: value for value in term.weights}.__getitem__ if term.categorical else operator.pos
@@ -100,7 +108,7 @@ class Scorer:
             try:
                 row, customerid, probability = self.one(raw)
             except InvalidCustomer as invalid:
-                refused.append(Refusal(index, invalid.errors, given_id(raw)))
+                refused.append(Refusal(index, invalid.errors, given_id(raw, self.model.schema)))
                 continue
             rows.append(row)
             ids.append(customerid)
@@ -197,13 +205,13 @@ class Scorer:
         """A row of values as sent, as validation would prepare it, where a value is text: as a spelling
         seen before (or a number's text) reads; None when that is not known for sure."""
         row = []
-        for value, spellings, reads_number, term in zip(
-            sent, self._spellings, self._reads_numbers, self.model.terms, strict=True
+        for value, spellings, reads_number, rule in zip(
+            sent, self._spellings, self._reads_numbers, self._row_rules, strict=True
         ):
             if type(value) is str:
                 known = spellings.get(value, _UNSEEN)
                 if known is _UNSEEN:
-                    known = prepare_value(term.field, value) if reads_number else None
+                    known = rule.prepare(value) if reads_number else None
                     if type(known) not in NUMBER_TYPES:
                         return None
                 value = known
@@ -261,10 +269,11 @@ def _given(customerid):
     return customerid is not None
 
 
-def given_id(raw):
+def given_id(raw, schema):
     """The customerid of a customer as sent (names ignore case), or None: also when it is no valid id,
     which is never echoed."""
     if not isinstance(raw, dict):
         return None
-    given = next((value for key, value in raw.items() if isinstance(key, str) and normalise(key) == ID_FIELD), None)
+    key = id_key_of(raw, schema)
+    given = None if key is None else raw[key]
     return given if is_valid_id(given) else None

@@ -16,7 +16,7 @@ import sys
 
 from app import create_app
 from churn.core.artifact import MODEL_PATH_HELP, model_path
-from churn.core.features import TARGET, normalise
+from churn.core.features import normalise
 from churn.core.model import load_model
 from churn.core.prediction_log import PredictionLog, open_log
 from churn.http.config import Settings
@@ -33,11 +33,13 @@ def held_out_rows(data_path):
 
 
 def log_through_the_service(rows, model, log_path):
-    """POST the rows, without their outcome, to the app as JSON lines, logging to `log_path`."""
+    """POST the rows, without their outcome (the model's target column), to the app as JSON lines,
+    logging to `log_path`."""
+    target = normalise(model.metadata.get("target", {}).get("column", "churn"))
     log = PredictionLog(open_log(log_path), model)
     try:
         app = create_app(model, Settings(prediction_log=log, access_log=None))
-        body = "".join(json.dumps(_without_outcome(row)) + "\n" for row in rows).encode()
+        body = "".join(json.dumps(_without(row, target)) + "\n" for row in rows).encode()
         environ = {
             "REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": "",
             "CONTENT_TYPE": "application/x-ndjson", "CONTENT_LENGTH": str(len(body)),
@@ -54,8 +56,8 @@ def log_through_the_service(rows, model, log_path):
         log.close()
 
 
-def _without_outcome(row):
-    return {name: value for name, value in row.items() if normalise(name) != TARGET}
+def _without(row, target):
+    return {name: value for name, value in row.items() if normalise(name) != target}
 
 
 def main(argv=None):

@@ -154,8 +154,11 @@ def file_body(request, media_type, explain_top):
     as predict.py reads them."""
     settings = request.service.settings
     text = body_text(request.environ, settings.max_body_bytes)
-    fields = request.service.model.schema.fields
-    rows = csv_customers(text, fields) if media_type == CSV_MEDIA_TYPE else json_customers(text, False)
+    schema = request.service.model.schema
+    if media_type == CSV_MEDIA_TYPE:
+        rows = csv_customers(text, schema.required, schema.optional, schema.id_names)
+    else:
+        rows = json_customers(text, False)
     limit = CustomerLimit("file", settings.max_batch, explain_top)
     try:
         scores = scored(request, "file", file_pieces(rows), "line", limit)

@@ -53,7 +53,10 @@ class Bins:
         categorical = [name for name, feature in reference["features"].items() if "values" in feature]
         numerical = [name for name, feature in reference["features"].items() if "values" not in feature]
         self.categorical_of = tuple_getter([row_fields.index(name) for name in categorical])
-        self.numbers_of = tuple_getter([row_fields.index(name) for name in numerical])
+        self.numbers_of = _numbers_getter(
+            tuple_getter([row_fields.index(name) for name in numerical]),
+            tuple(self.features[name].get("blank_as") for name in numerical),
+        )
         self.positions = tuple({value: i for i, value in enumerate(reference["features"][name]["values"])}
                                for name in categorical)  # fmt: skip
         self.edges = tuple(self.features[name]["edges"] for name in numerical)
@@ -65,6 +68,14 @@ class Bins:
     def names(self):
         """The table's names of the bins, in order."""
         return [("bin", name, i) for name, feature in self.features.items() for i in range(len(feature["shares"]))]
+
+
+def _numbers_getter(getter, stand_ins):
+    """A row's numbers in bin order, a blank (None) as the number training binned it as (its feature's
+    "blank_as"); `getter` itself when no number may be blank."""
+    if all(stand_in is None for stand_in in stand_ins):
+        return getter
+    return lambda row: tuple(s if v is None else v for v, s in zip(getter(row), stand_ins, strict=True))
 
 
 class BinCounts:

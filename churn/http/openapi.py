@@ -8,33 +8,17 @@ import re
 
 from churn import SERVICE_VERSION
 from churn.core.features import normalise
-from churn.core.labels import field_label, value_label
-from churn.core.schema import ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MIN_ID_INTEGER
+from churn.core.schema import BLANK_NUMBER, ID_FIELD, MAX_ID_CHARS, MAX_ID_INTEGER, MIN_ID_INTEGER, label_of
+from churn.core.scorer import Scorer
 from churn.http import openapi_v2
 
-# The book's example customer (Machine Learning Bookcamp, chapter 5).
-EXAMPLE_CUSTOMER = {
-    "customerid": "8879-zkjof",
-    "gender": "female",
-    "seniorcitizen": 0,
-    "partner": "no",
-    "dependents": "no",
-    "tenure": 41,
-    "phoneservice": "yes",
-    "multiplelines": "no",
-    "internetservice": "dsl",
-    "onlinesecurity": "yes",
-    "onlinebackup": "no",
-    "deviceprotection": "yes",
-    "techsupport": "yes",
-    "streamingtv": "yes",
-    "streamingmovies": "yes",
-    "contract": "one_year",
-    "paperlessbilling": "yes",
-    "paymentmethod": "bank_transfer_(automatic)",
-    "monthlycharges": 79.85,
-    "totalcharges": 3320.75,
-}
+
+def example_customer(schema):
+    """The customer the document shows: the artifact's (a real row of the training table), else one
+    made from the rules (each field's first allowed value, or its least number)."""
+    if schema.example is not None:
+        return schema.example
+    return {rule.name: rule.values[0] if rule.values else rule.minimum for rule in schema.rules}
 
 
 def openapi_document(model, routes, max_batch, api_key_required):
@@ -105,9 +89,9 @@ def _answers(content, missing=None):
 def _predict_operation(model, max_batch):
     return {
         "parameters": _explain_parameters(len(model.schema.fields)),
-        "requestBody": {"required": True, "content": _predict_request(max_batch)},
+        "requestBody": {"required": True, "content": _predict_request(max_batch, example_customer(model.schema))},
         "responses": {
-            "200": {"description": "One result per customer, in the order sent", "content": _predict_results()},
+            "200": {"description": "One result per customer, in the order sent", "content": _predict_results(model)},
             **{code: _ref("responses", name) for code, name in _PREDICT_ERRORS.items()},
         },
     }
@@ -124,20 +108,20 @@ def _explain_parameters(fields):
     ]  # fmt: skip
 
 
-def _predict_request(max_batch):
+def _predict_request(max_batch, example):
     customers = {"type": "array", "items": _ref("schemas", "Customer"), "maxItems": max_batch}
     file = f"at most {max_batch} customers, each named by its line in errors, as predict.py reads them"
     return {
         "application/json": {
             "schema": {"oneOf": [_ref("schemas", "Customer"), customers]},
             "examples": {
-                "customer": {"summary": "The book's customer", "value": EXAMPLE_CUSTOMER},
-                "batch": {"summary": "A batch", "value": [EXAMPLE_CUSTOMER]},
+                "customer": {"summary": "A customer of the training table", "value": example},
+                "batch": {"summary": "A batch", "value": [example]},
             },
         },
         "text/csv": {
             "schema": {"type": "string", "description": f"a header row, then a customer per row: {file}"},
-            "example": f"{','.join(EXAMPLE_CUSTOMER)}\n{','.join(map(str, EXAMPLE_CUSTOMER.values()))}\n",
+            "example": f"{','.join(example)}\n{','.join(_cell(value) for value in example.values())}\n",
         },
         "application/x-ndjson": {
             "schema": {"type": "string", "description": f"JSON lines, a customer per line: {file}"},
@@ -145,16 +129,31 @@ def _predict_request(max_batch):
     }
 
 
-def _predict_results():
+def _cell(value):
+    """A value as a CSV cell: a blank number is an empty cell."""
+    return "" if value is None else str(value)
+
+
+def _predict_results(model):
     results = {"type": "array", "items": _ref("schemas", "Prediction")}
+    _, customerid, probability = Scorer(model).one(example_customer(model.schema))
+    decision = probability >= model.threshold
+    shown = [customerid] if customerid is not None else []
     return {
         "application/json": {
             "schema": {"oneOf": [_ref("schemas", "Prediction"), results]},
-            "example": {"customerid": "8879-zkjof", "churn_probability": 0.0676, "churn": False},
+            "example": {
+                **({ID_FIELD: customerid} if customerid is not None else {}),
+                "churn_probability": round(probability, 4),
+                "churn": decision,
+            },
         },
         "text/csv": {
             "schema": {"type": "string", "description": "with Accept: text/csv; the columns of predict.py's CSV"},
-            "example": "customerid,churn_probability,churn\n8879-zkjof,0.0676,false\n",
+            "example": ",".join([*(ID_FIELD for _ in shown), "churn_probability", "churn"])
+            + "\n"
+            + ",".join([*map(str, shown), f"{probability:.4f}", str(decision).lower()])
+            + "\n",
         },
         "application/x-ndjson": {
             "schema": {"type": "string", "description": "with Accept: application/x-ndjson; a result per line"},
@@ -376,12 +375,13 @@ _PROBLEM_SCHEMAS = {
 def _customer_schema(schema):
     properties = {rule.name: _field_schema(rule) for rule in schema.rules}
     properties[ID_FIELD] = {
-        "title": field_label(ID_FIELD),
+        "title": label_of(schema.id_column),
         "oneOf": [
             {"type": "string", "maxLength": MAX_ID_CHARS},
             {"type": "integer", "minimum": MIN_ID_INTEGER, "maximum": MAX_ID_INTEGER},
         ],
-        "description": f"optional; a string or an integer of at most {MAX_ID_CHARS} characters, echoed in the result",
+        "description": f"optional; a string or an integer of at most {MAX_ID_CHARS} characters, echoed in the "
+        f"result; also accepted under the training table's own id column, {schema.id_column}",
     }
     return {
         "type": "object",
@@ -390,11 +390,11 @@ def _customer_schema(schema):
             "was (lower-cased, spaces as underscores), so the raw data set's spellings such as "
             '"Month-to-month" are accepted too. Other fields are ignored.'
         ),
-        "required": list(schema.fields),
+        "required": [rule.name for rule in schema.rules if not rule.optional],
         "properties": properties,
         "additionalProperties": True,
         "propertyNames": _no_other_spellings((*schema.fields, ID_FIELD)),
-        "example": EXAMPLE_CUSTOMER,
+        "example": example_customer(schema),
     }
 
 
@@ -421,13 +421,26 @@ def _spellings_of(character):
 
 def _field_schema(rule):
     """A field's JSON Schema: its allowed values, or a number in range; also as text, where it is read
-    so. Its title and its values' names (x-enumNames) are what people read (churn.core.labels)."""
+    so; also null, where a blank is allowed. Its title and its values' names (x-enumNames) are what
+    people read, and x-column the training table's own name (the artifact's)."""
     if rule.values is None:
         value = {"type": "number", "minimum": rule.minimum, "maximum": rule.maximum}
     else:
-        json_type = "string" if all(isinstance(allowed, str) for allowed in rule.values) else "number"
-        value = {"type": json_type, "enum": list(rule.values), "x-enumNames": [value_label(v) for v in rule.values]}
-    if rule.text is None:
-        return {"title": field_label(rule.name), **value}
-    text = {"type": "string", "pattern": rule.text, "description": "digits as in the CSV"}
-    return {"title": field_label(rule.name), "oneOf": [value, text]}
+        types = sorted({"string" if isinstance(allowed, str) else "number" for allowed in rule.values})
+        json_type = types[0] if len(types) == 1 else types
+        value = {"type": json_type, "enum": list(rule.values), "x-enumNames": list(rule.value_labels)}
+    choices = [value]
+    if rule.text is not None:
+        choices.append({"type": "string", "pattern": rule.text, "description": "digits as in the CSV"})
+    if rule.optional:
+        choices.append({"type": "null", "description": "blank: " + _blank_said(rule)})
+    described = {"title": rule.label, "x-column": rule.column}
+    return {**described, **value} if len(choices) == 1 else {**described, "oneOf": choices}
+
+
+def _blank_said(rule):
+    if rule.blank == "":
+        return "a value of its own, as in training"
+    if rule.blank is BLANK_NUMBER:
+        return "what training learned for a blank"
+    return f"read as {rule.blank!r}"

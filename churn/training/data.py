@@ -1,4 +1,5 @@
-"""The Telco churn data set: where it is, how to fetch and verify it, and how to read it.
+"""The book's data set: where it is, and how to fetch and verify it (churn.training.telco says what
+it is; churn.training.table reads it, as any table). The split train.py makes of every table.
 
 Used by train.py and the tests only; the service never reads the data set.
 """
@@ -10,18 +11,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from churn.core.customer_files import InputError, csv_customers
-from churn.core.features import FIELDS, TARGET, prepare_customer
+from churn.core.telco import DATA_FILE_NAME, DATA_SHA256, DATA_URL
+from churn.training.spec import TELCO
+from churn.training.table import read_table
 
-DATA_FILE_NAME = "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 # The book's split: the part held out to test on, and the seed of the split and the cross-validation folds.
 TEST_SIZE = 0.2
 RANDOM_STATE = 1
-DATA_URL = (
-    "https://raw.githubusercontent.com/alexeygrigorev/mlbookcamp-code/master/"
-    "chapter-03-churn-prediction/" + DATA_FILE_NAME
-)
-DATA_SHA256 = "88be4b93fbe0cc83421af1c503794c97c342eca914c1576db7c276e61d61358a"
 # Where a downloaded copy is kept: data/ in the project, which git ignores.
 DEFAULT_DATA_PATH = Path(__file__).resolve().parents[2] / "data" / DATA_FILE_NAME
 _DOWNLOAD_TIMEOUT_SECONDS = 30
@@ -92,12 +88,5 @@ def file_sha256(path):
 
 
 def read_customers(path):
-    """Read the raw Telco CSV and return its customers prepared as the book does, with `churn` as 0/1."""
-    with open(path, newline="", encoding="utf-8-sig") as file:
-        try:
-            customers = [prepare_customer(row) for _, row in csv_customers(file, columns=FIELDS + (TARGET,))]
-        except InputError as error:
-            raise DataError(f"{path} is not the Telco churn CSV: {error}") from None
-    for customer in customers:
-        customer[TARGET] = int(customer[TARGET] == "yes")
-    return customers
+    """The book's table's customers, prepared as train.py prepares them (churn.training.table.TARGET: 0/1)."""
+    return read_table(path, TELCO).customers

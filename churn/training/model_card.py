@@ -7,9 +7,7 @@ Training-time only (numpy, matplotlib); the service serves the files, never impo
 import numpy as np
 
 from churn.core.artifact import CARD_CHARTS, version_of
-from churn.core.features import CATEGORICAL, NUMERICAL
 from churn.training.charts import calibration_svg, coefficients_svg, roc_svg
-from churn.training.data import DATA_URL
 
 STRONGEST = 10
 DECILES = 10
@@ -26,9 +24,10 @@ def model_card(result, artifact, data):
         "service serves, and `churn-model.bin`, the same model as the book's pickle.",
         _data_section(result, data),
         _model_section(result, metadata["solver"]),
+        _fields_section(result.schema, data["spec"]),
         _quality_section(result, threshold),
         _coefficients_section(artifact["weights"]),
-        _use_and_limits(),
+        _use_and_limits(data["spec"], data["rows"]),
     ]
     return "\n\n".join(sections) + "\n"
 
@@ -46,8 +45,9 @@ def card_charts(result, artifact):
 def _data_section(result, data):
     return (
         "## Data\n\n"
-        f"- The IBM Telco Customer Churn sample as published with *Machine Learning Bookcamp* ({DATA_URL}), "
-        f"sha256 `{data['sha256']}`.\n"
+        f"- {data['spec'].description}, sha256 `{data['sha256']}`.\n"
+        f"- Target: `{result.target['column']}`, `{result.target['positive']}` meaning churn "
+        f"(`{result.target['negative']}` not).\n"
         f"- {data['rows']:,} customers, of whom {data['churners']:,} churned ({data['churners'] / data['rows']:.1%}).\n"
         f"- Split as the book does, `train_test_split(test_size=0.2, random_state=1)`: {result.training_rows:,} "
         f"customers to train on, {result.test_rows:,} held out to test on. Every number below is on the held-out part."
@@ -63,8 +63,8 @@ def _model_section(result, solver):
         f"Newton steps; the gradient is then {solver['relative_gradient']:.0e} of its size at zero. "
         "scikit-learn's default `tol=1e-4` stops liblinear short of the optimum, at a point that depends "
         "on the CPU; at the optimum the model is the same on any CPU.\n\n"
-        f"- Categorical fields ({len(CATEGORICAL)}): {', '.join(CATEGORICAL)}.\n"
-        f"- Numerical fields ({len(NUMERICAL)}): {', '.join(NUMERICAL)}.\n"
+        f"- Categorical fields ({len(result.schema['categorical'])}): {', '.join(result.schema['categorical'])}.\n"
+        f"- Numerical fields ({len(result.schema['numerical'])}): {', '.join(result.schema['numerical'])}.\n"
         f"- {len(result.dv.feature_names_)} features after one-hot encoding."
     )
 
@@ -74,7 +74,7 @@ def _quality_section(result, threshold):
     tp, fn, fp, tn = confusion(targets, predicted >= threshold)
     return (
         "## Quality on the held-out customers\n\n"
-        f"- ROC AUC: **{result.test_auc:.3f}** (the book: 0.858).\n"
+        f"- ROC AUC: **{result.test_auc:.3f}**.\n"
         f"- At the threshold {threshold} (`churn: true` when the probability reaches it): precision "
         f"{tp / (tp + fp):.3f}, recall {tp / (tp + fn):.3f}, accuracy {(tp + tn) / len(targets):.3f}.\n\n"
         + confusion_table(tp, fn, fp, tn)
@@ -130,24 +130,45 @@ def _coefficients_section(weights):
     )
 
 
-def _use_and_limits():
-    return """## Intended use
+def _fields_section(schema, spec):
+    """Each field as the table names it and as the service reads it: kind, values, what a blank reads as."""
+    rows = []
+    for field in (*schema["categorical"], *schema["numerical"]):
+        described = schema["fields"][field]
+        values = schema["categorical"].get(field)
+        kind = f"one of {len(values)}: {', '.join(described['value_labels'])}" if values else "number"
+        rows.append(f"| `{field}` | {described['column']} | {described['label']} | {kind} | {_blank_text(described)} |")
+    id_line = f"Customers are named by `{spec.id}` (sent as `customerid` or `{spec.id}`)." if spec.id else ""
+    return (
+        "## Fields\n\nWhat the service reads: field names ignore case, so the table's own column names work.\n"
+        f"{id_line}\n\n| field | column | label | kind | a blank |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    )
 
-Ranking this telecom's existing customers by their risk of leaving, so that retention offers
-(the book's discount e-mails) go to the riskiest first. `churn_probability` is the score;
-`churn` only marks whether it reaches the threshold.
+
+def _blank_text(described):
+    blank = described.get("blank")
+    if blank is None:
+        return "required"
+    if isinstance(blank, dict):
+        return f"reads as {blank['imputed']:g} plus its own weight"
+    return "a value of its own" if blank == "" else f"reads as {blank:g}"
+
+
+def _use_and_limits(spec, rows):
+    notes = f"\n{spec.notes}" if spec.notes else ""
+    return f"""## Intended use
+
+Ranking existing customers by their risk of leaving, so that retention offers (the book's discount
+e-mails) go to the riskiest first. `churn_probability` is the score; `churn` only marks whether it
+reaches the threshold.
 
 ## Known limits
 
-- One data set: 7,043 customers of one (sample) telecom, at one point in time. Customers of
-  another business, or of this one years later, may behave differently: check before use.
-- Values outside training are refused (unknown categories), but numbers are not: tenure beyond 72
-  months or charges beyond those seen are extrapolated by a linear model.
+- One table: {rows:,} customers of one business, at one point in time. Customers of another business,
+  or of this one years later, may behave differently: check before use.
+- Values outside training are refused (unknown categories), but numbers are not: numbers beyond
+  those seen are extrapolated by a linear model.
 - The threshold 0.5 is the book's, not tuned to the cost of an offer or of a lost customer; set
   `CHURN_THRESHOLD` for a campaign, using the table above.
-- `tenure`, `monthlycharges` and `totalcharges` are strongly related (total = about tenure x
-  monthly): their separate weights are not meaningful one by one; explanations are exact for the
-  model, not causal.
-- `gender` and `seniorcitizen` are inputs; decisions made from this score should be checked for
-  unequal treatment of these groups.
-- A blank `totalcharges` (customers in their first month) is read as 0, as in training."""
+- Explanations are exact for the model, not causal; inputs that describe people (gender, age) should
+  be checked for unequal treatment of their groups.{notes}"""
