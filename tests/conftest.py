@@ -3,6 +3,8 @@ import csv
 import json
 import os
 import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -73,6 +75,33 @@ def data_path():
         looked = ", ".join(str(path) for path in candidates)
         skip_or_fail(f"needs the Telco data set (not at {looked}): `{FETCH_DATA}` fetches it into data/")
     return found
+
+
+CREDIT_CARD_FILE = "credit_card_attrition.csv"
+# The documented run on the second table (docs/your-data.md), as train.py's options.
+CREDIT_CARD_OPTIONS = ("--target", "Attrition_Flag", "--positive", "Attrited Customer", "--id", "CLIENTNUM")
+
+
+@pytest.fixture(scope="session")
+def credit_card_path():
+    """The credit card attrition table (10,127 customers; ../shared/data's README), in data/ or beside."""
+    candidates = [PROJECT_DIR / "data" / CREDIT_CARD_FILE, SHARED_DIR / "data" / CREDIT_CARD_FILE]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        skip_or_fail(
+            f"needs the credit card attrition table (Kaggle's BankChurners.csv, as docs/your-data.md says) at "
+            f"{candidates[0]}"
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+def credit_card_model(credit_card_path, tmp_path_factory):
+    """The folder train.py writes for the credit card table, by the documented command."""
+    folder = tmp_path_factory.mktemp("credit-card") / "model"
+    command = [sys.executable, "train.py", "--data", str(credit_card_path), *CREDIT_CARD_OPTIONS]
+    subprocess.run([*command, "--output-dir", str(folder)], cwd=PROJECT_DIR, check=True, capture_output=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -75,10 +75,14 @@ class FieldRule:
     label: str = ""  # what people read ("" : label_of the column)
     value_labels: tuple = ()  # what people read for each allowed value, in order (() : label_of each)
     reads_numbers: bool = dataclasses.field(init=False, repr=False, compare=False)
+    numbers_as_text: bool = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         numbers = self.values is None or not all(type(value) is str for value in self.values)
         object.__setattr__(self, "reads_numbers", numbers)
+        # A category of digits ("1" to "4", chosen by --categorical) reads a JSON number as its digits.
+        digits = not numbers and any(value.isdigit() for value in self.values)
+        object.__setattr__(self, "numbers_as_text", digits)
         object.__setattr__(self, "column", self.column or self.name)
         object.__setattr__(self, "label", self.label or label_of(self.column))
         if self.values is not None and not self.value_labels:
@@ -95,7 +99,7 @@ class FieldRule:
         if self.blank is not REQUIRED and is_blank(value):
             return None if self.blank is BLANK_NUMBER else self.blank
         if type(value) is not str:
-            return value
+            return str(value) if type(value) is int and self.numbers_as_text else value
         return read_number(value) if self.reads_numbers else normalise(value)
 
     def read(self, raw):

@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 RAISES, LOWERS = "#b3261e", "#1f5fa8"  # the colours of the page's explanation bars
-_SVG_SETTINGS = {"svg.hashsalt": "churn-model-card", "svg.fonttype": "none", "font.size": 9}
+# No mathtext: a value such as "$60k - $80k" is text, not a formula.
+_SVG_SETTINGS = {"svg.hashsalt": "churn-model-card", "svg.fonttype": "none", "font.size": 9, "text.parse_math": False}
 
 
 def _chart(draw):

@@ -69,6 +69,11 @@ def _model_section(result, solver):
     )
 
 
+def _share(part, whole):
+    """part / whole to three places; "none" when there is no whole (no customer flagged)."""
+    return f"{part / whole:.3f}" if whole else "none (no customer reaches it)"
+
+
 def _quality_section(result, threshold):
     targets, predicted = np.array(result.test_targets), np.array(result.test_predictions)
     tp, fn, fp, tn = confusion(targets, predicted >= threshold)
@@ -76,7 +81,7 @@ def _quality_section(result, threshold):
         "## Quality on the held-out customers\n\n"
         f"- ROC AUC: **{result.test_auc:.3f}**.\n"
         f"- At the threshold {threshold} (`churn: true` when the probability reaches it): precision "
-        f"{tp / (tp + fp):.3f}, recall {tp / (tp + fn):.3f}, accuracy {(tp + tn) / len(targets):.3f}.\n\n"
+        f"{_share(tp, tp + fp)}, recall {_share(tp, tp + fn)}, accuracy {_share(tp + tn, len(targets))}.\n\n"
         + confusion_table(tp, fn, fp, tn)
         + "\n\n"
         f"![ROC curve of the held-out customers, AUC {result.test_auc:.3f}]({ROC_CHART})\n\n"
