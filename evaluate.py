@@ -75,7 +75,7 @@ def _evaluate(args, joined, quality, report):
     key = id_key(os.environ) if predictions.hashed else None
     if predictions.hashed and key is None:
         raise LogError("the log holds hashed customer ids: set PREDICTION_LOG_ID_KEY to the key the service used")
-    together = joined.join(predictions, joined.read_outcomes(args.outcomes, key))
+    together = joined.join(predictions, joined.read_outcomes(args.outcomes, key, joined.Table.of(model)))
     customers = len(together.churned)
     k = args.top_k or max(1, round(DEFAULT_TOP_SHARE * customers))
     realized = quality.quality(together.probabilities, together.decisions, together.churned, min(k, customers))

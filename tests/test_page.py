@@ -165,6 +165,21 @@ def test_fields_and_values_read_as_people_write_them_from_the_served_models_tabl
     assert "1,000,000,000" not in tab.page.text_content("#fields")
 
 
+def test_a_model_of_another_table_shows_a_form_of_its_fields_labelled_from_its_columns(serve, visit, credit_card_model):
+    server = serve("gunicorn", env={"MODEL_PATH": str(credit_card_model / "churn-model.json")})
+    tab = visit(server).ready()
+    assert tab.page.text_content("label[for=field-months_on_book]") == "Months on book"
+    assert tab.page.text_content("label[for=field-customer_age]") == "Customer age"
+    assert "$60K - $80K" in tab.page.locator("#field-income_category option").all_text_contents()
+    assert tab.page.is_hidden("#field-tenure") and tab.page.locator("#field-tenure").count() == 0
+    tab.page.click("#score-customer")
+    tab.page.wait_for_selector("#result:not([hidden])")
+    example = json.loads(server.get("/openapi.json")[1])["components"]["schemas"]["Customer"]["example"]
+    status, answer = server.post_json("/predict", example)
+    assert status == 200 and tab.page.text_content("#probability") == _percent(answer["churn_probability"])
+    assert tab.errors == []
+
+
 def test_a_model_that_cannot_explain_still_scores_on_the_page_and_says_why_there_is_no_explanation(
     serve, visit, project_dir, book_customer
 ):
@@ -172,7 +187,9 @@ def test_a_model_that_cannot_explain_still_scores_on_the_page_and_says_why_there
     tab = visit(server).ready()
     tab.page.click("#score-customer")
     tab.page.wait_for_selector("#result:not([hidden])")
-    status, answer = server.post_json("/predict", book_customer)
+    # A pickle names no example customer: the form starts from one made of the schema's rules.
+    example = json.loads(server.get("/openapi.json")[1])["components"]["schemas"]["Customer"]["example"]
+    status, answer = server.post_json("/predict", example)
     assert status == 200 and tab.page.text_content("#probability") == _percent(answer["churn_probability"])
     assert tab.page.is_hidden("#why") and "cannot say why" in tab.page.text_content("#no-explanation")
     assert tab.errors == []

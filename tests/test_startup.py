@@ -49,6 +49,7 @@ def _without(key):
 def _disagreeing_schema():
     document = _shipped()
     document["schema"]["categorical"]["contract"].append("weekly")
+    document["schema"]["fields"]["contract"]["value_labels"].append("Weekly")
     return json.dumps(with_content_hash(document))
 
 

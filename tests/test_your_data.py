@@ -279,3 +279,19 @@ def test_labels_read_as_the_column_names_do_unless_a_labels_file_says(tmp_path):
     assert train.main(["--data", str(path), *options]) == 0
     schema = load_model(tmp_path / "m" / "churn-model.json").schema
     assert schema.rule("months").label == "Months as a customer" and schema.rule("plan").label == label_of("Plan")
+
+
+def test_the_open_inference_protocol_takes_a_field_blank_in_training_left_out(changed_model, book_customer):
+    app = webtest.TestApp(create_app(changed_model))
+    customer = {**_renamed(book_customer), "monthlycharges": None}
+    inputs = [
+        {"name": name, "shape": [1], "datatype": "BYTES" if isinstance(value, str) else "FP64", "data": [value]}
+        for name, value in customer.items()
+        if name != "monthlycharges"
+    ]
+    answer = app.post_json(f"/v2/models/{changed_model.name}/infer", {"inputs": inputs}).json
+    [probability] = next(output["data"] for output in answer["outputs"] if output["name"] == "churn_probability")
+    assert probability == app.post_json("/predict", customer).json["churn_probability"]
+    without_plan = {"inputs": [tensor for tensor in inputs if tensor["name"] != "plan"]}
+    refused = app.post_json(f"/v2/models/{changed_model.name}/infer", without_plan, status=400).json
+    assert "missing inputs: plan" in refused["error"]

@@ -4,7 +4,7 @@ said can later be joined with what the customers did (evaluate.py).
 A line (schema 1):
 
     {"schema": 1, "time": "2026-12-02T21:15:00.123Z", "request_id": "3f…", "interface": "json",
-     "model_version": "870c30c9f4a7", "customerid": "7590-VHVEG", "inputs": {…the 19 fields…},
+     "model_version": "c30537a74c42", "customerid": "7590-VHVEG", "inputs": {…the 19 fields…},
      "churn_probability": 0.628…, "churn": true}
 
 - `customerid` is as the caller sent it, or absent when none was sent. With an id key, the line holds

@@ -76,6 +76,8 @@ class FieldRule:
     value_labels: tuple = ()  # what people read for each allowed value, in order (() : label_of each)
     reads_numbers: bool = dataclasses.field(init=False, repr=False, compare=False)
     numbers_as_text: bool = dataclasses.field(init=False, repr=False, compare=False)
+    # Whether the field may be left out (or sent blank): the training table had blanks in it.
+    optional: bool = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         numbers = self.values is None or not all(type(value) is str for value in self.values)
@@ -83,15 +85,11 @@ class FieldRule:
         # A category of digits ("1" to "4", chosen by --categorical) reads a JSON number as its digits.
         digits = not numbers and any(value.isdigit() for value in self.values)
         object.__setattr__(self, "numbers_as_text", digits)
+        object.__setattr__(self, "optional", self.blank is not REQUIRED)
         object.__setattr__(self, "column", self.column or self.name)
         object.__setattr__(self, "label", self.label or label_of(self.column))
         if self.values is not None and not self.value_labels:
             object.__setattr__(self, "value_labels", tuple(map(value_label, self.values)))
-
-    @property
-    def optional(self):
-        """Whether the field may be left out (or sent blank): the training table had blanks in it."""
-        return self.blank is not REQUIRED
 
     def prepare(self, value):
         """A value as sent, prepared as the training data was: a blank as the rule reads it, text read
@@ -128,10 +126,18 @@ class Schema:
     example: dict | None = None  # a real customer of the training table, in the model's spelling
     fields: tuple = dataclasses.field(init=False)
     id_names: frozenset = dataclasses.field(init=False)  # the normalised names of a customer's id
+    required: tuple = dataclasses.field(init=False)  # the fields a customer must have: never blank in training
+    optional: tuple = dataclasses.field(init=False)  # the fields a customer may leave out
+    _by_name: dict = dataclasses.field(init=False, repr=False, compare=False)
+    _optional_rules: tuple = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "fields", tuple(rule.name for rule in self.rules))
         object.__setattr__(self, "id_names", frozenset({ID_FIELD, normalise(self.id_column)}))
+        object.__setattr__(self, "required", tuple(rule.name for rule in self.rules if not rule.optional))
+        object.__setattr__(self, "_optional_rules", tuple(rule for rule in self.rules if rule.optional))
+        object.__setattr__(self, "optional", tuple(rule.name for rule in self._optional_rules))
+        object.__setattr__(self, "_by_name", {rule.name: rule for rule in self.rules})
 
     @classmethod
     def of(cls, categorical, numerical, described=None, id_column=ID_FIELD, example=None):
@@ -155,17 +161,7 @@ class Schema:
 
     def rule(self, field):
         """The FieldRule of `field`."""
-        return next(rule for rule in self.rules if rule.name == field)
-
-    @property
-    def required(self):
-        """The fields a customer must have: those never blank in training."""
-        return tuple(rule.name for rule in self.rules if not rule.optional)
-
-    @property
-    def optional(self):
-        """The fields a customer may leave out: a blank reads as training read it."""
-        return tuple(rule.name for rule in self.rules if rule.optional)
+        return self._by_name[field]
 
     def with_rule(self, rule):
         """This schema with `rule` in place of the rule of the same field."""
@@ -175,7 +171,7 @@ class Schema:
     def prepare(self, raw):
         """A customer's names normalised and each of its model fields' values prepared (FieldRule.prepare);
         its other values as they are."""
-        rules = {rule.name: rule for rule in self.rules}
+        rules = self._by_name
         prepared = {}
         for key, value in raw.items():
             field = normalise(key)
@@ -226,8 +222,8 @@ def validate_customer(raw, schema):
         raise InvalidCustomer([_error("customer", f"must be a JSON object, not {json_type(raw)}")])
     errors = _duplicate_names(raw, schema)
     customer = schema.prepare(raw)
-    for rule in schema.rules:
-        if rule.name not in customer and rule.optional:
+    for rule in schema._optional_rules:
+        if rule.name not in customer:
             customer[rule.name] = rule.prepare(None)
     errors += [_error(field, MISSING) for field in schema.fields if field not in customer]
     errors += [_error(rule.name, problem) for rule in schema.rules if (problem := _value_problem(rule, customer))]

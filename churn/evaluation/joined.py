@@ -189,21 +189,45 @@ def _parquet_rows(path):
     return enumerate(pq.read_table(path).to_pylist(), 1)
 
 
-def read_outcomes(path, id_key=None):
+def read_outcomes(path, id_key=None, table=None):
     """customer key -> Outcome, from the CSV at `path`; with `id_key`, keyed by the id's hash, as a
-    log written with that key holds it."""
+    log written with that key holds it. `table` (Table.of a model) lets the model's training table
+    itself be the outcomes: its id column and its target, read by the target's own values."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as file:
-            return _outcomes(path, csv.DictReader(file), id_key)
+            return _outcomes(path, csv.DictReader(file), id_key, table or Table())
     except UnicodeDecodeError:
         raise EvaluationError(f"{path}: an outcomes file is CSV in UTF-8") from None
 
 
-def _outcomes(path, reader, id_key):
+@dataclass(frozen=True)
+class Table:
+    """What a model says of its training table: its id column, and its target column and values."""
+
+    id_column: str = "customerid"
+    target: dict | None = None  # {"column", "positive", "negative"}
+
+    @classmethod
+    def of(cls, model):
+        return cls(model.schema.id_column, model.metadata.get("target"))
+
+    def read(self, churned):
+        """Whether a target cell means churn: by the table's own values, else yes/no."""
+        if self.target and churned.strip() in (self.target["positive"], self.target["negative"]):
+            return churned.strip() == self.target["positive"]
+        return _yes_or_no(churned)
+
+
+def _outcomes(path, reader, id_key, table):
     columns = {_plain(name): name for name in reader.fieldnames or ()}
-    id_column, churn_column = columns.get("customerid"), columns.get("churned") or columns.get("churn")
+    target = _plain(table.target["column"]) if table.target else "churned"
+    id_column = columns.get("customerid") or columns.get(_plain(table.id_column))
+    churn_column = columns.get("churned") or columns.get("churn") or columns.get(target)
     if id_column is None or churn_column is None:
-        raise EvaluationError(f"{path}: an outcomes file needs the columns customerid and churned")
+        raise EvaluationError(
+            f"{path}: an outcomes file needs the columns customerid and churned "
+            f"(or the training table's own {table.id_column} and {table.target['column'] if table.target else 'Churn'})"
+        )
     time_column = columns.get("observedat")
     outcomes, lines = {}, {}
     for number, row in enumerate(reader, 2):
@@ -215,13 +239,13 @@ def _outcomes(path, reader, id_key):
                 f"{path}, line {number}: customer {row[id_column]} has an outcome on line {lines[key]} too"
             )
         observed_at = row[time_column] if time_column else None
-        outcomes[key], lines[key] = _outcome(path, number, row[churn_column], observed_at), number
+        outcomes[key], lines[key] = _outcome(path, number, row[churn_column], observed_at, table), number
     return outcomes
 
 
-def _outcome(path, number, churned, observed_at):
+def _outcome(path, number, churned, observed_at, table):
     try:
-        churned = _yes_or_no(churned)
+        churned = table.read(churned)
         return Outcome(churned, _observed(observed_at) if observed_at else None)
     except ValueError as error:
         raise EvaluationError(f"{path}, line {number}: {error}") from None

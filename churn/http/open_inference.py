@@ -208,9 +208,12 @@ def _columns(named_columns, schema):
         columns[name] = values
     if not columns:
         raise ProtocolError(NO_INPUTS)
-    missing = [field for field in schema.fields if field not in columns]
+    missing = [field for field in schema.required if field not in columns]
     if missing:
         raise ProtocolError(f"missing inputs: {', '.join(missing)}")
+    rows = len(next(iter(columns.values())))
+    for field in schema.optional:  # blank in training: an input left out is blank for every customer
+        columns.setdefault(field, [None] * rows)
     return columns
 
 

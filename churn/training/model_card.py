@@ -58,14 +58,23 @@ def _model_section(result, solver):
     return (
         "## Model\n\n"
         f'`DictVectorizer` + `LogisticRegression(solver="liblinear", C={result.C})`, '
-        "as in the book's chapters 3-5, solved to the optimum of its objective: "
+        "as in the book's chapters 3-5, solved towards the optimum of its objective: "
         f"{solver['iterations']} liblinear iterations (`tol={solver['tol']:g}`), then {solver['newton_steps']} "
         f"Newton steps; the gradient is then {solver['relative_gradient']:.0e} of its size at zero. "
         "scikit-learn's default `tol=1e-4` stops liblinear short of the optimum, at a point that depends "
-        "on the CPU; at the optimum the model is the same on any CPU.\n\n"
+        "on the CPU; at the optimum the model is the same on any CPU."
+        + ("" if solver["relative_gradient"] <= 1e-12 else _short_of_the_optimum())
+        + "\n\n"
         f"- Categorical fields ({len(result.schema['categorical'])}): {', '.join(result.schema['categorical'])}.\n"
         f"- Numerical fields ({len(result.schema['numerical'])}): {', '.join(result.schema['numerical'])}.\n"
         f"- {len(result.dv.feature_names_)} features after one-hot encoding."
+    )
+
+
+def _short_of_the_optimum():
+    return (
+        " This table's fit stopped short of it (its numbers are large and unscaled, which leaves the "
+        "objective flat along them): another CPU may give probabilities that differ in their last digits."
     )
 
 
