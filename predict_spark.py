@@ -60,8 +60,7 @@ def parse_args(argv):
 
 def read_input(spark, path, file_format):
     """The input as a DataFrame: a CSV's columns all as text, an empty cell as "", as predict.py reads
-    them (Spark reads an empty cell as null: a blank totalcharges, which the book reads as 0, would be
-    refused)."""
+    them (Spark reads an empty cell as null; filled with "", a row reads as predict.py reads it)."""
     if (file_format or ("csv" if path.lower().endswith(".csv") else "parquet")) == "csv":
         return spark.read.options(header=True).csv(path).fillna("")
     return spark.read.parquet(path)

@@ -1,5 +1,6 @@
 """Small helpers that test modules share (the fixtures are in conftest.py)."""
 
+import csv
 import dataclasses
 import io
 import math
@@ -155,3 +156,12 @@ def as_pattern(shown):
     """What the documentation shows, as a regular expression in which only times may differ: a number of
     seconds ("0.17 s") or of rows a second ("41,021 rows/s"); every other number, a model's, is as shown."""
     return re.sub(r"[0-9][0-9,]*(\\\.[0-9]+)?(?=\\ (s\b|rows/s))", "[0-9][0-9,.]*", re.escape(shown))
+
+
+def write_csv(path, rows):
+    """Write dicts as a CSV with a header of the first one's keys; return the path."""
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import skip_or_fail
+from helpers import skip_or_fail, write_csv
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -364,12 +364,7 @@ def made_up_customers(model, tmp_path_factory):
         tenure, monthly = chosen.randint(0, 72), round(chosen.uniform(18, 120), 2)
         rows.append({"customerid": f"demo-{number:03}", **customer, "tenure": tenure, "monthlycharges": monthly,
                      "totalcharges": round(tenure * monthly, 2)})  # fmt: skip
-    path = tmp_path_factory.mktemp("made-up") / "customers.csv"
-    with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return write_csv(tmp_path_factory.mktemp("made-up") / "customers.csv", rows)
 
 
 # The selects too narrow for one of their values: each value's text measured in the select's font,

@@ -17,7 +17,7 @@ from app import create_app
 from bench.process_group import free_port
 from churn.core.model import load_model
 from churn.core.schema import label_of
-from helpers import require_process_groups
+from helpers import require_process_groups, write_csv
 
 PREDICT = [sys.executable, "predict.py"]
 
@@ -29,11 +29,7 @@ def _table_rows(path, count):
 
 def _predict_py(project_dir, model_dir, rows, tmp_path):
     """predict.py's probability for each row (its id column kept), scoring a CSV of them."""
-    path = tmp_path / "customers.csv"
-    with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    path = write_csv(tmp_path / "customers.csv", rows)
     command = [
         *PREDICT,
         str(path),
@@ -99,12 +95,7 @@ def changed_telco(data_path, tmp_path_factory):
         if randomly.random() < 0.05:
             row["MonthlyCharges"] = " "
         changed.append({"RowNumber": number, **dict(reversed(list(row.items())))})
-    path = tmp_path_factory.mktemp("changed") / "telco-changed.csv"
-    with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(changed[0]))
-        writer.writeheader()
-        writer.writerows(changed)
-    return path
+    return write_csv(tmp_path_factory.mktemp("changed") / "telco-changed.csv", changed)
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +286,22 @@ def test_the_open_inference_protocol_takes_a_field_blank_in_training_left_out(ch
     without_plan = {"inputs": [tensor for tensor in inputs if tensor["name"] != "plan"]}
     refused = app.post_json(f"/v2/models/{changed_model.name}/infer", without_plan, status=400).json
     assert "missing inputs: plan" in refused["error"]
+
+
+def test_the_credit_card_table_as_parquet_scores_as_its_csv_through_the_arrow_column_scorer(
+    project_dir, credit_card_path, credit_card_model, tmp_path
+):
+    import pyarrow.csv as pcsv  # noqa: PLC0415 (the batch requirements)
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    rows = _table_rows(credit_card_path, 300)
+    by_rows = _predict_py(project_dir, credit_card_model, rows, tmp_path)
+    parquet = tmp_path / "customers.parquet"
+    pq.write_table(pcsv.read_csv(tmp_path / "customers.csv"), parquet)  # Arrow's own types: ints, floats, text
+    model = credit_card_model / "churn-model.json"
+    command = [*PREDICT, str(parquet), "--model", str(model), "--output", str(tmp_path / "scores.parquet")]
+    subprocess.run(command, cwd=project_dir, check=True, capture_output=True, timeout=120)
+    scored = pq.read_table(tmp_path / "scores.parquet").to_pylist()
+    assert len(scored) == len(rows)
+    for result in scored:
+        assert result["churn_probability"] == pytest.approx(by_rows[str(result["customerid"])], abs=1e-12)

@@ -274,7 +274,7 @@ def json_customers(stream, arrays=True):
 
 
 def csv_customers(stream, columns, optional=(), id_names=(ID_FIELD,)):
-    """(line, row) from CSV with a header, such as the raw Telco data set; the line is the row's last.
+    """(line, row) from CSV with a header, such as a training table itself; the line is the row's last.
     The header must name `columns`, each once, in any case and with spaces for underscores, and may
     name the `optional` ones; a row holds those columns and the customer's id (under one of
     `id_names`), if there is one, under their names as `columns` spell them, as text (None for a

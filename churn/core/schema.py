@@ -25,7 +25,7 @@ from collections import Counter
 from churn.core.features import MAX_NUMBER, is_blank, normalise, read_number, text_pattern
 from churn.core.messages import echo_value, is_finite_number, is_number, json_repr, json_type
 
-# A number field's default bounds: never negative, and far beyond any tenure or charge, which keeps
+# A number field's default bounds: never negative, and far beyond any count or amount, which keeps
 # the arithmetic meaningful.
 MIN_NUMBER = 0  # and MAX_NUMBER, which the text of numbers (churn.core.features) also reads
 ID_FIELD = "customerid"
@@ -253,7 +253,7 @@ def id_key_of(raw, schema):
 
 
 def _duplicate_names(raw, schema):
-    # "Tenure" and "tenure" in one customer are the same field given twice: refuse to guess.
+    # "Age" and "age" in one customer are the same field given twice: refuse to guess.
     # Ignored fields may repeat; their names are never echoed.
     counts = Counter(ID_FIELD if (name := normalise(key)) in schema.id_names else name for key in raw)
     known = (*schema.fields, ID_FIELD)

@@ -62,7 +62,7 @@ def _without(row, target):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", help="the raw Telco CSV train.py trained on")
+    parser.add_argument("data", help="the table (CSV) train.py trained on")
     parser.add_argument("--log", required=True, help="the prediction log to append the held-out customers' lines to")
     parser.add_argument("--model", default=str(model_path()), help=MODEL_PATH_HELP)
     args = parser.parse_args(argv)

@@ -22,7 +22,7 @@ from churn.http.web import empty_body
 PLATFORM = "python"  # the model runs as plain Python arithmetic (no framework at serve time)
 OUTPUTS = {PROBABILITY: "FP64", DECISION: "BOOL"}  # the book's answer, a tensor each
 # The protocol's tensor data types. Any is taken for any field: the values themselves are checked
-# as /predict checks them (a JSON true is never a seniorcitizen, "41" is a tenure).
+# as /predict checks them (a JSON true is never a flag's 1, "41" is a number's digits).
 DATATYPES = (
     "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
     "FP16", "FP32", "FP64", "BF16", "BYTES",

@@ -251,10 +251,10 @@ _PREDICTION_SCHEMAS = {
         "required": ["field", "value", "contribution", "direction", "text"],
         "properties": {
             "field": {"type": "string"},
-            "value": {"type": ["string", "number"]},
+            "value": {"type": ["string", "number", "null"], "description": "null: a number left blank"},
             "contribution": {"type": "number", "description": "log-odds this field's value adds"},
             "direction": {"enum": ["raises", "lowers", "none"]},
-            "text": {"type": "string", "example": "contract = month-to-month: +0.85"},
+            "text": {"type": "string", "description": "field = value: contribution, to two places"},
         },
     },
 }
