@@ -218,8 +218,24 @@ def _synthetic(rows=200, extra=None, target=lambda i: "Yes" if i % 3 == 0 else "
             "Number has a different integer in every row: an identifier, not something to learn from; "
             "pass --drop Number, or --id Number if it names the customer (--numerical Number keeps it)",
         ),
+        (
+            _synthetic(extra=lambda i: {"Balance": i % 7 - 3}),
+            ["--target", "Left"],
+            "{path}, line 2: Balance holds '-3', a number the service does not read (it reads digits with an "
+            "optional point: no sign, no exponent); change or --drop the column",
+        ),
     ],
-    ids=["no-target", "three-values", "cells", "free-text", "duplicate-id", "positive", "too-small", "id-like"],
+    ids=[
+        "no-target",
+        "three-values",
+        "cells",
+        "free-text",
+        "duplicate-id",
+        "positive",
+        "too-small",
+        "id-like",
+        "signed-numbers",
+    ],  # fmt: skip
 )
 def test_a_bad_table_is_refused_in_one_line_before_fitting_with_nothing_written(tmp_path, capsys, text, options, said):
     path = _table(tmp_path, text)
