@@ -321,3 +321,18 @@ def test_the_credit_card_table_as_parquet_scores_as_its_csv_through_the_arrow_co
     assert len(scored) == len(rows)
     for result in scored:
         assert result["churn_probability"] == pytest.approx(by_rows[str(result["customerid"])], abs=1e-12)
+
+
+def test_a_parquet_table_trains_the_model_its_csv_trains(tmp_path):
+    import pyarrow.csv as pcsv  # noqa: PLC0415 (the batch requirements)
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    text = _synthetic(extra=lambda i: {"HasCard": i % 2, "Spend": round(i * 1.25, 2)})
+    csv_path = _table(tmp_path, text)
+    pq.write_table(pcsv.read_csv(csv_path), tmp_path / "table.parquet")  # typed columns: ints, floats, text
+    for source, folder in ((csv_path, "from-csv"), (tmp_path / "table.parquet", "from-parquet")):
+        assert train.main(["--data", str(source), "--target", "Left", "--output-dir", str(tmp_path / folder)]) == 0
+    from_csv, from_parquet = (
+        json.loads((tmp_path / f / "churn-model.json").read_text()) for f in ("from-csv", "from-parquet")
+    )
+    assert from_parquet["weights"] == from_csv["weights"] and from_parquet["schema"] == from_csv["schema"]
