@@ -153,3 +153,20 @@ def test_the_packed_environment_runs_the_job_as_on_a_cluster(project_dir, shippe
     # The executors could only start ./environment/bin/python from the unpacked archive: in plain local
     # mode, where nothing is unpacked there, the same command fails with "Cannot run program".
     assert pq.read_table(tmp_path / "scores").num_rows == 7043
+
+
+def test_another_tables_model_scores_its_table_as_predict_py_does(
+    project_dir, credit_card_path, credit_card_model, shipped_code, tmp_path
+):
+    artifact = credit_card_model / "churn-model.json"
+    expected_file = tmp_path / "expected.parquet"
+    predict = [sys.executable, "predict.py", credit_card_path, "--model", artifact, "--output", expected_file]
+    subprocess.run(predict, cwd=project_dir, check=True)
+    result = _submit(project_dir, shipped_code, credit_card_path, "--model", artifact, "--output", tmp_path / "scores")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "predict_spark.py: scored 10127 customers, rejected 0, in " in result.stdout
+    got = {row["customerid"]: row["churn_probability"] for row in pq.read_table(tmp_path / "scores").to_pylist()}
+    expected = pq.read_table(expected_file).to_pylist()
+    assert len(got) == len(expected) == 10127  # CLIENTNUM, the table's own id, names each row
+    for row in expected:
+        assert got[row["customerid"]] == pytest.approx(row["churn_probability"], abs=1e-12)

@@ -336,3 +336,17 @@ def test_a_parquet_table_trains_the_model_its_csv_trains(tmp_path):
         json.loads((tmp_path / f / "churn-model.json").read_text()) for f in ("from-csv", "from-parquet")
     )
     assert from_parquet["weights"] == from_csv["weights"] and from_parquet["schema"] == from_csv["schema"]
+
+
+def test_the_prediction_log_holds_another_tables_inputs_a_blank_as_null(changed_model, book_customer, tmp_path):
+    from churn.core.prediction_log import PredictionLog, open_log  # noqa: PLC0415
+    from churn.http.config import Settings  # noqa: PLC0415
+
+    log = PredictionLog(open_log(tmp_path / "predictions.jsonl"), changed_model)
+    app = webtest.TestApp(create_app(changed_model, Settings(prediction_log=log, access_log=None)))
+    customer = {**_renamed(book_customer), "monthlycharges": None, "Account": "A-1"}
+    answer = app.post_json("/predict", customer).json
+    log.close()
+    [line] = [json.loads(text) for text in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert line["customerid"] == "A-1" and line["churn_probability"] == answer["churn_probability"]
+    assert set(line["inputs"]) == set(changed_model.schema.fields) and line["inputs"]["monthlycharges"] is None

@@ -150,8 +150,9 @@ class _InputsWriter:
     def __call__(self, row):
         texts = self._texts
         values = [
-            value if type(value) is not str else texts.get(value) or self._text(value) for value in self._values(row)
-        ]
+            (texts.get(value) or self._text(value)) if type(value) is str else "null" if value is None else value
+            for value in self._values(row)
+        ]  # None: a number left blank, where the model allows it
         return self._template % tuple(values)
 
     def _text(self, value):
@@ -165,7 +166,10 @@ _REMEMBERED_TEXTS = 1024
 
 
 def _value_text(value):
-    return encode_basestring_ascii(value) if type(value) is str else repr(value)
+    """A value as JSON: text, a number, or null (a number left blank, where the model allows it)."""
+    if type(value) is str:
+        return encode_basestring_ascii(value)
+    return "null" if value is None else repr(value)
 
 
 def atomic_bytes(fd):
