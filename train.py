@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import pickle
-import statistics
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,7 +31,6 @@ from churn.core.export import DEFAULT_THRESHOLD, artifact_from_estimators
 from churn.core.options import EXIT_INTERRUPTED, number
 from churn.core.output_folder import written_whole
 from churn.core.reference import build_reference
-from churn.core.schema import BLANK_NUMBER, ID_FIELD
 from churn.training.data import (
     DATA_URL,
     DEFAULT_DATA_PATH,
@@ -43,7 +41,7 @@ from churn.training.data import (
     locate_dataset,
 )
 from churn.training.spec import TELCO, TableSpec
-from churn.training.table import TARGET, TableError, read_table
+from churn.training.table import TARGET, TableError, artifact_schema, read_table
 
 # The development requirements: without them --help still works, and training says in one line what
 # to install (as --export does).
@@ -96,7 +94,7 @@ def train(table, C=DEFAULT_C):
     (churn.training.table) and score the other 20 %."""
     training, held_out = split(table)
     full_train, test = [table.customers[i] for i in training], [table.customers[i] for i in held_out]
-    schema, imputed = schema_of(table, full_train, training[0])
+    schema, imputed = artifact_schema(table, full_train, training[0])
     fitted = _fit_and_predict(full_train, test, C, imputed)
     targets = targets_of(test)
     return TrainingResult(
@@ -134,7 +132,7 @@ def cross_validate(table, cs=CV_CS, folds=5):
     """The book's chapter 4: AUC of each C by K-fold on the training part -> {C: (mean, std)}."""
     training, _ = split(table)
     full_train = [table.customers[i] for i in training]
-    _, imputed = schema_of(table, full_train, training[0])
+    _, imputed = artifact_schema(table, full_train, training[0])
     kfold = KFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
     scores = {}
     for C in cs:
@@ -186,53 +184,6 @@ def _inputs(customer, imputed):
             inputs[field] = stand_in
             inputs[f"{field}="] = 1.0
     return inputs
-
-
-def schema_of(table, customers, example_row):
-    """The artifact's schema of a Table trained on `customers` (its training part): each categorical
-    field's values seen there, the numerical fields, what the table says of each, its id column, and
-    an example customer (the spec's, else the training part's first, row `example_row`); and the
-    number imputed for each blank number (its median there)."""
-    categorical, numerical, fields, imputed = {}, [], {}, {}
-    for field in table.fields:
-        seen = {customer[field.name] for customer in customers}
-        allowed = sorted(seen, key=lambda value: (isinstance(value, str), value)) if field.values else None
-        described = field.description(allowed)
-        if allowed is not None:
-            categorical[field.name] = allowed
-            if "" not in seen:  # no blank to learn from: the field stays required
-                described.pop("blank", None)
-        else:
-            numerical.append(field.name)
-            if field.blank is BLANK_NUMBER:  # test rows may be blank where training rows are not
-                imputed[field.name] = float(statistics.median(seen_numbers(customers, field.name) or [0]))
-                if None in seen:
-                    described["blank"] = {"imputed": imputed[field.name]}
-        fields[field.name] = described
-    schema = {
-        "categorical": categorical,
-        "numerical": numerical,
-        "fields": fields,
-        "id_column": table.id_column or ID_FIELD,
-    }
-    schema["example"] = _example(table, example_row)
-    return schema, imputed
-
-
-def seen_numbers(customers, field):
-    """The numbers a field has in `customers`, blanks left out."""
-    return [customer[field] for customer in customers if customer[field] is not None]
-
-
-def _example(table, default_row):
-    """A real customer of the table in the model's spelling, with its id: the spec's, else the default."""
-    ids = table.ids
-    row = default_row
-    wanted = table.spec.example_id
-    if ids is not None and wanted is not None:
-        row = next((i for i, value in enumerate(ids) if str(value).casefold() == wanted.casefold()), default_row)
-    example = {field: value for field, value in table.customers[row].items() if field != TARGET}
-    return {ID_FIELD: ids[row], **example} if ids is not None else example
 
 
 def artifact(result, pickle_sha256, data_sha256):

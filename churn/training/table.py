@@ -16,17 +16,21 @@ Blanks (an empty cell, spaces, a Parquet null): in a categorical column a blank 
 (""); in a numerical one it reads as the number the spec gives (the book's TotalCharges: 0), else as
 the median of the training part, with an indicator column of its own weight (churn.core.model).
 
+artifact_schema makes the artifact's description of the table from the part trained on: each field's
+kind, allowed values, labels and blank, the id column, and a real row as the example.
+
 Training-time only (pyarrow for Parquet); the service reads the artifact this helps write.
 """
 
 import csv
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from churn.core.features import is_blank, normalise, read_number
 from churn.core.not_text import HEAD_BYTES, not_utf8_problem, spreadsheet_problem
-from churn.core.schema import BLANK_NUMBER, REQUIRED, is_valid_id, label_of, value_label
+from churn.core.schema import BLANK_NUMBER, ID_FIELD, REQUIRED, is_valid_id, label_of, value_label
 
 MAX_CATEGORIES = 100  # more values than a form's list, or a one-hot model, can use: an id or free text
 ID_LIKE_ROWS = 100  # an integer column of all-different values is an id from this many rows
@@ -100,6 +104,56 @@ def read_table(path, spec):
         raise TableError(f"{path}: no column is left to learn from")
     customers = [_customer(row, fields, columns, target, spec) for row in rows]
     return Table(Path(path), customers, ids, tuple(fields), spec.id, target, tuple(dropped), spec)
+
+
+# --- the artifact's schema ------------------------------------------------------------------------
+
+
+def artifact_schema(table, customers, example_row):
+    """The artifact's schema of a Table trained on `customers` (its training part): each categorical
+    field's values seen there, the numerical fields, what the table says of each, its id column, and
+    an example customer (the spec's, else the training part's first, row `example_row`); and the
+    number imputed for each blank number (its median there)."""
+    categorical, numerical, fields, imputed = {}, [], {}, {}
+    for field in table.fields:
+        seen = {customer[field.name] for customer in customers}
+        allowed = sorted(seen, key=lambda value: (isinstance(value, str), value)) if field.values else None
+        described = field.description(allowed)
+        if allowed is not None:
+            categorical[field.name] = allowed
+            if "" not in seen:  # no blank to learn from: the field stays required
+                described.pop("blank", None)
+        else:
+            numerical.append(field.name)
+            if field.blank is BLANK_NUMBER:  # test rows may be blank where training rows are not
+                imputed[field.name] = float(statistics.median(_seen_numbers(customers, field.name) or [0]))
+                if None in seen:
+                    described["blank"] = {"imputed": imputed[field.name]}
+        fields[field.name] = described
+    schema = {
+        "categorical": categorical,
+        "numerical": numerical,
+        "fields": fields,
+        "id_column": table.id_column or ID_FIELD,
+    }
+    schema["example"] = _example(table, example_row)
+    return schema, imputed
+
+
+def _seen_numbers(customers, field):
+    """The numbers a field has in `customers`, blanks left out."""
+    return [customer[field] for customer in customers if customer[field] is not None]
+
+
+def _example(table, default_row):
+    """A real customer of the table in the model's spelling, with its id: the spec's, else the default."""
+    ids = table.ids
+    row = default_row
+    wanted = table.spec.example_id
+    if ids is not None and wanted is not None:
+        row = next((i for i, value in enumerate(ids) if str(value).casefold() == wanted.casefold()), default_row)
+    example = {field: value for field, value in table.customers[row].items() if field != TARGET}
+    return {ID_FIELD: ids[row], **example} if ids is not None else example
 
 
 # --- cells -------------------------------------------------------------------------------------------
