@@ -424,7 +424,7 @@ def _terms(weights, schema, means, imputed):
         unused -= {f"{field}={value}" for value in values} | {field}
     for field in sorted(schema.numerical):
         terms.append(_number_term(field, weights, means, imputed.get(field)))
-        unused -= {field, f"{field}="}
+        unused -= {field, f"{field}="} if field in imputed else {field}
     if unused:
         raise ModelError(f"weights for features the schema does not describe: {', '.join(sorted(unused))}")
     return tuple(terms)
