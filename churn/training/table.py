@@ -30,7 +30,7 @@ from pathlib import Path
 
 from churn.core.features import is_blank, normalise, read_number
 from churn.core.not_text import HEAD_BYTES, not_utf8_problem, spreadsheet_problem
-from churn.core.schema import BLANK_NUMBER, ID_FIELD, REQUIRED, is_valid_id, label_of, value_label
+from churn.core.schema import BLANK_NUMBER, ID_FIELD, REQUIRED, FieldRule, is_valid_id, label_of, value_label
 
 MAX_CATEGORIES = 100  # more values than a form's list, or a one-hot model, can use: an id or free text
 ID_LIKE_ROWS = 100  # an integer column of all-different values is an id from this many rows
@@ -54,6 +54,10 @@ class Field:
     blank: object  # REQUIRED, the value a blank reads as, or BLANK_NUMBER
     label: str
     spellings: dict  # a categorical value -> the table's spelling of it, for people to read
+
+    def rule(self):
+        """The FieldRule that reads the field's cells as the service will read its values."""
+        return FieldRule(self.name, self.values, None, blank=self.blank)
 
     def description(self, allowed):
         """What the artifact's schema says of the field, its allowed values given (those trained on)."""
@@ -102,7 +106,8 @@ def read_table(path, spec):
             fields.append(read)
     if not fields:
         raise TableError(f"{path}: no column is left to learn from")
-    customers = [_customer(row, fields, columns, target, spec) for row in rows]
+    readings = [(columns[field.column], field.rule()) for field in fields]
+    customers = [_customer(row, readings, columns[spec.target]) for row in rows]
     return Table(Path(path), customers, ids, tuple(fields), spec.id, target, tuple(dropped), spec)
 
 
@@ -376,19 +381,24 @@ def _label(column, spec):
 # --- cells as values ---------------------------------------------------------------------------------
 
 
-def _customer(row, fields, columns, target, spec):
-    customer = {field.name: _prepared(row[columns[field.column]], field) for field in fields}
-    customer[TARGET] = row[columns[target["column"]]]
+def _customer(row, readings, target):
+    """A row's customer: each field's cell prepared by its rule, as the service prepares what is sent
+    (FieldRule.prepare: the one preparation step); its outcome under TARGET."""
+    customer = {rule.name: rule.prepare(_as_sent(row[index], rule)) for index, rule in readings}
+    customer[TARGET] = row[target]
     return customer
 
 
-def _prepared(cell, field):
-    """A cell as the service prepares the same value (churn.core.schema.FieldRule.prepare)."""
-    if is_blank(cell) or _is_nan(cell):
-        return None if field.blank is BLANK_NUMBER else field.blank
-    if field.values is None or not all(type(value) is str for value in field.values):
-        return _number(cell)
-    return normalise(_text(cell))
+def _as_sent(cell, rule):
+    """A cell as a caller would send its value: a Parquet NaN as a blank, a bool as 0 or 1 for a
+    number, a category's number as its text; a CSV's text as it is."""
+    if _is_nan(cell):
+        return None
+    if cell is None or isinstance(cell, str):
+        return cell
+    if rule.reads_numbers:
+        return int(cell) if type(cell) is bool else cell
+    return _text(cell)
 
 
 def _number(cell):
