@@ -342,10 +342,10 @@ def _schema(schema):
         raise ModelError('schema must be {"categorical": {field: [values, ...]}, "numerical": [field, ...]}')
     described = _described(schema.get("fields", {}), categorical, numerical)
     imputed = {
-        field: described[field]["blank"].pop("imputed") for field in numerical if _has_blank_weight(described, field)
+        field: described[field]["blank"]["imputed"] for field in numerical if _has_blank_weight(described, field)
     }
     for field in imputed:
-        described[field]["blank"] = BLANK_NUMBER
+        described[field]["blank"] = BLANK_NUMBER  # in this copy: the document itself is left as it was
     id_column = schema.get("id_column", ID_FIELD)
     example = schema.get("example")
     if not isinstance(id_column, str) or not (example is None or isinstance(example, dict)):
@@ -371,10 +371,7 @@ def _described(fields, categorical, numerical):
             raise ModelError(f"schema's value_labels of {field} must label each allowed value")
         if "blank" in description:
             _check_blank(field, description["blank"], categorical.get(field))
-        described[field] = {
-            **description,
-            **({"blank": dict(description["blank"])} if isinstance(description.get("blank"), dict) else {}),
-        }
+        described[field] = dict(description)
     return described
 
 
