@@ -87,11 +87,16 @@ def _answers(content, missing=None):
 
 
 def _predict_operation(model, max_batch):
+    example = example_customer(model.schema)
+    answered = {
+        "description": "One result per customer, in the order sent",
+        "content": _predict_results(model, example),
+    }
     return {
         "parameters": _explain_parameters(len(model.schema.fields)),
-        "requestBody": {"required": True, "content": _predict_request(max_batch, example_customer(model.schema))},
+        "requestBody": {"required": True, "content": _predict_request(max_batch, example)},
         "responses": {
-            "200": {"description": "One result per customer, in the order sent", "content": _predict_results(model)},
+            "200": answered,
             **{code: _ref("responses", name) for code, name in _PREDICT_ERRORS.items()},
         },
     }
@@ -134,9 +139,10 @@ def _cell(value):
     return "" if value is None else str(value)
 
 
-def _predict_results(model):
+def _predict_results(model, example):
+    """The answers' schemas, and the model's own answer to the example customer."""
     results = {"type": "array", "items": _ref("schemas", "Prediction")}
-    _, customerid, probability = Scorer(model).one(example_customer(model.schema))
+    _, customerid, probability = Scorer(model).one(example)
     decision = probability >= model.threshold
     shown = [customerid] if customerid is not None else []
     return {
